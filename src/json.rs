@@ -1,0 +1,259 @@
+//! Borrowed JSON building blocks for the hot path.
+//!
+//! Records are parsed into [`RawMap`]s: the members of one JSON object in input order, each value
+//! kept as its raw text (`&RawValue`), so user objects pass through untouched and nothing builds a
+//! `serde_json::Value` tree. This module also owns the two writers every output line uses:
+//! [`write_compact`] (copy raw JSON without insignificant whitespace) and [`write_str`] (a JSON
+//! string literal).
+
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
+
+/// A string that borrows from the input when it holds no escapes.
+pub struct Str<'a>(pub Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Str<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The kind of a JSON value, read from the first byte of its raw text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Object,
+    Array,
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+impl Kind {
+    pub fn of(raw: &RawValue) -> Kind {
+        match raw.get().as_bytes().first() {
+            Some(b'{') => Kind::Object,
+            Some(b'[') => Kind::Array,
+            Some(b'"') => Kind::String,
+            Some(b't' | b'f') => Kind::Bool,
+            Some(b'n') => Kind::Null,
+            _ => Kind::Number,
+        }
+    }
+
+    /// The name used in messages: "got a string".
+    pub fn article_name(self) -> &'static str {
+        match self {
+            Kind::Object => "an object",
+            Kind::Array => "an array",
+            Kind::String => "a string",
+            Kind::Number => "a number",
+            Kind::Bool => "a boolean",
+            Kind::Null => "null",
+        }
+    }
+}
+
+/// The members of one JSON object, in input order, values as raw text.
+#[derive(Default)]
+pub struct RawMap<'a> {
+    pub entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> RawMap<'a> {
+    /// Parses the text of a JSON object.
+    pub fn parse(text: &'a str) -> serde_json::Result<RawMap<'a>> {
+        serde_json::from_str(text)
+    }
+
+    /// The value of `key`, `null` counting as absent. With duplicate keys the last one wins,
+    /// as in most JSON decoders the Track API's clients use.
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.entries
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+            .filter(|v| Kind::of(v) != Kind::Null)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl<'de> Deserialize<'de> for RawMap<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RawMap<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((k, v)) = map.next_entry::<Str<'de>, &'de RawValue>()? {
+                    entries.push((k.0, v));
+                }
+                Ok(RawMap { entries })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Decodes a raw JSON string literal (borrowing when it has no escapes).
+pub fn decode_str(raw: &RawValue) -> Cow<'_, str> {
+    match serde_json::from_str::<Str>(raw.get()) {
+        Ok(s) => s.0,
+        // The raw text came from a successful parse, so it is a valid literal.
+        Err(_) => Cow::Borrowed(""),
+    }
+}
+
+/// Copies raw JSON text, dropping whitespace between tokens (strings are copied untouched).
+pub fn write_compact(out: &mut Vec<u8>, raw: &str) {
+    let b = raw.as_bytes();
+    let mut i = 0;
+    let mut start = 0;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match memchr::memchr2(b'"', b'\\', &b[i..]) {
+                        Some(j) => {
+                            i += j;
+                            if b[i] == b'\\' {
+                                i += 2;
+                            } else {
+                                i += 1;
+                                break;
+                            }
+                        }
+                        None => {
+                            i = b.len();
+                            break;
+                        }
+                    }
+                }
+            }
+            b' ' | b'\t' | b'\n' | b'\r' => {
+                out.extend_from_slice(&b[start..i]);
+                while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+                    i += 1;
+                }
+                start = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.extend_from_slice(&b[start..b.len()]);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `s` as a JSON string literal (only `"`, `\` and control characters are escaped).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
+                out.extend_from_slice(&b[start..i]);
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(c >> 4) as usize]);
+                out.push(HEX[(c & 15) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compact(s: &str) -> String {
+        let mut v = Vec::new();
+        write_compact(&mut v, s);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn compact_drops_whitespace_outside_strings_only() {
+        assert_eq!(
+            compact(r#"{ "a" : [1, 2],"b":"x y\" z" }"#),
+            r#"{"a":[1,2],"b":"x y\" z"}"#
+        );
+        assert_eq!(compact("{\r\n\t\"k\\\\\": 1.50 }"), "{\"k\\\\\":1.50}");
+        assert_eq!(compact(r#"{"a":"b"}"#), r#"{"a":"b"}"#);
+    }
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        for s in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nl\nx",
+            "\u{1}\u{1f}",
+            "é😀",
+            "",
+        ] {
+            let mut v = Vec::new();
+            write_str(&mut v, s);
+            assert_eq!(
+                String::from_utf8(v).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn raw_map_keeps_order_and_treats_null_as_absent() {
+        let m = RawMap::parse(r#"{"b":1,"a\u0041":"x","n":null,"b":2}"#).unwrap();
+        let keys: Vec<&str> = m.entries.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["b", "aA", "n", "b"]);
+        assert_eq!(m.get("b").unwrap().get(), "2");
+        assert!(m.get("n").is_none());
+        assert_eq!(decode_str(m.get("aA").unwrap()), "x");
+    }
+}

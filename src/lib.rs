@@ -1,0 +1,15 @@
+//! track2pipelines: converts archives of Customer.io Track API calls into Customer.io Data
+//! Pipelines API calls.
+//!
+//! Stages, each in its own module: [`input`] finds, decompresses and frames the input into
+//! numbered chunks of records; [`translate`] maps one record to its calls (pure, no I/O);
+//! [`pipelines`] serializes calls; [`output`] owns the partition files, the error file and the
+//! manifest; [`pipeline`] is the only module that knows about threads and channels. [`cli`]
+//! turns flags into a validated [`config::Config`] before any work starts.
+
+pub mod json;
+pub mod msgid;
+pub mod pipelines;
+pub mod reject;
+pub mod time;
+pub mod translate;

@@ -1,0 +1,241 @@
+//! Pipelines API calls: serialize-only output types and the writer that lays a call out as one
+//! compact JSON line, keys in the contract's order:
+//! `type, userId, anonymousId, groupId, previousId, event, name, traits, properties, context,
+//! integrations, messageId, timestamp, sentAt`.
+
+use crate::json::{write_compact, write_str};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// The six Pipelines call types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CallType {
+    Identify,
+    Track,
+    Page,
+    Screen,
+    Group,
+    Alias,
+}
+
+impl CallType {
+    pub const ALL: [CallType; 6] = [
+        CallType::Identify,
+        CallType::Track,
+        CallType::Page,
+        CallType::Screen,
+        CallType::Group,
+        CallType::Alias,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallType::Identify => "identify",
+            CallType::Track => "track",
+            CallType::Page => "page",
+            CallType::Screen => "screen",
+            CallType::Group => "group",
+            CallType::Alias => "alias",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A value inside an output object.
+#[derive(Debug, Clone)]
+pub enum Val<'a> {
+    /// JSON text taken from the input, copied as it is (whitespace between tokens dropped).
+    Raw(Cow<'a, str>),
+    /// A string, written as a JSON string literal.
+    Str(Cow<'a, str>),
+}
+
+impl<'a> Val<'a> {
+    pub fn raw(v: &'a RawValue) -> Val<'a> {
+        Val::Raw(Cow::Borrowed(v.get()))
+    }
+}
+
+/// One piece of an output object.
+#[derive(Debug, Clone)]
+pub enum Member<'a> {
+    /// `"key": value`.
+    Pair(&'static str, Val<'a>),
+    /// Every member of a raw input object, copied without parsing it.
+    Inline(&'a RawValue),
+    /// Every member of an input object, in input order, except the keys in `skip`.
+    Spread {
+        entries: &'a [(Cow<'a, str>, &'a RawValue)],
+        skip: &'a [&'a str],
+    },
+}
+
+/// An output object: its members in order.
+pub type Obj<'a> = Vec<Member<'a>>;
+
+/// One Pipelines call, borrowing from the record it came from.
+#[derive(Debug, Clone)]
+pub struct Call<'a> {
+    pub kind: CallType,
+    pub user_id: Option<Cow<'a, str>>,
+    pub anonymous_id: Option<Cow<'a, str>>,
+    pub group_id: Option<Cow<'a, str>>,
+    pub previous_id: Option<Cow<'a, str>>,
+    pub event: Option<Cow<'a, str>>,
+    pub name: Option<Cow<'a, str>>,
+    pub traits: Option<Obj<'a>>,
+    pub properties: Option<Obj<'a>>,
+    /// `context.device`, for device calls.
+    pub device: Option<Obj<'a>>,
+    /// `context.journeys.identifiers`.
+    pub identifiers: Obj<'a>,
+    /// A ULID the input carried for this call (used for the record's first call only).
+    pub message_id: Option<&'a str>,
+    /// The call's time, unix milliseconds.
+    pub timestamp: i64,
+}
+
+impl<'a> Call<'a> {
+    pub fn new(kind: CallType, identifiers: Obj<'a>, timestamp: i64) -> Call<'a> {
+        Call {
+            kind,
+            user_id: None,
+            anonymous_id: None,
+            group_id: None,
+            previous_id: None,
+            event: None,
+            name: None,
+            traits: None,
+            properties: None,
+            device: None,
+            identifiers,
+            message_id: None,
+            timestamp,
+        }
+    }
+
+    /// The id `bucket:N` partitions on: `userId`, else `anonymousId`, else `groupId`.
+    pub fn bucket_key(&self) -> &str {
+        self.user_id
+            .as_deref()
+            .or(self.anonymous_id.as_deref())
+            .or(self.group_id.as_deref())
+            .unwrap_or("")
+    }
+}
+
+/// The parts of a call that come from the run and the record rather than the mapping.
+pub struct Trailer<'a> {
+    pub integrations: &'a str,
+    pub message_id: &'a [u8],
+    pub sent_at: &'a [u8; 24],
+}
+
+/// Appends `call` as one compact JSON object (no newline).
+pub fn write_call(out: &mut Vec<u8>, call: &Call, trailer: &Trailer) {
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(call.kind.as_str().as_bytes());
+    out.push(b'"');
+    let strings = [
+        ("userId", &call.user_id),
+        ("anonymousId", &call.anonymous_id),
+        ("groupId", &call.group_id),
+        ("previousId", &call.previous_id),
+        ("event", &call.event),
+        ("name", &call.name),
+    ];
+    for (key, value) in strings {
+        if let Some(v) = value {
+            key_prefix(out, key);
+            write_str(out, v);
+        }
+    }
+    if let Some(traits) = &call.traits {
+        key_prefix(out, "traits");
+        write_obj(out, traits);
+    }
+    if let Some(props) = &call.properties {
+        key_prefix(out, "properties");
+        write_obj(out, props);
+    }
+    out.extend_from_slice(b",\"context\":{");
+    if let Some(device) = &call.device {
+        out.extend_from_slice(b"\"device\":");
+        write_obj(out, device);
+        out.push(b',');
+    }
+    out.extend_from_slice(b"\"journeys\":{\"identifiers\":");
+    write_obj(out, &call.identifiers);
+    out.extend_from_slice(b"}},\"integrations\":");
+    out.extend_from_slice(trailer.integrations.as_bytes());
+    out.extend_from_slice(b",\"messageId\":\"");
+    out.extend_from_slice(trailer.message_id);
+    out.extend_from_slice(b"\",\"timestamp\":\"");
+    out.extend_from_slice(&crate::time::format(call.timestamp));
+    out.extend_from_slice(b"\",\"sentAt\":\"");
+    out.extend_from_slice(trailer.sent_at);
+    out.extend_from_slice(b"\"}");
+}
+
+fn key_prefix(out: &mut Vec<u8>, key: &str) {
+    out.extend_from_slice(b",\"");
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+/// Writes an output object.
+pub fn write_obj(out: &mut Vec<u8>, obj: &[Member]) {
+    out.push(b'{');
+    let mut first = true;
+    fn sep(out: &mut Vec<u8>, first: &mut bool) {
+        if !*first {
+            out.push(b',');
+        }
+        *first = false;
+    }
+    for m in obj {
+        match m {
+            Member::Pair(k, v) => {
+                sep(out, &mut first);
+                out.push(b'"');
+                out.extend_from_slice(k.as_bytes());
+                out.extend_from_slice(b"\":");
+                write_val(out, v);
+            }
+            Member::Inline(raw) => {
+                let text = raw.get();
+                let inner = &text[1..text.len() - 1];
+                let (mark, was_first) = (out.len(), first);
+                sep(out, &mut first);
+                let body = out.len();
+                write_compact(out, inner);
+                if out.len() == body {
+                    out.truncate(mark);
+                    first = was_first;
+                }
+            }
+            Member::Spread { entries, skip } => {
+                for (k, v) in entries.iter() {
+                    if skip.contains(&k.as_ref()) {
+                        continue;
+                    }
+                    sep(out, &mut first);
+                    write_str(out, k);
+                    out.push(b':');
+                    write_compact(out, v.get());
+                }
+            }
+        }
+    }
+    out.push(b'}');
+}
+
+fn write_val(out: &mut Vec<u8>, v: &Val) {
+    match v {
+        Val::Raw(text) => write_compact(out, text),
+        Val::Str(s) => write_str(out, s),
+    }
+}

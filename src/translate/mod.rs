@@ -1,0 +1,387 @@
+//! The mapping from Track calls to Pipelines calls: pure functions, no I/O.
+//!
+//! [`translate_line`] takes one input record (an NDJSON line, or the JSON a CSV row stands for),
+//! detects its shape (v2 entity, v2 batch, logged HTTP call), and appends the serialized calls to
+//! an [`Output`], or a reject when the record cannot be converted. A record converts whole or not
+//! at all: calls already written for a record that then fails are rolled back. One file per
+//! family: [`v1`] (HTTP calls to v1 endpoints), [`v2`] (entities), [`relationships`] (group and
+//! Relationship Deleted calls), with [`identity`] and [`fields`] shared by all.
+
+pub mod fields;
+pub mod identity;
+pub mod relationships;
+pub mod v1;
+pub mod v2;
+
+use crate::json::{Kind, RawMap, decode_str};
+use crate::msgid;
+use crate::pipelines::{Call, CallType, Trailer, write_call};
+use crate::reject::{Reject, reject};
+use serde_json::value::RawValue;
+use xxhash_rust::xxh3::Xxh3;
+
+/// How messageIds are made for calls that carry none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageIds {
+    /// Derived from the record's bytes: stable across runs.
+    #[default]
+    Derived,
+    /// Fresh random ULIDs.
+    Random,
+}
+
+/// Run-level settings of the mapping.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The run's reference time, unix milliseconds.
+    pub now_ms: i64,
+    /// The `integrations` object, compact JSON text.
+    pub integrations: String,
+    pub message_ids: MessageIds,
+    /// Largest serialized call accepted; 0 disables the limit.
+    pub max_call_bytes: usize,
+    /// Compute each call's bucket hash (for `--partition-by bucket:N`).
+    pub bucket_hash: bool,
+}
+
+impl Options {
+    pub fn new(now_ms: i64) -> Options {
+        Options {
+            now_ms,
+            integrations: r#"{"All":true}"#.to_owned(),
+            message_ids: MessageIds::Derived,
+            max_call_bytes: 32768,
+            bucket_hash: false,
+        }
+    }
+}
+
+/// Where a written call sits in [`Output::buf`], with what partitioning needs to know.
+#[derive(Debug, Clone, Copy)]
+pub struct CallMeta {
+    pub kind: CallType,
+    pub timestamp: i64,
+    /// Offset just past the call's newline in `buf`; the call starts where the previous ended.
+    pub end: usize,
+    /// xxh3-64 of the bucket key (0 unless [`Options::bucket_hash`]).
+    pub bucket: u64,
+}
+
+/// A rejected record or batch item.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    /// The batch element's index, for batch items.
+    pub item: Option<u32>,
+    /// The batch element's text; `None` means the whole record.
+    pub raw: Option<String>,
+    pub reject: Reject,
+}
+
+/// What translating some records produced; reused across records to keep allocations down.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Serialized calls, each followed by `\n`.
+    pub buf: Vec<u8>,
+    pub calls: Vec<CallMeta>,
+    pub rejects: Vec<Rejected>,
+}
+
+impl Output {
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.calls.clear();
+        self.rejects.clear();
+    }
+
+    /// The bytes of call `i` (with its newline).
+    pub fn call_bytes(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.calls[i - 1].end };
+        &self.buf[start..self.calls[i].end]
+    }
+
+    fn mark(&self) -> (usize, usize) {
+        (self.buf.len(), self.calls.len())
+    }
+
+    fn rollback(&mut self, (buf, calls): (usize, usize)) {
+        self.buf.truncate(buf);
+        self.calls.truncate(calls);
+    }
+}
+
+/// Record counts of one line: a batch counts one record per element.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub records: u64,
+    pub converted: u64,
+    pub rejected: u64,
+}
+
+impl Counts {
+    pub fn add(&mut self, o: Counts) {
+        self.records += o.records;
+        self.converted += o.converted;
+        self.rejected += o.rejected;
+    }
+    const CONVERTED: Counts = Counts {
+        records: 1,
+        converted: 1,
+        rejected: 0,
+    };
+    const REJECTED: Counts = Counts {
+        records: 1,
+        converted: 0,
+        rejected: 1,
+    };
+}
+
+/// The record being converted: emits its calls with their messageIds and times.
+pub struct Rec<'o> {
+    opts: &'o Options,
+    out: &'o mut Output,
+    /// The record's bytes, the input of derived messageIds.
+    raw: &'o [u8],
+    hasher: Option<Xxh3>,
+    index: u32,
+    /// The envelope's call time, if the record had one.
+    call_time: Option<i64>,
+    sent_at: [u8; 24],
+}
+
+impl<'o> Rec<'o> {
+    fn new(opts: &'o Options, out: &'o mut Output, raw: &'o [u8], call_time: Option<i64>) -> Self {
+        Rec {
+            opts,
+            out,
+            raw,
+            hasher: None,
+            index: 0,
+            call_time,
+            sent_at: crate::time::format(call_time.unwrap_or(opts.now_ms)),
+        }
+    }
+
+    /// A call's timestamp: its own time, else the envelope's call time, else now.
+    pub fn time(&self, own: Option<i64>) -> i64 {
+        own.or(self.call_time).unwrap_or(self.opts.now_ms)
+    }
+
+    /// Serializes one call of this record.
+    pub fn emit(&mut self, call: &Call) -> Result<(), Reject> {
+        let id: [u8; 26];
+        let message_id: &[u8] = match call.message_id {
+            Some(given) if self.index == 0 => given.as_bytes(),
+            _ => {
+                id = match self.opts.message_ids {
+                    MessageIds::Random => msgid::random(call.timestamp),
+                    MessageIds::Derived => {
+                        let raw = self.raw;
+                        let h = self.hasher.get_or_insert_with(|| {
+                            let mut h = Xxh3::new();
+                            h.update(raw);
+                            h
+                        });
+                        msgid::derived(h, self.index, call.timestamp)
+                    }
+                };
+                &id
+            }
+        };
+        let start = self.out.buf.len();
+        let trailer = Trailer {
+            integrations: &self.opts.integrations,
+            message_id,
+            sent_at: &self.sent_at,
+        };
+        write_call(&mut self.out.buf, call, &trailer);
+        let len = self.out.buf.len() - start;
+        if self.opts.max_call_bytes > 0 && len > self.opts.max_call_bytes {
+            return Err(reject!(
+                CallTooLarge,
+                "call {} ({}) is {len} bytes, over the {}-byte limit (--max-call-bytes)",
+                self.index,
+                call.kind.as_str(),
+                self.opts.max_call_bytes
+            ));
+        }
+        self.out.buf.push(b'\n');
+        let bucket = if self.opts.bucket_hash {
+            xxhash_rust::xxh3::xxh3_64(call.bucket_key().as_bytes())
+        } else {
+            0
+        };
+        self.out.calls.push(CallMeta {
+            kind: call.kind,
+            timestamp: call.timestamp,
+            end: self.out.buf.len(),
+            bucket,
+        });
+        self.index += 1;
+        Ok(())
+    }
+}
+
+/// Converts one record (`item` set for batch elements), rolling back on failure.
+fn convert_one(
+    opts: &Options,
+    out: &mut Output,
+    raw: &[u8],
+    call_time: Option<i64>,
+    item: Option<u32>,
+    f: impl FnOnce(&mut Rec) -> Result<(), Reject>,
+) -> Counts {
+    let mark = out.mark();
+    let result = {
+        let mut rec = Rec::new(opts, out, raw, call_time);
+        f(&mut rec)
+    };
+    match result {
+        Ok(()) => Counts::CONVERTED,
+        Err(reject) => {
+            out.rollback(mark);
+            let raw = item.map(|_| String::from_utf8_lossy(raw).into_owned());
+            out.rejects.push(Rejected { item, raw, reject });
+            Counts::REJECTED
+        }
+    }
+}
+
+fn reject_whole(out: &mut Output, reject: Reject) -> Counts {
+    out.rejects.push(Rejected {
+        item: None,
+        raw: None,
+        reject,
+    });
+    Counts::REJECTED
+}
+
+/// Translates one record (one NDJSON line, without its line ending).
+pub fn translate_line(opts: &Options, line: &[u8], out: &mut Output) -> Counts {
+    let text = match std::str::from_utf8(line) {
+        Ok(t) => t,
+        Err(e) => {
+            return reject_whole(
+                out,
+                reject!(
+                    InvalidUtf8,
+                    "invalid UTF-8 at byte {} of the record",
+                    e.valid_up_to()
+                ),
+            );
+        }
+    };
+    let map = match parse_record(text) {
+        Ok(m) => m,
+        Err(r) => return reject_whole(out, r),
+    };
+    match detect(&map) {
+        Ok(Shape::Entity) => convert_one(opts, out, line, None, None, |rec| v2::entity(rec, &map)),
+        Ok(Shape::Batch(items)) => batch(opts, out, items, None),
+        Ok(Shape::Http) => v1::http(opts, out, line, &map),
+        Err(r) => reject_whole(out, r),
+    }
+}
+
+/// Parses a record's text as a JSON object.
+fn parse_record(text: &str) -> Result<RawMap<'_>, Reject> {
+    let first = text
+        .trim_start_matches([' ', '\t', '\n', '\r'])
+        .as_bytes()
+        .first();
+    if first == Some(&b'{') {
+        return RawMap::parse(text).map_err(|e| reject!(InvalidJson, "{e}"));
+    }
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(v) => Err(reject!(
+            UnknownShape,
+            "the record is {}, not a JSON object",
+            Kind::of(v).article_name()
+        )),
+        Err(e) => Err(reject!(InvalidJson, "{e}")),
+    }
+}
+
+enum Shape<'a> {
+    Entity,
+    Batch(&'a RawValue),
+    Http,
+}
+
+const V2_TYPES: [&str; 4] = ["person", "object", "delivery", "group"];
+
+/// Is this object a v2 entity? Errors say why a `type`/`action` pair is not one.
+fn is_entity(map: &RawMap) -> Result<bool, Reject> {
+    let (Some(t), Some(_)) = (map.get("type"), map.get("action")) else {
+        return Ok(false);
+    };
+    if Kind::of(t) == Kind::String && V2_TYPES.contains(&decode_str(t).as_ref()) {
+        return Ok(true);
+    }
+    Err(reject!(
+        UnknownShape,
+        "type {} is not one of person, object, delivery",
+        t.get()
+    ))
+}
+
+fn detect<'a>(map: &RawMap<'a>) -> Result<Shape<'a>, Reject> {
+    if is_entity(map)? {
+        return Ok(Shape::Entity);
+    }
+    if map.has("method") && (map.has("path") || map.has("url")) {
+        return Ok(Shape::Http);
+    }
+    if let Some(b) = map.get("batch") {
+        if Kind::of(b) == Kind::Array {
+            return Ok(Shape::Batch(b));
+        }
+    }
+    Err(reject!(
+        UnknownShape,
+        "expected a v2 entity (type and action), a v2 batch (batch array) or an HTTP call \
+         (method and path or url); the record has none of these"
+    ))
+}
+
+/// Converts the elements of a v2 batch array, each as its own record.
+fn batch(opts: &Options, out: &mut Output, items: &RawValue, call_time: Option<i64>) -> Counts {
+    let elements: Vec<&RawValue> = match serde_json::from_str(items.get()) {
+        Ok(e) => e,
+        Err(e) => return reject_whole(out, reject!(InvalidJson, "{e}")),
+    };
+    if elements.is_empty() {
+        return reject_whole(
+            out,
+            reject!(MissingField, "batch is empty: no calls to convert"),
+        );
+    }
+    let mut counts = Counts::default();
+    for (k, el) in elements.iter().enumerate() {
+        let item = Some(k as u32);
+        counts.add(convert_one(
+            opts,
+            out,
+            el.get().as_bytes(),
+            call_time,
+            item,
+            |rec| {
+                if Kind::of(el) != Kind::Object {
+                    return Err(reject!(
+                        UnknownShape,
+                        "batch item {k} is {}, not a v2 entity object",
+                        Kind::of(el).article_name()
+                    ));
+                }
+                let map = fields::parse_obj(el)?;
+                if !is_entity(&map)? {
+                    return Err(reject!(
+                        UnknownShape,
+                        "batch item {k} is not a v2 entity: it needs type and action"
+                    ));
+                }
+                v2::entity(rec, &map)
+            },
+        ));
+    }
+    counts
+}

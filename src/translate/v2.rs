@@ -1,0 +1,334 @@
+//! v2 entities (`/api/v2/entity` bodies and v2 batch elements): person, object and delivery
+//! actions.
+
+use super::Rec;
+use super::fields::{id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, req_name};
+use super::identity::{Object, Person, merge_side};
+use super::relationships::{self, Action, People};
+use crate::json::{RawMap, decode_str};
+use crate::msgid::is_ulid;
+use crate::pipelines::{Call, CallType, Member, Obj, Val};
+use crate::reject::{Reject, reject};
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+
+/// Converts one v2 entity (its `type` already checked to be a v2 type).
+pub fn entity(rec: &mut Rec, map: &RawMap) -> Result<(), Reject> {
+    let ty = map.get("type").map(decode_str).unwrap_or_default();
+    let action = opt_str(map, "action", "")?.unwrap_or_default();
+    match ty.as_ref() {
+        "person" => person(rec, map, &action),
+        "delivery" => delivery(rec, map, &action),
+        _ => object(rec, map, &action),
+    }
+}
+
+const PERSON_ACTIONS: &str = "identify, event, page, screen, delete, suppress, unsuppress, \
+    add_relationships, delete_relationships, add_device, delete_device, merge";
+
+/// A valid ULID `id` field, borrowed from the input.
+pub fn ulid_id<'a>(map: &RawMap<'a>) -> Option<&'a str> {
+    let raw = map.get("id")?.get();
+    let inner = raw.strip_prefix('"')?.strip_suffix('"')?;
+    is_ulid(inner).then_some(inner)
+}
+
+/// A call about `person` with its ids filled in.
+pub fn person_call<'a>(kind: CallType, person: &Person<'a>, timestamp: i64) -> Call<'a> {
+    let mut call = Call::new(kind, person.ids(), timestamp);
+    call.user_id = person.user_id.clone();
+    call.anonymous_id = person.anonymous_id.clone();
+    call
+}
+
+/// A `track` call named `event` about `person`, with empty properties.
+pub fn person_track<'a>(person: &Person<'a>, event: &'static str, timestamp: i64) -> Call<'a> {
+    let mut call = person_call(CallType::Track, person, timestamp);
+    call.event = Some(Cow::Borrowed(event));
+    call.properties = Some(Vec::new());
+    call
+}
+
+/// `properties` copied from an optional raw object (`{}` when absent).
+pub fn inline(raw: Option<&RawValue>) -> Obj<'_> {
+    raw.map(|r| vec![Member::Inline(r)]).unwrap_or_default()
+}
+
+fn relationships_list<'a>(map: &RawMap<'a>, action: &str) -> Result<Vec<&'a RawValue>, Reject> {
+    match opt_array(map, "cio_relationships", "")? {
+        Some(list) if !list.is_empty() => Ok(list),
+        _ => Err(reject!(
+            MissingField,
+            "cio_relationships is required (a non-empty array) for {action}"
+        )),
+    }
+}
+
+fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
+    let known = matches!(
+        action,
+        "identify"
+            | "event"
+            | "page"
+            | "screen"
+            | "delete"
+            | "suppress"
+            | "unsuppress"
+            | "add_relationships"
+            | "add_relationship"
+            | "delete_relationships"
+            | "delete_relationship"
+            | "add_device"
+            | "delete_device"
+            | "remove_device"
+            | "merge"
+    );
+    if !known {
+        return Err(reject!(
+            UnknownCall,
+            "person action {action:?} is not a Track call (expected one of {PERSON_ACTIONS})"
+        ));
+    }
+    let own_time = opt_time(map, "timestamp", "")?;
+    if action == "merge" {
+        return merge(rec, map, "", own_time);
+    }
+    let Some(ids) = opt_obj(map, "identifiers", "")? else {
+        return Err(reject!(
+            MissingIdentifier,
+            "identifiers is required for a person call"
+        ));
+    };
+    let person = Person::from_identifiers(&ids, "identifiers")?;
+    let ts = rec.time(own_time);
+    match action {
+        "identify" => {
+            let mut call = person_call(CallType::Identify, &person, ts);
+            call.traits = Some(inline(opt_raw_obj(map, "attributes", "")?));
+            let rels = opt_array(map, "cio_relationships", "")?.unwrap_or_default();
+            rec.emit(&call)?;
+            relationships::from_person(rec, &person, &rels, Action::Add, "cio_relationships", ts)
+        }
+        "event" | "page" | "screen" => {
+            let name = req_name(map, "name", "")?;
+            let kind = match action {
+                "page" => CallType::Page,
+                "screen" => CallType::Screen,
+                _ => CallType::Track,
+            };
+            let mut call = person_call(kind, &person, ts);
+            if kind == CallType::Track {
+                call.event = Some(name);
+            } else {
+                call.name = Some(name);
+            }
+            call.properties = Some(inline(opt_raw_obj(map, "attributes", "")?));
+            call.message_id = ulid_id(map);
+            rec.emit(&call)
+        }
+        "delete" => rec.emit(&person_track(&person, "User Deleted", ts)),
+        "suppress" => rec.emit(&person_track(&person, "User Suppressed", ts)),
+        "unsuppress" => rec.emit(&person_track(&person, "User Unsuppressed", ts)),
+        "add_relationships" | "add_relationship" => {
+            let rels = relationships_list(map, action)?;
+            relationships::from_person(rec, &person, &rels, Action::Add, "cio_relationships", ts)
+        }
+        "delete_relationships" | "delete_relationship" => {
+            let rels = relationships_list(map, action)?;
+            relationships::from_person(rec, &person, &rels, Action::Delete, "cio_relationships", ts)
+        }
+        "add_device" => {
+            let device = required_device(map, action)?;
+            let token = device_token(&device, "token")?;
+            let platform = opt_str(&device, "platform", "device")?;
+            let ts = rec.time(opt_time(&device, "last_used", "device")?.or(own_time));
+            let mut call = person_track(&person, "Device Created or Updated", ts);
+            call.device = Some(device_context(token, platform));
+            call.properties = Some(inline(opt_raw_obj(&device, "attributes", "device")?));
+            rec.emit(&call)
+        }
+        // delete_device | remove_device
+        _ => {
+            let device = required_device(map, action)?;
+            let token = device_token(&device, "token")?;
+            let mut call = person_track(&person, "Device Deleted", ts);
+            call.device = Some(device_context(token, None));
+            rec.emit(&call)
+        }
+    }
+}
+
+fn required_device<'a>(map: &RawMap<'a>, action: &str) -> Result<RawMap<'a>, Reject> {
+    opt_obj(map, "device", "")?
+        .ok_or_else(|| reject!(MissingField, "device is required for {action}"))
+}
+
+/// The device token under `key` (a non-empty string).
+pub fn device_token<'a>(device: &RawMap<'a>, key: &str) -> Result<Cow<'a, str>, Reject> {
+    match opt_str(device, key, "device")? {
+        Some(t) if !t.is_empty() => Ok(t),
+        Some(_) => Err(reject!(MissingField, "device.{key} is empty")),
+        None => Err(reject!(MissingField, "device.{key} is required")),
+    }
+}
+
+/// `context.device`: `{"token", "type"}`.
+pub fn device_context<'a>(token: Cow<'a, str>, platform: Option<Cow<'a, str>>) -> Obj<'a> {
+    let mut obj = vec![Member::Pair("token", Val::Str(token))];
+    if let Some(p) = platform {
+        obj.push(Member::Pair("type", Val::Str(p)));
+    }
+    obj
+}
+
+/// A merge (v1 `merge_customers` body or v2 person `merge`): an `alias` call.
+pub fn merge(rec: &mut Rec, map: &RawMap, at: &str, own_time: Option<i64>) -> Result<(), Reject> {
+    let side = |key: &str| -> Result<RawMap, Reject> {
+        let here = super::fields::path(at, key);
+        opt_obj(map, key, at)?
+            .ok_or_else(|| reject!(MissingField, "{here} is required for a merge"))
+    };
+    let (primary, secondary) = (side("primary")?, side("secondary")?);
+    let (user_id, member) = merge_side(&primary, &super::fields::path(at, "primary"))?;
+    let (previous_id, _) = merge_side(&secondary, &super::fields::path(at, "secondary"))?;
+    let mut call = Call::new(CallType::Alias, vec![member], rec.time(own_time));
+    call.user_id = Some(user_id);
+    call.previous_id = Some(previous_id);
+    rec.emit(&call)
+}
+
+const OBJECT_ACTIONS: &str =
+    "identify, identify_anonymous, add_relationships, delete_relationships, delete";
+
+fn object(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
+    let (rel_action, people) = match action {
+        "identify" => (Action::Add, People::Identified),
+        "identify_anonymous" => (Action::Add, People::Anonymous),
+        "add_relationships" | "add_relationship" => (Action::Add, People::Identified),
+        "delete_relationships" | "delete_relationship" => (Action::Delete, People::Identified),
+        "delete" => (Action::Delete, People::Identified),
+        _ => {
+            return Err(reject!(
+                UnknownCall,
+                "object action {action:?} is not a Track call (expected one of {OBJECT_ACTIONS})"
+            ));
+        }
+    };
+    let Some(ids) = opt_obj(map, "identifiers", "")? else {
+        return Err(reject!(
+            MissingIdentifier,
+            "identifiers is required for an object call"
+        ));
+    };
+    let object = Object::from_identifiers(&ids, "identifiers")?;
+    let ts = rec.time(opt_time(map, "timestamp", "")?);
+    const AT: &str = "cio_relationships";
+    match action {
+        "identify" | "identify_anonymous" => {
+            let attributes = opt_obj(map, "attributes", "")?;
+            let rels = opt_array(map, AT, "")?.unwrap_or_default();
+            if !rels.is_empty() {
+                return relationships::from_object(
+                    rec,
+                    &object,
+                    attributes.as_ref(),
+                    &rels,
+                    rel_action,
+                    people,
+                    AT,
+                    ts,
+                );
+            }
+            let person = match people {
+                People::Identified => Person::default(),
+                People::Anonymous => match map.get("anonymous_id") {
+                    Some(a) => Person::anonymous(id_text(a, "", "anonymous_id")?),
+                    None => {
+                        return Err(reject!(
+                            MissingIdentifier,
+                            "identify_anonymous needs anonymous_id or cio_relationships"
+                        ));
+                    }
+                },
+            };
+            let call = relationships::group(&object, &person, attributes.as_ref(), None, ts);
+            rec.emit(&call)
+        }
+        "delete" => {
+            let mut ids = Vec::with_capacity(2);
+            object.push_ids(&mut ids);
+            let mut call = Call::new(CallType::Track, ids, ts);
+            call.anonymous_id = Some(Cow::Owned(match &object.type_id {
+                _ if object.cio => format!("object:{}", object.group_id),
+                Some((_, t)) => format!("object:{t}:{}", object.group_id),
+                None => format!("object:1:{}", object.group_id),
+            }));
+            call.event = Some(Cow::Borrowed("Object Deleted"));
+            call.properties = Some(relationships::object_properties(&object));
+            rec.emit(&call)
+        }
+        _ => {
+            let rels = relationships_list(map, action)?;
+            relationships::from_object(rec, &object, None, &rels, rel_action, people, AT, ts)
+        }
+    }
+}
+
+fn delivery(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
+    if action != "event" {
+        return Err(reject!(
+            UnknownCall,
+            "delivery action {action:?} is not a Track call (expected event)"
+        ));
+    }
+    let Some(ids) = opt_obj(map, "identifiers", "")? else {
+        return Err(reject!(
+            MissingIdentifier,
+            "identifiers.id is required for a delivery event"
+        ));
+    };
+    let Some(id_raw) = ids.get("id") else {
+        return Err(reject!(
+            MissingIdentifier,
+            "identifiers.id is required for a delivery event"
+        ));
+    };
+    let id = id_text(id_raw, "identifiers", "id")?;
+    let metric = req_name(map, "name", "")?;
+    let attributes = opt_obj(map, "attributes", "")?;
+    let ts = rec.time(opt_time(map, "timestamp", "")?);
+    let mut call = delivery_call(id, id_raw, metric, ts);
+    let props = call.properties.get_or_insert_with(Vec::new);
+    if let Some(attrs) = &attributes {
+        if let Some(token) = attrs.get("device_token") {
+            props.push(Member::Pair("recipient", Val::raw(token)));
+        }
+        props.push(Member::Spread {
+            entries: &attrs.entries,
+            skip: &["device_token", "deliveryId", "metric", "recipient"],
+        });
+    }
+    rec.emit(&call)
+}
+
+/// A `Report Delivery Event` track with `deliveryId` and `metric` set; callers add the rest of
+/// the properties.
+pub fn delivery_call<'a>(
+    id: Cow<'a, str>,
+    id_raw: &'a RawValue,
+    metric: Cow<'a, str>,
+    timestamp: i64,
+) -> Call<'a> {
+    let mut call = Call::new(
+        CallType::Track,
+        vec![Member::Pair("delivery_id", Val::raw(id_raw))],
+        timestamp,
+    );
+    call.anonymous_id = Some(id.clone());
+    call.event = Some(Cow::Borrowed("Report Delivery Event"));
+    call.properties = Some(vec![
+        Member::Pair("deliveryId", Val::Str(id)),
+        Member::Pair("metric", Val::Str(metric)),
+    ]);
+    call
+}
