@@ -7,9 +7,18 @@
 //! manifest; [`pipeline`] is the only module that knows about threads and channels. [`cli`]
 //! turns flags into a validated [`config::Config`] before any work starts.
 
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod input;
 pub mod json;
 pub mod msgid;
+pub mod output;
+pub mod pipeline;
 pub mod pipelines;
 pub mod reject;
+pub mod report;
+pub mod stats;
 pub mod time;
 pub mod translate;

@@ -38,10 +38,10 @@ pub fn from_raw(raw: &RawValue) -> Result<i64, BadTime> {
 
 /// A numeric string, else an RFC 3339 time.
 pub fn parse_str(s: &str) -> Option<i64> {
-    if s.as_bytes().first().is_some_and(|b| b.is_ascii_digit()) {
-        if let Some(ms) = parse_number(s) {
-            return Some(ms);
-        }
+    if s.as_bytes().first().is_some_and(|b| b.is_ascii_digit())
+        && let Some(ms) = parse_number(s)
+    {
+        return Some(ms);
     }
     parse_rfc3339(s)
 }

@@ -71,3 +71,88 @@ fn every_case_through_the_library() {
         failures.join("\n\n")
     );
 }
+
+/// Runs one case as its own input file through the binary, the way the conformance README
+/// says; returns the calls written and the error-file entries.
+fn run_binary(case: &Case) -> (Vec<String>, Vec<serde_json::Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("case.ndjson");
+    std::fs::write(&input, format!("{}\n", case.input)).unwrap();
+    let out = dir.path().join("out");
+    let status = assert_cmd::Command::cargo_bin("track2pipelines")
+        .unwrap()
+        .args(["convert", "--out"])
+        .arg(&out)
+        .args([
+            "--partition-by",
+            "none",
+            "--now",
+            common::NOW,
+            "--progress",
+            "never",
+        ])
+        .arg(&input)
+        .output()
+        .unwrap();
+    let code = status.status.code();
+    assert!(
+        code == Some(0) || code == Some(3),
+        "case {:?}: exit {code:?}: {}",
+        case.name,
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let read_lines = |p: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(p)
+            .map(|t| t.lines().map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let calls = read_lines(&out.join("part-0000-00000.ndjson"));
+    let errors = read_lines(&out.join("errors.ndjson"))
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        out.join("manifest.json").exists(),
+        "case {:?}: no manifest",
+        case.name
+    );
+    (calls, errors)
+}
+
+#[test]
+fn every_case_through_the_binary() {
+    for case in &cases() {
+        let (calls, errors) = run_binary(case);
+        let ids = check_calls(case, &calls);
+        let (again, _) = run_binary(case);
+        assert_eq!(
+            ids,
+            check_calls(case, &again),
+            "case {:?}: ids must be stable",
+            case.name
+        );
+        for e in &errors {
+            assert_eq!(e["line"], 1, "case {:?}", case.name);
+            assert_eq!(e["offset"], 0, "case {:?}", case.name);
+            assert_eq!(
+                e["raw"].as_str().map(|r| case.input.contains(r)),
+                Some(true),
+                "case {:?}",
+                case.name
+            );
+        }
+        let got: Vec<(Option<u64>, String)> = errors
+            .iter()
+            .map(|e| (e["item"].as_u64(), e["code"].as_str().unwrap().to_owned()))
+            .collect();
+        let want: Vec<(Option<u64>, String)> = match &case.reject {
+            Some(code) => vec![(None, code.clone())],
+            None => case
+                .reject_items
+                .iter()
+                .map(|r| (Some(u64::from(r.item)), r.code.clone()))
+                .collect(),
+        };
+        assert_eq!(got, want, "case {:?}", case.name);
+    }
+}

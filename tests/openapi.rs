@@ -337,7 +337,6 @@ fn part_files(dir: &Path, found: &mut Vec<PathBuf>) {
 }
 
 #[test]
-#[ignore = "enable when convert writes part files"]
 fn binary_output_validates() {
     let endpoints = Endpoints::load();
     let cases = load_cases();

@@ -1,7 +1,7 @@
 //! Typed reads of record fields, each turning a wrong JSON type into an `invalid_field` reject
 //! whose message names the field's path, what it held and what was expected.
 
-use crate::json::{Kind, RawMap, decode_str};
+use crate::json::{Kind, RawMap, Str};
 use crate::reject::{Reject, reject};
 use crate::time;
 use serde_json::value::RawValue;
@@ -28,9 +28,27 @@ pub fn wrong_type(at: &str, key: &str, expected: &str, raw: &RawValue) -> Reject
 pub fn opt_str<'a>(map: &RawMap<'a>, key: &str, at: &str) -> Result<Option<Cow<'a, str>>, Reject> {
     match map.get(key) {
         None => Ok(None),
-        Some(v) if Kind::of(v) == Kind::String => Ok(Some(decode_str(v))),
+        Some(v) if Kind::of(v) == Kind::String => str_text(v, at, key).map(Some),
         Some(v) => Err(wrong_type(at, key, "a string", v)),
     }
+}
+
+/// Decodes a raw JSON string literal (`raw` must be a string). A literal that holds no valid
+/// Unicode text (a lone surrogate escape such as `"\ud800"`) is `invalid_field`, rather than
+/// reading as an empty string.
+pub fn str_text<'a>(raw: &'a RawValue, at: &str, key: &str) -> Result<Cow<'a, str>, Reject> {
+    serde_json::from_str::<Str>(raw.get())
+        .map(|s| s.0)
+        .map_err(|e| {
+            // The error's position is inside the literal, not the record: leave it out.
+            let e = e.to_string();
+            let why = e.split(" at line ").next().unwrap_or_default();
+            reject!(
+                InvalidField,
+                "{} is not a valid string: {why}",
+                path(at, key)
+            )
+        })
 }
 
 /// A raw object value (validated to be an object, not parsed).
@@ -112,7 +130,7 @@ pub fn trim(s: Cow<'_, str>) -> Cow<'_, str> {
 pub fn id_text<'a>(raw: &'a RawValue, at: &str, key: &str) -> Result<Cow<'a, str>, Reject> {
     match Kind::of(raw) {
         Kind::String => {
-            let s = decode_str(raw);
+            let s = str_text(raw, at, key)?;
             if s.is_empty() {
                 Err(reject!(
                     MissingIdentifier,

@@ -20,6 +20,8 @@ pub struct Person<'a> {
     /// PID (`userId`).
     pub user_id: Option<Cow<'a, str>>,
     pub anonymous_id: Option<Cow<'a, str>>,
+    /// `anonymous_id` as given in the input, for `identifiers`.
+    anonymous_raw: Option<&'a RawValue>,
     /// Values of `id`, `email`, `cio_id` (bare), `phone`, as given.
     ids: [Option<Val<'a>>; 4],
     /// True when the person is known only by `anonymous_id`.
@@ -69,6 +71,7 @@ impl<'a> Person<'a> {
         }
         if let Some(raw) = map.get("anonymous_id") {
             p.anonymous_id = Some(id_text(raw, at, "anonymous_id")?);
+            p.anonymous_raw = Some(raw);
         }
         p.user_id = PID_ORDER
             .iter()
@@ -85,13 +88,14 @@ impl<'a> Person<'a> {
         Ok(p)
     }
 
-    /// An anonymous visitor.
-    pub fn anonymous(id: Cow<'a, str>) -> Person<'a> {
-        Person {
-            anonymous_id: Some(id),
+    /// An anonymous visitor, from an `anonymous_id` value (`at` is its parent's path).
+    pub fn anonymous(raw: &'a RawValue, at: &str) -> Result<Person<'a>, Reject> {
+        Ok(Person {
+            anonymous_id: Some(id_text(raw, at, "anonymous_id")?),
+            anonymous_raw: Some(raw),
             anonymous: true,
             ..Person::default()
-        }
+        })
     }
 
     /// Adds an identifier the body of a v1 identify names, unless the path named that kind.
@@ -109,8 +113,8 @@ impl<'a> Person<'a> {
     /// Appends this person's `identifiers` members.
     pub fn push_ids(&self, obj: &mut Obj<'a>) {
         if self.anonymous {
-            if let Some(a) = &self.anonymous_id {
-                obj.push(Member::Pair("anonymous_id", Val::Str(a.clone())));
+            if let Some(a) = self.anonymous_raw {
+                obj.push(Member::Pair("anonymous_id", Val::raw(a)));
             }
             return;
         }

@@ -331,10 +331,10 @@ fn detect<'a>(map: &RawMap<'a>) -> Result<Shape<'a>, Reject> {
     if map.has("method") && (map.has("path") || map.has("url")) {
         return Ok(Shape::Http);
     }
-    if let Some(b) = map.get("batch") {
-        if Kind::of(b) == Kind::Array {
-            return Ok(Shape::Batch(b));
-        }
+    if let Some(b) = map.get("batch")
+        && Kind::of(b) == Kind::Array
+    {
+        return Ok(Shape::Batch(b));
     }
     Err(reject!(
         UnknownShape,

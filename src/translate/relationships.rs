@@ -158,7 +158,7 @@ pub fn from_object(
         let person = match people {
             People::Identified => Person::from_identifiers(&el.identifiers, &here)?,
             People::Anonymous => match el.identifiers.get("anonymous_id") {
-                Some(a) => Person::anonymous(super::fields::id_text(a, &here, "anonymous_id")?),
+                Some(a) => Person::anonymous(a, &here)?,
                 None => {
                     return Err(reject!(
                         MissingIdentifier,

@@ -3,7 +3,7 @@
 //! handed to [`super::v2`].
 
 use super::fields::{
-    id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, parse_obj, req_name,
+    id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, parse_obj, req_name, str_text,
 };
 use super::identity::Person;
 use super::relationships::{self, Action};
@@ -11,7 +11,7 @@ use super::v2::{
     self, delivery_call, device_context, device_token, inline, person_call, person_track, ulid_id,
 };
 use super::{Counts, Options, Output, Rec, batch, convert_one, is_entity, reject_whole};
-use crate::json::{Kind, RawMap, decode_str};
+use crate::json::{Kind, RawMap};
 use crate::pipelines::{CallType, Member, Val};
 use crate::reject::{Reject, reject};
 use serde_json::value::RawValue;
@@ -149,12 +149,13 @@ pub fn percent_decode(seg: &str) -> Result<Cow<'_, str>, Reject> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
-                out.push(h << 4 | l);
-                i += 3;
-                continue;
-            }
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push(h << 4 | l);
+            i += 3;
+            continue;
         }
         out.push(b[i]);
         i += 1;
@@ -244,7 +245,7 @@ fn body_text<'a>(map: &RawMap<'a>) -> Result<Option<Cow<'a, str>>, Reject> {
         Some(b) => match Kind::of(b) {
             Kind::Object => Ok(Some(Cow::Borrowed(b.get()))),
             Kind::String => {
-                let text = decode_str(b);
+                let text = str_text(b, "", "body")?;
                 if text.trim().is_empty() {
                     Ok(None)
                 } else {
@@ -307,18 +308,14 @@ fn v1_call(rec: &mut Rec, route: Route, body: &RawMap) -> Result<(), Reject> {
                      data.recipient) has no Pipelines equivalent"
                 ));
             };
-            event(
-                rec,
-                Person::anonymous(id_text(anon, "body", "anonymous_id")?),
-                body,
-            )
+            event(rec, Person::anonymous(anon, "body")?, body)
         }
         Route::AddDevice(seg) => {
             let person = Person::from_segment(seg)?;
             let Some(device) = opt_obj(body, "device", "body")? else {
                 return Err(reject!(MissingField, "body.device is required"));
             };
-            let token = device_token(&device, "id")?;
+            let token = device_token(&device, "id", "body.device")?;
             let platform = opt_str(&device, "platform", "body.device")?;
             let ts = rec.time(opt_time(&device, "last_used", "body.device")?);
             let mut call = person_track(&person, "Device Created or Updated", ts);

@@ -139,7 +139,7 @@ fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
         }
         "add_device" => {
             let device = required_device(map, action)?;
-            let token = device_token(&device, "token")?;
+            let token = device_token(&device, "token", "device")?;
             let platform = opt_str(&device, "platform", "device")?;
             let ts = rec.time(opt_time(&device, "last_used", "device")?.or(own_time));
             let mut call = person_track(&person, "Device Created or Updated", ts);
@@ -150,7 +150,7 @@ fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
         // delete_device | remove_device
         _ => {
             let device = required_device(map, action)?;
-            let token = device_token(&device, "token")?;
+            let token = device_token(&device, "token", "device")?;
             let mut call = person_track(&person, "Device Deleted", ts);
             call.device = Some(device_context(token, None));
             rec.emit(&call)
@@ -163,12 +163,12 @@ fn required_device<'a>(map: &RawMap<'a>, action: &str) -> Result<RawMap<'a>, Rej
         .ok_or_else(|| reject!(MissingField, "device is required for {action}"))
 }
 
-/// The device token under `key` (a non-empty string).
-pub fn device_token<'a>(device: &RawMap<'a>, key: &str) -> Result<Cow<'a, str>, Reject> {
-    match opt_str(device, key, "device")? {
+/// The device token under `key` (a non-empty string); `at` is the device's path.
+pub fn device_token<'a>(device: &RawMap<'a>, key: &str, at: &str) -> Result<Cow<'a, str>, Reject> {
+    match opt_str(device, key, at)? {
         Some(t) if !t.is_empty() => Ok(t),
-        Some(_) => Err(reject!(MissingField, "device.{key} is empty")),
-        None => Err(reject!(MissingField, "device.{key} is required")),
+        Some(_) => Err(reject!(MissingField, "{at}.{key} is empty")),
+        None => Err(reject!(MissingField, "{at}.{key} is required")),
     }
 }
 
@@ -242,7 +242,7 @@ fn object(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
             let person = match people {
                 People::Identified => Person::default(),
                 People::Anonymous => match map.get("anonymous_id") {
-                    Some(a) => Person::anonymous(id_text(a, "", "anonymous_id")?),
+                    Some(a) => Person::anonymous(a, "")?,
                     None => {
                         return Err(reject!(
                             MissingIdentifier,
@@ -300,12 +300,17 @@ fn delivery(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
     let mut call = delivery_call(id, id_raw, metric, ts);
     let props = call.properties.get_or_insert_with(Vec::new);
     if let Some(attrs) = &attributes {
+        // Keys the call sets itself are not copied again; an attribute `recipient` is kept
+        // unless `device_token` provides the recipient.
+        const SKIP: [&str; 4] = ["device_token", "deliveryId", "metric", "recipient"];
+        let mut skip: &[&str] = &SKIP[..3];
         if let Some(token) = attrs.get("device_token") {
             props.push(Member::Pair("recipient", Val::raw(token)));
+            skip = &SKIP;
         }
         props.push(Member::Spread {
             entries: &attrs.entries,
-            skip: &["device_token", "deliveryId", "metric", "recipient"],
+            skip,
         });
     }
     rec.emit(&call)

@@ -1,0 +1,78 @@
+//! The program: parse flags, validate them, run, report, exit with the status SPEC §4 gives.
+
+use crate::cli::Cli;
+use crate::error::Error;
+use crate::pipeline::{self, Live};
+use crate::report::{self, ProgressUi};
+use clap::Parser;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Runs the command line of this process; returns the exit status.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let cfg = match cli.into_config(args) {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    install_signal_handlers();
+    let live = Arc::new(Live::default());
+    let progress = ProgressUi::start(&cfg, Arc::clone(&live));
+    let started_at = now_ms();
+    let result = pipeline::run(&cfg, &live);
+    progress.finish();
+    let mut result = match result {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    result.bytes_read = result.inputs.iter().map(|i| i.bytes_read).sum();
+    result.bytes_decompressed = result.inputs.iter().map(|i| i.bytes_decompressed).sum();
+    if let Err(e) = pipeline::write_manifest(&cfg, &result, started_at, now_ms()) {
+        return fail(&e);
+    }
+    if !cfg.quiet {
+        report::eprint(&report::summary_text(&cfg, &result));
+    }
+    if let Some(path) = &cfg.summary_json {
+        let mut text = serde_json::to_vec_pretty(&report::summary_json(&cfg, &result))
+            .expect("summary serializes");
+        text.push(b'\n');
+        if let Err(e) = std::fs::write(path, text) {
+            return fail(&Error::io(path, e));
+        }
+    }
+    result.exit_code()
+}
+
+fn fail(e: &Error) -> i32 {
+    report::eprint(&format!("track2pipelines: error: {e}\n"));
+    e.exit_code()
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// SIGINT/SIGTERM ask the run to stop and clean up; a second one exits at once.
+fn install_signal_handlers() {
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // SAFETY: the handler only stores to atomics and calls `_exit`, both async-signal-safe.
+        let _ = unsafe {
+            signal_hook::low_level::register(sig, move || {
+                if pipeline::STOP.swap(true, Ordering::SeqCst) {
+                    signal_hook::low_level::exit(128 + sig);
+                }
+                pipeline::STOP_SIGNAL.store(sig, Ordering::SeqCst);
+            })
+        };
+    }
+}

@@ -1,0 +1,40 @@
+//! Fatal errors: problems that stop the run (bad usage, an unwritable output, an interrupt).
+//! Per-record problems are [`crate::reject::Reject`]s and never stop anything.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad flags, an unreadable input path, a refused `--out`: exit status 2.
+    #[error("{0}")]
+    Usage(String),
+    /// An I/O failure on a named file: exit status 1.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// SIGINT or SIGTERM: exit status 130 or 143.
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
+}
+
+impl Error {
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            Error::Io { .. } => 1,
+            Error::Interrupted(sig) => 128 + sig,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

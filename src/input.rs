@@ -1,0 +1,443 @@
+//! Reading the inputs: discovery (files, directories, stdin), decompression detected from the
+//! first bytes (gzip with every member, zstd with every frame, or plain), and framing of the
+//! decompressed stream into [`Piece`]s of whole lines that know where they start.
+
+use crate::config::InputFormat;
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What a source holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    /// CSV (`delimiter` b',') or TSV (b'\t').
+    Csv {
+        delimiter: u8,
+    },
+}
+
+/// One input stream.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The path as given (or found under a given directory); `-` for stdin.
+    pub name: Arc<str>,
+    /// None for stdin.
+    pub path: Option<PathBuf>,
+    /// Size on disk, when known.
+    pub size: Option<u64>,
+    pub format: Format,
+}
+
+/// Expands the inputs as given into sources, in order: a directory becomes every regular,
+/// non-hidden file below it, sorted by path.
+pub fn discover(inputs: &[String], format: InputFormat) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for input in inputs {
+        if input == "-" {
+            out.push(Source {
+                name: Arc::from("-"),
+                path: None,
+                size: None,
+                format: format_of(input, format),
+            });
+            continue;
+        }
+        let path = PathBuf::from(input);
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| Error::Usage(format!("cannot read input {input}: {e}")))?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            walk(&path, &mut files)?;
+            files.sort_by(|a, b| {
+                a.0.as_os_str()
+                    .as_encoded_bytes()
+                    .cmp(b.0.as_os_str().as_encoded_bytes())
+            });
+            for (p, size) in files {
+                let name = p.to_string_lossy().into_owned();
+                out.push(Source {
+                    format: format_of(&name, format),
+                    name: Arc::from(name),
+                    path: Some(p),
+                    size: Some(size),
+                });
+            }
+        } else {
+            out.push(Source {
+                name: Arc::from(input.as_str()),
+                path: Some(path),
+                size: Some(meta.len()),
+                format: format_of(input, format),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, files: &mut Vec<(PathBuf, u64)>) -> Result<()> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", dir.display())))?;
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", dir.display())))?;
+        if entry.file_name().as_encoded_bytes().starts_with(b".") {
+            continue;
+        }
+        let path = entry.path();
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", path.display())))?;
+        if meta.is_dir() {
+            walk(&path, files)?;
+        } else if meta.is_file() {
+            files.push((path, meta.len()));
+        }
+    }
+    Ok(())
+}
+
+/// The format of a source: the flag, or the extension before any compression suffix.
+pub fn format_of(name: &str, flag: InputFormat) -> Format {
+    let lower = name.to_ascii_lowercase();
+    let stem = [".gz", ".gzip", ".zst", ".zstd"]
+        .iter()
+        .find_map(|s| lower.strip_suffix(s))
+        .unwrap_or(&lower);
+    let tsv = stem.ends_with(".tsv");
+    match flag {
+        InputFormat::Ndjson => Format::Ndjson,
+        InputFormat::Csv => Format::Csv {
+            delimiter: if tsv { b'\t' } else { b',' },
+        },
+        InputFormat::Auto if stem.ends_with(".csv") => Format::Csv { delimiter: b',' },
+        InputFormat::Auto if tsv => Format::Csv { delimiter: b'\t' },
+        InputFormat::Auto => Format::Ndjson,
+    }
+}
+
+/// Counts the bytes read through it (the compressed bytes, for progress and the manifest).
+pub struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a source and wraps it in the decompressor its first bytes call for. `raw` counts the
+/// bytes read from the file itself.
+pub fn open(source: &Source, raw: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
+    let inner: Box<dyn Read + Send> = match &source.path {
+        None => Box::new(io::stdin()),
+        Some(p) => Box::new(
+            File::open(p)
+                .map_err(|e| Error::Usage(format!("cannot open input {}: {e}", p.display())))?,
+        ),
+    };
+    let mut counted = Counting { inner, count: raw };
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        match counted.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A read error right away: let the framer report it as corrupt input.
+            Err(e) => return Ok(Box::new(Failing(Some(e)))),
+        }
+    }
+    let stream = io::Cursor::new(magic[..got].to_vec()).chain(counted);
+    Ok(match &magic[..got] {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(256 << 10, stream),
+        )),
+        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(
+            zstd::stream::read::Decoder::new(stream)
+                .map_err(|e| Error::io(source.name.as_ref(), e))?,
+        ),
+        _ => Box::new(stream),
+    })
+}
+
+/// A reader whose first read fails with the error it was made with.
+struct Failing(Option<io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
+    }
+}
+
+/// A run of the decompressed stream, cut at line ends.
+#[derive(Debug)]
+pub enum Piece {
+    /// Whole lines (the last may lack its newline at the end of the stream).
+    Lines {
+        data: Vec<u8>,
+        /// 1-based number of the first line.
+        line: u64,
+        /// Offset of the first byte in the decompressed stream.
+        offset: u64,
+    },
+    /// A line longer than the limit: its first bytes and its full length (newline excluded).
+    TooLong {
+        head: Vec<u8>,
+        length: u64,
+        line: u64,
+        offset: u64,
+    },
+    /// Decompression or reading failed here; nothing more is read from this source.
+    Corrupt {
+        line: u64,
+        offset: u64,
+        message: String,
+    },
+}
+
+/// How many bytes of an over-long line the error file keeps.
+pub const HEAD_BYTES: usize = 4096;
+
+/// Cuts a stream into [`Piece`]s of about `block` bytes, never holding more than
+/// `max_line + block` bytes of one line.
+pub struct Framer<R> {
+    reader: R,
+    block: usize,
+    max_line: u64,
+    carry: Vec<u8>,
+    line: u64,
+    offset: u64,
+    started: bool,
+    done: bool,
+    queued: Option<Piece>,
+}
+
+impl<R: Read> Framer<R> {
+    pub fn new(reader: R, block: usize, max_line: u64) -> Self {
+        Framer {
+            reader,
+            block,
+            max_line,
+            carry: Vec::new(),
+            line: 1,
+            offset: 0,
+            started: false,
+            done: false,
+            queued: None,
+        }
+    }
+
+    /// Reads into `carry`; Ok(0) at the end of the stream.
+    fn fill(&mut self) -> io::Result<usize> {
+        let old = self.carry.len();
+        self.carry.resize(old + self.block, 0);
+        let res = loop {
+            match self.reader.read(&mut self.carry[old..]) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => break r,
+            }
+        };
+        let n = *res.as_ref().unwrap_or(&0);
+        self.carry.truncate(old + n);
+        res
+    }
+
+    /// Takes `carry[..cut]` as a Lines piece.
+    fn take_lines(&mut self, cut: usize) -> Piece {
+        let rest = self.carry[cut..].to_vec();
+        let mut data = std::mem::replace(&mut self.carry, rest);
+        data.truncate(cut);
+        let piece = Piece::Lines {
+            line: self.line,
+            offset: self.offset,
+            data,
+        };
+        if let Piece::Lines { data, .. } = &piece {
+            self.line += memchr::memchr_iter(b'\n', data).count() as u64;
+        }
+        self.offset += cut as u64;
+        piece
+    }
+
+    fn corrupt(&mut self, e: io::Error) -> Option<Piece> {
+        self.done = true;
+        let tail = std::mem::take(&mut self.carry);
+        let line = self.line + u64::from(!tail.is_empty());
+        let corrupt = Piece::Corrupt {
+            line,
+            offset: self.offset + tail.len() as u64,
+            message: format!("input stream damaged or unreadable: {e}"),
+        };
+        if tail.is_empty() {
+            return Some(corrupt);
+        }
+        self.queued = Some(corrupt);
+        let piece = Piece::Lines {
+            data: tail,
+            line: self.line,
+            offset: self.offset,
+        };
+        Some(piece)
+    }
+
+    /// Skips the rest of an over-long line whose first `carry` bytes are held.
+    fn skip_long_line(&mut self) -> Option<Piece> {
+        let mut head = self.carry[..HEAD_BYTES.min(self.carry.len())].to_vec();
+        let mut length = self.carry.len() as u64;
+        self.carry.clear();
+        let (line, offset) = (self.line, self.offset);
+        loop {
+            match self.fill() {
+                Err(e) => {
+                    self.queued = self.corrupt(e);
+                    break;
+                }
+                Ok(0) => {
+                    self.done = true;
+                    break;
+                }
+                Ok(_) => match memchr::memchr(b'\n', &self.carry) {
+                    Some(p) => {
+                        let room = HEAD_BYTES - head.len();
+                        head.extend_from_slice(&self.carry[..p.min(room)]);
+                        length += p as u64;
+                        self.carry.drain(..=p);
+                        self.line += 1;
+                        self.offset += length + 1;
+                        break;
+                    }
+                    None => {
+                        let room = HEAD_BYTES - head.len();
+                        head.extend_from_slice(&self.carry[..self.carry.len().min(room)]);
+                        length += self.carry.len() as u64;
+                        self.carry.clear();
+                    }
+                },
+            }
+        }
+        Some(Piece::TooLong {
+            head,
+            length,
+            line,
+            offset,
+        })
+    }
+
+    pub fn next_piece(&mut self) -> Option<Piece> {
+        if let Some(p) = self.queued.take() {
+            return Some(p);
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            let old = self.carry.len();
+            match self.fill() {
+                Err(e) => return self.corrupt(e),
+                Ok(0) => {
+                    self.done = true;
+                    if self.carry.is_empty() {
+                        return None;
+                    }
+                    let cut = self.carry.len();
+                    return Some(self.take_lines(cut));
+                }
+                Ok(_) => {}
+            }
+            if !self.started {
+                if self.carry.len() < 3 {
+                    continue;
+                }
+                self.started = true;
+                if self.carry.starts_with(b"\xEF\xBB\xBF") {
+                    self.carry.drain(..3);
+                    self.offset = 3;
+                }
+            }
+            let search_from = old.saturating_sub(3).min(self.carry.len());
+            match memchr::memrchr(b'\n', &self.carry[search_from..]) {
+                Some(p) => return Some(self.take_lines(search_from + p + 1)),
+                None if self.carry.len() as u64 > self.max_line => return self.skip_long_line(),
+                None => {}
+            }
+        }
+    }
+}
+
+impl<R: Read> Iterator for Framer<R> {
+    type Item = Piece;
+    fn next(&mut self) -> Option<Piece> {
+        self.next_piece()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(input: &[u8], block: usize, max: u64) -> Vec<Piece> {
+        Framer::new(input, block, max).collect()
+    }
+
+    fn lines_of(ps: &[Piece]) -> Vec<(u64, u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        for p in ps {
+            if let Piece::Lines { data, line, offset } = p {
+                let mut o = *offset;
+                for (l, chunk) in (*line..).zip(data.split_inclusive(|b| *b == b'\n')) {
+                    out.push((l, o, chunk.to_vec()));
+                    o += chunk.len() as u64;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn positions_survive_any_block_size() {
+        let input = b"\xEF\xBB\xBFa\nbb\r\n\nccc";
+        let want = lines_of(&pieces(input, 1 << 20, 1 << 20));
+        assert_eq!(want[0], (1, 3, b"a\n".to_vec()));
+        assert_eq!(want[3], (4, 10, b"ccc".to_vec()));
+        for block in 1..8 {
+            assert_eq!(
+                lines_of(&pieces(input, block, 1 << 20)),
+                want,
+                "block {block}"
+            );
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_out_with_their_length() {
+        let mut input = b"ok\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 10_000));
+        input.extend(b"\nafter\n");
+        let ps = pieces(&input, 64, 100);
+        let long: Vec<_> = ps
+            .iter()
+            .filter_map(|p| match p {
+                Piece::TooLong {
+                    head,
+                    length,
+                    line,
+                    offset,
+                } => Some((head.len(), *length, *line, *offset)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(long, vec![(HEAD_BYTES, 10_000, 2, 3)]);
+        let lines = lines_of(&ps);
+        assert_eq!(lines.last().unwrap(), &(3, 10_004, b"after\n".to_vec()));
+    }
+}

@@ -1,0 +1,382 @@
+//! The files of a run. One [`FileSet`], owned by the writer, appends the calls of each
+//! partition to its current part file (in input order), starts the next file before one would
+//! exceed `--max-file-bytes` / `--max-file-records`, keeps the error file, and writes everything
+//! under a dot-named temporary name that is renamed when the file is complete.
+//!
+//! With `--compress`, each file is a sequence of independent zstd frames (gzip members) of about
+//! [`FRAME_BYTES`] of calls each. Frame boundaries depend only on the calls written to the file,
+//! never on chunking or threads, so compressed output is deterministic too; the frames of many
+//! files are compressed in parallel on the worker pool.
+
+use super::partition::{PartKey, Partitioner};
+use crate::config::Compression;
+use crate::error::{Error, Result};
+use crate::pipelines::CallType;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use xxhash_rust::xxh3::Xxh3;
+
+/// Uncompressed bytes per compressed frame.
+pub const FRAME_BYTES: usize = 512 << 10;
+
+/// One call in a [`PartBuf`].
+#[derive(Debug, Clone, Copy)]
+pub struct CallInfo {
+    /// Offset just past the call's newline in the buffer.
+    pub end: u32,
+    pub timestamp: i64,
+    pub kind: CallType,
+}
+
+/// The calls of one chunk that go to one partition.
+#[derive(Debug, Default)]
+pub struct PartBuf {
+    pub key: PartKey,
+    pub data: Vec<u8>,
+    pub calls: Vec<CallInfo>,
+}
+
+/// A finished file, as the manifest lists it.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    /// Relative to the output directory, `/`-separated.
+    pub path: String,
+    pub calls: u64,
+    /// Size of the file on disk.
+    pub bytes: u64,
+    pub first_timestamp: Option<i64>,
+    pub last_timestamp: Option<i64>,
+    pub calls_by_type: [u64; CallType::ALL.len()],
+    /// xxh3-128 of the file's bytes, 32 hex digits.
+    pub checksum: String,
+}
+
+struct OpenFile {
+    rel: String,
+    tmp: PathBuf,
+    path: PathBuf,
+    w: BufWriter<File>,
+    hasher: Xxh3,
+    bytes: u64,
+    raw_bytes: u64,
+    calls: u64,
+    lines: u64,
+    ts: Option<(i64, i64)>,
+    by_type: [u64; CallType::ALL.len()],
+    frame: Vec<u8>,
+    frames: u64,
+}
+
+impl OpenFile {
+    fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.w
+            .write_all(data)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.hasher.update(data);
+        self.bytes += data.len() as u64;
+        Ok(())
+    }
+}
+
+/// Output layout settings.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub partitioner: Partitioner,
+    pub compress: Compression,
+    pub level: i32,
+    pub max_bytes: u64,
+    pub max_records: u64,
+    pub shard: u16,
+}
+
+pub struct FileSet {
+    root: PathBuf,
+    layout: Layout,
+    files: Vec<Option<OpenFile>>,
+    current: HashMap<PartKey, usize>,
+    next_index: HashMap<PartKey, u32>,
+    sealed: Vec<(usize, Vec<u8>)>,
+    sealed_bytes: usize,
+    closing: Vec<usize>,
+    errors: Option<usize>,
+    /// Final paths this run created, removed again if the run fails.
+    created: Vec<PathBuf>,
+    pub parts: Vec<FileRecord>,
+    pub errors_record: Option<FileRecord>,
+}
+
+impl FileSet {
+    pub fn new(root: &Path, layout: Layout) -> FileSet {
+        FileSet {
+            root: root.to_path_buf(),
+            layout,
+            files: Vec::new(),
+            current: HashMap::new(),
+            next_index: HashMap::new(),
+            sealed: Vec::new(),
+            sealed_bytes: 0,
+            closing: Vec::new(),
+            errors: None,
+            created: Vec::new(),
+            parts: Vec::new(),
+            errors_record: None,
+        }
+    }
+
+    fn open(&mut self, rel: String) -> Result<usize> {
+        let path = self.root.join(&rel);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.partial"));
+        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        self.files.push(Some(OpenFile {
+            rel,
+            tmp,
+            path,
+            w: BufWriter::with_capacity(256 << 10, file),
+            hasher: Xxh3::new(),
+            bytes: 0,
+            raw_bytes: 0,
+            calls: 0,
+            lines: 0,
+            ts: None,
+            by_type: [0; CallType::ALL.len()],
+            frame: Vec::new(),
+            frames: 0,
+        }));
+        Ok(self.files.len() - 1)
+    }
+
+    /// Opens the error file (`rel` relative to the root).
+    pub fn open_errors(&mut self, rel: &str) -> Result<()> {
+        let rel = format!("{rel}{}", self.layout.compress.suffix());
+        self.errors = Some(self.open(rel)?);
+        Ok(())
+    }
+
+    fn current_file(&mut self, key: &PartKey) -> Result<usize> {
+        if let Some(&id) = self.current.get(key) {
+            return Ok(id);
+        }
+        let n = self.next_index.entry(*key).or_insert(0);
+        let index = *n;
+        *n += 1;
+        let dir = self.layout.partitioner.dir(key);
+        let name = format!(
+            "part-{:04}-{index:05}.ndjson{}",
+            self.layout.shard,
+            self.layout.compress.suffix()
+        );
+        let rel = if dir.is_empty() {
+            name
+        } else {
+            format!("{dir}/{name}")
+        };
+        let id = self.open(rel)?;
+        self.current.insert(*key, id);
+        Ok(id)
+    }
+
+    /// Appends one chunk's calls for one partition, rotating files as the limits require.
+    pub fn append_part(&mut self, part: &PartBuf) -> Result<()> {
+        let (max_bytes, max_records) = (self.layout.max_bytes, self.layout.max_records);
+        let n = part.calls.len();
+        let mut start = 0;
+        while start < n {
+            let id = self.current_file(&part.key)?;
+            let f = self.files[id].as_mut().expect("current file is open");
+            let begin = if start == 0 {
+                0
+            } else {
+                part.calls[start - 1].end as usize
+            };
+            let mut end = start;
+            let mut prev = begin;
+            while end < n {
+                let c = &part.calls[end];
+                let len = (c.end as usize - prev) as u64;
+                let full =
+                    f.raw_bytes + len > max_bytes || (max_records > 0 && f.calls >= max_records);
+                if f.calls > 0 && full {
+                    break;
+                }
+                f.raw_bytes += len;
+                f.calls += 1;
+                f.by_type[c.kind.index()] += 1;
+                f.ts = Some(match f.ts {
+                    None => (c.timestamp, c.timestamp),
+                    Some((lo, hi)) => (lo.min(c.timestamp), hi.max(c.timestamp)),
+                });
+                prev = c.end as usize;
+                end += 1;
+            }
+            self.write_to(id, &part.data[begin..prev])?;
+            start = end;
+            if start < n {
+                self.rotate(&part.key)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends error-file lines (`entries` of them).
+    pub fn append_errors(&mut self, data: &[u8], entries: u64) -> Result<()> {
+        if let Some(id) = self.errors {
+            if let Some(f) = self.files[id].as_mut() {
+                f.raw_bytes += data.len() as u64;
+                f.lines += entries;
+            }
+            self.write_to(id, data)?;
+        }
+        Ok(())
+    }
+
+    fn write_to(&mut self, id: usize, data: &[u8]) -> Result<()> {
+        let f = self.files[id].as_mut().expect("file is open");
+        if self.layout.compress == Compression::None {
+            return f.write(data);
+        }
+        f.frame.extend_from_slice(data);
+        if f.frame.len() >= FRAME_BYTES {
+            self.seal(id);
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self, id: usize) {
+        let f = self.files[id].as_mut().expect("file is open");
+        if f.frame.is_empty() && f.frames > 0 {
+            return;
+        }
+        // A file with no calls still gets one (empty) frame, so it decompresses cleanly.
+        f.frames += 1;
+        let frame = std::mem::take(&mut f.frame);
+        self.sealed_bytes += frame.len();
+        self.sealed.push((id, frame));
+    }
+
+    fn rotate(&mut self, key: &PartKey) -> Result<()> {
+        if let Some(id) = self.current.remove(key) {
+            self.close(id)?;
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, id: usize) -> Result<()> {
+        if self.layout.compress == Compression::None {
+            return self.finalize(id);
+        }
+        self.seal(id);
+        self.closing.push(id);
+        Ok(())
+    }
+
+    /// True when enough frames wait for compression to make a parallel batch worthwhile.
+    pub fn wants_flush(&self, threads: usize) -> bool {
+        self.sealed_bytes >= FRAME_BYTES * threads.max(1) * 2
+    }
+
+    /// Compresses the sealed frames in parallel, writes them in order, and completes the files
+    /// that were waiting for their last frames.
+    pub fn flush(&mut self, pool: &rayon::ThreadPool) -> Result<()> {
+        let mut sealed = std::mem::take(&mut self.sealed);
+        self.sealed_bytes = 0;
+        let (compress, level) = (self.layout.compress, self.layout.level);
+        let compressed: Vec<std::io::Result<Vec<u8>>> = pool.install(|| {
+            sealed
+                .par_iter_mut()
+                .map(|(_, data)| compress_frame(compress, level, data))
+                .collect()
+        });
+        for ((id, _), frame) in sealed.iter().zip(compressed) {
+            let f = self.files[*id]
+                .as_mut()
+                .expect("file with sealed frames is open");
+            let frame = frame.map_err(|e| Error::io(&f.path, e))?;
+            f.write(&frame)?;
+        }
+        for id in std::mem::take(&mut self.closing) {
+            self.finalize(id)?;
+        }
+        Ok(())
+    }
+
+    /// Flushes, syncs and renames a file into place.
+    fn finalize(&mut self, id: usize) -> Result<()> {
+        let Some(mut f) = self.files[id].take() else {
+            return Ok(());
+        };
+        f.w.flush().map_err(|e| Error::io(&f.path, e))?;
+        let file =
+            f.w.into_inner()
+                .map_err(|e| Error::io(&f.path, e.into_error()))?;
+        drop(file);
+        std::fs::rename(&f.tmp, &f.path).map_err(|e| Error::io(&f.path, e))?;
+        self.created.push(f.path.clone());
+        let record = FileRecord {
+            path: f.rel,
+            calls: f.calls,
+            bytes: f.bytes,
+            first_timestamp: f.ts.map(|t| t.0),
+            last_timestamp: f.ts.map(|t| t.1),
+            calls_by_type: f.by_type,
+            checksum: format!("{:032x}", f.hasher.digest128()),
+        };
+        if Some(id) == self.errors {
+            self.errors_record = Some(FileRecord {
+                calls: f.lines,
+                ..record
+            });
+        } else {
+            self.parts.push(record);
+        }
+        Ok(())
+    }
+
+    /// Completes every file; part files are then listed by path.
+    pub fn finish(&mut self, pool: &rayon::ThreadPool) -> Result<()> {
+        let ids: Vec<usize> = (0..self.files.len())
+            .filter(|&i| self.files[i].is_some())
+            .collect();
+        for &id in &ids {
+            self.close(id)?;
+        }
+        self.current.clear();
+        self.flush(pool)?;
+        self.parts.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(())
+    }
+
+    /// Removes everything this run wrote (after a fatal error or an interrupt).
+    pub fn abort(&mut self) {
+        for f in self.files.iter_mut().filter_map(Option::take) {
+            drop(f.w.into_inner());
+            let _ = std::fs::remove_file(&f.tmp);
+        }
+        for p in self.created.drain(..) {
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+}
+
+fn compress_frame(c: Compression, level: i32, data: &[u8]) -> std::io::Result<Vec<u8>> {
+    match c {
+        Compression::None => Ok(data.to_vec()),
+        Compression::Zstd => zstd::bulk::compress(data, level),
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(
+                Vec::with_capacity(data.len() / 4 + 64),
+                flate2::Compression::new(level as u32),
+            );
+            enc.write_all(data)?;
+            enc.finish()
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! `manifest.json`: what the run did, written last (temp name, then rename), so its presence
+//! means the run completed. It accounts for every record: `records = converted + rejected` per
+//! input and in total.
+
+use super::files::FileRecord;
+use crate::error::{Error, Result};
+use crate::pipelines::CallType;
+use crate::stats::{InputStats, Tally};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Serialize)]
+pub struct Manifest<'a> {
+    pub tool: &'static str,
+    pub version: &'static str,
+    pub command_line: &'a [String],
+    pub started_at: String,
+    pub finished_at: String,
+    pub now: String,
+    pub inputs: Vec<InputEntry>,
+    pub files: Vec<FileEntry>,
+    pub errors: Option<ErrorsEntry>,
+    pub totals: Totals,
+}
+
+#[derive(Serialize)]
+pub struct InputEntry {
+    pub source: String,
+    pub bytes_read: u64,
+    pub bytes_decompressed: u64,
+    pub records: u64,
+    pub blank_lines: u64,
+    pub converted: u64,
+    pub rejected: u64,
+    pub incomplete: bool,
+}
+
+#[derive(Serialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub calls: u64,
+    pub bytes: u64,
+    pub first_timestamp: Option<String>,
+    pub last_timestamp: Option<String>,
+    pub calls_by_type: BTreeMap<&'static str, u64>,
+    pub checksum_xxh3_128: String,
+}
+
+#[derive(Serialize)]
+pub struct ErrorsEntry {
+    pub path: String,
+    pub entries: u64,
+    pub bytes: u64,
+    pub checksum_xxh3_128: String,
+}
+
+#[derive(Serialize)]
+pub struct Totals {
+    pub records: u64,
+    pub blank_lines: u64,
+    pub converted: u64,
+    pub rejected: u64,
+    pub calls: u64,
+    pub calls_by_type: BTreeMap<&'static str, u64>,
+    pub rejects: BTreeMap<&'static str, u64>,
+}
+
+pub fn ts(ms: i64) -> String {
+    String::from_utf8_lossy(&crate::time::format(ms)).into_owned()
+}
+
+pub fn by_type(counts: &[u64; CallType::ALL.len()]) -> BTreeMap<&'static str, u64> {
+    CallType::ALL
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(t, n)| (t.as_str(), *n))
+        .collect()
+}
+
+impl InputEntry {
+    pub fn from(s: &InputStats) -> Self {
+        InputEntry {
+            source: s.source.clone(),
+            bytes_read: s.bytes_read,
+            bytes_decompressed: s.bytes_decompressed,
+            records: s.tally.records,
+            blank_lines: s.tally.blank_lines,
+            converted: s.tally.converted,
+            rejected: s.tally.rejected,
+            incomplete: s.incomplete,
+        }
+    }
+}
+
+impl FileEntry {
+    pub fn from(r: &FileRecord) -> Self {
+        FileEntry {
+            path: r.path.clone(),
+            calls: r.calls,
+            bytes: r.bytes,
+            first_timestamp: r.first_timestamp.map(ts),
+            last_timestamp: r.last_timestamp.map(ts),
+            calls_by_type: by_type(&r.calls_by_type),
+            checksum_xxh3_128: r.checksum.clone(),
+        }
+    }
+}
+
+impl Totals {
+    pub fn from(t: &Tally) -> Self {
+        Totals {
+            records: t.records,
+            blank_lines: t.blank_lines,
+            converted: t.converted,
+            rejected: t.rejected,
+            calls: t.total_calls(),
+            calls_by_type: by_type(&t.calls),
+            rejects: t.rejects_by_code().map(|(c, n)| (c.as_str(), n)).collect(),
+        }
+    }
+}
+
+/// Writes the manifest under a temporary name and renames it into place.
+pub fn write(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let path = dir.join("manifest.json");
+    let tmp = dir.join(".manifest.json.partial");
+    let mut text = serde_json::to_vec_pretty(manifest).expect("manifest serializes");
+    text.push(b'\n');
+    std::fs::write(&tmp, &text).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(&path, e)
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}

@@ -1,0 +1,629 @@
+//! The batch run, and the only module that knows about threads and channels.
+//!
+//! A reader thread opens the inputs one after another, frames them into numbered pieces of
+//! whole lines, and hands each piece to the rayon pool; at most `2 × threads + 2` pieces are in
+//! flight at once, which bounds memory whatever the input size. Workers parse, translate and
+//! serialize a whole piece into per-partition buffers, error-file lines and counters. The
+//! writer (the calling thread) puts results back in input order and is the only one that
+//! touches the files, so the output is the same whatever the thread count or block size.
+
+use crate::config::{Command, Compression, Config};
+use crate::error::{Error, Result};
+use crate::input::{self, Format, Framer, Piece, Source};
+use crate::output::files::{CallInfo, FileRecord, FileSet, Layout, PartBuf};
+use crate::output::partition::{PartKey, Partitioner};
+use crate::output::{errors, manifest, prepare_dir};
+use crate::reject::Code;
+use crate::stats::{InputStats, Tally};
+use crate::translate::{self, Output};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::Instant;
+
+/// Set by a signal handler: stop reading, clean up, write no manifest.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+/// The signal that set [`STOP`].
+pub static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct RunResult {
+    pub inputs: Vec<InputStats>,
+    pub total: Tally,
+    pub parts: Vec<FileRecord>,
+    pub errors: Option<FileRecord>,
+    pub bytes_read: u64,
+    pub bytes_decompressed: u64,
+    pub elapsed: std::time::Duration,
+    pub incomplete_inputs: u64,
+}
+
+impl RunResult {
+    /// 0 when every record converted, 3 when some were rejected or an input was damaged.
+    pub fn exit_code(&self) -> i32 {
+        if self.total.rejected > 0 || self.incomplete_inputs > 0 {
+            3
+        } else {
+            0
+        }
+    }
+}
+
+/// Live counters the progress display reads.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Total size of the inputs, when known (0 otherwise).
+    pub total_bytes: AtomicU64,
+    /// Bytes read from the inputs (compressed bytes for compressed inputs).
+    pub bytes_read: Arc<AtomicU64>,
+    pub records: AtomicU64,
+    pub rejected: AtomicU64,
+    pub calls: AtomicU64,
+}
+
+/// What every worker needs, shared.
+struct Shared {
+    opts: translate::Options,
+    partitioner: Partitioner,
+    max_line_bytes: u64,
+    write_calls: bool,
+}
+
+struct ChunkResult {
+    input: usize,
+    parts: Vec<PartBuf>,
+    errors: Vec<u8>,
+    tally: Tally,
+    incomplete: bool,
+}
+
+enum Body {
+    Chunk(Box<ChunkResult>),
+    /// The end of input `input`: its byte counts.
+    End {
+        input: usize,
+        read: u64,
+        decompressed: u64,
+    },
+}
+
+struct Msg {
+    seq: u64,
+    body: Body,
+}
+
+/// Runs `convert` or `check` as configured. `live` is updated as the run goes.
+pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
+    let started = Instant::now();
+    let sources = input::discover(&cfg.inputs, cfg.input_format)?;
+    if sources.iter().all(|s| s.size.is_some()) {
+        let total = sources.iter().filter_map(|s| s.size).sum();
+        live.total_bytes.store(total, Ordering::Relaxed);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(cfg.threads)
+        .thread_name(|i| format!("t2p-worker-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", cfg.threads)))?;
+    let mut files = match (&cfg.output, &cfg.errors_file) {
+        (Some(out), _) => {
+            prepare_dir(&out.dir, out.overwrite)?;
+            let mut set = FileSet::new(
+                &out.dir,
+                Layout {
+                    partitioner: Partitioner::new(out.partition_by.clone()),
+                    compress: out.compress,
+                    level: out.compress_level,
+                    max_bytes: out.max_file_bytes,
+                    max_records: out.max_file_records,
+                    shard: out.shard,
+                },
+            );
+            set.open_errors("errors.ndjson")?;
+            Some(set)
+        }
+        (None, Some(path)) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let name = path
+                .file_name()
+                .ok_or_else(|| {
+                    Error::Usage(format!("--errors {} is not a file name", path.display()))
+                })?
+                .to_string_lossy()
+                .into_owned();
+            let mut set = FileSet::new(
+                dir,
+                Layout {
+                    partitioner: Partitioner::new(Vec::new()),
+                    compress: Compression::None,
+                    level: 0,
+                    max_bytes: u64::MAX,
+                    max_records: 0,
+                    shard: 0,
+                },
+            );
+            set.open_errors(&name)?;
+            Some(set)
+        }
+        (None, None) => None,
+    };
+    let shared = Arc::new(Shared {
+        opts: cfg.translate.clone(),
+        partitioner: Partitioner::new(
+            cfg.output
+                .as_ref()
+                .map(|o| o.partition_by.clone())
+                .unwrap_or_default(),
+        ),
+        max_line_bytes: cfg.max_line_bytes,
+        write_calls: cfg.command == Command::Convert,
+    });
+    let result = write_loop(cfg, &sources, &shared, &pool, files.as_mut(), live);
+    let mut result = match result {
+        Ok(r) => r,
+        Err(e) => {
+            if let Some(f) = files.as_mut() {
+                f.abort();
+            }
+            return Err(e);
+        }
+    };
+    if let Some(f) = files.as_mut() {
+        if let Err(e) = f.finish(&pool) {
+            f.abort();
+            return Err(e);
+        }
+        result.parts = std::mem::take(&mut f.parts);
+        result.errors = f.errors_record.take();
+    }
+    result.elapsed = started.elapsed();
+    Ok(result)
+}
+
+/// Writes the manifest of a completed `convert` run.
+pub fn write_manifest(
+    cfg: &Config,
+    result: &RunResult,
+    started_at_ms: i64,
+    finished_at_ms: i64,
+) -> Result<()> {
+    let Some(out) = &cfg.output else {
+        return Ok(());
+    };
+    let m = manifest::Manifest {
+        tool: "track2pipelines",
+        version: env!("CARGO_PKG_VERSION"),
+        command_line: &cfg.command_line,
+        started_at: manifest::ts(started_at_ms),
+        finished_at: manifest::ts(finished_at_ms),
+        now: manifest::ts(cfg.translate.now_ms),
+        inputs: result
+            .inputs
+            .iter()
+            .map(manifest::InputEntry::from)
+            .collect(),
+        files: result.parts.iter().map(manifest::FileEntry::from).collect(),
+        errors: result.errors.as_ref().map(|r| manifest::ErrorsEntry {
+            path: r.path.clone(),
+            entries: r.calls,
+            bytes: r.bytes,
+            checksum_xxh3_128: r.checksum.clone(),
+        }),
+        totals: manifest::Totals::from(&result.total),
+    };
+    manifest::write(&out.dir, &m)
+}
+
+fn write_loop(
+    cfg: &Config,
+    sources: &[Source],
+    shared: &Arc<Shared>,
+    pool: &rayon::ThreadPool,
+    mut files: Option<&mut FileSet>,
+    live: &Live,
+) -> Result<RunResult> {
+    let in_flight = 2 * cfg.threads + 2;
+    let (tx, rx) = mpsc::channel::<Msg>();
+    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
+    let mut result = RunResult {
+        inputs: sources
+            .iter()
+            .map(|s| InputStats {
+                source: s.name.to_string(),
+                ..InputStats::default()
+            })
+            .collect(),
+        ..RunResult::default()
+    };
+    std::thread::scope(|scope| -> Result<RunResult> {
+        let reader_sources = sources.to_vec();
+        let reader_shared = Arc::clone(shared);
+        let bytes_read = Arc::clone(&live.bytes_read);
+        let (block, max_line) = (cfg.block_bytes, cfg.max_line_bytes);
+        scope.spawn(move || {
+            read_all(
+                &reader_sources,
+                &reader_shared,
+                pool,
+                tx,
+                token_tx,
+                bytes_read,
+                block,
+                max_line,
+            );
+        });
+        let mut pending: BTreeMap<u64, Body> = BTreeMap::new();
+        let mut next = 0u64;
+        let outcome = (|| -> Result<()> {
+            for msg in rx.iter() {
+                pending.insert(msg.seq, msg.body);
+                while let Some(body) = pending.remove(&next) {
+                    next += 1;
+                    match body {
+                        Body::Chunk(chunk) => {
+                            let _ = token_rx.try_recv();
+                            apply(&mut result, *chunk, files.as_deref_mut(), live)?;
+                            if let Some(f) = files.as_deref_mut()
+                                && f.wants_flush(cfg.threads)
+                            {
+                                f.flush(pool)?;
+                            }
+                        }
+                        Body::End {
+                            input,
+                            read,
+                            decompressed,
+                        } => {
+                            let s = &mut result.inputs[input];
+                            s.bytes_read = read;
+                            s.bytes_decompressed = decompressed;
+                        }
+                    }
+                }
+                if STOP.load(Ordering::Relaxed) {
+                    return Err(Error::Interrupted(STOP_SIGNAL.load(Ordering::Relaxed)));
+                }
+            }
+            Ok(())
+        })();
+        // Dropping the receivers stops the reader if it is still going.
+        drop(rx);
+        drop(token_rx);
+        outcome?;
+        if STOP.load(Ordering::Relaxed) {
+            return Err(Error::Interrupted(STOP_SIGNAL.load(Ordering::Relaxed)));
+        }
+        Ok(result)
+    })
+}
+
+/// Adds one chunk's results to the run, in order.
+fn apply(
+    result: &mut RunResult,
+    chunk: ChunkResult,
+    files: Option<&mut FileSet>,
+    live: &Live,
+) -> Result<()> {
+    if let Some(f) = files {
+        for part in &chunk.parts {
+            f.append_part(part)?;
+        }
+        if !chunk.errors.is_empty() {
+            f.append_errors(&chunk.errors, chunk.tally.total_entries())?;
+        }
+    }
+    live.records
+        .fetch_add(chunk.tally.records, Ordering::Relaxed);
+    live.rejected
+        .fetch_add(chunk.tally.rejected, Ordering::Relaxed);
+    live.calls
+        .fetch_add(chunk.tally.total_calls(), Ordering::Relaxed);
+    let s = &mut result.inputs[chunk.input];
+    s.tally.add(&chunk.tally);
+    result.total.add(&chunk.tally);
+    if chunk.incomplete && !s.incomplete {
+        s.incomplete = true;
+        result.incomplete_inputs += 1;
+    }
+    Ok(())
+}
+
+/// The reader thread: frames every input and hands the pieces to the pool.
+#[allow(clippy::too_many_arguments)]
+fn read_all(
+    sources: &[Source],
+    shared: &Arc<Shared>,
+    pool: &rayon::ThreadPool,
+    tx: mpsc::Sender<Msg>,
+    tokens: mpsc::SyncSender<()>,
+    bytes_read: Arc<AtomicU64>,
+    block: usize,
+    max_line: u64,
+) {
+    let mut seq = 0u64;
+    for (i, source) in sources.iter().enumerate() {
+        if STOP.load(Ordering::Relaxed) {
+            return;
+        }
+        let counter = Arc::new(AtomicU64::new(0));
+        let progress = ProgressCounter {
+            own: Arc::clone(&counter),
+            total: Arc::clone(&bytes_read),
+        };
+        let mut decompressed = 0;
+        let pieces: Box<dyn Iterator<Item = Piece>> =
+            match input::open(source, progress.own.clone()) {
+                Ok(reader) => match source.format {
+                    Format::Ndjson => Box::new(Framer::new(reader, block, max_line)),
+                    Format::Csv { .. } => Box::new(std::iter::once(Piece::Corrupt {
+                        line: 1,
+                        offset: 0,
+                        message: "CSV input is not supported yet".into(),
+                    })),
+                },
+                Err(e) => Box::new(std::iter::once(Piece::Corrupt {
+                    line: 1,
+                    offset: 0,
+                    message: e.to_string(),
+                })),
+            };
+        let mut last_seen = 0;
+        for piece in pieces {
+            if STOP.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Piece::Lines { data, offset, .. } = &piece {
+                decompressed = decompressed.max(offset + data.len() as u64);
+            }
+            let now = progress.own.load(Ordering::Relaxed);
+            progress.total.fetch_add(now - last_seen, Ordering::Relaxed);
+            last_seen = now;
+            if tokens.send(()).is_err() {
+                return;
+            }
+            let (tx, shared, name) = (tx.clone(), Arc::clone(shared), Arc::clone(&source.name));
+            let s = seq;
+            seq += 1;
+            pool.spawn(move || {
+                let body = Body::Chunk(Box::new(process(&shared, i, &name, piece)));
+                let _ = tx.send(Msg { seq: s, body });
+            });
+        }
+        let read = progress.own.load(Ordering::Relaxed);
+        progress
+            .total
+            .fetch_add(read - last_seen, Ordering::Relaxed);
+        let end = Msg {
+            seq,
+            body: Body::End {
+                input: i,
+                read,
+                decompressed,
+            },
+        };
+        seq += 1;
+        if tx.send(end).is_err() {
+            return;
+        }
+    }
+}
+
+struct ProgressCounter {
+    own: Arc<AtomicU64>,
+    total: Arc<AtomicU64>,
+}
+
+/// A worker's job: one piece of one input, translated.
+fn process(shared: &Shared, input: usize, source: &str, piece: Piece) -> ChunkResult {
+    let mut r = ChunkResult {
+        input,
+        parts: Vec::new(),
+        errors: Vec::new(),
+        tally: Tally::default(),
+        incomplete: false,
+    };
+    match piece {
+        Piece::Lines { data, line, offset } => {
+            process_lines(shared, source, &data, line, offset, &mut r)
+        }
+        Piece::TooLong {
+            head,
+            length,
+            line,
+            offset,
+        } => {
+            r.tally.records += 1;
+            r.tally.rejected += 1;
+            r.tally.rejects[Code::LineTooLong.index()] += 1;
+            let message = format!(
+                "the line is {length} bytes, over the {}-byte limit (--max-line-bytes); its first {} bytes are kept here",
+                shared.max_line_bytes,
+                head.len()
+            );
+            errors::write(
+                &mut r.errors,
+                &errors::Entry {
+                    source,
+                    line,
+                    offset,
+                    item: None,
+                    code: Code::LineTooLong,
+                    message: &message,
+                    raw: Some(&head),
+                    length: Some(length),
+                },
+            );
+        }
+        Piece::Corrupt {
+            line,
+            offset,
+            message,
+        } => {
+            r.incomplete = true;
+            r.tally.rejects[Code::CorruptInput.index()] += 1;
+            errors::write(
+                &mut r.errors,
+                &errors::Entry {
+                    source,
+                    line,
+                    offset,
+                    item: None,
+                    code: Code::CorruptInput,
+                    message: &message,
+                    raw: None,
+                    length: None,
+                },
+            );
+        }
+    }
+    r
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| *b == b' ' || *b == b'\t')
+}
+
+fn process_lines(
+    shared: &Shared,
+    source: &str,
+    data: &[u8],
+    first_line: u64,
+    first_offset: u64,
+    r: &mut ChunkResult,
+) {
+    let mut out = Output {
+        buf: Vec::with_capacity(if shared.write_calls {
+            data.len() + data.len() / 4
+        } else {
+            0
+        }),
+        ..Output::default()
+    };
+    let mut line_no = first_line;
+    let mut offset = first_offset;
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p + 1);
+        let mut line = &data[start..end];
+        if let Some(l) = line.strip_suffix(b"\n") {
+            line = l;
+        }
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        if is_blank(line) {
+            r.tally.blank_lines += 1;
+        } else if line.len() as u64 > shared.max_line_bytes {
+            let head = &line[..line.len().min(input::HEAD_BYTES)];
+            let message = format!(
+                "the line is {} bytes, over the {}-byte limit (--max-line-bytes); its first {} bytes are kept here",
+                line.len(),
+                shared.max_line_bytes,
+                head.len()
+            );
+            r.tally.records += 1;
+            r.tally.rejected += 1;
+            r.tally.rejects[Code::LineTooLong.index()] += 1;
+            errors::write(
+                &mut r.errors,
+                &errors::Entry {
+                    source,
+                    line: line_no,
+                    offset,
+                    item: None,
+                    code: Code::LineTooLong,
+                    message: &message,
+                    raw: Some(head),
+                    length: Some(line.len() as u64),
+                },
+            );
+        } else {
+            let counts = translate::translate_line(&shared.opts, line, &mut out);
+            r.tally.records += counts.records;
+            r.tally.converted += counts.converted;
+            r.tally.rejected += counts.rejected;
+            for rej in out.rejects.drain(..) {
+                r.tally.rejects[rej.reject.code.index()] += 1;
+                errors::write(
+                    &mut r.errors,
+                    &errors::Entry {
+                        source,
+                        line: line_no,
+                        offset,
+                        item: rej.item,
+                        code: rej.reject.code,
+                        message: &rej.reject.message,
+                        raw: Some(rej.raw.as_deref().map_or(line, str::as_bytes)),
+                        length: None,
+                    },
+                );
+            }
+            if !shared.write_calls {
+                // `check`: the calls were serialized (for the size limit) but are not kept.
+                for c in out.calls.drain(..) {
+                    r.tally.calls[c.kind.index()] += 1;
+                }
+                out.buf.clear();
+            }
+        }
+        line_no += 1;
+        offset += (end - start) as u64;
+        start = end;
+    }
+    if shared.write_calls {
+        partition(shared, out, r);
+    }
+}
+
+/// Splits a chunk's calls into per-partition buffers.
+fn partition(shared: &Shared, out: Output, r: &mut ChunkResult) {
+    if out.calls.is_empty() {
+        return;
+    }
+    for c in &out.calls {
+        r.tally.calls[c.kind.index()] += 1;
+    }
+    if shared.partitioner.is_single() {
+        let calls = out
+            .calls
+            .iter()
+            .map(|c| CallInfo {
+                end: c.end as u32,
+                timestamp: c.timestamp,
+                kind: c.kind,
+            })
+            .collect();
+        r.parts.push(PartBuf {
+            key: PartKey::default(),
+            data: out.buf,
+            calls,
+        });
+        return;
+    }
+    let mut start = 0;
+    for c in &out.calls {
+        let key = shared.partitioner.key(c);
+        let idx = match r.parts.iter().position(|p| p.key == key) {
+            Some(i) => i,
+            None => {
+                r.parts.push(PartBuf {
+                    key,
+                    ..PartBuf::default()
+                });
+                r.parts.len() - 1
+            }
+        };
+        let part = &mut r.parts[idx];
+        part.data.extend_from_slice(&out.buf[start..c.end]);
+        part.calls.push(CallInfo {
+            end: part.data.len() as u32,
+            timestamp: c.timestamp,
+            kind: c.kind,
+        });
+        start = c.end;
+    }
+}

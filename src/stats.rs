@@ -1,0 +1,70 @@
+//! Counters of a run: per input, per chunk and in total.
+
+use crate::pipelines::CallType;
+use crate::reject::Code;
+
+/// Record and call counts; chunks add theirs into their input's and the run's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub records: u64,
+    pub blank_lines: u64,
+    pub converted: u64,
+    pub rejected: u64,
+    /// Error-file entries by code (batch items counted one by one; `corrupt_input` included).
+    pub rejects: [u64; Code::ALL.len()],
+    pub calls: [u64; CallType::ALL.len()],
+}
+
+impl Tally {
+    pub fn add(&mut self, o: &Tally) {
+        self.records += o.records;
+        self.blank_lines += o.blank_lines;
+        self.converted += o.converted;
+        self.rejected += o.rejected;
+        for (a, b) in self.rejects.iter_mut().zip(o.rejects) {
+            *a += b;
+        }
+        for (a, b) in self.calls.iter_mut().zip(o.calls) {
+            *a += b;
+        }
+    }
+
+    pub fn total_calls(&self) -> u64 {
+        self.calls.iter().sum()
+    }
+
+    pub fn total_entries(&self) -> u64 {
+        self.rejects.iter().sum()
+    }
+
+    /// `(code, count)` for the codes seen.
+    pub fn rejects_by_code(&self) -> impl Iterator<Item = (Code, u64)> + '_ {
+        Code::ALL
+            .iter()
+            .zip(self.rejects)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (*c, n))
+    }
+
+    /// `(type, count)` for the call types seen.
+    pub fn calls_by_type(&self) -> impl Iterator<Item = (CallType, u64)> + '_ {
+        CallType::ALL
+            .iter()
+            .zip(self.calls)
+            .filter(|(_, n)| *n > 0)
+            .map(|(t, n)| (*t, n))
+    }
+}
+
+/// What the run knows about one input.
+#[derive(Debug, Clone, Default)]
+pub struct InputStats {
+    pub source: String,
+    /// Bytes read from the file (compressed bytes for compressed inputs).
+    pub bytes_read: u64,
+    /// Bytes after decompression.
+    pub bytes_decompressed: u64,
+    pub tally: Tally,
+    /// Reading stopped early (`corrupt_input`).
+    pub incomplete: bool,
+}
