@@ -208,9 +208,141 @@ pub enum Piece {
 /// How many bytes of an over-long line the error file keeps.
 pub const HEAD_BYTES: usize = 4096;
 
+/// Where records end: at every newline (NDJSON), or at newlines outside quoted CSV fields.
+#[derive(Debug, Clone, Copy)]
+pub enum Cuts {
+    Lines,
+    Csv(CsvScan),
+}
+
+/// A quote-aware CSV scanner: finds the newlines that end records (not those inside quoted
+/// fields). It keeps its state between calls, so every byte is scanned exactly once.
+#[derive(Debug, Clone, Copy)]
+pub struct CsvScan {
+    delimiter: u8,
+    state: CsvState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsvState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// Just after a quote inside a quoted field: `""` escapes a quote, anything else ends it.
+    QuoteInQuoted,
+}
+
+impl CsvScan {
+    pub fn new(delimiter: u8) -> CsvScan {
+        CsvScan {
+            delimiter,
+            state: CsvState::FieldStart,
+        }
+    }
+
+    /// Scans the next bytes of the stream; returns the positions of the first and last
+    /// record-ending newlines in them.
+    pub fn scan(&mut self, data: &[u8]) -> (Option<usize>, Option<usize>) {
+        let (mut first, mut last) = (None, None);
+        let d = self.delimiter;
+        let mut i = 0;
+        while i < data.len() {
+            match self.state {
+                CsvState::FieldStart | CsvState::QuoteInQuoted => {
+                    let c = data[i];
+                    self.state = match (self.state, c) {
+                        (CsvState::FieldStart, b'"') => CsvState::Quoted,
+                        (CsvState::QuoteInQuoted, b'"') => CsvState::Quoted,
+                        (_, b'\n') => {
+                            first.get_or_insert(i);
+                            last = Some(i);
+                            CsvState::FieldStart
+                        }
+                        (_, c) if c == d => CsvState::FieldStart,
+                        _ => CsvState::Unquoted,
+                    };
+                    i += 1;
+                }
+                CsvState::Unquoted => match memchr::memchr2(d, b'\n', &data[i..]) {
+                    None => i = data.len(),
+                    Some(p) => {
+                        i += p;
+                        if data[i] == b'\n' {
+                            first.get_or_insert(i);
+                            last = Some(i);
+                        }
+                        self.state = CsvState::FieldStart;
+                        i += 1;
+                    }
+                },
+                CsvState::Quoted => match memchr::memchr(b'"', &data[i..]) {
+                    None => i = data.len(),
+                    Some(p) => {
+                        i += p + 1;
+                        self.state = CsvState::QuoteInQuoted;
+                    }
+                },
+            }
+        }
+        (first, last)
+    }
+}
+
+impl Cuts {
+    /// First and last record ends in `data`, the next bytes of the stream.
+    fn scan(&mut self, data: &[u8]) -> (Option<usize>, Option<usize>) {
+        match self {
+            Cuts::Lines => (memchr::memchr(b'\n', data), memchr::memrchr(b'\n', data)),
+            Cuts::Csv(scan) => scan.scan(data),
+        }
+    }
+}
+
+/// Reads a CSV header record (up to its unquoted newline, a BOM skipped) one byte at a time,
+/// so nothing past it is consumed. Returns the record without its line ending, the bytes
+/// consumed and the physical lines it spans.
+pub fn read_csv_header(reader: &mut dyn Read, delimiter: u8) -> io::Result<(Vec<u8>, u64, u64)> {
+    let mut scan = CsvScan::new(delimiter);
+    let mut header = Vec::new();
+    let mut byte = [0u8; 1];
+    let (mut consumed, mut lines) = (0u64, 1u64);
+    loop {
+        match reader.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+        consumed += 1;
+        if consumed <= 3
+            && header.len() + 1 == consumed as usize
+            && byte[0] == b"\xEF\xBB\xBF"[header.len()]
+        {
+            header.push(byte[0]);
+            if header.len() == 3 {
+                header.clear();
+            }
+            continue;
+        }
+        if scan.scan(&byte).0.is_some() {
+            lines += 1;
+            break;
+        }
+        if byte[0] == b'\n' {
+            lines += 1;
+        }
+        header.push(byte[0]);
+    }
+    if header.last() == Some(&b'\r') {
+        header.pop();
+    }
+    Ok((header, consumed, lines))
+}
+
 /// Cuts a stream into [`Piece`]s of about `block` bytes, never holding more than
-/// `max_line + block` bytes of one line.
+/// `max_line + block` bytes of one record.
 pub struct Framer<R> {
+    cuts: Cuts,
     reader: R,
     block: usize,
     max_line: u64,
@@ -219,19 +351,35 @@ pub struct Framer<R> {
     offset: u64,
     started: bool,
     done: bool,
+    /// A record end already found in `carry` (after an over-long record).
+    pending: Option<usize>,
     queued: Option<Piece>,
 }
 
 impl<R: Read> Framer<R> {
     pub fn new(reader: R, block: usize, max_line: u64) -> Self {
+        Framer::with_cuts(reader, block, max_line, Cuts::Lines, 1, 0)
+    }
+
+    /// A framer that starts at `line`/`offset` of a stream (past a CSV header, say).
+    pub fn with_cuts(
+        reader: R,
+        block: usize,
+        max_line: u64,
+        cuts: Cuts,
+        line: u64,
+        offset: u64,
+    ) -> Self {
         Framer {
+            cuts,
             reader,
             block,
             max_line,
             carry: Vec::new(),
-            line: 1,
-            offset: 0,
-            started: false,
+            line,
+            offset,
+            started: offset > 0,
+            pending: None,
             done: false,
             queued: None,
         }
@@ -294,8 +442,9 @@ impl<R: Read> Framer<R> {
     fn skip_long_line(&mut self) -> Option<Piece> {
         let mut head = self.carry[..HEAD_BYTES.min(self.carry.len())].to_vec();
         let mut length = self.carry.len() as u64;
-        self.carry.clear();
         let (line, offset) = (self.line, self.offset);
+        self.line += memchr::memchr_iter(b'\n', &self.carry).count() as u64;
+        self.carry.clear();
         loop {
             match self.fill() {
                 Err(e) => {
@@ -306,8 +455,12 @@ impl<R: Read> Framer<R> {
                     self.done = true;
                     break;
                 }
-                Ok(_) => match memchr::memchr(b'\n', &self.carry) {
-                    Some(p) => {
+                Ok(_) => match self.cuts.scan(&self.carry) {
+                    (Some(p), last) => {
+                        // The bytes after the line's end were scanned too: remember the last
+                        // record end among them so the next piece is cut there.
+                        self.pending = last.filter(|&l| l > p).map(|l| l - p - 1);
+                        self.line += memchr::memchr_iter(b'\n', &self.carry[..p]).count() as u64;
                         let room = HEAD_BYTES - head.len();
                         head.extend_from_slice(&self.carry[..p.min(room)]);
                         length += p as u64;
@@ -316,7 +469,8 @@ impl<R: Read> Framer<R> {
                         self.offset += length + 1;
                         break;
                     }
-                    None => {
+                    (None, _) => {
+                        self.line += memchr::memchr_iter(b'\n', &self.carry).count() as u64;
                         let room = HEAD_BYTES - head.len();
                         head.extend_from_slice(&self.carry[..self.carry.len().min(room)]);
                         length += self.carry.len() as u64;
@@ -337,6 +491,9 @@ impl<R: Read> Framer<R> {
         if let Some(p) = self.queued.take() {
             return Some(p);
         }
+        if let Some(last) = self.pending.take() {
+            return Some(self.take_lines(last + 1));
+        }
         loop {
             if self.done {
                 return None;
@@ -354,19 +511,20 @@ impl<R: Read> Framer<R> {
                 }
                 Ok(_) => {}
             }
+            let mut scan_from = old;
             if !self.started {
                 if self.carry.len() < 3 {
                     continue;
                 }
                 self.started = true;
+                scan_from = 0;
                 if self.carry.starts_with(b"\xEF\xBB\xBF") {
                     self.carry.drain(..3);
                     self.offset = 3;
                 }
             }
-            let search_from = old.saturating_sub(3).min(self.carry.len());
-            match memchr::memrchr(b'\n', &self.carry[search_from..]) {
-                Some(p) => return Some(self.take_lines(search_from + p + 1)),
+            match self.cuts.scan(&self.carry[scan_from..]).1 {
+                Some(p) => return Some(self.take_lines(scan_from + p + 1)),
                 None if self.carry.len() as u64 > self.max_line => return self.skip_long_line(),
                 None => {}
             }

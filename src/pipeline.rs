@@ -7,14 +7,15 @@
 //! writer (the calling thread) puts results back in input order and is the only one that
 //! touches the files, so the output is the same whatever the thread count or block size.
 
-use crate::config::{Command, Compression, Config};
+use crate::config::{Command, Compression, Config, CsvLayout};
 use crate::error::{Error, Result};
-use crate::input::{self, Format, Framer, Piece, Source};
+use crate::input::{self, CsvScan, Cuts, Format, Framer, Piece, Source};
 use crate::output::files::{CallInfo, FileRecord, FileSet, Layout, PartBuf};
 use crate::output::partition::{PartKey, Partitioner};
 use crate::output::{errors, manifest, prepare_dir};
 use crate::reject::Code;
 use crate::stats::{InputStats, Tally};
+use crate::translate::csv::Plan;
 use crate::translate::{self, Output};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -68,6 +69,14 @@ struct Shared {
     partitioner: Partitioner,
     max_line_bytes: u64,
     write_calls: bool,
+    csv_layout: CsvLayout,
+}
+
+/// How a piece's bytes become records.
+#[derive(Clone)]
+enum Decoder {
+    Ndjson,
+    Csv { plan: Arc<Plan>, delimiter: u8 },
 }
 
 struct ChunkResult {
@@ -161,6 +170,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         ),
         max_line_bytes: cfg.max_line_bytes,
         write_calls: cfg.command == Command::Convert,
+        csv_layout: cfg.csv_layout,
     });
     let result = write_loop(cfg, &sources, &shared, &pool, files.as_mut(), live);
     let mut result = match result {
@@ -354,23 +364,8 @@ fn read_all(
             own: Arc::clone(&counter),
             total: Arc::clone(&bytes_read),
         };
-        let mut decompressed = 0;
-        let pieces: Box<dyn Iterator<Item = Piece>> =
-            match input::open(source, progress.own.clone()) {
-                Ok(reader) => match source.format {
-                    Format::Ndjson => Box::new(Framer::new(reader, block, max_line)),
-                    Format::Csv { .. } => Box::new(std::iter::once(Piece::Corrupt {
-                        line: 1,
-                        offset: 0,
-                        message: "CSV input is not supported yet".into(),
-                    })),
-                },
-                Err(e) => Box::new(std::iter::once(Piece::Corrupt {
-                    line: 1,
-                    offset: 0,
-                    message: e.to_string(),
-                })),
-            };
+        let (pieces, decoder, mut decompressed) =
+            open_pieces(source, &progress.own, shared, block, max_line);
         let mut last_seen = 0;
         for piece in pieces {
             if STOP.load(Ordering::Relaxed) {
@@ -386,10 +381,11 @@ fn read_all(
                 return;
             }
             let (tx, shared, name) = (tx.clone(), Arc::clone(shared), Arc::clone(&source.name));
+            let decoder = decoder.clone();
             let s = seq;
             seq += 1;
             pool.spawn(move || {
-                let body = Body::Chunk(Box::new(process(&shared, i, &name, piece)));
+                let body = Body::Chunk(Box::new(process(&shared, i, &name, &decoder, piece)));
                 let _ = tx.send(Msg { seq: s, body });
             });
         }
@@ -412,13 +408,66 @@ fn read_all(
     }
 }
 
+/// Opens a source and frames it: NDJSON lines, or CSV records after the header (which makes the
+/// plan every piece of the file is decoded with). Returns the pieces, their decoder and the bytes
+/// consumed before the first piece.
+fn open_pieces(
+    source: &Source,
+    counter: &Arc<AtomicU64>,
+    shared: &Shared,
+    block: usize,
+    max_line: u64,
+) -> (Box<dyn Iterator<Item = Piece>>, Decoder, u64) {
+    let failed = |message: String| -> Box<dyn Iterator<Item = Piece>> {
+        Box::new(std::iter::once(Piece::Corrupt {
+            line: 1,
+            offset: 0,
+            message,
+        }))
+    };
+    let mut reader = match input::open(source, Arc::clone(counter)) {
+        Ok(r) => r,
+        Err(e) => return (failed(e.to_string()), Decoder::Ndjson, 0),
+    };
+    match source.format {
+        Format::Ndjson => (
+            Box::new(Framer::new(reader, block, max_line)),
+            Decoder::Ndjson,
+            0,
+        ),
+        Format::Csv { delimiter } => match input::read_csv_header(&mut reader, delimiter) {
+            Ok((header, consumed, lines)) => {
+                let plan = Plan::new(&csv_fields(&header, delimiter), shared.csv_layout);
+                let cuts = Cuts::Csv(CsvScan::new(delimiter));
+                let framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed);
+                let decoder = Decoder::Csv {
+                    plan: Arc::new(plan),
+                    delimiter,
+                };
+                (Box::new(framer), decoder, consumed)
+            }
+            Err(e) => (
+                failed(format!("input stream damaged or unreadable: {e}")),
+                Decoder::Ndjson,
+                0,
+            ),
+        },
+    }
+}
+
 struct ProgressCounter {
     own: Arc<AtomicU64>,
     total: Arc<AtomicU64>,
 }
 
 /// A worker's job: one piece of one input, translated.
-fn process(shared: &Shared, input: usize, source: &str, piece: Piece) -> ChunkResult {
+fn process(
+    shared: &Shared,
+    input: usize,
+    source: &str,
+    decoder: &Decoder,
+    piece: Piece,
+) -> ChunkResult {
     let mut r = ChunkResult {
         input,
         parts: Vec::new(),
@@ -427,9 +476,12 @@ fn process(shared: &Shared, input: usize, source: &str, piece: Piece) -> ChunkRe
         incomplete: false,
     };
     match piece {
-        Piece::Lines { data, line, offset } => {
-            process_lines(shared, source, &data, line, offset, &mut r)
-        }
+        Piece::Lines { data, line, offset } => match decoder {
+            Decoder::Ndjson => process_lines(shared, source, &data, line, offset, &mut r),
+            Decoder::Csv { plan, delimiter } => process_csv(
+                shared, source, plan, *delimiter, &data, line, offset, &mut r,
+            ),
+        },
         Piece::TooLong {
             head,
             length,
@@ -543,32 +595,7 @@ fn process_lines(
             );
         } else {
             let counts = translate::translate_line(&shared.opts, line, &mut out);
-            r.tally.records += counts.records;
-            r.tally.converted += counts.converted;
-            r.tally.rejected += counts.rejected;
-            for rej in out.rejects.drain(..) {
-                r.tally.rejects[rej.reject.code.index()] += 1;
-                errors::write(
-                    &mut r.errors,
-                    &errors::Entry {
-                        source,
-                        line: line_no,
-                        offset,
-                        item: rej.item,
-                        code: rej.reject.code,
-                        message: &rej.reject.message,
-                        raw: Some(rej.raw.as_deref().map_or(line, str::as_bytes)),
-                        length: None,
-                    },
-                );
-            }
-            if !shared.write_calls {
-                // `check`: the calls were serialized (for the size limit) but are not kept.
-                for c in out.calls.drain(..) {
-                    r.tally.calls[c.kind.index()] += 1;
-                }
-                out.buf.clear();
-            }
+            settle(shared, source, line_no, offset, line, counts, &mut out, r);
         }
         line_no += 1;
         offset += (end - start) as u64;
@@ -577,6 +604,163 @@ fn process_lines(
     if shared.write_calls {
         partition(shared, out, r);
     }
+}
+
+/// Books one record's outcome: its counts, its error entries, and (for `check`) drops its calls.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    shared: &Shared,
+    source: &str,
+    line: u64,
+    offset: u64,
+    raw: &[u8],
+    counts: translate::Counts,
+    out: &mut Output,
+    r: &mut ChunkResult,
+) {
+    r.tally.records += counts.records;
+    r.tally.converted += counts.converted;
+    r.tally.rejected += counts.rejected;
+    for rej in out.rejects.drain(..) {
+        r.tally.rejects[rej.reject.code.index()] += 1;
+        errors::write(
+            &mut r.errors,
+            &errors::Entry {
+                source,
+                line,
+                offset,
+                item: rej.item,
+                code: rej.reject.code,
+                message: &rej.reject.message,
+                raw: Some(rej.raw.as_deref().map_or(raw, str::as_bytes)),
+                length: None,
+            },
+        );
+    }
+    if !shared.write_calls {
+        // `check`: the calls were serialized (for the size limit) but are not kept.
+        for c in out.calls.drain(..) {
+            r.tally.calls[c.kind.index()] += 1;
+        }
+        out.buf.clear();
+    }
+}
+
+/// The cells of a CSV header row, as text.
+fn csv_fields(header: &[u8], delimiter: u8) -> Vec<String> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(header);
+    let mut rec = csv::ByteRecord::new();
+    match rdr.read_byte_record(&mut rec) {
+        Ok(true) => rec
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Converts the CSV rows of a piece: each row becomes the JSON record its layout says, then is
+/// translated like an NDJSON record (derived messageIds from the row's own bytes).
+#[allow(clippy::too_many_arguments)]
+fn process_csv(
+    shared: &Shared,
+    source: &str,
+    plan: &Plan,
+    delimiter: u8,
+    data: &[u8],
+    first_line: u64,
+    first_offset: u64,
+    r: &mut ChunkResult,
+) {
+    let mut out = Output {
+        buf: Vec::with_capacity(if shared.write_calls {
+            data.len() + data.len() / 2
+        } else {
+            0
+        }),
+        ..Output::default()
+    };
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(data);
+    let mut rec = csv::ByteRecord::new();
+    let mut json = Vec::with_capacity(1024);
+    loop {
+        let more = rdr.read_byte_record(&mut rec);
+        if matches!(more, Ok(false)) {
+            break;
+        }
+        let end = rdr.position().byte() as usize;
+        let pos = rec.position().cloned().unwrap_or_else(csv::Position::new);
+        let (line, offset) = (first_line + pos.line() - 1, first_offset + pos.byte());
+        let mut raw = &data[(pos.byte() as usize).min(end)..end];
+        while let Some(r) = raw.strip_suffix(b"\n").or_else(|| raw.strip_suffix(b"\r")) {
+            raw = r;
+        }
+        let outcome = match more {
+            Ok(_) => csv_record(plan, &rec, &mut json),
+            Err(e) => Err(crate::reject::Reject::new(
+                Code::CsvInvalid,
+                format!("unreadable CSV row: {e}"),
+            )),
+        };
+        let counts = match outcome {
+            Ok(()) => translate::translate_record(&shared.opts, &json, raw, &mut out),
+            Err(reject) => {
+                out.rejects.push(translate::Rejected {
+                    item: None,
+                    raw: None,
+                    reject,
+                });
+                translate::Counts {
+                    records: 1,
+                    converted: 0,
+                    rejected: 1,
+                }
+            }
+        };
+        settle(shared, source, line, offset, raw, counts, &mut out, r);
+    }
+    if shared.write_calls {
+        partition(shared, out, r);
+    }
+}
+
+/// Checks one CSV row and writes the JSON record it stands for into `json`.
+fn csv_record(
+    plan: &Plan,
+    rec: &csv::ByteRecord,
+    json: &mut Vec<u8>,
+) -> std::result::Result<(), crate::reject::Reject> {
+    if rec.len() != plan.columns() {
+        return Err(crate::reject::Reject::new(
+            Code::CsvInvalid,
+            format!(
+                "the row has {} cells, the header has {}",
+                rec.len(),
+                plan.columns()
+            ),
+        ));
+    }
+    let mut cells = Vec::with_capacity(rec.len());
+    for (i, field) in rec.iter().enumerate() {
+        match std::str::from_utf8(field) {
+            Ok(t) => cells.push(t),
+            Err(_) => {
+                return Err(crate::reject::Reject::new(
+                    Code::CsvInvalid,
+                    format!("cell {} is not valid UTF-8", i + 1),
+                ));
+            }
+        }
+    }
+    plan.row(&cells, json)
 }
 
 /// Splits a chunk's calls into per-partition buffers.

@@ -117,6 +117,7 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
     s += &format!("  converted {}\n", group(t.converted));
     let codes: Vec<String> = t
         .rejects_by_code()
+        .filter(|(c, _)| *c != crate::reject::Code::CorruptInput)
         .map(|(c, n)| format!("{c} {}", group(n)))
         .collect();
     s += &format!(

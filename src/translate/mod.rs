@@ -7,6 +7,7 @@
 //! family: [`v1`] (HTTP calls to v1 endpoints), [`v2`] (entities), [`relationships`] (group and
 //! Relationship Deleted calls), with [`identity`] and [`fields`] shared by all.
 
+pub mod csv;
 pub mod fields;
 pub mod identity;
 pub mod relationships;
@@ -257,7 +258,14 @@ fn reject_whole(out: &mut Output, reject: Reject) -> Counts {
 
 /// Translates one record (one NDJSON line, without its line ending).
 pub fn translate_line(opts: &Options, line: &[u8], out: &mut Output) -> Counts {
-    let text = match std::str::from_utf8(line) {
+    translate_record(opts, line, line, out)
+}
+
+/// Translates one record whose JSON text is `text`; derived messageIds come from `id_bytes`,
+/// the record's bytes as they stood in the input (a CSV row's text, say).
+pub fn translate_record(opts: &Options, text: &[u8], id_bytes: &[u8], out: &mut Output) -> Counts {
+    let line = id_bytes;
+    let text = match std::str::from_utf8(text) {
         Ok(t) => t,
         Err(e) => {
             return reject_whole(

@@ -1,0 +1,369 @@
+//! CSV rows: the JSON record each row stands for, per the four layouts (HTTP calls, v2
+//! entities, events import, people import). A [`Plan`] is made once from a file's header; each
+//! row is then written as JSON text and converted exactly like the NDJSON record it stands for.
+
+use crate::config::CsvLayout;
+use crate::json::{Kind, write_compact, write_str};
+use crate::reject::{Reject, reject};
+use serde_json::value::RawValue;
+
+/// How a cell's text becomes a JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CellType {
+    Str,
+    /// JSON text (`:json`, or an always-JSON column of the layout).
+    Json,
+    Number,
+    Bool,
+}
+
+/// The shape of the JSON object a row becomes: members in header order, nested by dotted paths.
+#[derive(Debug, Clone)]
+enum Node {
+    /// Column index.
+    Leaf(usize),
+    Obj(Vec<(String, Node)>),
+}
+
+/// What a header means: the layout, and where each column's value goes.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub layout: CsvLayout,
+    /// Members written before the columns (`"type":"person"`), as JSON text.
+    constants: Vec<(&'static str, &'static str)>,
+    /// For the events layout: the column holding the action, if any.
+    action_column: Option<usize>,
+    default_action: Option<&'static str>,
+    root: Vec<(String, Node)>,
+    types: Vec<CellType>,
+    names: Vec<String>,
+    /// Why every row of this file is rejected (a header that fits no layout).
+    pub problem: Option<Reject>,
+}
+
+const ALWAYS_JSON_V2: [&str; 6] = [
+    "identifiers",
+    "attributes",
+    "cio_relationships",
+    "device",
+    "primary",
+    "secondary",
+];
+
+fn detect(bases: &[&str]) -> Option<CsvLayout> {
+    let has = |k: &str| bases.contains(&k);
+    let person = has("id") || has("email") || has("cio_id");
+    if has("method") && (has("path") || has("url")) {
+        Some(CsvLayout::Http)
+    } else if has("type") && has("action") {
+        Some(CsvLayout::V2)
+    } else if has("name") && (person || has("anonymous_id")) {
+        Some(CsvLayout::Events)
+    } else if person {
+        Some(CsvLayout::People)
+    } else {
+        None
+    }
+}
+
+impl Plan {
+    /// Reads a header row. `layout` is `--csv-layout` (`Auto` detects it from the columns).
+    pub fn new(header: &[String], layout: CsvLayout) -> Plan {
+        let mut columns = Vec::with_capacity(header.len());
+        let mut types = Vec::with_capacity(header.len());
+        for h in header {
+            let h = h.trim();
+            let (base, ty) = match h.rsplit_once(':') {
+                Some((b, "json")) => (b, Some(CellType::Json)),
+                Some((b, "number")) => (b, Some(CellType::Number)),
+                Some((b, "bool")) => (b, Some(CellType::Bool)),
+                _ => (h, None),
+            };
+            columns.push(base.to_owned());
+            types.push(ty);
+        }
+        let bases: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let layout = match layout {
+            CsvLayout::Auto => detect(&bases),
+            l => Some(l),
+        };
+        let mut plan = Plan {
+            layout: layout.unwrap_or(CsvLayout::Auto),
+            constants: Vec::new(),
+            action_column: None,
+            default_action: None,
+            root: Vec::new(),
+            types: Vec::new(),
+            names: header.to_vec(),
+            problem: None,
+        };
+        let Some(layout) = layout else {
+            plan.problem = Some(reject!(
+                UnknownShape,
+                "the CSV header fits no layout: expected method and path or url (HTTP calls), \
+                 type and action (v2 entities), name with id, email, cio_id or anonymous_id \
+                 (events), or id, email or cio_id (people); the columns are {}",
+                header.join(", ")
+            ));
+            return plan;
+        };
+        let mut targets: Vec<Vec<String>> = Vec::with_capacity(columns.len());
+        for (i, base) in columns.iter().enumerate() {
+            let path: Vec<String> = base.split('.').map(str::to_owned).collect();
+            let always_json = match layout {
+                CsvLayout::Http => base == "body",
+                CsvLayout::V2 => ALWAYS_JSON_V2.contains(&base.as_str()),
+                _ => false,
+            };
+            plan.types.push(types[i].unwrap_or(if always_json {
+                CellType::Json
+            } else {
+                CellType::Str
+            }));
+            let target = match layout {
+                CsvLayout::Events => match base.as_str() {
+                    "name" | "timestamp" => path,
+                    "id" | "email" | "cio_id" | "anonymous_id" => {
+                        vec!["identifiers".into(), base.clone()]
+                    }
+                    "event_id" => vec!["id".into()],
+                    "type" => {
+                        plan.action_column = Some(i);
+                        vec!["action".into()]
+                    }
+                    _ => [vec!["attributes".to_owned()], path].concat(),
+                },
+                CsvLayout::People => match base.as_str() {
+                    "id" | "email" | "cio_id" => vec!["identifiers".into(), base.clone()],
+                    _ => [vec!["attributes".to_owned()], path].concat(),
+                },
+                _ => path,
+            };
+            targets.push(target);
+        }
+        match layout {
+            CsvLayout::Events => {
+                plan.constants.push(("type", "\"person\""));
+                plan.default_action = Some("event");
+            }
+            CsvLayout::People => {
+                plan.constants.push(("type", "\"person\""));
+                plan.constants.push(("action", "\"identify\""));
+            }
+            _ => {}
+        }
+        for (i, target) in targets.iter().enumerate() {
+            if let Err(why) = insert(&mut plan.root, target, i) {
+                plan.problem = Some(reject!(CsvInvalid, "the CSV header is unusable: {why}"));
+                break;
+            }
+        }
+        plan
+    }
+
+    pub fn columns(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Writes the JSON record for one row (`cells` as UTF-8 text) into `out`.
+    pub fn row(&self, cells: &[&str], out: &mut Vec<u8>) -> Result<(), Reject> {
+        if let Some(p) = &self.problem {
+            return Err(p.clone());
+        }
+        out.clear();
+        out.push(b'{');
+        let mut first = true;
+        for (k, v) in &self.constants {
+            member_key(out, &mut first, k);
+            out.extend_from_slice(v.as_bytes());
+        }
+        if let Some(action) = self.default_action
+            && self.action_column.is_none_or(|c| cells[c].is_empty())
+        {
+            member_key(out, &mut first, "action");
+            write_str(out, action);
+        }
+        self.write_members(&self.root, cells, out, &mut first)?;
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn write_members(
+        &self,
+        members: &[(String, Node)],
+        cells: &[&str],
+        out: &mut Vec<u8>,
+        first: &mut bool,
+    ) -> Result<(), Reject> {
+        for (key, node) in members {
+            match node {
+                Node::Leaf(c) => {
+                    let cell = cells[*c];
+                    if cell.is_empty() {
+                        continue;
+                    }
+                    member_key(out, first, key);
+                    self.write_cell(*c, cell, out)?;
+                }
+                Node::Obj(children) => {
+                    if !children_present(children, cells) {
+                        continue;
+                    }
+                    member_key(out, first, key);
+                    out.push(b'{');
+                    let mut inner_first = true;
+                    self.write_members(children, cells, out, &mut inner_first)?;
+                    out.push(b'}');
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn write_cell(&self, c: usize, cell: &str, out: &mut Vec<u8>) -> Result<(), Reject> {
+        let column = &self.names[c];
+        match self.types[c] {
+            CellType::Str => write_str(out, cell),
+            CellType::Json => {
+                let raw: &RawValue = serde_json::from_str(cell)
+                    .map_err(|e| reject!(InvalidJson, "column {column} is not valid JSON: {e}"))?;
+                write_compact(out, raw.get());
+            }
+            CellType::Number => {
+                let ok = serde_json::from_str::<&RawValue>(cell)
+                    .is_ok_and(|r| Kind::of(r) == Kind::Number);
+                if !ok {
+                    return Err(reject!(
+                        CsvInvalid,
+                        "column {column}: {cell:?} is not a number"
+                    ));
+                }
+                out.extend_from_slice(cell.trim().as_bytes());
+            }
+            CellType::Bool => match cell.trim() {
+                "true" => out.extend_from_slice(b"true"),
+                "false" => out.extend_from_slice(b"false"),
+                _ => {
+                    return Err(reject!(
+                        CsvInvalid,
+                        "column {column}: {cell:?} is not true or false"
+                    ));
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
+fn children_present(children: &[(String, Node)], cells: &[&str]) -> bool {
+    children.iter().any(|(_, n)| match n {
+        Node::Leaf(c) => !cells[*c].is_empty(),
+        Node::Obj(ch) => children_present(ch, cells),
+    })
+}
+
+fn member_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
+    if !*first {
+        out.push(b',');
+    }
+    *first = false;
+    write_str(out, key);
+    out.push(b':');
+}
+
+fn insert(members: &mut Vec<(String, Node)>, path: &[String], column: usize) -> Result<(), String> {
+    let (head, rest) = path.split_first().ok_or("an empty column name")?;
+    if head.is_empty() {
+        return Err(format!(
+            "column {:?} has an empty path segment",
+            path.join(".")
+        ));
+    }
+    let existing = members.iter_mut().find(|(k, _)| k == head);
+    match (existing, rest.is_empty()) {
+        (None, true) => members.push((head.clone(), Node::Leaf(column))),
+        (None, false) => {
+            let mut children = Vec::new();
+            insert(&mut children, rest, column)?;
+            members.push((head.clone(), Node::Obj(children)));
+        }
+        (Some((_, Node::Obj(children))), false) => insert(children, rest, column)?,
+        (Some(_), _) => return Err(format!("more than one column sets {head:?}")),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(h: &str) -> Plan {
+        Plan::new(
+            &h.split(',').map(str::to_owned).collect::<Vec<_>>(),
+            CsvLayout::Auto,
+        )
+    }
+
+    fn row(p: &Plan, cells: &str) -> Result<String, Reject> {
+        let cells: Vec<&str> = cells.split('|').collect();
+        let mut out = Vec::new();
+        p.row(&cells, &mut out)
+            .map(|()| String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn layouts_are_detected() {
+        assert_eq!(plan("method,path,body").layout, CsvLayout::Http);
+        assert_eq!(plan("type,action,identifiers.id").layout, CsvLayout::V2);
+        assert_eq!(plan("name,email,plan").layout, CsvLayout::Events);
+        assert_eq!(plan("id,email,plan").layout, CsvLayout::People);
+        assert_eq!(
+            plan("foo,bar").problem.unwrap().code,
+            crate::reject::Code::UnknownShape
+        );
+    }
+
+    #[test]
+    fn rows_become_records() {
+        let p = plan(
+            "type,action,identifiers.id,name,attributes.plan,attributes.seats:number,attributes.vip:bool",
+        );
+        assert_eq!(
+            row(&p, "person|identify|42||pro|5|true").unwrap(),
+            r#"{"type":"person","action":"identify","identifiers":{"id":"42"},"attributes":{"plan":"pro","seats":5,"vip":true}}"#
+        );
+        assert_eq!(
+            row(&p, "person|delete|42||||").unwrap(),
+            r#"{"type":"person","action":"delete","identifiers":{"id":"42"}}"#
+        );
+        let bad = row(&p, "person|identify|42||pro|five|").unwrap_err();
+        assert_eq!(bad.code, crate::reject::Code::CsvInvalid);
+        assert!(
+            bad.message.contains("attributes.seats:number"),
+            "{}",
+            bad.message
+        );
+        let e = plan("name,anonymous_id,type,event_id,color");
+        assert_eq!(
+            row(&e, "Viewed|a1|page|01HZX3P8M0QK2V7S9T4W6Y1A2B|red").unwrap(),
+            r#"{"type":"person","name":"Viewed","identifiers":{"anonymous_id":"a1"},"action":"page","id":"01HZX3P8M0QK2V7S9T4W6Y1A2B","attributes":{"color":"red"}}"#
+        );
+        assert_eq!(
+            row(&e, "Viewed|a1|||").unwrap(),
+            r#"{"type":"person","action":"event","name":"Viewed","identifiers":{"anonymous_id":"a1"}}"#
+        );
+        let h = plan("method,path,body");
+        assert_eq!(
+            row(&h, "PUT|/api/v1/customers/1|{ \"a\": 1 }").unwrap(),
+            r#"{"method":"PUT","path":"/api/v1/customers/1","body":{"a":1}}"#
+        );
+        assert_eq!(
+            row(&h, "PUT|/x|{").unwrap_err().code,
+            crate::reject::Code::InvalidJson
+        );
+        assert_eq!(
+            plan("a,a.b,id").problem.unwrap().code,
+            crate::reject::Code::CsvInvalid
+        );
+    }
+}
