@@ -353,6 +353,8 @@ pub struct Framer<R> {
     done: bool,
     /// A record end already found in `carry` (after an over-long record).
     pending: Option<usize>,
+    /// A read error that came after some bytes, reported on the next read.
+    deferred: Option<io::Error>,
     queued: Option<Piece>,
 }
 
@@ -380,24 +382,33 @@ impl<R: Read> Framer<R> {
             offset,
             started: offset > 0,
             pending: None,
+            deferred: None,
             done: false,
             queued: None,
         }
     }
 
     /// Reads into `carry`; Ok(0) at the end of the stream.
+    /// Reads up to one block into `carry` (without zero-filling it first); Ok(0) at the end
+    /// of the stream. Bytes read before an error are returned first, the error on the next call.
     fn fill(&mut self) -> io::Result<usize> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
         let old = self.carry.len();
-        self.carry.resize(old + self.block, 0);
-        let res = loop {
-            match self.reader.read(&mut self.carry[old..]) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => break r,
+        self.carry.reserve(self.block);
+        let res = (&mut self.reader)
+            .take(self.block as u64)
+            .read_to_end(&mut self.carry);
+        let n = self.carry.len() - old;
+        match res {
+            Ok(_) => Ok(n),
+            Err(e) if n > 0 => {
+                self.deferred = Some(e);
+                Ok(n)
             }
-        };
-        let n = *res.as_ref().unwrap_or(&0);
-        self.carry.truncate(old + n);
-        res
+            Err(e) => Err(e),
+        }
     }
 
     /// Takes `carry[..cut]` as a Lines piece.

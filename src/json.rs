@@ -124,6 +124,104 @@ impl<'de> Deserialize<'de> for RawMap<'de> {
     }
 }
 
+/// A value parsed in place rather than kept raw: an object's members, or a string's text (an
+/// HTTP call's `body` is either).
+pub enum Nested<'a> {
+    Map(RawMap<'a>),
+    Text(Cow<'a, str>),
+    /// Any other value: only its kind is kept (for the message).
+    Other(Kind),
+}
+
+impl<'de> Deserialize<'de> for Nested<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Nested<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+                RawMap::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Nested::Map)
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Nested::Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Nested::Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Nested::Text(Cow::Owned(v)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Nested::Other(Kind::Array))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Nested::Other(Kind::Bool))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Nested::Other(Kind::Number))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Nested::Other(Kind::Number))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Nested::Other(Kind::Number))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(Nested::Other(Kind::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A top-level record: its members as raw values, except `body`, which is parsed in the same
+/// pass (it is most of a logged HTTP call, and would otherwise be scanned twice).
+#[derive(Default)]
+pub struct Record<'a> {
+    pub map: RawMap<'a>,
+    pub body: Option<Nested<'a>>,
+}
+
+impl<'a> Record<'a> {
+    pub fn parse(text: &'a str) -> serde_json::Result<Record<'a>> {
+        serde_json::from_str(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Record<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Record<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut rec = Record::default();
+                rec.map.entries.reserve(map.size_hint().unwrap_or(8));
+                while let Some(k) = map.next_key::<Str<'de>>()? {
+                    if k.0 == "body" {
+                        rec.body = Some(map.next_value::<Nested<'de>>()?);
+                    } else {
+                        rec.map
+                            .entries
+                            .push((k.0, map.next_value::<&'de RawValue>()?));
+                    }
+                }
+                Ok(rec)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
 /// Decodes a raw JSON string literal (borrowing when it has no escapes).
 pub fn decode_str(raw: &RawValue) -> Cow<'_, str> {
     match serde_json::from_str::<Str>(raw.get()) {
@@ -175,10 +273,32 @@ pub fn write_compact(out: &mut Vec<u8>, raw: &str) {
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// Does this 8-byte word hold a `"`, a `\` or a control character? (SWAR: the classic
+/// "has a zero byte" / "has a byte below n" tests.)
+#[inline]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    (zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) | below_space) != 0
+}
+
 /// Writes `s` as a JSON string literal (only `"`, `\` and control characters are escaped).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let b = s.as_bytes();
+    // Fast path: copy whole 8-byte words that need no escaping.
+    let mut clean = 0;
+    while clean + 8 <= b.len() {
+        let w = u64::from_le_bytes(b[clean..clean + 8].try_into().expect("8 bytes"));
+        if word_needs_escape(w) {
+            break;
+        }
+        clean += 8;
+    }
+    out.extend_from_slice(&b[..clean]);
+    let b = &b[clean..];
     let mut start = 0;
     for (i, &c) in b.iter().enumerate() {
         let esc: &[u8] = match c {
@@ -237,6 +357,10 @@ mod tests {
             "\u{1}\u{1f}",
             "é😀",
             "",
+            "a long clean string, then a quote\" and more clean text after it",
+            "sixteen bytes!!!\u{7f}\u{80}\u{1f}",
+            "0123456789abcdef\\",
+            "clean8!!\t",
         ] {
             let mut v = Vec::new();
             write_str(&mut v, s);

@@ -9,8 +9,20 @@ const ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 /// at most `7` so the value fits 128 bits.
 pub fn is_ulid(s: &str) -> bool {
     let b = s.as_bytes();
-    b.len() == 26 && b[0] <= b'7' && b.iter().all(|c| ALPHABET.contains(&c.to_ascii_uppercase()))
+    b.len() == 26 && b[0] <= b'7' && b.iter().all(|&c| IS_ULID_CHAR[c as usize])
 }
+
+/// Which bytes are ULID characters (the alphabet, in either case).
+const IS_ULID_CHAR: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < ALPHABET.len() {
+        t[ALPHABET[i] as usize] = true;
+        t[ALPHABET[i].to_ascii_lowercase() as usize] = true;
+        i += 1;
+    }
+    t
+};
 
 /// The ULID of a call: 48-bit time `ms`, then the low 80 bits of `random`.
 pub fn compose(ms: i64, random: u128) -> [u8; 26] {

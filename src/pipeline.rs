@@ -210,7 +210,7 @@ pub fn write_manifest(
         command_line: &cfg.command_line,
         started_at: manifest::ts(started_at_ms),
         finished_at: manifest::ts(finished_at_ms),
-        now: manifest::ts(cfg.translate.now_ms),
+        now: manifest::ts(cfg.translate.now_ms()),
         inputs: result
             .inputs
             .iter()

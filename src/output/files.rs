@@ -3,10 +3,10 @@
 //! exceed `--max-file-bytes` / `--max-file-records`, keeps the error file, and writes everything
 //! under a dot-named temporary name that is renamed when the file is complete.
 //!
-//! With `--compress`, each file is a sequence of independent zstd frames (gzip members) of about
-//! [`FRAME_BYTES`] of calls each. Frame boundaries depend only on the calls written to the file,
-//! never on chunking or threads, so compressed output is deterministic too; the frames of many
-//! files are compressed in parallel on the worker pool.
+//! With `--compress`, each file is a sequence of independent zstd frames (gzip members) of whole
+//! lines, each ending at the first line end at or past [`FRAME_BYTES`]. Frame boundaries depend
+//! only on the bytes written to the file, never on chunking or threads, so compressed output is
+//! deterministic too; the frames of many files are compressed in parallel on the worker pool.
 
 use super::partition::{PartKey, Partitioner};
 use crate::config::Compression;
@@ -19,7 +19,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use xxhash_rust::xxh3::Xxh3;
 
-/// Uncompressed bytes per compressed frame.
+/// Uncompressed bytes per compressed frame (at least; a frame ends at a line end).
 pub const FRAME_BYTES: usize = 512 << 10;
 
 /// One call in a [`PartBuf`].
@@ -238,16 +238,27 @@ impl FileSet {
         Ok(())
     }
 
-    fn write_to(&mut self, id: usize, data: &[u8]) -> Result<()> {
-        let f = self.files[id].as_mut().expect("file is open");
+    /// Appends whole lines to a file. Compressed, a frame is sealed at the first line end that
+    /// brings it to [`FRAME_BYTES`] or more, however the lines arrive (one chunk or many).
+    fn write_to(&mut self, id: usize, mut data: &[u8]) -> Result<()> {
         if self.layout.compress == Compression::None {
-            return f.write(data);
+            return self.files[id].as_mut().expect("file is open").write(data);
         }
-        f.frame.extend_from_slice(data);
-        if f.frame.len() >= FRAME_BYTES {
+        loop {
+            let f = self.files[id].as_mut().expect("file is open");
+            let need = FRAME_BYTES.saturating_sub(f.frame.len()).max(1);
+            let cut = data
+                .get(need - 1..)
+                .and_then(|rest| memchr::memchr(b'\n', rest))
+                .map(|p| need + p);
+            let Some(cut) = cut else {
+                f.frame.extend_from_slice(data);
+                return Ok(());
+            };
+            f.frame.extend_from_slice(&data[..cut]);
+            data = &data[cut..];
             self.seal(id);
         }
-        Ok(())
     }
 
     fn seal(&mut self, id: usize) {

@@ -8,7 +8,9 @@ pub mod manifest;
 pub mod partition;
 
 use crate::error::{Error, Result};
-use std::path::Path;
+use std::cmp::Reverse;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 /// Is this a file an earlier run wrote (or left behind)?
 fn is_run_file(name: &str) -> bool {
@@ -19,7 +21,7 @@ fn is_run_file(name: &str) -> bool {
         || (name.starts_with("part-") && name.contains(".ndjson"))
 }
 
-fn run_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
+fn run_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
@@ -35,7 +37,7 @@ fn run_files(dir: &Path, found: &mut Vec<std::path::PathBuf>) -> std::io::Result
 
 /// Makes `dir` ready for a run: created if missing; refused if it holds an earlier run's files,
 /// unless `overwrite`, which removes them (the manifest first, so a half-cleaned directory never
-/// looks complete).
+/// looks complete) and the directories they leave empty.
 pub fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
     if !dir.exists() {
         return std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e));
@@ -63,21 +65,26 @@ pub fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
     for p in &found {
         std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
     }
-    remove_empty_dirs(dir, dir);
+    remove_emptied_dirs(dir, &found);
     Ok(())
 }
 
-/// Removes the empty directories below `dir` (partition directories of an old run).
-fn remove_empty_dirs(root: &Path, dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            remove_empty_dirs(root, &entry.path());
+/// Removes the directories below `root` that removing `files` left empty (partition
+/// directories of an old run), deepest first; directories that still hold anything, or that
+/// held none of `files` (a user's empty directory), stay.
+fn remove_emptied_dirs(root: &Path, files: &[PathBuf]) {
+    let dirs: BTreeSet<(Reverse<usize>, &Path)> = files
+        .iter()
+        .filter_map(|p| p.parent())
+        .map(|d| (Reverse(d.components().count()), d))
+        .collect();
+    for (_, dir) in dirs {
+        let mut dir = Some(dir);
+        while let Some(d) = dir.filter(|d| *d != root && d.starts_with(root)) {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
         }
-    }
-    if dir != root {
-        let _ = std::fs::remove_dir(dir);
     }
 }

@@ -4,15 +4,17 @@
 
 use crate::config::CsvLayout;
 use crate::json::{Kind, write_compact, write_str};
-use crate::reject::{Reject, reject};
+use crate::reject::{Code, Reject, reject};
 use serde_json::value::RawValue;
 
 /// How a cell's text becomes a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CellType {
     Str,
-    /// JSON text (`:json`, or an always-JSON column of the layout).
+    /// JSON text in an always-JSON column of the layout: invalid text is `invalid_json`.
     Json,
+    /// JSON text in a `:json` column: invalid text is `csv_invalid`, like the other suffixes.
+    TypedJson,
     Number,
     Bool,
 }
@@ -74,7 +76,7 @@ impl Plan {
         for h in header {
             let h = h.trim();
             let (base, ty) = match h.rsplit_once(':') {
-                Some((b, "json")) => (b, Some(CellType::Json)),
+                Some((b, "json")) => (b, Some(CellType::TypedJson)),
                 Some((b, "number")) => (b, Some(CellType::Number)),
                 Some((b, "bool")) => (b, Some(CellType::Bool)),
                 _ => (h, None),
@@ -224,9 +226,15 @@ impl Plan {
         let column = &self.names[c];
         match self.types[c] {
             CellType::Str => write_str(out, cell),
-            CellType::Json => {
-                let raw: &RawValue = serde_json::from_str(cell)
-                    .map_err(|e| reject!(InvalidJson, "column {column} is not valid JSON: {e}"))?;
+            CellType::Json | CellType::TypedJson => {
+                let raw: &RawValue = serde_json::from_str(cell).map_err(|e| {
+                    let code = if self.types[c] == CellType::Json {
+                        Code::InvalidJson
+                    } else {
+                        Code::CsvInvalid
+                    };
+                    Reject::new(code, format!("column {column} is not valid JSON: {e}"))
+                })?;
                 write_compact(out, raw.get());
             }
             CellType::Number => {
@@ -360,6 +368,16 @@ mod tests {
         assert_eq!(
             row(&h, "PUT|/x|{").unwrap_err().code,
             crate::reject::Code::InvalidJson
+        );
+        // A `:json` suffix is a type like `:number`: text that is not JSON is csv_invalid.
+        let j = plan("id,tags:json");
+        assert_eq!(
+            row(&j, "1|[1, 2]").unwrap(),
+            r#"{"type":"person","action":"identify","identifiers":{"id":"1"},"attributes":{"tags":[1,2]}}"#
+        );
+        assert_eq!(
+            row(&j, "1|[1,").unwrap_err().code,
+            crate::reject::Code::CsvInvalid
         );
         assert_eq!(
             plan("a,a.b,id").problem.unwrap().code,

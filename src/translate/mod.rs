@@ -14,7 +14,7 @@ pub mod relationships;
 pub mod v1;
 pub mod v2;
 
-use crate::json::{Kind, RawMap, decode_str};
+use crate::json::{Kind, RawMap, Record, decode_str};
 use crate::msgid;
 use crate::pipelines::{Call, CallType, Trailer, write_call};
 use crate::reject::{Reject, reject};
@@ -34,8 +34,10 @@ pub enum MessageIds {
 /// Run-level settings of the mapping.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The run's reference time, unix milliseconds.
-    pub now_ms: i64,
+    /// The run's reference time, unix milliseconds (see [`Options::now_ms`]).
+    now_ms: i64,
+    /// `now_ms` formatted, written as `sentAt` by every record without a call time.
+    now_text: [u8; 24],
     /// The `integrations` object, compact JSON text.
     pub integrations: String,
     pub message_ids: MessageIds,
@@ -46,9 +48,15 @@ pub struct Options {
 }
 
 impl Options {
+    /// The run's reference time, unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
     pub fn new(now_ms: i64) -> Options {
         Options {
             now_ms,
+            now_text: crate::time::format(now_ms),
             integrations: r#"{"All":true}"#.to_owned(),
             message_ids: MessageIds::Derived,
             max_call_bytes: 32768,
@@ -158,7 +166,7 @@ impl<'o> Rec<'o> {
             hasher: None,
             index: 0,
             call_time,
-            sent_at: crate::time::format(call_time.unwrap_or(opts.now_ms)),
+            sent_at: call_time.map_or(opts.now_text, crate::time::format),
         }
     }
 
@@ -265,9 +273,10 @@ pub fn translate_line(opts: &Options, line: &[u8], out: &mut Output) -> Counts {
 /// the record's bytes as they stood in the input (a CSV row's text, say).
 pub fn translate_record(opts: &Options, text: &[u8], id_bytes: &[u8], out: &mut Output) -> Counts {
     let line = id_bytes;
-    let text = match std::str::from_utf8(text) {
+    let text = match simdutf8::basic::from_utf8(text) {
         Ok(t) => t,
-        Err(e) => {
+        Err(_) => {
+            let e = std::str::from_utf8(text).expect_err("simdutf8 and std agree");
             return reject_whole(
                 out,
                 reject!(
@@ -278,26 +287,27 @@ pub fn translate_record(opts: &Options, text: &[u8], id_bytes: &[u8], out: &mut 
             );
         }
     };
-    let map = match parse_record(text) {
+    let record = match parse_record(text) {
         Ok(m) => m,
         Err(r) => return reject_whole(out, r),
     };
-    match detect(&map) {
-        Ok(Shape::Entity) => convert_one(opts, out, line, None, None, |rec| v2::entity(rec, &map)),
+    let map = &record.map;
+    match detect(map) {
+        Ok(Shape::Entity) => convert_one(opts, out, line, None, None, |rec| v2::entity(rec, map)),
         Ok(Shape::Batch(items)) => batch(opts, out, items, None),
-        Ok(Shape::Http) => v1::http(opts, out, line, &map),
+        Ok(Shape::Http) => v1::http(opts, out, line, &record),
         Err(r) => reject_whole(out, r),
     }
 }
 
 /// Parses a record's text as a JSON object.
-fn parse_record(text: &str) -> Result<RawMap<'_>, Reject> {
+fn parse_record(text: &str) -> Result<Record<'_>, Reject> {
     let first = text
         .trim_start_matches([' ', '\t', '\n', '\r'])
         .as_bytes()
         .first();
     if first == Some(&b'{') {
-        return RawMap::parse(text).map_err(|e| reject!(InvalidJson, "{e}"));
+        return Record::parse(text).map_err(|e| reject!(InvalidJson, "{e}"));
     }
     match serde_json::from_str::<&RawValue>(text) {
         Ok(v) => Err(reject!(

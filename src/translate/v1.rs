@@ -3,7 +3,7 @@
 //! handed to [`super::v2`].
 
 use super::fields::{
-    id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, parse_obj, req_name, str_text,
+    id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, parse_obj, req_name,
 };
 use super::identity::Person;
 use super::relationships::{self, Action};
@@ -11,7 +11,7 @@ use super::v2::{
     self, delivery_call, device_context, device_token, inline, person_call, person_track, ulid_id,
 };
 use super::{Counts, Options, Output, Rec, batch, convert_one, is_entity, reject_whole};
-use crate::json::{Kind, RawMap};
+use crate::json::{Kind, Nested, RawMap, Record};
 use crate::pipelines::{CallType, Member, Val};
 use crate::reject::{Reject, reject};
 use serde_json::value::RawValue;
@@ -36,8 +36,8 @@ enum Route<'p> {
 }
 
 /// Converts one logged HTTP call.
-pub fn http(opts: &Options, out: &mut Output, line: &[u8], map: &RawMap) -> Counts {
-    match http_inner(opts, out, line, map) {
+pub fn http(opts: &Options, out: &mut Output, line: &[u8], record: &Record) -> Counts {
+    match http_inner(opts, out, line, record) {
         Ok(counts) => counts,
         Err(r) => reject_whole(out, r),
     }
@@ -47,8 +47,9 @@ fn http_inner(
     opts: &Options,
     out: &mut Output,
     line: &[u8],
-    map: &RawMap,
+    record: &Record,
 ) -> Result<Counts, Reject> {
+    let map = &record.map;
     let call_time = envelope_time(map)?;
     let method = opt_str(map, "method", "")?.unwrap_or_default();
     let target = match opt_str(map, "path", "")? {
@@ -58,13 +59,25 @@ fn http_inner(
     let path = target.split(['?', '#']).next().unwrap_or("");
     let segments = decode_segments(path)?;
     let route = route(&method, path, &segments)?;
-    let body_text = body_text(map)?;
-    let body = match body_text.as_deref() {
-        Some(text) => Some(parse_body(text)?),
-        None => None,
-    };
+    let from_text;
     let empty = RawMap::default();
-    let body_map = body.as_ref().unwrap_or(&empty);
+    let body_map = match &record.body {
+        None | Some(Nested::Other(Kind::Null)) => &empty,
+        Some(Nested::Map(m)) => m,
+        // A string holding the body's JSON text; an empty one counts as no body.
+        Some(Nested::Text(t)) if t.trim().is_empty() => &empty,
+        Some(Nested::Text(t)) => {
+            from_text = parse_body(t)?;
+            &from_text
+        }
+        Some(Nested::Other(k)) => {
+            return Err(reject!(
+                InvalidField,
+                "body must be a JSON object or a string holding one, got {}",
+                k.article_name()
+            ));
+        }
+    };
     Ok(match route {
         Route::V2Entity => {
             if !is_entity(body_map)? {
@@ -235,30 +248,6 @@ fn route<'p>(method: &str, path: &str, segs: &[Cow<'p, str>]) -> Result<Route<'p
         }
     };
     Ok(r)
-}
-
-/// The request body's text: an object as it stands, or a string holding JSON text. An empty
-/// string counts as no body.
-fn body_text<'a>(map: &RawMap<'a>) -> Result<Option<Cow<'a, str>>, Reject> {
-    match map.get("body") {
-        None => Ok(None),
-        Some(b) => match Kind::of(b) {
-            Kind::Object => Ok(Some(Cow::Borrowed(b.get()))),
-            Kind::String => {
-                let text = str_text(b, "", "body")?;
-                if text.trim().is_empty() {
-                    Ok(None)
-                } else {
-                    Ok(Some(text))
-                }
-            }
-            k => Err(reject!(
-                InvalidField,
-                "body must be a JSON object or a string holding one, got {}",
-                k.article_name()
-            )),
-        },
-    }
 }
 
 fn parse_body(text: &str) -> Result<RawMap<'_>, Reject> {
