@@ -258,12 +258,14 @@ impl CsvScan {
                             last = Some(i);
                             CsvState::FieldStart
                         }
-                        (_, c) if c == d => CsvState::FieldStart,
+                        // A bare `\r` ends a record for the CSV reader too: the quote state
+                        // resets, though pieces are only ever cut after a `\n`.
+                        (_, c) if c == d || c == b'\r' => CsvState::FieldStart,
                         _ => CsvState::Unquoted,
                     };
                     i += 1;
                 }
-                CsvState::Unquoted => match memchr::memchr2(d, b'\n', &data[i..]) {
+                CsvState::Unquoted => match memchr::memchr3(d, b'\n', b'\r', &data[i..]) {
                     None => i = data.len(),
                     Some(p) => {
                         i += p;
@@ -355,6 +357,8 @@ pub struct Framer<R> {
     pending: Option<usize>,
     /// A read error that came after some bytes, reported on the next read.
     deferred: Option<io::Error>,
+    /// Bytes of the decompressed stream read so far, from its very start.
+    consumed: u64,
     queued: Option<Piece>,
 }
 
@@ -383,6 +387,7 @@ impl<R: Read> Framer<R> {
             started: offset > 0,
             pending: None,
             deferred: None,
+            consumed: offset,
             done: false,
             queued: None,
         }
@@ -401,6 +406,7 @@ impl<R: Read> Framer<R> {
             .take(self.block as u64)
             .read_to_end(&mut self.carry);
         let n = self.carry.len() - old;
+        self.consumed += n as u64;
         match res {
             Ok(_) => Ok(n),
             Err(e) if n > 0 => {
@@ -431,7 +437,8 @@ impl<R: Read> Framer<R> {
     fn corrupt(&mut self, e: io::Error) -> Option<Piece> {
         self.done = true;
         let tail = std::mem::take(&mut self.carry);
-        let line = self.line + u64::from(!tail.is_empty());
+        // Decoding stopped at the end of the partial record held in `tail`.
+        let line = self.line + memchr::memchr_iter(b'\n', &tail).count() as u64;
         let corrupt = Piece::Corrupt {
             line,
             offset: self.offset + tail.len() as u64,
@@ -449,12 +456,26 @@ impl<R: Read> Framer<R> {
         Some(piece)
     }
 
-    /// Skips the rest of an over-long line whose first `carry` bytes are held.
+    /// Skips the rest of an over-long record whose first bytes are `carry`, keeping its first
+    /// [`HEAD_BYTES`] and counting its length (line ending excluded, like a line in a piece).
     fn skip_long_line(&mut self) -> Option<Piece> {
-        let mut head = self.carry[..HEAD_BYTES.min(self.carry.len())].to_vec();
-        let mut length = self.carry.len() as u64;
         let (line, offset) = (self.line, self.offset);
-        self.line += memchr::memchr_iter(b'\n', &self.carry).count() as u64;
+        let mut head = Vec::with_capacity(HEAD_BYTES);
+        let mut length = 0u64;
+        let mut ends_with_cr = false;
+        let mut consume = |this: &mut Self, upto: usize| {
+            let bytes = &this.carry[..upto];
+            let room = HEAD_BYTES - head.len();
+            head.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            length += bytes.len() as u64;
+            if let Some(&last) = bytes.last() {
+                ends_with_cr = last == b'\r';
+            }
+            this.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
+            this.offset += upto as u64;
+        };
+        let whole = self.carry.len();
+        consume(self, whole);
         self.carry.clear();
         loop {
             match self.fill() {
@@ -468,34 +489,38 @@ impl<R: Read> Framer<R> {
                 }
                 Ok(_) => match self.cuts.scan(&self.carry) {
                     (Some(p), last) => {
-                        // The bytes after the line's end were scanned too: remember the last
+                        // The bytes after the record's end were scanned too: remember the last
                         // record end among them so the next piece is cut there.
                         self.pending = last.filter(|&l| l > p).map(|l| l - p - 1);
-                        self.line += memchr::memchr_iter(b'\n', &self.carry[..p]).count() as u64;
-                        let room = HEAD_BYTES - head.len();
-                        head.extend_from_slice(&self.carry[..p.min(room)]);
-                        length += p as u64;
+                        consume(self, p);
                         self.carry.drain(..=p);
                         self.line += 1;
-                        self.offset += length + 1;
+                        self.offset += 1;
                         break;
                     }
                     (None, _) => {
-                        self.line += memchr::memchr_iter(b'\n', &self.carry).count() as u64;
-                        let room = HEAD_BYTES - head.len();
-                        head.extend_from_slice(&self.carry[..self.carry.len().min(room)]);
-                        length += self.carry.len() as u64;
+                        let whole = self.carry.len();
+                        consume(self, whole);
                         self.carry.clear();
                     }
                 },
             }
         }
+        if ends_with_cr {
+            length -= 1;
+        }
+        head.truncate(length.min(HEAD_BYTES as u64) as usize);
         Some(Piece::TooLong {
             head,
             length,
             line,
             offset,
         })
+    }
+
+    /// Bytes of the decompressed stream read so far (all of it, once the pieces ran out).
+    pub fn position(&self) -> u64 {
+        self.consumed
     }
 
     pub fn next_piece(&mut self) -> Option<Piece> {

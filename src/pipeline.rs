@@ -364,15 +364,11 @@ fn read_all(
             own: Arc::clone(&counter),
             total: Arc::clone(&bytes_read),
         };
-        let (pieces, decoder, mut decompressed) =
-            open_pieces(source, &progress.own, shared, block, max_line);
+        let (mut pieces, decoder) = open_pieces(source, &progress.own, shared, block, max_line);
         let mut last_seen = 0;
-        for piece in pieces {
+        for piece in pieces.by_ref() {
             if STOP.load(Ordering::Relaxed) {
                 return;
-            }
-            if let Piece::Lines { data, offset, .. } = &piece {
-                decompressed = decompressed.max(offset + data.len() as u64);
             }
             let now = progress.own.load(Ordering::Relaxed);
             progress.total.fetch_add(now - last_seen, Ordering::Relaxed);
@@ -390,6 +386,7 @@ fn read_all(
             });
         }
         let read = progress.own.load(Ordering::Relaxed);
+        let decompressed = pieces.position();
         progress
             .total
             .fetch_add(read - last_seen, Ordering::Relaxed);
@@ -408,32 +405,58 @@ fn read_all(
     }
 }
 
+/// The pieces of one source: framed, or the one `corrupt_input` piece of a source that could
+/// not be opened.
+enum Pieces {
+    Framed(Framer<Box<dyn std::io::Read + Send>>),
+    Failed(Option<Piece>),
+}
+
+impl Pieces {
+    fn failed(message: String) -> Pieces {
+        Pieces::Failed(Some(Piece::Corrupt {
+            line: 1,
+            offset: 0,
+            message,
+        }))
+    }
+
+    /// Decompressed bytes read from the source so far.
+    fn position(&self) -> u64 {
+        match self {
+            Pieces::Framed(f) => f.position(),
+            Pieces::Failed(_) => 0,
+        }
+    }
+}
+
+impl Iterator for Pieces {
+    type Item = Piece;
+    fn next(&mut self) -> Option<Piece> {
+        match self {
+            Pieces::Framed(f) => f.next_piece(),
+            Pieces::Failed(p) => p.take(),
+        }
+    }
+}
+
 /// Opens a source and frames it: NDJSON lines, or CSV records after the header (which makes the
-/// plan every piece of the file is decoded with). Returns the pieces, their decoder and the bytes
-/// consumed before the first piece.
+/// plan every piece of the file is decoded with).
 fn open_pieces(
     source: &Source,
     counter: &Arc<AtomicU64>,
     shared: &Shared,
     block: usize,
     max_line: u64,
-) -> (Box<dyn Iterator<Item = Piece>>, Decoder, u64) {
-    let failed = |message: String| -> Box<dyn Iterator<Item = Piece>> {
-        Box::new(std::iter::once(Piece::Corrupt {
-            line: 1,
-            offset: 0,
-            message,
-        }))
-    };
+) -> (Pieces, Decoder) {
     let mut reader = match input::open(source, Arc::clone(counter)) {
         Ok(r) => r,
-        Err(e) => return (failed(e.to_string()), Decoder::Ndjson, 0),
+        Err(e) => return (Pieces::failed(e.to_string()), Decoder::Ndjson),
     };
     match source.format {
         Format::Ndjson => (
-            Box::new(Framer::new(reader, block, max_line)),
+            Pieces::Framed(Framer::new(reader, block, max_line)),
             Decoder::Ndjson,
-            0,
         ),
         Format::Csv { delimiter } => match input::read_csv_header(&mut reader, delimiter) {
             Ok((header, consumed, lines)) => {
@@ -444,12 +467,11 @@ fn open_pieces(
                     plan: Arc::new(plan),
                     delimiter,
                 };
-                (Box::new(framer), decoder, consumed)
+                (Pieces::Framed(framer), decoder)
             }
             Err(e) => (
-                failed(format!("input stream damaged or unreadable: {e}")),
+                Pieces::failed(format!("input stream damaged or unreadable: {e}")),
                 Decoder::Ndjson,
-                0,
             ),
         },
     }
@@ -487,29 +509,7 @@ fn process(
             length,
             line,
             offset,
-        } => {
-            r.tally.records += 1;
-            r.tally.rejected += 1;
-            r.tally.rejects[Code::LineTooLong.index()] += 1;
-            let message = format!(
-                "the line is {length} bytes, over the {}-byte limit (--max-line-bytes); its first {} bytes are kept here",
-                shared.max_line_bytes,
-                head.len()
-            );
-            errors::write(
-                &mut r.errors,
-                &errors::Entry {
-                    source,
-                    line,
-                    offset,
-                    item: None,
-                    code: Code::LineTooLong,
-                    message: &message,
-                    raw: Some(&head),
-                    length: Some(length),
-                },
-            );
-        }
+        } => too_long(shared, source, line, offset, &head, length, &mut r),
         Piece::Corrupt {
             line,
             offset,
@@ -533,6 +533,41 @@ fn process(
         }
     }
     r
+}
+
+/// Rejects an over-long record (`line_too_long`), keeping its first [`input::HEAD_BYTES`].
+fn too_long(
+    shared: &Shared,
+    source: &str,
+    line: u64,
+    offset: u64,
+    bytes: &[u8],
+    length: u64,
+    r: &mut ChunkResult,
+) {
+    let head = &bytes[..bytes.len().min(input::HEAD_BYTES)];
+    let message = format!(
+        "the record is {length} bytes, over the {}-byte limit (--max-line-bytes); its first {} \
+         bytes are kept here",
+        shared.max_line_bytes,
+        head.len()
+    );
+    r.tally.records += 1;
+    r.tally.rejected += 1;
+    r.tally.rejects[Code::LineTooLong.index()] += 1;
+    errors::write(
+        &mut r.errors,
+        &errors::Entry {
+            source,
+            line,
+            offset,
+            item: None,
+            code: Code::LineTooLong,
+            message: &message,
+            raw: Some(head),
+            length: Some(length),
+        },
+    );
 }
 
 fn is_blank(line: &[u8]) -> bool {
@@ -567,32 +602,12 @@ fn process_lines(
         if let Some(l) = line.strip_suffix(b"\r") {
             line = l;
         }
-        if is_blank(line) {
+        // Length first: an over-long line is rejected whatever it holds, as it is when the
+        // framer cuts it out while reading.
+        if line.len() as u64 > shared.max_line_bytes {
+            too_long(shared, source, line_no, offset, line, line.len() as u64, r);
+        } else if is_blank(line) {
             r.tally.blank_lines += 1;
-        } else if line.len() as u64 > shared.max_line_bytes {
-            let head = &line[..line.len().min(input::HEAD_BYTES)];
-            let message = format!(
-                "the line is {} bytes, over the {}-byte limit (--max-line-bytes); its first {} bytes are kept here",
-                line.len(),
-                shared.max_line_bytes,
-                head.len()
-            );
-            r.tally.records += 1;
-            r.tally.rejected += 1;
-            r.tally.rejects[Code::LineTooLong.index()] += 1;
-            errors::write(
-                &mut r.errors,
-                &errors::Entry {
-                    source,
-                    line: line_no,
-                    offset,
-                    item: None,
-                    code: Code::LineTooLong,
-                    message: &message,
-                    raw: Some(head),
-                    length: Some(line.len() as u64),
-                },
-            );
         } else {
             let counts = translate::translate_line(&shared.opts, line, &mut out);
             settle(shared, source, line_no, offset, line, counts, &mut out, r);
@@ -698,10 +713,21 @@ fn process_csv(
         }
         let end = rdr.position().byte() as usize;
         let pos = rec.position().cloned().unwrap_or_else(csv::Position::new);
-        let (line, offset) = (first_line + pos.line() - 1, first_offset + pos.byte());
-        let mut raw = &data[(pos.byte() as usize).min(end)..end];
+        // The reader's position is where it started looking: skip the line endings and blank
+        // lines before the record itself.
+        let (mut start, mut rel_line) = ((pos.byte() as usize).min(end), pos.line());
+        while start < end && matches!(data[start], b'\r' | b'\n') {
+            rel_line += u64::from(data[start] == b'\n');
+            start += 1;
+        }
+        let (line, offset) = (first_line + rel_line - 1, first_offset + start as u64);
+        let mut raw = &data[start..end];
         while let Some(r) = raw.strip_suffix(b"\n").or_else(|| raw.strip_suffix(b"\r")) {
             raw = r;
+        }
+        if more.is_ok() && raw.len() as u64 > shared.max_line_bytes {
+            too_long(shared, source, line, offset, raw, raw.len() as u64, r);
+            continue;
         }
         let outcome = match more {
             Ok(_) => csv_record(plan, &rec, &mut json),
@@ -738,6 +764,9 @@ fn csv_record(
     rec: &csv::ByteRecord,
     json: &mut Vec<u8>,
 ) -> std::result::Result<(), crate::reject::Reject> {
+    if let Some(problem) = &plan.problem {
+        return Err(problem.clone());
+    }
     if rec.len() != plan.columns() {
         return Err(crate::reject::Reject::new(
             Code::CsvInvalid,
