@@ -6,6 +6,20 @@
 //! [`pipelines`] serializes calls; [`output`] owns the partition files, the error file and the
 //! manifest; [`pipeline`] is the only module that knows about threads and channels. [`cli`]
 //! turns flags into a validated [`config::Config`] before any work starts.
+//!
+//! Translating one record with the library:
+//!
+//! ```
+//! use track2pipelines::translate::{Options, Output, translate_line};
+//!
+//! let opts = Options::new(1_767_225_600_000); // --now 2026-01-01T00:00:00Z
+//! let mut out = Output::default();
+//! let line = br#"{"type":"person","identifiers":{"id":"42"},"action":"event","name":"purchase"}"#;
+//! let counts = translate_line(&opts, line, &mut out);
+//! assert_eq!((counts.converted, counts.rejected), (1, 0));
+//! let call = std::str::from_utf8(out.call_bytes(0)).unwrap();
+//! assert!(call.starts_with(r#"{"type":"track","userId":"42","event":"purchase","properties":{}"#));
+//! ```
 
 pub mod app;
 pub mod cli;
