@@ -359,6 +359,8 @@ pub struct Framer<R> {
     deferred: Option<io::Error>,
     /// Bytes of the decompressed stream read so far, from its very start.
     consumed: u64,
+    /// Where new buffers come from, if pieces' buffers are recycled.
+    pool: Option<std::sync::Arc<crate::bufpool::BufPool>>,
     queued: Option<Piece>,
 }
 
@@ -388,6 +390,7 @@ impl<R: Read> Framer<R> {
             pending: None,
             deferred: None,
             consumed: offset,
+            pool: None,
             done: false,
             queued: None,
         }
@@ -419,7 +422,12 @@ impl<R: Read> Framer<R> {
 
     /// Takes `carry[..cut]` as a Lines piece.
     fn take_lines(&mut self, cut: usize) -> Piece {
-        let rest = self.carry[cut..].to_vec();
+        let rest_len = self.carry.len() - cut;
+        let mut rest = match &self.pool {
+            Some(pool) => pool.take(rest_len + self.block),
+            None => Vec::with_capacity(rest_len + self.block),
+        };
+        rest.extend_from_slice(&self.carry[cut..]);
         let mut data = std::mem::replace(&mut self.carry, rest);
         data.truncate(cut);
         let piece = Piece::Lines {
@@ -516,6 +524,12 @@ impl<R: Read> Framer<R> {
             line,
             offset,
         })
+    }
+
+    /// Takes the buffers of new pieces from `pool` (where their consumers give them back).
+    pub fn recycling(mut self, pool: std::sync::Arc<crate::bufpool::BufPool>) -> Self {
+        self.pool = Some(pool);
+        self
     }
 
     /// Bytes of the decompressed stream read so far (all of it, once the pieces ran out).

@@ -22,6 +22,7 @@
 //! ```
 
 pub mod app;
+pub mod bufpool;
 pub mod cli;
 pub mod config;
 pub mod error;

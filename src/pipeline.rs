@@ -7,6 +7,7 @@
 //! writer (the calling thread) puts results back in input order and is the only one that
 //! touches the files, so the output is the same whatever the thread count or block size.
 
+use crate::bufpool::BufPool;
 use crate::config::{Command, Compression, Config, CsvLayout};
 use crate::error::{Error, Result};
 use crate::input::{self, CsvScan, Cuts, Format, Framer, Piece, Source};
@@ -70,6 +71,8 @@ struct Shared {
     max_line_bytes: u64,
     write_calls: bool,
     csv_layout: CsvLayout,
+    /// Buffers of finished chunks, for the next ones.
+    pool: Arc<BufPool>,
 }
 
 /// How a piece's bytes become records.
@@ -171,6 +174,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         max_line_bytes: cfg.max_line_bytes,
         write_calls: cfg.command == Command::Convert,
         csv_layout: cfg.csv_layout,
+        pool: Arc::new(BufPool::new(8 * cfg.threads + 32)),
     });
     let result = write_loop(cfg, &sources, &shared, &pool, files.as_mut(), live);
     let mut result = match result {
@@ -276,7 +280,13 @@ fn write_loop(
                     match body {
                         Body::Chunk(chunk) => {
                             let _ = token_rx.try_recv();
-                            apply(&mut result, *chunk, files.as_deref_mut(), live)?;
+                            apply(
+                                &mut result,
+                                *chunk,
+                                files.as_deref_mut(),
+                                live,
+                                &shared.pool,
+                            )?;
                             if let Some(f) = files.as_deref_mut()
                                 && f.wants_flush(cfg.threads)
                             {
@@ -314,13 +324,15 @@ fn write_loop(
 /// Adds one chunk's results to the run, in order.
 fn apply(
     result: &mut RunResult,
-    chunk: ChunkResult,
+    mut chunk: ChunkResult,
     files: Option<&mut FileSet>,
     live: &Live,
+    pool: &BufPool,
 ) -> Result<()> {
     if let Some(f) = files {
-        for part in &chunk.parts {
-            f.append_part(part)?;
+        for part in chunk.parts.drain(..) {
+            f.append_part(&part)?;
+            pool.give(part.data);
         }
         if !chunk.errors.is_empty() {
             f.append_errors(&chunk.errors, chunk.tally.total_entries())?;
@@ -455,14 +467,17 @@ fn open_pieces(
     };
     match source.format {
         Format::Ndjson => (
-            Pieces::Framed(Framer::new(reader, block, max_line)),
+            Pieces::Framed(
+                Framer::new(reader, block, max_line).recycling(Arc::clone(&shared.pool)),
+            ),
             Decoder::Ndjson,
         ),
         Format::Csv { delimiter } => match input::read_csv_header(&mut reader, delimiter) {
             Ok((header, consumed, lines)) => {
                 let plan = Plan::new(&csv_fields(&header, delimiter), shared.csv_layout);
                 let cuts = Cuts::Csv(CsvScan::new(delimiter));
-                let framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed);
+                let framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed)
+                    .recycling(Arc::clone(&shared.pool));
                 let decoder = Decoder::Csv {
                     plan: Arc::new(plan),
                     delimiter,
@@ -498,12 +513,15 @@ fn process(
         incomplete: false,
     };
     match piece {
-        Piece::Lines { data, line, offset } => match decoder {
-            Decoder::Ndjson => process_lines(shared, source, &data, line, offset, &mut r),
-            Decoder::Csv { plan, delimiter } => process_csv(
-                shared, source, plan, *delimiter, &data, line, offset, &mut r,
-            ),
-        },
+        Piece::Lines { data, line, offset } => {
+            match decoder {
+                Decoder::Ndjson => process_lines(shared, source, &data, line, offset, &mut r),
+                Decoder::Csv { plan, delimiter } => process_csv(
+                    shared, source, plan, *delimiter, &data, line, offset, &mut r,
+                ),
+            }
+            shared.pool.give(data);
+        }
         Piece::TooLong {
             head,
             length,
@@ -583,7 +601,7 @@ fn process_lines(
     r: &mut ChunkResult,
 ) {
     let mut out = Output {
-        buf: Vec::with_capacity(if shared.write_calls {
+        buf: shared.pool.take(if shared.write_calls {
             data.len() + data.len() / 4
         } else {
             0
@@ -692,7 +710,7 @@ fn process_csv(
     r: &mut ChunkResult,
 ) {
     let mut out = Output {
-        buf: Vec::with_capacity(if shared.write_calls {
+        buf: shared.pool.take(if shared.write_calls {
             data.len() + data.len() / 2
         } else {
             0
@@ -795,6 +813,7 @@ fn csv_record(
 /// Splits a chunk's calls into per-partition buffers.
 fn partition(shared: &Shared, out: Output, r: &mut ChunkResult) {
     if out.calls.is_empty() {
+        shared.pool.give(out.buf);
         return;
     }
     for c in &out.calls {
@@ -825,7 +844,8 @@ fn partition(shared: &Shared, out: Output, r: &mut ChunkResult) {
             None => {
                 r.parts.push(PartBuf {
                     key,
-                    ..PartBuf::default()
+                    data: shared.pool.take(out.buf.len()),
+                    calls: Vec::new(),
                 });
                 r.parts.len() - 1
             }
@@ -839,4 +859,5 @@ fn partition(shared: &Shared, out: Output, r: &mut ChunkResult) {
         });
         start = c.end;
     }
+    shared.pool.give(out.buf);
 }
