@@ -1,23 +1,23 @@
 //! The batch run, and the only module that knows about threads and channels.
 //!
 //! A reader thread opens the inputs one after another, frames them into numbered pieces of
-//! whole lines, and hands each piece to the rayon pool; at most `2 × threads + 2` pieces are in
-//! flight at once, which bounds memory whatever the input size. Workers parse, translate and
-//! serialize a whole piece into per-partition buffers, error-file lines and counters. The
+//! whole records, and hands each piece to the rayon pool; at most `2 × threads + 2` pieces are
+//! in flight at once, which bounds memory whatever the input size. Workers ([`crate::chunk`])
+//! parse, translate and serialize a whole piece into per-partition buffers, error-file lines
+//! and counters. The
 //! writer (the calling thread) puts results back in input order and is the only one that
 //! touches the files, so the output is the same whatever the thread count or block size.
 
 use crate::bufpool::BufPool;
-use crate::config::{Command, Compression, Config, CsvLayout};
+use crate::chunk::{ChunkResult, Decoder, Worker};
+use crate::config::{Command, Compression, Config};
 use crate::error::{Error, Result};
 use crate::input::{self, CsvScan, Cuts, Format, Framer, Piece, Source};
-use crate::output::files::{CallInfo, FileRecord, FileSet, Layout, PartBuf};
-use crate::output::partition::{PartKey, Partitioner};
-use crate::output::{errors, manifest, prepare_dir};
-use crate::reject::Code;
+use crate::output::files::{FileRecord, FileSet, Layout};
+use crate::output::partition::Partitioner;
+use crate::output::{manifest, prepare_dir};
 use crate::stats::{InputStats, Tally};
-use crate::translate::csv::Plan;
-use crate::translate::{self, Output};
+use crate::translate::csv::{Plan, header_fields};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -62,32 +62,6 @@ pub struct Live {
     pub records: AtomicU64,
     pub rejected: AtomicU64,
     pub calls: AtomicU64,
-}
-
-/// What every worker needs, shared.
-struct Shared {
-    opts: translate::Options,
-    partitioner: Partitioner,
-    max_line_bytes: u64,
-    write_calls: bool,
-    csv_layout: CsvLayout,
-    /// Buffers of finished chunks, for the next ones.
-    pool: Arc<BufPool>,
-}
-
-/// How a piece's bytes become records.
-#[derive(Clone)]
-enum Decoder {
-    Ndjson,
-    Csv { plan: Arc<Plan>, delimiter: u8 },
-}
-
-struct ChunkResult {
-    input: usize,
-    parts: Vec<PartBuf>,
-    errors: Vec<u8>,
-    tally: Tally,
-    incomplete: bool,
 }
 
 enum Body {
@@ -163,7 +137,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         }
         (None, None) => None,
     };
-    let shared = Arc::new(Shared {
+    let worker = Arc::new(Worker {
         opts: cfg.translate.clone(),
         partitioner: Partitioner::new(
             cfg.output
@@ -176,7 +150,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         csv_layout: cfg.csv_layout,
         pool: Arc::new(BufPool::new(8 * cfg.threads + 32)),
     });
-    let result = write_loop(cfg, &sources, &shared, &pool, files.as_mut(), live);
+    let result = write_loop(cfg, &sources, &worker, &pool, files.as_mut(), live);
     let mut result = match result {
         Ok(r) => r,
         Err(e) => {
@@ -235,7 +209,7 @@ pub fn write_manifest(
 fn write_loop(
     cfg: &Config,
     sources: &[Source],
-    shared: &Arc<Shared>,
+    worker: &Arc<Worker>,
     pool: &rayon::ThreadPool,
     mut files: Option<&mut FileSet>,
     live: &Live,
@@ -255,13 +229,13 @@ fn write_loop(
     };
     std::thread::scope(|scope| -> Result<RunResult> {
         let reader_sources = sources.to_vec();
-        let reader_shared = Arc::clone(shared);
+        let reader_worker = Arc::clone(worker);
         let bytes_read = Arc::clone(&live.bytes_read);
         let (block, max_line) = (cfg.block_bytes, cfg.max_line_bytes);
         scope.spawn(move || {
             read_all(
                 &reader_sources,
-                &reader_shared,
+                &reader_worker,
                 pool,
                 tx,
                 token_tx,
@@ -285,7 +259,7 @@ fn write_loop(
                                 *chunk,
                                 files.as_deref_mut(),
                                 live,
-                                &shared.pool,
+                                &worker.pool,
                             )?;
                             if let Some(f) = files.as_deref_mut()
                                 && f.wants_flush(cfg.threads)
@@ -358,7 +332,7 @@ fn apply(
 #[allow(clippy::too_many_arguments)]
 fn read_all(
     sources: &[Source],
-    shared: &Arc<Shared>,
+    worker: &Arc<Worker>,
     pool: &rayon::ThreadPool,
     tx: mpsc::Sender<Msg>,
     tokens: mpsc::SyncSender<()>,
@@ -376,7 +350,7 @@ fn read_all(
             own: Arc::clone(&counter),
             total: Arc::clone(&bytes_read),
         };
-        let (mut pieces, decoder) = open_pieces(source, &progress.own, shared, block, max_line);
+        let (mut pieces, decoder) = open_pieces(source, &progress.own, worker, block, max_line);
         let mut last_seen = 0;
         for piece in pieces.by_ref() {
             if STOP.load(Ordering::Relaxed) {
@@ -388,12 +362,12 @@ fn read_all(
             if tokens.send(()).is_err() {
                 return;
             }
-            let (tx, shared, name) = (tx.clone(), Arc::clone(shared), Arc::clone(&source.name));
+            let (tx, worker, name) = (tx.clone(), Arc::clone(worker), Arc::clone(&source.name));
             let decoder = decoder.clone();
             let s = seq;
             seq += 1;
             pool.spawn(move || {
-                let body = Body::Chunk(Box::new(process(&shared, i, &name, &decoder, piece)));
+                let body = Body::Chunk(Box::new(worker.process(i, &name, &decoder, piece)));
                 let _ = tx.send(Msg { seq: s, body });
             });
         }
@@ -457,7 +431,7 @@ impl Iterator for Pieces {
 fn open_pieces(
     source: &Source,
     counter: &Arc<AtomicU64>,
-    shared: &Shared,
+    worker: &Worker,
     block: usize,
     max_line: u64,
 ) -> (Pieces, Decoder) {
@@ -468,16 +442,16 @@ fn open_pieces(
     match source.format {
         Format::Ndjson => (
             Pieces::Framed(
-                Framer::new(reader, block, max_line).recycling(Arc::clone(&shared.pool)),
+                Framer::new(reader, block, max_line).recycling(Arc::clone(&worker.pool)),
             ),
             Decoder::Ndjson,
         ),
         Format::Csv { delimiter } => match input::read_csv_header(&mut reader, delimiter) {
             Ok((header, consumed, lines)) => {
-                let plan = Plan::new(&csv_fields(&header, delimiter), shared.csv_layout);
+                let plan = Plan::new(&header_fields(&header, delimiter), worker.csv_layout);
                 let cuts = Cuts::Csv(CsvScan::new(delimiter));
                 let framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed)
-                    .recycling(Arc::clone(&shared.pool));
+                    .recycling(Arc::clone(&worker.pool));
                 let decoder = Decoder::Csv {
                     plan: Arc::new(plan),
                     delimiter,
@@ -495,369 +469,4 @@ fn open_pieces(
 struct ProgressCounter {
     own: Arc<AtomicU64>,
     total: Arc<AtomicU64>,
-}
-
-/// A worker's job: one piece of one input, translated.
-fn process(
-    shared: &Shared,
-    input: usize,
-    source: &str,
-    decoder: &Decoder,
-    piece: Piece,
-) -> ChunkResult {
-    let mut r = ChunkResult {
-        input,
-        parts: Vec::new(),
-        errors: Vec::new(),
-        tally: Tally::default(),
-        incomplete: false,
-    };
-    match piece {
-        Piece::Lines { data, line, offset } => {
-            match decoder {
-                Decoder::Ndjson => process_lines(shared, source, &data, line, offset, &mut r),
-                Decoder::Csv { plan, delimiter } => process_csv(
-                    shared, source, plan, *delimiter, &data, line, offset, &mut r,
-                ),
-            }
-            shared.pool.give(data);
-        }
-        Piece::TooLong {
-            head,
-            length,
-            line,
-            offset,
-        } => too_long(shared, source, line, offset, &head, length, &mut r),
-        Piece::Corrupt {
-            line,
-            offset,
-            message,
-        } => {
-            r.incomplete = true;
-            r.tally.rejects[Code::CorruptInput.index()] += 1;
-            errors::write(
-                &mut r.errors,
-                &errors::Entry {
-                    source,
-                    line,
-                    offset,
-                    item: None,
-                    code: Code::CorruptInput,
-                    message: &message,
-                    raw: None,
-                    length: None,
-                },
-            );
-        }
-    }
-    r
-}
-
-/// Rejects an over-long record (`line_too_long`), keeping its first [`input::HEAD_BYTES`].
-fn too_long(
-    shared: &Shared,
-    source: &str,
-    line: u64,
-    offset: u64,
-    bytes: &[u8],
-    length: u64,
-    r: &mut ChunkResult,
-) {
-    let head = &bytes[..bytes.len().min(input::HEAD_BYTES)];
-    let message = format!(
-        "the record is {length} bytes, over the {}-byte limit (--max-line-bytes); its first {} \
-         bytes are kept here",
-        shared.max_line_bytes,
-        head.len()
-    );
-    r.tally.records += 1;
-    r.tally.rejected += 1;
-    r.tally.rejects[Code::LineTooLong.index()] += 1;
-    errors::write(
-        &mut r.errors,
-        &errors::Entry {
-            source,
-            line,
-            offset,
-            item: None,
-            code: Code::LineTooLong,
-            message: &message,
-            raw: Some(head),
-            length: Some(length),
-        },
-    );
-}
-
-fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|b| *b == b' ' || *b == b'\t')
-}
-
-fn process_lines(
-    shared: &Shared,
-    source: &str,
-    data: &[u8],
-    first_line: u64,
-    first_offset: u64,
-    r: &mut ChunkResult,
-) {
-    let mut out = Output {
-        buf: shared.pool.take(if shared.write_calls {
-            data.len() + data.len() / 4
-        } else {
-            0
-        }),
-        ..Output::default()
-    };
-    let mut line_no = first_line;
-    let mut offset = first_offset;
-    let mut start = 0;
-    while start < data.len() {
-        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p + 1);
-        let mut line = &data[start..end];
-        if let Some(l) = line.strip_suffix(b"\n") {
-            line = l;
-        }
-        if let Some(l) = line.strip_suffix(b"\r") {
-            line = l;
-        }
-        // Length first: an over-long line is rejected whatever it holds, as it is when the
-        // framer cuts it out while reading.
-        if line.len() as u64 > shared.max_line_bytes {
-            too_long(shared, source, line_no, offset, line, line.len() as u64, r);
-        } else if is_blank(line) {
-            r.tally.blank_lines += 1;
-        } else {
-            let counts = translate::translate_line(&shared.opts, line, &mut out);
-            settle(shared, source, line_no, offset, line, counts, &mut out, r);
-        }
-        line_no += 1;
-        offset += (end - start) as u64;
-        start = end;
-    }
-    if shared.write_calls {
-        partition(shared, out, r);
-    }
-}
-
-/// Books one record's outcome: its counts, its error entries, and (for `check`) drops its calls.
-#[allow(clippy::too_many_arguments)]
-fn settle(
-    shared: &Shared,
-    source: &str,
-    line: u64,
-    offset: u64,
-    raw: &[u8],
-    counts: translate::Counts,
-    out: &mut Output,
-    r: &mut ChunkResult,
-) {
-    r.tally.records += counts.records;
-    r.tally.converted += counts.converted;
-    r.tally.rejected += counts.rejected;
-    for rej in out.rejects.drain(..) {
-        r.tally.rejects[rej.reject.code.index()] += 1;
-        errors::write(
-            &mut r.errors,
-            &errors::Entry {
-                source,
-                line,
-                offset,
-                item: rej.item,
-                code: rej.reject.code,
-                message: &rej.reject.message,
-                raw: Some(rej.raw.as_deref().map_or(raw, str::as_bytes)),
-                length: None,
-            },
-        );
-    }
-    if !shared.write_calls {
-        // `check`: the calls were serialized (for the size limit) but are not kept.
-        for c in out.calls.drain(..) {
-            r.tally.calls[c.kind.index()] += 1;
-        }
-        out.buf.clear();
-    }
-}
-
-/// The cells of a CSV header row, as text.
-fn csv_fields(header: &[u8], delimiter: u8) -> Vec<String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(header);
-    let mut rec = csv::ByteRecord::new();
-    match rdr.read_byte_record(&mut rec) {
-        Ok(true) => rec
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// Converts the CSV rows of a piece: each row becomes the JSON record its layout says, then is
-/// translated like an NDJSON record (derived messageIds from the row's own bytes).
-#[allow(clippy::too_many_arguments)]
-fn process_csv(
-    shared: &Shared,
-    source: &str,
-    plan: &Plan,
-    delimiter: u8,
-    data: &[u8],
-    first_line: u64,
-    first_offset: u64,
-    r: &mut ChunkResult,
-) {
-    let mut out = Output {
-        buf: shared.pool.take(if shared.write_calls {
-            data.len() + data.len() / 2
-        } else {
-            0
-        }),
-        ..Output::default()
-    };
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(data);
-    let mut rec = csv::ByteRecord::new();
-    let mut json = Vec::with_capacity(1024);
-    loop {
-        let more = rdr.read_byte_record(&mut rec);
-        if matches!(more, Ok(false)) {
-            break;
-        }
-        let end = rdr.position().byte() as usize;
-        let pos = rec.position().cloned().unwrap_or_else(csv::Position::new);
-        // The reader's position is where it started looking: skip the line endings and blank
-        // lines before the record itself.
-        let (mut start, mut rel_line) = ((pos.byte() as usize).min(end), pos.line());
-        while start < end && matches!(data[start], b'\r' | b'\n') {
-            rel_line += u64::from(data[start] == b'\n');
-            start += 1;
-        }
-        let (line, offset) = (first_line + rel_line - 1, first_offset + start as u64);
-        let mut raw = &data[start..end];
-        while let Some(r) = raw.strip_suffix(b"\n").or_else(|| raw.strip_suffix(b"\r")) {
-            raw = r;
-        }
-        if more.is_ok() && raw.len() as u64 > shared.max_line_bytes {
-            too_long(shared, source, line, offset, raw, raw.len() as u64, r);
-            continue;
-        }
-        let outcome = match more {
-            Ok(_) => csv_record(plan, &rec, &mut json),
-            Err(e) => Err(crate::reject::Reject::new(
-                Code::CsvInvalid,
-                format!("unreadable CSV row: {e}"),
-            )),
-        };
-        let counts = match outcome {
-            Ok(()) => translate::translate_record(&shared.opts, &json, raw, &mut out),
-            Err(reject) => {
-                out.rejects.push(translate::Rejected {
-                    item: None,
-                    raw: None,
-                    reject,
-                });
-                translate::Counts {
-                    records: 1,
-                    converted: 0,
-                    rejected: 1,
-                }
-            }
-        };
-        settle(shared, source, line, offset, raw, counts, &mut out, r);
-    }
-    if shared.write_calls {
-        partition(shared, out, r);
-    }
-}
-
-/// Checks one CSV row and writes the JSON record it stands for into `json`.
-fn csv_record(
-    plan: &Plan,
-    rec: &csv::ByteRecord,
-    json: &mut Vec<u8>,
-) -> std::result::Result<(), crate::reject::Reject> {
-    if let Some(problem) = &plan.problem {
-        return Err(problem.clone());
-    }
-    if rec.len() != plan.columns() {
-        return Err(crate::reject::Reject::new(
-            Code::CsvInvalid,
-            format!(
-                "the row has {} cells, the header has {}",
-                rec.len(),
-                plan.columns()
-            ),
-        ));
-    }
-    let mut cells = Vec::with_capacity(rec.len());
-    for (i, field) in rec.iter().enumerate() {
-        match std::str::from_utf8(field) {
-            Ok(t) => cells.push(t),
-            Err(_) => {
-                return Err(crate::reject::Reject::new(
-                    Code::CsvInvalid,
-                    format!("cell {} is not valid UTF-8", i + 1),
-                ));
-            }
-        }
-    }
-    plan.row(&cells, json)
-}
-
-/// Splits a chunk's calls into per-partition buffers.
-fn partition(shared: &Shared, out: Output, r: &mut ChunkResult) {
-    if out.calls.is_empty() {
-        shared.pool.give(out.buf);
-        return;
-    }
-    for c in &out.calls {
-        r.tally.calls[c.kind.index()] += 1;
-    }
-    if shared.partitioner.is_single() {
-        let calls = out
-            .calls
-            .iter()
-            .map(|c| CallInfo {
-                end: c.end as u32,
-                timestamp: c.timestamp,
-                kind: c.kind,
-            })
-            .collect();
-        r.parts.push(PartBuf {
-            key: PartKey::default(),
-            data: out.buf,
-            calls,
-        });
-        return;
-    }
-    let mut start = 0;
-    for c in &out.calls {
-        let key = shared.partitioner.key(c);
-        let idx = match r.parts.iter().position(|p| p.key == key) {
-            Some(i) => i,
-            None => {
-                r.parts.push(PartBuf {
-                    key,
-                    data: shared.pool.take(out.buf.len()),
-                    calls: Vec::new(),
-                });
-                r.parts.len() - 1
-            }
-        };
-        let part = &mut r.parts[idx];
-        part.data.extend_from_slice(&out.buf[start..c.end]);
-        part.calls.push(CallInfo {
-            end: part.data.len() as u32,
-            timestamp: c.timestamp,
-            kind: c.kind,
-        });
-        start = c.end;
-    }
-    shared.pool.give(out.buf);
 }

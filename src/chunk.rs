@@ -1,0 +1,388 @@
+//! The workers' job: one piece of one input in, and out its calls (serialized, split into
+//! per-partition buffers), its error-file lines and its counters. No threads here: the
+//! [`crate::pipeline`] runs many of these at once and puts their results back in order.
+
+use crate::bufpool::BufPool;
+use crate::config::CsvLayout;
+use crate::input::{self, Piece};
+use crate::output::errors;
+use crate::output::files::{CallInfo, PartBuf};
+use crate::output::partition::{PartKey, Partitioner};
+use crate::reject::{Code, Reject};
+use crate::stats::Tally;
+use crate::translate::csv::Plan;
+use crate::translate::{self, Counts, Output};
+use std::sync::Arc;
+
+/// How a piece's bytes become records.
+#[derive(Debug, Clone)]
+pub enum Decoder {
+    Ndjson,
+    /// CSV rows of a file whose header made `plan`.
+    Csv {
+        plan: Arc<Plan>,
+        delimiter: u8,
+    },
+}
+
+/// What every worker needs, shared by all of them.
+#[derive(Debug)]
+pub struct Worker {
+    pub opts: translate::Options,
+    pub partitioner: Partitioner,
+    pub max_line_bytes: u64,
+    /// `convert` keeps the calls; `check` only counts them.
+    pub write_calls: bool,
+    pub csv_layout: CsvLayout,
+    /// Buffers of finished chunks, for the next ones.
+    pub pool: Arc<BufPool>,
+}
+
+/// What one piece produced.
+#[derive(Debug, Default)]
+pub struct ChunkResult {
+    /// Index of the input the piece came from.
+    pub input: usize,
+    pub parts: Vec<PartBuf>,
+    /// Error-file lines.
+    pub errors: Vec<u8>,
+    pub tally: Tally,
+    /// The input's stream broke in this piece (`corrupt_input`).
+    pub incomplete: bool,
+}
+
+/// Where a record stands: its source, its first line and the offset of its first byte.
+#[derive(Debug, Clone, Copy)]
+struct At<'a> {
+    source: &'a str,
+    line: u64,
+    offset: u64,
+}
+
+impl Worker {
+    /// Translates one piece of input `input` (named `source`).
+    pub fn process(
+        &self,
+        input: usize,
+        source: &str,
+        decoder: &Decoder,
+        piece: Piece,
+    ) -> ChunkResult {
+        let mut r = ChunkResult {
+            input,
+            ..ChunkResult::default()
+        };
+        match piece {
+            Piece::Lines { data, line, offset } => {
+                let at = At {
+                    source,
+                    line,
+                    offset,
+                };
+                let out = match decoder {
+                    Decoder::Ndjson => self.lines(at, &data, &mut r),
+                    Decoder::Csv { plan, delimiter } => {
+                        self.csv_rows(at, plan, *delimiter, &data, &mut r)
+                    }
+                };
+                self.pool.give(data);
+                if self.write_calls {
+                    self.partition(out, &mut r);
+                } else {
+                    self.pool.give(out.buf);
+                }
+            }
+            Piece::TooLong {
+                head,
+                length,
+                line,
+                offset,
+            } => self.too_long(
+                At {
+                    source,
+                    line,
+                    offset,
+                },
+                &head,
+                length,
+                &mut r,
+            ),
+            Piece::Corrupt {
+                line,
+                offset,
+                message,
+            } => {
+                r.incomplete = true;
+                r.tally.rejects[Code::CorruptInput.index()] += 1;
+                errors::write(
+                    &mut r.errors,
+                    &errors::Entry {
+                        source,
+                        line,
+                        offset,
+                        item: None,
+                        code: Code::CorruptInput,
+                        message: &message,
+                        raw: None,
+                        length: None,
+                    },
+                );
+            }
+        }
+        r
+    }
+
+    fn output(&self, capacity: usize) -> Output {
+        Output {
+            buf: self.pool.take(if self.write_calls { capacity } else { 0 }),
+            ..Output::default()
+        }
+    }
+
+    /// NDJSON: one record per line; blank lines counted, over-long ones rejected.
+    fn lines(&self, at: At, data: &[u8], r: &mut ChunkResult) -> Output {
+        let mut out = self.output(data.len() + data.len() / 4);
+        let mut here = at;
+        let mut start = 0;
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p + 1);
+            let mut line = &data[start..end];
+            if let Some(l) = line.strip_suffix(b"\n") {
+                line = l;
+            }
+            if let Some(l) = line.strip_suffix(b"\r") {
+                line = l;
+            }
+            // Length first: an over-long line is rejected whatever it holds, as it is when the
+            // framer cuts it out while reading.
+            if line.len() as u64 > self.max_line_bytes {
+                self.too_long(here, line, line.len() as u64, r);
+            } else if is_blank(line) {
+                r.tally.blank_lines += 1;
+            } else {
+                let counts = translate::translate_line(&self.opts, line, &mut out);
+                self.settle(here, line, counts, &mut out, r);
+            }
+            here.line += 1;
+            here.offset += (end - start) as u64;
+            start = end;
+        }
+        out
+    }
+
+    /// CSV: each row becomes the JSON record its layout says, then is translated like an NDJSON
+    /// record (derived messageIds from the row's own bytes).
+    fn csv_rows(
+        &self,
+        at: At,
+        plan: &Plan,
+        delimiter: u8,
+        data: &[u8],
+        r: &mut ChunkResult,
+    ) -> Output {
+        let mut out = self.output(data.len() + data.len() / 2);
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .from_reader(data);
+        let mut rec = csv::ByteRecord::new();
+        let mut json = Vec::with_capacity(1024);
+        loop {
+            let more = rdr.read_byte_record(&mut rec);
+            if matches!(more, Ok(false)) {
+                break;
+            }
+            let end = rdr.position().byte() as usize;
+            let pos = rec.position().cloned().unwrap_or_else(csv::Position::new);
+            // The reader's position is where it started looking: skip the line endings and
+            // blank lines before the record itself.
+            let (mut start, mut rel_line) = ((pos.byte() as usize).min(end), pos.line());
+            while start < end && matches!(data[start], b'\r' | b'\n') {
+                rel_line += u64::from(data[start] == b'\n');
+                start += 1;
+            }
+            let here = At {
+                source: at.source,
+                line: at.line + rel_line - 1,
+                offset: at.offset + start as u64,
+            };
+            let mut raw = &data[start..end];
+            while let Some(r) = raw.strip_suffix(b"\n").or_else(|| raw.strip_suffix(b"\r")) {
+                raw = r;
+            }
+            if more.is_ok() && raw.len() as u64 > self.max_line_bytes {
+                self.too_long(here, raw, raw.len() as u64, r);
+                continue;
+            }
+            let outcome = match more {
+                Ok(_) => csv_record(plan, &rec, &mut json),
+                Err(e) => Err(Reject::new(
+                    Code::CsvInvalid,
+                    format!("unreadable CSV row: {e}"),
+                )),
+            };
+            let counts = match outcome {
+                Ok(()) => translate::translate_record(&self.opts, &json, raw, &mut out),
+                Err(reject) => {
+                    out.rejects.push(translate::Rejected {
+                        item: None,
+                        raw: None,
+                        reject,
+                    });
+                    Counts {
+                        records: 1,
+                        converted: 0,
+                        rejected: 1,
+                    }
+                }
+            };
+            self.settle(here, raw, counts, &mut out, r);
+        }
+        out
+    }
+
+    /// Books one record's outcome: its counts, its error entries, and (for `check`) drops its
+    /// calls.
+    fn settle(&self, at: At, raw: &[u8], counts: Counts, out: &mut Output, r: &mut ChunkResult) {
+        r.tally.records += counts.records;
+        r.tally.converted += counts.converted;
+        r.tally.rejected += counts.rejected;
+        for rej in out.rejects.drain(..) {
+            r.tally.rejects[rej.reject.code.index()] += 1;
+            errors::write(
+                &mut r.errors,
+                &errors::Entry {
+                    source: at.source,
+                    line: at.line,
+                    offset: at.offset,
+                    item: rej.item,
+                    code: rej.reject.code,
+                    message: &rej.reject.message,
+                    raw: Some(rej.raw.as_deref().map_or(raw, str::as_bytes)),
+                    length: None,
+                },
+            );
+        }
+        if !self.write_calls {
+            // `check`: the calls were serialized (for the size limit) but are not kept.
+            for c in out.calls.drain(..) {
+                r.tally.calls[c.kind.index()] += 1;
+            }
+            out.buf.clear();
+        }
+    }
+
+    /// Rejects an over-long record (`line_too_long`), keeping its first [`input::HEAD_BYTES`].
+    fn too_long(&self, at: At, bytes: &[u8], length: u64, r: &mut ChunkResult) {
+        let head = &bytes[..bytes.len().min(input::HEAD_BYTES)];
+        let message = format!(
+            "the record is {length} bytes, over the {}-byte limit (--max-line-bytes); its first {} \
+             bytes are kept here",
+            self.max_line_bytes,
+            head.len()
+        );
+        r.tally.records += 1;
+        r.tally.rejected += 1;
+        r.tally.rejects[Code::LineTooLong.index()] += 1;
+        errors::write(
+            &mut r.errors,
+            &errors::Entry {
+                source: at.source,
+                line: at.line,
+                offset: at.offset,
+                item: None,
+                code: Code::LineTooLong,
+                message: &message,
+                raw: Some(head),
+                length: Some(length),
+            },
+        );
+    }
+
+    /// Splits a chunk's calls into per-partition buffers.
+    fn partition(&self, out: Output, r: &mut ChunkResult) {
+        for c in &out.calls {
+            r.tally.calls[c.kind.index()] += 1;
+        }
+        if out.calls.is_empty() {
+            self.pool.give(out.buf);
+            return;
+        }
+        if self.partitioner.is_single() {
+            let calls = out
+                .calls
+                .iter()
+                .map(|c| CallInfo {
+                    end: c.end as u32,
+                    timestamp: c.timestamp,
+                    kind: c.kind,
+                })
+                .collect();
+            r.parts.push(PartBuf {
+                key: PartKey::default(),
+                data: out.buf,
+                calls,
+            });
+            return;
+        }
+        let mut start = 0;
+        for c in &out.calls {
+            let key = self.partitioner.key(c);
+            let idx = match r.parts.iter().position(|p| p.key == key) {
+                Some(i) => i,
+                None => {
+                    r.parts.push(PartBuf {
+                        key,
+                        data: self.pool.take(out.buf.len()),
+                        calls: Vec::new(),
+                    });
+                    r.parts.len() - 1
+                }
+            };
+            let part = &mut r.parts[idx];
+            part.data.extend_from_slice(&out.buf[start..c.end]);
+            part.calls.push(CallInfo {
+                end: part.data.len() as u32,
+                timestamp: c.timestamp,
+                kind: c.kind,
+            });
+            start = c.end;
+        }
+        self.pool.give(out.buf);
+    }
+}
+
+fn is_blank(line: &[u8]) -> bool {
+    line.iter().all(|b| *b == b' ' || *b == b'\t')
+}
+
+/// Checks one CSV row and writes the JSON record it stands for into `json`.
+fn csv_record(plan: &Plan, rec: &csv::ByteRecord, json: &mut Vec<u8>) -> Result<(), Reject> {
+    if let Some(problem) = &plan.problem {
+        return Err(problem.clone());
+    }
+    if rec.len() != plan.columns() {
+        return Err(Reject::new(
+            Code::CsvInvalid,
+            format!(
+                "the row has {} cells, the header has {}",
+                rec.len(),
+                plan.columns()
+            ),
+        ));
+    }
+    let mut cells = Vec::with_capacity(rec.len());
+    for (i, field) in rec.iter().enumerate() {
+        match std::str::from_utf8(field) {
+            Ok(t) => cells.push(t),
+            Err(_) => {
+                return Err(Reject::new(
+                    Code::CsvInvalid,
+                    format!("cell {} is not valid UTF-8", i + 1),
+                ));
+            }
+        }
+    }
+    plan.row(&cells, json)
+}
