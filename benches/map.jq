@@ -45,8 +45,9 @@ def to_ms:
            else (($c.z[1:3] | tonumber) * 3600 + ($c.z[4:6] | tonumber) * 60)
                 * (if $c.z[0:1] == "-" then -1 else 1 end)
            end) as $off
-          | ((($c.d + "Z") | fromdateiso8601) - $off) * 1000
-            + ((($c.f // "0") + "00")[0:3] | tonumber)
+          | (try (($c.d + "Z") | fromdateiso8601) catch null) as $s
+          | if $s == null then null
+            else ($s - $off) * 1000 + ((($c.f // "0") + "00")[0:3] | tonumber) end
         end
     end
   else null end;
@@ -128,7 +129,8 @@ def v1($c):
   | ((.path // (.url | sub("^[A-Za-z]+://[^/]*"; ""))) | split("?")[0] | sub("^/api/"; "/")) as $p
   | (if (.body | type) == "string" then (.body | fromjson?) else .body end) as $b
   | ($p | split("/")) as $seg
-  | if $m == "PUT" and ($seg | length) == 4 and $seg[1] == "v1" and $seg[2] == "customers" and ($b | type) == "object" then
+  | if $m == "PUT" and ($seg | length) == 4 and $seg[1] == "v1" and $seg[2] == "customers" and $seg[3] != ""
+       and ($b | type) == "object" then
       ($seg[3] | pct_decode) as $pid
       | [{type: "identify", userId: $pid, anonymousId: $b.anonymous_id,
           traits: ($b | del(.id, .email, .cio_id, .anonymous_id, ._timestamp, .cio_relationships)),
@@ -140,7 +142,8 @@ def v1($c):
                     (if ($r | type) == "array" then $r else ($r.relationships // []) end))]
       | finish($c)
     elif $m == "POST" and ($b | type) == "object" and ($b.name | type) == "string" and ($b.name | trimmed) != ""
-         and ((($seg | length) == 5 and $seg[1] == "v1" and $seg[2] == "customers" and $seg[4] == "events")
+         and ((($seg | length) == 5 and $seg[1] == "v1" and $seg[2] == "customers" and $seg[3] != ""
+               and $seg[4] == "events")
               or ($p == "/v1/events" and $b.anonymous_id)) then
       (if ($b.type | IN("page", "screen")) then $b.type else "track" end) as $t
       | ($p == "/v1/events") as $anon
