@@ -62,8 +62,13 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// SIGINT/SIGTERM ask the run to stop and clean up; a second one exits at once.
+/// SIGINT/SIGTERM ask the run to stop and clean up; a second one exits at once. SIGXFSZ (a
+/// write past the file-size limit, `ulimit -f`) is caught and ignored, so the write fails with
+/// EFBIG and the run ends like on any write error (the file named, the run's files removed, no
+/// manifest) instead of being killed with its temporary files left behind.
 fn install_signal_handlers() {
+    // SAFETY: an empty handler is async-signal-safe.
+    let _ = unsafe { signal_hook::low_level::register(signal_hook::consts::SIGXFSZ, || {}) };
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // SAFETY: the handler only stores to atomics and calls `_exit`, both async-signal-safe.
         let _ = unsafe {
