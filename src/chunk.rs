@@ -181,11 +181,20 @@ impl Worker {
         r: &mut ChunkResult,
     ) -> Output {
         let mut out = self.output(data.len() + data.len() / 2);
+        // The CSV reader drops a BOM at the start of its input; a piece may start with a row
+        // whose first cell begins with U+FEFF, so such a piece is read after a `\n` (`shift`).
+        let prefix: &[u8] = if data.starts_with(b"\xEF\xBB\xBF") {
+            b"\n"
+        } else {
+            b""
+        };
+        let shift = prefix.len();
+        let stream = |i: usize| if i < shift { b'\n' } else { data[i - shift] };
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .delimiter(delimiter)
-            .from_reader(data);
+            .from_reader(std::io::Read::chain(prefix, data));
         let mut rec = csv::ByteRecord::new();
         let mut json = Vec::with_capacity(1024);
         loop {
@@ -198,10 +207,11 @@ impl Worker {
             // The reader's position is where it started looking: skip the line endings and
             // blank lines before the record itself.
             let (mut start, mut rel_line) = ((pos.byte() as usize).min(end), pos.line());
-            while start < end && matches!(data[start], b'\r' | b'\n') {
-                rel_line += u64::from(data[start] == b'\n');
+            while start < end && matches!(stream(start), b'\r' | b'\n') {
+                rel_line += u64::from(stream(start) == b'\n');
                 start += 1;
             }
+            let (start, end, rel_line) = (start - shift, end - shift, rel_line - shift as u64);
             let here = At {
                 source: at.source,
                 line: at.line + rel_line - 1,

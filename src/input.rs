@@ -253,14 +253,13 @@ impl CsvScan {
                     self.state = match (self.state, c) {
                         (CsvState::FieldStart, b'"') => CsvState::Quoted,
                         (CsvState::QuoteInQuoted, b'"') => CsvState::Quoted,
-                        (_, b'\n') => {
+                        // `\n` and a bare `\r` both end a record, as for the CSV reader.
+                        (_, b'\n' | b'\r') => {
                             first.get_or_insert(i);
                             last = Some(i);
                             CsvState::FieldStart
                         }
-                        // A bare `\r` ends a record for the CSV reader too: the quote state
-                        // resets, though pieces are only ever cut after a `\n`.
-                        (_, c) if c == d || c == b'\r' => CsvState::FieldStart,
+                        (_, c) if c == d => CsvState::FieldStart,
                         _ => CsvState::Unquoted,
                     };
                     i += 1;
@@ -269,7 +268,7 @@ impl CsvScan {
                     None => i = data.len(),
                     Some(p) => {
                         i += p;
-                        if data[i] == b'\n' {
+                        if data[i] != d {
                             first.get_or_insert(i);
                             last = Some(i);
                         }
@@ -327,7 +326,8 @@ pub fn read_csv_header(reader: &mut dyn Read, delimiter: u8) -> io::Result<(Vec<
             continue;
         }
         if scan.scan(&byte).0.is_some() {
-            lines += 1;
+            // A `\r\n` header ends at the `\r`: its `\n` starts the first piece.
+            lines += u64::from(byte[0] == b'\n');
             break;
         }
         if byte[0] == b'\n' {
@@ -501,8 +501,8 @@ impl<R: Read> Framer<R> {
                         // record end among them so the next piece is cut there.
                         self.pending = last.filter(|&l| l > p).map(|l| l - p - 1);
                         consume(self, p);
+                        self.line += u64::from(self.carry[p] == b'\n');
                         self.carry.drain(..=p);
-                        self.line += 1;
                         self.offset += 1;
                         break;
                     }
@@ -575,7 +575,13 @@ impl<R: Read> Framer<R> {
             }
             match self.cuts.scan(&self.carry[scan_from..]).1 {
                 Some(p) => return Some(self.take_lines(scan_from + p + 1)),
-                None if self.carry.len() as u64 > self.max_line => return self.skip_long_line(),
+                // A `\r` at the end may be the first half of a `\r\n` ending: not counted.
+                None if (self.carry.len() - usize::from(self.carry.last() == Some(&b'\r')))
+                    as u64
+                    > self.max_line =>
+                {
+                    return self.skip_long_line();
+                }
                 None => {}
             }
         }

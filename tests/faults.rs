@@ -241,7 +241,6 @@ fn a_write_past_the_file_size_limit_fails_cleanly() {
 }
 
 #[test]
-#[ignore = "bug: FileSet::finalize leaks the temp file when its last flush fails (see FINALIZE_LEAK)"]
 fn a_compressed_write_past_the_file_size_limit_fails_cleanly() {
     let _ = FINALIZE_LEAK;
     write_past_the_file_size_limit("zstd");
@@ -307,7 +306,6 @@ fn a_full_filesystem_fails_cleanly() {
 }
 
 #[test]
-#[ignore = "bug: FileSet::finalize leaks the temp file when its last flush fails (see FINALIZE_LEAK)"]
 fn a_full_filesystem_fails_cleanly_compressed() {
     full_filesystem("gzip");
 }

@@ -633,9 +633,6 @@ fn calls_and_errors(dir: &Path, name: &str, input: &[u8], opts: &[&str]) -> (Str
 }
 
 #[test]
-#[ignore = "bug: a CSV file with CR-only line endings (classic Mac) converts to 0 records with \
-            exit 0: CsvScan ends records only at \\n, so read_csv_header takes the whole file \
-            as the header row"]
 fn a_csv_file_with_cr_line_endings_loses_no_rows() {
     let dir = TempDir::new().unwrap();
     let csv = b"id,email,plan\r1,a@b.c,pro\r2,c@d.e,free\r";
@@ -647,9 +644,6 @@ fn a_csv_file_with_cr_line_endings_loses_no_rows() {
 }
 
 #[test]
-#[ignore = "bug: the csv crate drops a UTF-8 BOM at the start of its input, so a CSV row whose \
-            first cell starts with U+FEFF loses it when a piece starts at that row: the output \
-            depends on the block size"]
 fn a_csv_row_starting_with_a_bom_is_read_the_same_at_any_block_size() {
     let dir = TempDir::new().unwrap();
     // The header, then 64 rows of 64 bytes: the first 4 KiB block ends just before the row
@@ -670,9 +664,6 @@ fn a_csv_row_starting_with_a_bom_is_read_the_same_at_any_block_size() {
 }
 
 #[test]
-#[ignore = "bug: the framer cuts a line of exactly --max-line-bytes bytes ending in \\r\\n out as \
-            line_too_long (\"N bytes, over the N-byte limit\") when a block ends between its \\r \
-            and its \\n: it compares the held bytes, \\r included, with the limit"]
 fn a_crlf_line_at_the_limit_is_accepted_at_any_block_size() {
     let dir = TempDir::new().unwrap();
     // A first line of 4094 bytes, then a line of exactly 4096 bytes whose \r is the last byte

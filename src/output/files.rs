@@ -321,15 +321,19 @@ impl FileSet {
 
     /// Flushes, syncs and renames a file into place.
     fn finalize(&mut self, id: usize) -> Result<()> {
-        let Some(mut f) = self.files[id].take() else {
+        let Some(f) = self.files[id].take() else {
             return Ok(());
         };
-        f.w.flush().map_err(|e| Error::io(&f.path, e))?;
-        let file =
+        let (tmp, path) = (f.tmp.clone(), f.path.clone());
+        let written =
             f.w.into_inner()
-                .map_err(|e| Error::io(&f.path, e.into_error()))?;
-        drop(file);
-        std::fs::rename(&f.tmp, &f.path).map_err(|e| Error::io(&f.path, e))?;
+                .map_err(|e| e.into_error())
+                .and_then(|file| std::fs::rename(&tmp, &path).map(|()| drop(file)));
+        if let Err(e) = written {
+            // The file is no longer open here, so `abort` would not find it: remove it now.
+            let _ = std::fs::remove_file(&tmp);
+            return Err(Error::io(&path, e));
+        }
         self.created.push(f.path.clone());
         let record = FileRecord {
             path: f.rel,
