@@ -87,11 +87,13 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         let total = sources.iter().filter_map(|s| s.size).sum();
         live.total_bytes.store(total, Ordering::Relaxed);
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(cfg.threads)
-        .thread_name(|i| format!("t2p-worker-{i}"))
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", cfg.threads)))?;
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cfg.threads)
+            .thread_name(|i| format!("t2p-worker-{i}"))
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", cfg.threads)))?,
+    );
     let mut files = match (&cfg.output, &cfg.errors_file) {
         (Some(out), _) => {
             prepare_dir(&out.dir, out.overwrite)?;
@@ -210,7 +212,7 @@ fn write_loop(
     cfg: &Config,
     sources: &[Source],
     worker: &Arc<Worker>,
-    pool: &rayon::ThreadPool,
+    pool: &Arc<rayon::ThreadPool>,
     mut files: Option<&mut FileSet>,
     live: &Live,
 ) -> Result<RunResult> {
@@ -227,72 +229,81 @@ fn write_loop(
             .collect(),
         ..RunResult::default()
     };
-    std::thread::scope(|scope| -> Result<RunResult> {
-        let reader_sources = sources.to_vec();
-        let reader_worker = Arc::clone(worker);
+    // The reader runs detached: if a signal comes while it is blocked reading (an idle stdin),
+    // the writer still stops, cleans up and returns; the process exit then ends the reader.
+    let reader = {
+        let sources = sources.to_vec();
+        let worker = Arc::clone(worker);
+        let pool = Arc::clone(pool);
         let bytes_read = Arc::clone(&live.bytes_read);
         let (block, max_line) = (cfg.block_bytes, cfg.max_line_bytes);
-        scope.spawn(move || {
-            read_all(
-                &reader_sources,
-                &reader_worker,
-                pool,
-                tx,
-                token_tx,
-                bytes_read,
-                block,
-                max_line,
-            );
-        });
-        let mut pending: BTreeMap<u64, Body> = BTreeMap::new();
-        let mut next = 0u64;
-        let outcome = (|| -> Result<()> {
-            for msg in rx.iter() {
-                pending.insert(msg.seq, msg.body);
-                while let Some(body) = pending.remove(&next) {
-                    next += 1;
-                    match body {
-                        Body::Chunk(chunk) => {
-                            let _ = token_rx.try_recv();
-                            apply(
-                                &mut result,
-                                *chunk,
-                                files.as_deref_mut(),
-                                live,
-                                &worker.pool,
-                            )?;
-                            if let Some(f) = files.as_deref_mut()
-                                && f.wants_flush(cfg.threads)
-                            {
-                                f.flush(pool)?;
-                            }
-                        }
-                        Body::End {
-                            input,
-                            read,
-                            decompressed,
-                        } => {
-                            let s = &mut result.inputs[input];
-                            s.bytes_read = read;
-                            s.bytes_decompressed = decompressed;
+        std::thread::Builder::new()
+            .name("t2p-reader".into())
+            .spawn(move || {
+                read_all(
+                    &sources, &worker, &pool, tx, token_tx, bytes_read, block, max_line,
+                );
+            })
+            .map_err(|e| Error::Usage(format!("cannot start the reader thread: {e}")))?
+    };
+    let mut pending: BTreeMap<u64, Body> = BTreeMap::new();
+    let mut next = 0u64;
+    let interrupted = || Error::Interrupted(STOP_SIGNAL.load(Ordering::Relaxed));
+    let outcome = (|| -> Result<()> {
+        loop {
+            let msg = match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(msg) => msg,
+                Err(mpsc::RecvTimeoutError::Timeout) if STOP.load(Ordering::Relaxed) => {
+                    return Err(interrupted());
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            pending.insert(msg.seq, msg.body);
+            while let Some(body) = pending.remove(&next) {
+                next += 1;
+                match body {
+                    Body::Chunk(chunk) => {
+                        let _ = token_rx.try_recv();
+                        apply(
+                            &mut result,
+                            *chunk,
+                            files.as_deref_mut(),
+                            live,
+                            &worker.pool,
+                        )?;
+                        if let Some(f) = files.as_deref_mut()
+                            && f.wants_flush(cfg.threads)
+                        {
+                            f.flush(pool)?;
                         }
                     }
-                }
-                if STOP.load(Ordering::Relaxed) {
-                    return Err(Error::Interrupted(STOP_SIGNAL.load(Ordering::Relaxed)));
+                    Body::End {
+                        input,
+                        read,
+                        decompressed,
+                    } => {
+                        let s = &mut result.inputs[input];
+                        s.bytes_read = read;
+                        s.bytes_decompressed = decompressed;
+                    }
                 }
             }
-            Ok(())
-        })();
-        // Dropping the receivers stops the reader if it is still going.
-        drop(rx);
-        drop(token_rx);
-        outcome?;
-        if STOP.load(Ordering::Relaxed) {
-            return Err(Error::Interrupted(STOP_SIGNAL.load(Ordering::Relaxed)));
+            if STOP.load(Ordering::Relaxed) {
+                return Err(interrupted());
+            }
         }
-        Ok(result)
-    })
+    })();
+    // Dropping the receivers stops the reader if it is still going.
+    drop(rx);
+    drop(token_rx);
+    outcome?;
+    // Every sender is gone, so the reader has finished.
+    let _ = reader.join();
+    if STOP.load(Ordering::Relaxed) {
+        return Err(interrupted());
+    }
+    Ok(result)
 }
 
 /// Adds one chunk's results to the run, in order.

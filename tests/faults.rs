@@ -552,10 +552,6 @@ fn after_sigkill_only_temp_files_are_incomplete_and_overwrite_recovers() {
 
 /// A run reading standard input that is interrupted while no data comes must stop too.
 #[test]
-#[ignore = "bug: SIGINT/SIGTERM while the reader thread is blocked in read() on an idle stdin \
-            (or FIFO) does not stop the run: the writer waits on the channel and the thread \
-            scope joins the blocked reader; only a second signal ends it (via _exit, leaving \
-            the temp files)"]
 fn sigterm_while_waiting_on_stdin_stops_the_run() {
     let dir = TempDir::new().unwrap();
     let out = dir.path().join("out");
