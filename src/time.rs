@@ -48,9 +48,44 @@ pub fn parse_str(s: &str) -> Option<i64> {
 
 /// An RFC 3339 time with an offset, to unix milliseconds (sub-millisecond digits truncated).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let ts: jiff::Timestamp = s.parse().ok()?;
-    let ms = ts.as_millisecond();
+    let ms = match s.parse::<jiff::Timestamp>() {
+        Ok(ts) => ts.as_millisecond(),
+        // jiff's instants end at 9999-12-30T22:00Z (so that every offset can display them);
+        // the last hours of year 9999 are computed from the parsed pieces instead.
+        Err(_) => from_pieces(s)?,
+    };
     (0..=MAX_MS).contains(&ms).then_some(ms)
+}
+
+/// Unix milliseconds of a date, time and offset parsed by jiff (a time and an offset required).
+fn from_pieces(s: &str) -> Option<i64> {
+    use jiff::fmt::temporal::{Pieces, PiecesOffset};
+    let p = Pieces::parse(s).ok()?;
+    let (date, time) = (p.date(), p.time()?);
+    let offset_s = match p.offset()? {
+        PiecesOffset::Zulu => 0,
+        PiecesOffset::Numeric(n) => i64::from(n.offset().seconds()),
+        _ => return None,
+    };
+    let days = days_from_civil(
+        i64::from(date.year()),
+        i64::from(date.month()),
+        i64::from(date.day()),
+    );
+    let secs =
+        i64::from(time.hour()) * 3600 + i64::from(time.minute()) * 60 + i64::from(time.second());
+    Some((days * 86_400 + secs - offset_s) * 1000 + i64::from(time.subsec_nanosecond()) / 1_000_000)
+}
+
+/// (year, month, day) to days since 1970-01-01 (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// A JSON number's text (`1700000000`, `1700000000.5`, `1.7e9`, `1700000000123`) to unix
@@ -249,6 +284,12 @@ mod tests {
         );
         assert_eq!(parse_str("yesterday"), None);
         assert_eq!(parse_str("1969-12-31T23:59:59Z"), None);
+        assert_eq!(parse_str("9999-12-31T23:59:59.999Z"), Some(MAX_MS));
+        assert_eq!(parse_str("9999-12-31T23:59:59.999-01:00"), None);
+        assert_eq!(
+            parse_str("9999-12-31T01:00:00+02:00"),
+            Some(MAX_MS + 1 - 25 * 3_600_000)
+        );
     }
 
     proptest! {
