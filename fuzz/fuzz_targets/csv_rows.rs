@@ -22,7 +22,7 @@ use track2pipelines::config::CsvLayout;
 use track2pipelines::input::{CsvScan, Cuts, Framer, read_csv_header};
 use track2pipelines::output::partition::Partitioner;
 use track2pipelines::stats::Tally;
-use track2pipelines::translate::csv::Plan;
+use track2pipelines::translate::csv::{Plan, header_fields as fields};
 use track2pipelines::translate::{self, Options, Output};
 
 const NOW_MS: i64 = 1_767_225_600_000;
@@ -33,22 +33,6 @@ struct Run {
     calls: Vec<u8>,
     errors: Vec<Value>,
     tally: Tally,
-}
-
-fn fields(header: &[u8], delimiter: u8) -> Vec<String> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(delimiter)
-        .from_reader(header);
-    let mut rec = csv::ByteRecord::new();
-    match rdr.read_byte_record(&mut rec) {
-        Ok(true) => rec
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect(),
-        _ => Vec::new(),
-    }
 }
 
 /// Every row of the file the plan accepts must become one JSON object, and translate cleanly.
