@@ -28,12 +28,10 @@ pub fn main() -> i32 {
     let started_at = now_ms();
     let result = pipeline::run(&cfg, &live);
     progress.finish();
-    let mut result = match result {
+    let result = match result {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    result.bytes_read = result.inputs.iter().map(|i| i.bytes_read).sum();
-    result.bytes_decompressed = result.inputs.iter().map(|i| i.bytes_decompressed).sum();
     if let Err(e) = pipeline::write_manifest(&cfg, &result, started_at, now_ms()) {
         return fail(&e);
     }

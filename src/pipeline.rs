@@ -35,13 +35,21 @@ pub struct RunResult {
     pub total: Tally,
     pub parts: Vec<FileRecord>,
     pub errors: Option<FileRecord>,
-    pub bytes_read: u64,
-    pub bytes_decompressed: u64,
     pub elapsed: std::time::Duration,
     pub incomplete_inputs: u64,
 }
 
 impl RunResult {
+    /// Bytes read from the inputs (compressed bytes for compressed inputs).
+    pub fn bytes_read(&self) -> u64 {
+        self.inputs.iter().map(|i| i.bytes_read).sum()
+    }
+
+    /// Bytes of the inputs after decompression.
+    pub fn bytes_decompressed(&self) -> u64 {
+        self.inputs.iter().map(|i| i.bytes_decompressed).sum()
+    }
+
     /// 0 when every record converted, 3 when some were rejected or an input was damaged.
     pub fn exit_code(&self) -> i32 {
         if self.total.rejected > 0 || self.incomplete_inputs > 0 {

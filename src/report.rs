@@ -112,7 +112,7 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
         r.inputs.len(),
         if r.inputs.len() == 1 { "" } else { "s" },
         secs,
-        mb_per_s(r.bytes_decompressed, secs),
+        mb_per_s(r.bytes_decompressed(), secs),
     );
     s += &format!("  converted {}\n", group(t.converted));
     let codes: Vec<String> = t
@@ -184,10 +184,10 @@ pub fn summary_json(cfg: &Config, r: &RunResult) -> serde_json::Value {
         "inputs": r.inputs.len(),
         "incomplete_inputs": r.incomplete_inputs,
         "part_files": r.parts.len(),
-        "bytes_read": r.bytes_read,
-        "bytes_decompressed": r.bytes_decompressed,
+        "bytes_read": r.bytes_read(),
+        "bytes_decompressed": r.bytes_decompressed(),
         "elapsed_seconds": secs,
-        "mb_per_second": mb_per_s(r.bytes_decompressed, secs),
+        "mb_per_second": mb_per_s(r.bytes_decompressed(), secs),
         "exit_code": r.exit_code(),
     })
 }

@@ -272,7 +272,6 @@ pub fn translate_line(opts: &Options, line: &[u8], out: &mut Output) -> Counts {
 /// Translates one record whose JSON text is `text`; derived messageIds come from `id_bytes`,
 /// the record's bytes as they stood in the input (a CSV row's text, say).
 pub fn translate_record(opts: &Options, text: &[u8], id_bytes: &[u8], out: &mut Output) -> Counts {
-    let line = id_bytes;
     let text = match simdutf8::basic::from_utf8(text) {
         Ok(t) => t,
         Err(_) => {
@@ -293,9 +292,11 @@ pub fn translate_record(opts: &Options, text: &[u8], id_bytes: &[u8], out: &mut 
     };
     let map = &record.map;
     match detect(map) {
-        Ok(Shape::Entity) => convert_one(opts, out, line, None, None, |rec| v2::entity(rec, map)),
+        Ok(Shape::Entity) => {
+            convert_one(opts, out, id_bytes, None, None, |rec| v2::entity(rec, map))
+        }
         Ok(Shape::Batch(items)) => batch(opts, out, items, None),
-        Ok(Shape::Http) => v1::http(opts, out, line, &record),
+        Ok(Shape::Http) => v1::http(opts, out, id_bytes, &record),
         Err(r) => reject_whole(out, r),
     }
 }

@@ -4,7 +4,7 @@
 
 use super::Rec;
 use super::fields::{opt_raw_obj, parse_obj, path};
-use super::identity::{Object, Person};
+use super::identity::{Object, Person, element_path};
 use crate::json::{Kind, RawMap};
 use crate::pipelines::{Call, CallType, Member, Obj, Val};
 use crate::reject::{Reject, reject};
@@ -120,7 +120,7 @@ pub fn from_person(
 ) -> Result<(), Reject> {
     for (k, raw) in elements.iter().enumerate() {
         let el = element(raw, at, k)?;
-        let here = format!("{}.identifiers", path(at, &k.to_string()));
+        let here = element_path(at, k);
         let object = Object::from_identifiers(&el.identifiers, &here)?;
         let call = match action {
             Action::Add => group(&object, person, None, el.attributes, timestamp),
@@ -154,7 +154,7 @@ pub fn from_object(
 ) -> Result<(), Reject> {
     for (k, raw) in elements.iter().enumerate() {
         let el = element(raw, at, k)?;
-        let here = format!("{}.identifiers", path(at, &k.to_string()));
+        let here = element_path(at, k);
         let person = match people {
             People::Identified => Person::from_identifiers(&el.identifiers, &here)?,
             People::Anonymous => match el.identifiers.get("anonymous_id") {
