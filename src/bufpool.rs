@@ -20,24 +20,33 @@ impl BufPool {
         }
     }
 
-    /// An empty buffer with room for at least `capacity` bytes.
+    /// An empty buffer with room for at least `capacity` bytes: the smallest idle one that is
+    /// big enough, else a new one of exactly that size. (Growing an idle buffer instead would
+    /// copy its stale bytes and ratchet capacities up.)
     pub fn take(&self, capacity: usize) -> Vec<u8> {
-        let reused = self.free.lock().map(|mut f| f.pop()).unwrap_or(None);
-        let mut buf = reused.unwrap_or_default();
-        buf.reserve(capacity);
-        buf
+        let reused = self.free.lock().ok().and_then(|mut free| {
+            let i = (0..free.len())
+                .filter(|&i| free[i].capacity() >= capacity)
+                .min_by_key(|&i| free[i].capacity())?;
+            Some(free.swap_remove(i))
+        });
+        reused.unwrap_or_else(|| Vec::with_capacity(capacity))
     }
 
-    /// Gives a buffer back (dropped if the pool is full).
+    /// Gives a buffer back. When the pool is full it keeps the larger buffers.
     pub fn give(&self, mut buf: Vec<u8>) {
         if buf.capacity() == 0 {
             return;
         }
         buf.clear();
-        if let Ok(mut free) = self.free.lock()
-            && free.len() < self.max
-        {
-            free.push(buf);
+        if let Ok(mut free) = self.free.lock() {
+            if free.len() < self.max {
+                free.push(buf);
+            } else if let Some(smallest) = free.iter_mut().min_by_key(|b| b.capacity())
+                && smallest.capacity() < buf.capacity()
+            {
+                *smallest = buf;
+            }
         }
     }
 }
@@ -56,7 +65,20 @@ mod tests {
         pool.give(vec![1, 2, 3]);
         let b = pool.take(4);
         assert!(b.is_empty());
-        assert_eq!(b.as_ptr(), ptr, "the first buffer given back is reused");
+        assert_eq!(b.as_ptr(), ptr, "the larger buffer is kept and reused");
         assert!(pool.take(1).is_empty());
+    }
+
+    #[test]
+    fn take_picks_the_smallest_buffer_that_fits() {
+        let pool = BufPool::new(4);
+        for n in [100, 10, 1000] {
+            pool.give(Vec::with_capacity(n));
+        }
+        assert_eq!(pool.take(50).capacity(), 100);
+        assert_eq!(pool.take(5).capacity(), 10);
+        // Nothing idle fits: a new buffer of exactly the size asked for.
+        assert_eq!(pool.take(5000).capacity(), 5000);
+        assert_eq!(pool.take(1000).capacity(), 1000);
     }
 }

@@ -336,21 +336,35 @@ impl Worker {
             });
             return;
         }
+        // Sizes first, so each partition buffer is taken from the pool at its exact size.
+        let mut part_of = Vec::with_capacity(out.calls.len());
         let mut start = 0;
+        let mut sizes: Vec<(usize, usize)> = Vec::new();
         for c in &out.calls {
             let key = self.partitioner.key(c);
-            let idx = match r.parts.iter().position(|p| p.key == key) {
+            let i = match r.parts.iter().position(|p| p.key == key) {
                 Some(i) => i,
                 None => {
                     r.parts.push(PartBuf {
                         key,
-                        data: self.pool.take(out.buf.len()),
-                        calls: Vec::new(),
+                        ..PartBuf::default()
                     });
+                    sizes.push((0, 0));
                     r.parts.len() - 1
                 }
             };
-            let part = &mut r.parts[idx];
+            sizes[i].0 += c.end - start;
+            sizes[i].1 += 1;
+            part_of.push(i);
+            start = c.end;
+        }
+        for (part, &(bytes, calls)) in r.parts.iter_mut().zip(&sizes) {
+            part.data = self.pool.take(bytes);
+            part.calls = Vec::with_capacity(calls);
+        }
+        let mut start = 0;
+        for (c, &i) in out.calls.iter().zip(&part_of) {
+            let part = &mut r.parts[i];
             part.data.extend_from_slice(&out.buf[start..c.end]);
             part.calls.push(CallInfo {
                 end: part.data.len() as u32,

@@ -100,6 +100,8 @@ pub struct FileSet {
     next_index: HashMap<PartKey, u32>,
     sealed: Vec<(usize, Vec<u8>)>,
     sealed_bytes: usize,
+    /// Frame and compressed-frame buffers, reused so compressed output stops allocating.
+    spare: Vec<Vec<u8>>,
     closing: Vec<usize>,
     errors: Option<usize>,
     /// Final paths this run created, removed again if the run fails.
@@ -118,6 +120,7 @@ impl FileSet {
             next_index: HashMap::new(),
             sealed: Vec::new(),
             sealed_bytes: 0,
+            spare: Vec::new(),
             closing: Vec::new(),
             errors: None,
             created: Vec::new(),
@@ -268,7 +271,8 @@ impl FileSet {
         }
         // A file with no calls still gets one (empty) frame, so it decompresses cleanly.
         f.frames += 1;
-        let frame = std::mem::take(&mut f.frame);
+        let next = self.spare.pop().unwrap_or_default();
+        let frame = std::mem::replace(&mut f.frame, next);
         self.sealed_bytes += frame.len();
         self.sealed.push((id, frame));
     }
@@ -297,22 +301,30 @@ impl FileSet {
     /// Compresses the sealed frames in parallel, writes them in order, and completes the files
     /// that were waiting for their last frames.
     pub fn flush(&mut self, pool: &rayon::ThreadPool) -> Result<()> {
-        let mut sealed = std::mem::take(&mut self.sealed);
+        let mut sealed: Vec<(usize, Vec<u8>, Vec<u8>)> = std::mem::take(&mut self.sealed)
+            .into_iter()
+            .map(|(id, frame)| (id, frame, self.spare.pop().unwrap_or_default()))
+            .collect();
         self.sealed_bytes = 0;
         let (compress, level) = (self.layout.compress, self.layout.level);
-        let compressed: Vec<std::io::Result<Vec<u8>>> = pool.install(|| {
+        let done: Vec<std::io::Result<()>> = pool.install(|| {
             sealed
                 .par_iter_mut()
-                .map(|(_, data)| compress_frame(compress, level, data))
+                .map(|(_, data, out)| compress_frame(compress, level, data, out))
                 .collect()
         });
-        for ((id, _), frame) in sealed.iter().zip(compressed) {
-            let f = self.files[*id]
+        for ((id, mut frame, mut out), done) in sealed.into_iter().zip(done) {
+            let f = self.files[id]
                 .as_mut()
                 .expect("file with sealed frames is open");
-            let frame = frame.map_err(|e| Error::io(&f.path, e))?;
-            f.write(&frame)?;
+            done.map_err(|e| Error::io(&f.path, e))?;
+            f.write(&out)?;
+            frame.clear();
+            out.clear();
+            self.spare.extend([frame, out]);
         }
+        // Enough for the next batch; a burst of frames (many files closing at once) is freed.
+        self.spare.truncate(2 * self.files.len().min(64) + 8);
         for id in std::mem::take(&mut self.closing) {
             self.finalize(id)?;
         }
@@ -381,17 +393,40 @@ impl FileSet {
     }
 }
 
-fn compress_frame(c: Compression, level: i32, data: &[u8]) -> std::io::Result<Vec<u8>> {
+thread_local! {
+    /// Each worker thread's zstd context, made once per level instead of once per frame.
+    static ZSTD: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Compresses `data` into `out` (emptied first) as one zstd frame or gzip member.
+fn compress_frame(
+    c: Compression,
+    level: i32,
+    data: &[u8],
+    out: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    out.clear();
     match c {
-        Compression::None => Ok(data.to_vec()),
-        Compression::Zstd => zstd::bulk::compress(data, level),
+        Compression::None => out.extend_from_slice(data),
+        Compression::Zstd => ZSTD.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.as_ref().is_none_or(|(l, _)| *l != level) {
+                *slot = Some((level, zstd::bulk::Compressor::new(level)?));
+            }
+            let (_, cctx) = slot.as_mut().expect("made above");
+            out.reserve(zstd::zstd_safe::compress_bound(data.len()));
+            cctx.compress_to_buffer(data, out).map(drop)
+        })?,
         Compression::Gzip => {
+            out.reserve(data.len() / 4 + 64);
             let mut enc = flate2::write::GzEncoder::new(
-                Vec::with_capacity(data.len() / 4 + 64),
+                std::mem::take(out),
                 flate2::Compression::new(level as u32),
             );
             enc.write_all(data)?;
-            enc.finish()
+            *out = enc.finish()?;
         }
     }
+    Ok(())
 }
