@@ -231,45 +231,7 @@ pub fn decode_str(raw: &RawValue) -> Cow<'_, str> {
     }
 }
 
-/// Copies raw JSON text, dropping whitespace between tokens (strings are copied untouched).
-pub fn write_compact(out: &mut Vec<u8>, raw: &str) {
-    let b = raw.as_bytes();
-    let mut i = 0;
-    let mut start = 0;
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match memchr::memchr2(b'"', b'\\', &b[i..]) {
-                        Some(j) => {
-                            i += j;
-                            if b[i] == b'\\' {
-                                i += 2;
-                            } else {
-                                i += 1;
-                                break;
-                            }
-                        }
-                        None => {
-                            i = b.len();
-                            break;
-                        }
-                    }
-                }
-            }
-            b' ' | b'\t' | b'\n' | b'\r' => {
-                out.extend_from_slice(&b[start..i]);
-                while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
-                    i += 1;
-                }
-                start = i;
-            }
-            _ => i += 1,
-        }
-    }
-    out.extend_from_slice(&b[start..b.len()]);
-}
+pub use crate::compact::write_compact;
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
@@ -330,22 +292,6 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn compact(s: &str) -> String {
-        let mut v = Vec::new();
-        write_compact(&mut v, s);
-        String::from_utf8(v).unwrap()
-    }
-
-    #[test]
-    fn compact_drops_whitespace_outside_strings_only() {
-        assert_eq!(
-            compact(r#"{ "a" : [1, 2],"b":"x y\" z" }"#),
-            r#"{"a":[1,2],"b":"x y\" z"}"#
-        );
-        assert_eq!(compact("{\r\n\t\"k\\\\\": 1.50 }"), "{\"k\\\\\":1.50}");
-        assert_eq!(compact(r#"{"a":"b"}"#), r#"{"a":"b"}"#);
-    }
 
     #[test]
     fn strings_escape_like_serde_json() {

@@ -25,6 +25,7 @@ pub mod app;
 pub mod bufpool;
 pub mod chunk;
 pub mod cli;
+pub mod compact;
 pub mod config;
 pub mod error;
 pub mod input;
