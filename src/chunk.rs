@@ -398,7 +398,7 @@ fn csv_record(plan: &Plan, rec: &csv::ByteRecord, json: &mut Vec<u8>) -> Result<
     }
     let mut cells = Vec::with_capacity(rec.len());
     for (i, field) in rec.iter().enumerate() {
-        match std::str::from_utf8(field) {
+        match simdutf8::basic::from_utf8(field) {
             Ok(t) => cells.push(t),
             Err(_) => {
                 return Err(Reject::new(

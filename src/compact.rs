@@ -10,6 +10,8 @@
 //! The input must be valid JSON (a `RawValue` always is): then a byte at or below 0x20 outside a
 //! string is whitespace, and no string holds one unescaped except the space itself.
 
+use crate::simd;
+
 /// Appends `raw` (valid JSON) to `out` without the whitespace between tokens.
 pub fn write_compact(out: &mut Vec<u8>, raw: &str) {
     let b = raw.as_bytes();
@@ -22,19 +24,15 @@ pub fn write_compact(out: &mut Vec<u8>, raw: &str) {
     let mut carry = 0u64;
     let mut at = 0;
     while at < b.len() {
-        let m = match b.get(at..at + 64) {
-            Some(block) => masks(block.try_into().expect("64 bytes")),
-            None => {
-                // The tail, padded with a byte that is no quote, backslash or whitespace.
-                let mut block = [b'0'; 64];
-                block[..b.len() - at].copy_from_slice(&b[at..]);
-                masks(&block)
-            }
+        let block = match b.get(at..at + 64) {
+            Some(block) => block.try_into().expect("64 bytes"),
+            // The tail, padded with a byte that is no quote, backslash or whitespace.
+            None => simd::padded(&b[at..], b'0'),
         };
-        let quotes = m.quote & !escaped(m.backslash, &mut carry);
-        let in_string = prefix_xor(quotes) ^ inside;
+        let quotes = simd::eq(&block, b'"') & !escaped(simd::eq(&block, b'\\'), &mut carry);
+        let in_string = simd::prefix_xor(quotes) ^ inside;
         inside = ((in_string as i64) >> 63) as u64;
-        let mut cut = m.space & !in_string;
+        let mut cut = simd::at_most(&block, b' ') & !in_string;
         while cut != 0 {
             let j = at + cut.trailing_zeros() as usize;
             out.extend_from_slice(&b[start..j]);
@@ -44,63 +42,6 @@ pub fn write_compact(out: &mut Vec<u8>, raw: &str) {
         at += 64;
     }
     out.extend_from_slice(&b[start..]);
-}
-
-/// Bit `i` of each mask describes byte `i` of a block.
-struct Masks {
-    quote: u64,
-    backslash: u64,
-    /// Bytes at or below 0x20.
-    space: u64,
-}
-
-#[cfg(target_arch = "x86_64")]
-fn masks(block: &[u8; 64]) -> Masks {
-    // SSE2 is part of the x86-64 baseline, so no runtime detection is needed.
-    use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_set1_epi8,
-    };
-    let mut m = Masks {
-        quote: 0,
-        backslash: 0,
-        space: 0,
-    };
-    for k in 0..4 {
-        // SAFETY: SSE2 is enabled on every x86-64 target; `block` holds 64 bytes, so the 16 read
-        // at `16 * k` are in bounds, and `_mm_loadu_si128` has no alignment requirement.
-        let (q, bs, sp) = unsafe {
-            let v = _mm_loadu_si128(block.as_ptr().add(16 * k).cast());
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8))),
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8))),
-                _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x20)), v)),
-            )
-        };
-        let bits = |x: i32| u64::from(x as u16) << (16 * k);
-        m.quote |= bits(q);
-        m.backslash |= bits(bs);
-        m.space |= bits(sp);
-    }
-    m
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-use masks_scalar as masks;
-
-/// The portable form of `masks` (and the reference its SSE2 form is tested against).
-#[cfg(any(test, not(target_arch = "x86_64")))]
-fn masks_scalar(block: &[u8; 64]) -> Masks {
-    let mut m = Masks {
-        quote: 0,
-        backslash: 0,
-        space: 0,
-    };
-    for (i, &c) in block.iter().enumerate() {
-        m.quote |= u64::from(c == b'"') << i;
-        m.backslash |= u64::from(c == b'\\') << i;
-        m.space |= u64::from(c <= 0x20) << i;
-    }
-    m
 }
 
 /// The bytes escaped by a backslash, given a block's backslashes and the carry from the block
@@ -123,18 +64,6 @@ fn escaped(backslash: u64, carry: &mut u64) -> u64 {
         }
     }
     esc
-}
-
-/// Bit `i` of the result is the XOR of bits `0..=i` of `x`: set from an opening quote up to,
-/// not including, its closing quote.
-fn prefix_xor(mut x: u64) -> u64 {
-    x ^= x << 1;
-    x ^= x << 2;
-    x ^= x << 4;
-    x ^= x << 8;
-    x ^= x << 16;
-    x ^= x << 32;
-    x
 }
 
 #[cfg(test)]
@@ -193,15 +122,6 @@ mod tests {
     }
 
     proptest! {
-        #[test]
-        fn masks_match_the_portable_form(block in prop::array::uniform32(any::<u8>()), shift in 0u8..4) {
-            let mut b = [0u8; 64];
-            b[..32].copy_from_slice(&block);
-            b[32..].copy_from_slice(&block.map(|c| c.wrapping_add(shift)));
-            let (a, s) = (masks(&b), masks_scalar(&b));
-            prop_assert_eq!((a.quote, a.backslash, a.space), (s.quote, s.backslash, s.space));
-        }
-
         /// Pretty-printed JSON compacts to exactly what serde_json writes compactly.
         #[test]
         fn matches_serde_json(v in value()) {

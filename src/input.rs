@@ -4,6 +4,7 @@
 
 use crate::config::InputFormat;
 use crate::error::{Error, Result};
+use crate::simd;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -241,49 +242,63 @@ impl CsvScan {
     }
 
     /// Scans the next bytes of the stream; returns the positions of the first and last
-    /// record-ending newlines in them.
+    /// record-ending newlines in them. The bytes go by 64 at a time: quote, delimiter and
+    /// line-end masks let each state jump straight to the next byte that can change it.
     pub fn scan(&mut self, data: &[u8]) -> (Option<usize>, Option<usize>) {
         let (mut first, mut last) = (None, None);
         let d = self.delimiter;
-        let mut i = 0;
-        while i < data.len() {
-            match self.state {
-                CsvState::FieldStart | CsvState::QuoteInQuoted => {
-                    let c = data[i];
-                    self.state = match (self.state, c) {
-                        (CsvState::FieldStart, b'"') => CsvState::Quoted,
-                        (CsvState::QuoteInQuoted, b'"') => CsvState::Quoted,
-                        // `\n` and a bare `\r` both end a record, as for the CSV reader.
-                        (_, b'\n' | b'\r') => {
-                            first.get_or_insert(i);
-                            last = Some(i);
-                            CsvState::FieldStart
-                        }
-                        (_, c) if c == d => CsvState::FieldStart,
-                        _ => CsvState::Unquoted,
-                    };
-                    i += 1;
-                }
-                CsvState::Unquoted => match memchr::memchr3(d, b'\n', b'\r', &data[i..]) {
-                    None => i = data.len(),
-                    Some(p) => {
-                        i += p;
-                        if data[i] != d {
-                            first.get_or_insert(i);
-                            last = Some(i);
-                        }
-                        self.state = CsvState::FieldStart;
+        // Pads a short last block with a byte that is no quote, delimiter or line end.
+        let pad = if d == b'a' { b'b' } else { b'a' };
+        let mut base = 0;
+        while base < data.len() {
+            let len = (data.len() - base).min(64);
+            let block = match data.get(base..base + 64) {
+                Some(b) => b.try_into().expect("64 bytes"),
+                None => simd::padded(&data[base..], pad),
+            };
+            let quotes = simd::eq(&block, b'"');
+            let ends = simd::eq(&block, b'\n') | simd::eq(&block, b'\r');
+            let stops = ends | simd::eq(&block, d);
+            let mut i = 0;
+            while i < len {
+                match self.state {
+                    CsvState::FieldStart | CsvState::QuoteInQuoted => {
+                        self.state = match (self.state, block[i]) {
+                            (CsvState::FieldStart, b'"') => CsvState::Quoted,
+                            (CsvState::QuoteInQuoted, b'"') => CsvState::Quoted,
+                            // `\n` and a bare `\r` both end a record, as for the CSV reader.
+                            (_, b'\n' | b'\r') => {
+                                first.get_or_insert(base + i);
+                                last = Some(base + i);
+                                CsvState::FieldStart
+                            }
+                            (_, c) if c == d => CsvState::FieldStart,
+                            _ => CsvState::Unquoted,
+                        };
                         i += 1;
                     }
-                },
-                CsvState::Quoted => match memchr::memchr(b'"', &data[i..]) {
-                    None => i = data.len(),
-                    Some(p) => {
-                        i += p + 1;
-                        self.state = CsvState::QuoteInQuoted;
-                    }
-                },
+                    CsvState::Unquoted => match stops >> i {
+                        0 => i = len,
+                        m => {
+                            i += m.trailing_zeros() as usize;
+                            if block[i] != d {
+                                first.get_or_insert(base + i);
+                                last = Some(base + i);
+                            }
+                            self.state = CsvState::FieldStart;
+                            i += 1;
+                        }
+                    },
+                    CsvState::Quoted => match quotes >> i {
+                        0 => i = len,
+                        m => {
+                            i += m.trailing_zeros() as usize + 1;
+                            self.state = CsvState::QuoteInQuoted;
+                        }
+                    },
+                }
             }
+            base += 64;
         }
         (first, last)
     }
@@ -653,5 +668,59 @@ mod tests {
         assert_eq!(long, vec![(HEAD_BYTES, 10_000, 2, 3)]);
         let lines = lines_of(&ps);
         assert_eq!(lines.last().unwrap(), &(3, 10_004, b"after\n".to_vec()));
+    }
+
+    /// The scanner's rules one byte at a time: the reference for [`CsvScan::scan`].
+    fn record_ends(data: &[u8], d: u8) -> Vec<usize> {
+        let (mut state, mut ends) = (CsvState::FieldStart, Vec::new());
+        for (i, &c) in data.iter().enumerate() {
+            state = match (state, c) {
+                (CsvState::Quoted, b'"') => CsvState::QuoteInQuoted,
+                (CsvState::Quoted, _) => CsvState::Quoted,
+                (CsvState::FieldStart | CsvState::QuoteInQuoted, b'"') => CsvState::Quoted,
+                (_, b'\n' | b'\r') => {
+                    ends.push(i);
+                    CsvState::FieldStart
+                }
+                (_, c) if c == d => CsvState::FieldStart,
+                _ => CsvState::Unquoted,
+            };
+        }
+        ends
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn csv_scan_follows_the_rules_across_any_split(
+            data in proptest::collection::vec(
+                proptest::sample::select(b"\"\"\",;\n\rab a\xC3\xA9".to_vec()),
+                0..400,
+            ),
+            cuts in proptest::collection::vec(0usize..400, 0..6),
+            semicolon: bool,
+        ) {
+            let d = if semicolon { b';' } else { b',' };
+            let want = record_ends(&data, d);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(data.len())).collect();
+            cuts.extend([0, data.len()]);
+            cuts.sort_unstable();
+            let mut scan = CsvScan::new(d);
+            let mut got = Vec::new();
+            for w in cuts.windows(2) {
+                let (first, last) = scan.scan(&data[w[0]..w[1]]);
+                let mine: Vec<usize> = record_ends_between(&want, w[0], w[1]);
+                proptest::prop_assert_eq!(first, mine.first().copied());
+                proptest::prop_assert_eq!(last, mine.last().copied());
+                got.extend(mine.iter().map(|e| e + w[0]));
+            }
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+
+    fn record_ends_between(ends: &[usize], from: usize, to: usize) -> Vec<usize> {
+        ends.iter()
+            .filter(|&&e| e >= from && e < to)
+            .map(|e| e - from)
+            .collect()
     }
 }

@@ -36,6 +36,7 @@ pub mod pipeline;
 pub mod pipelines;
 pub mod reject;
 pub mod report;
+pub mod simd;
 pub mod stats;
 pub mod time;
 pub mod translate;
