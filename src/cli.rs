@@ -223,7 +223,7 @@ fn integrations(flag: Option<&str>) -> Result<String> {
     let Some(text) = flag else {
         return Ok(r#"{"All":true}"#.to_owned());
     };
-    let raw: &serde_json::value::RawValue = serde_json::from_str(text)
+    let raw: crate::json::Raw = serde_json::from_str(text)
         .map_err(|e| Error::Usage(format!("--integrations is not valid JSON: {e}")))?;
     if crate::json::Kind::of(raw) != crate::json::Kind::Object {
         return Err(Error::Usage("--integrations must be a JSON object".into()));

@@ -1,7 +1,7 @@
 //! Borrowed JSON building blocks for the hot path.
 //!
 //! Records are parsed into [`RawMap`]s: the members of one JSON object in input order, each value
-//! kept as its raw text (`&RawValue`), so user objects pass through untouched and nothing builds a
+//! kept as its raw text ([`Raw`]), so user objects pass through untouched and nothing builds a
 //! `serde_json::Value` tree. This module also owns the two writers every output line uses:
 //! [`write_compact`] (copy raw JSON without insignificant whitespace) and [`write_str`] (a JSON
 //! string literal).
@@ -36,6 +36,30 @@ impl<'de> Deserialize<'de> for Str<'de> {
     }
 }
 
+/// The text of one valid JSON value, borrowed from the input: what a member's value is kept as
+/// until the mapping needs it. Only a parser makes one (serde_json's `RawValue` deserializer or
+/// [`crate::jsonscan`]), so the text is always valid JSON without surrounding whitespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Raw<'a>(&'a str);
+
+impl<'a> Raw<'a> {
+    /// The value's JSON text.
+    pub fn get(self) -> &'a str {
+        self.0
+    }
+
+    /// Wraps text the caller has checked to be one valid JSON value.
+    pub(crate) fn trusted(text: &'a str) -> Raw<'a> {
+        Raw(text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Raw<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(d).map(|r| Raw(r.get()))
+    }
+}
+
 /// The kind of a JSON value, read from the first byte of its raw text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -48,8 +72,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn of(raw: &RawValue) -> Kind {
-        match raw.get().as_bytes().first() {
+    pub fn of(raw: Raw) -> Kind {
+        Kind::of_text(raw.get())
+    }
+
+    /// The kind of valid JSON text.
+    pub fn of_text(text: &str) -> Kind {
+        match text.as_bytes().first() {
             Some(b'{') => Kind::Object,
             Some(b'[') => Kind::Array,
             Some(b'"') => Kind::String,
@@ -75,24 +104,25 @@ impl Kind {
 /// The members of one JSON object, in input order, values as raw text.
 #[derive(Default)]
 pub struct RawMap<'a> {
-    pub entries: Vec<(Cow<'a, str>, &'a RawValue)>,
+    pub entries: Vec<(Cow<'a, str>, Raw<'a>)>,
 }
 
 impl<'a> RawMap<'a> {
-    /// Parses the text of a JSON object.
+    /// Parses the text of a JSON object: with [`crate::jsonscan`] when it can, else (and for
+    /// the error message) with serde_json.
     pub fn parse(text: &'a str) -> serde_json::Result<RawMap<'a>> {
-        serde_json::from_str(text)
+        crate::jsonscan::object(text).map_or_else(|| serde_json::from_str(text), Ok)
     }
 
     /// The value of `key`, `null` counting as absent. With duplicate keys the last one wins,
     /// as in most JSON decoders the Track API's clients use.
-    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+    pub fn get(&self, key: &str) -> Option<Raw<'a>> {
         self.entries
             .iter()
             .rev()
             .find(|(k, _)| k == key)
             .map(|(_, v)| *v)
-            .filter(|v| Kind::of(v) != Kind::Null)
+            .filter(|v| Kind::of(*v) != Kind::Null)
     }
 
     pub fn has(&self, key: &str) -> bool {
@@ -114,7 +144,7 @@ impl<'de> Deserialize<'de> for RawMap<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
                 let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
-                while let Some((k, v)) = map.next_entry::<Str<'de>, &'de RawValue>()? {
+                while let Some((k, v)) = map.next_entry::<Str<'de>, Raw<'de>>()? {
                     entries.push((k.0, v));
                 }
                 Ok(RawMap { entries })
@@ -190,8 +220,10 @@ pub struct Record<'a> {
 }
 
 impl<'a> Record<'a> {
+    /// Parses a record: with [`crate::jsonscan`] when it can, else (and for the error message)
+    /// with serde_json.
     pub fn parse(text: &'a str) -> serde_json::Result<Record<'a>> {
-        serde_json::from_str(text)
+        crate::jsonscan::record(text).map_or_else(|| serde_json::from_str(text), Ok)
     }
 }
 
@@ -210,9 +242,7 @@ impl<'de> Deserialize<'de> for Record<'de> {
                     if k.0 == "body" {
                         rec.body = Some(map.next_value::<Nested<'de>>()?);
                     } else {
-                        rec.map
-                            .entries
-                            .push((k.0, map.next_value::<&'de RawValue>()?));
+                        rec.map.entries.push((k.0, map.next_value::<Raw<'de>>()?));
                     }
                 }
                 Ok(rec)
@@ -223,8 +253,15 @@ impl<'de> Deserialize<'de> for Record<'de> {
 }
 
 /// Decodes a raw JSON string literal (borrowing when it has no escapes).
-pub fn decode_str(raw: &RawValue) -> Cow<'_, str> {
-    match serde_json::from_str::<Str>(raw.get()) {
+pub fn decode_str(raw: Raw<'_>) -> Cow<'_, str> {
+    let text = raw.get();
+    // A valid literal without backslashes is its own text between the quotes.
+    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
+        && memchr::memchr(b'\\', inner.as_bytes()).is_none()
+    {
+        return Cow::Borrowed(inner);
+    }
+    match serde_json::from_str::<Str>(text) {
         Ok(s) => s.0,
         // The raw text came from a successful parse, so it is a valid literal.
         Err(_) => Cow::Borrowed(""),
@@ -325,5 +362,29 @@ mod tests {
         assert_eq!(m.get("b").unwrap().get(), "2");
         assert!(m.get("n").is_none());
         assert_eq!(decode_str(m.get("aA").unwrap()), "x");
+    }
+
+    #[test]
+    fn decode_str_borrows_plain_literals_and_decodes_escapes() {
+        for lit in [
+            "\"\"",
+            r#""plain é""#,
+            r#""a\"b""#,
+            r#""\u00e9\n""#,
+            r#""\\""#,
+        ] {
+            let raw: Raw = serde_json::from_str(lit).unwrap();
+            let want: String = serde_json::from_str(lit).unwrap();
+            assert_eq!(decode_str(raw), want, "{lit}");
+            assert_eq!(
+                matches!(decode_str(raw), Cow::Borrowed(_)),
+                !lit.contains('\\'),
+                "{lit}"
+            );
+        }
+        // Not a string, or a lone surrogate: nothing.
+        for lit in ["12", r#""\ud800""#] {
+            assert_eq!(decode_str(serde_json::from_str(lit).unwrap()), "", "{lit}");
+        }
     }
 }

@@ -30,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod input;
 pub mod json;
+pub mod jsonscan;
 pub mod msgid;
 pub mod output;
 pub mod pipeline;

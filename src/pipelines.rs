@@ -3,8 +3,8 @@
 //! `type, userId, anonymousId, groupId, previousId, event, name, traits, properties, context,
 //! integrations, messageId, timestamp, sentAt`.
 
+use crate::json::Raw;
 use crate::json::{write_compact, write_str};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// The six Pipelines call types.
@@ -54,7 +54,7 @@ pub enum Val<'a> {
 }
 
 impl<'a> Val<'a> {
-    pub fn raw(v: &'a RawValue) -> Val<'a> {
+    pub fn raw(v: Raw<'a>) -> Val<'a> {
         Val::Raw(Cow::Borrowed(v.get()))
     }
 }
@@ -65,10 +65,10 @@ pub enum Member<'a> {
     /// `"key": value`.
     Pair(&'static str, Val<'a>),
     /// Every member of a raw input object, copied without parsing it.
-    Inline(&'a RawValue),
+    Inline(Raw<'a>),
     /// Every member of an input object, in input order, except the keys in `skip`.
     Spread {
-        entries: &'a [(Cow<'a, str>, &'a RawValue)],
+        entries: &'a [(Cow<'a, str>, Raw<'a>)],
         skip: &'a [&'a str],
     },
 }

@@ -2,8 +2,8 @@
 //! numeric strings, RFC 3339 strings) and writing the one form Pipelines calls use,
 //! `YYYY-MM-DDTHH:MM:SS.sssZ`. Times are carried as unix milliseconds (`i64`).
 
+use crate::json::Raw;
 use crate::json::{Kind, decode_str};
-use serde_json::value::RawValue;
 
 /// 9999-12-31T23:59:59.999Z, the last instant the output format can write.
 pub const MAX_MS: i64 = 253_402_300_799_999;
@@ -16,7 +16,7 @@ const MS_THRESHOLD: u128 = 100_000_000_000;
 pub struct BadTime(pub String);
 
 /// Reads a timestamp field's raw value.
-pub fn from_raw(raw: &RawValue) -> Result<i64, BadTime> {
+pub fn from_raw(raw: Raw<'_>) -> Result<i64, BadTime> {
     match Kind::of(raw) {
         Kind::Number => parse_number(raw.get())
             .ok_or_else(|| BadTime(format!("{} is not a valid unix time", raw.get()))),

@@ -3,9 +3,9 @@
 //! row is then written as JSON text and converted exactly like the NDJSON record it stands for.
 
 use crate::config::CsvLayout;
+use crate::json::Raw;
 use crate::json::{Kind, write_compact, write_str};
 use crate::reject::{Code, Reject, reject};
-use serde_json::value::RawValue;
 
 /// How a cell's text becomes a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,7 +227,7 @@ impl Plan {
         match self.types[c] {
             CellType::Str => write_str(out, cell),
             CellType::Json | CellType::TypedJson => {
-                let raw: &RawValue = serde_json::from_str(cell).map_err(|e| {
+                let raw: Raw = serde_json::from_str(cell).map_err(|e| {
                     let code = if self.types[c] == CellType::Json {
                         Code::InvalidJson
                     } else {
@@ -238,8 +238,8 @@ impl Plan {
                 write_compact(out, raw.get());
             }
             CellType::Number => {
-                let ok = serde_json::from_str::<&RawValue>(cell)
-                    .is_ok_and(|r| Kind::of(r) == Kind::Number);
+                let ok =
+                    serde_json::from_str::<Raw>(cell).is_ok_and(|r| Kind::of(r) == Kind::Number);
                 if !ok {
                     return Err(reject!(
                         CsvInvalid,

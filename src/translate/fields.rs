@@ -1,10 +1,10 @@
 //! Typed reads of record fields, each turning a wrong JSON type into an `invalid_field` reject
 //! whose message names the field's path, what it held and what was expected.
 
+use crate::json::Raw;
 use crate::json::{Kind, RawMap, Str};
 use crate::reject::{Reject, reject};
 use crate::time;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// `at.key`, or `key` at the top level.
@@ -16,7 +16,7 @@ pub fn path(at: &str, key: &str) -> String {
     }
 }
 
-pub fn wrong_type(at: &str, key: &str, expected: &str, raw: &RawValue) -> Reject {
+pub fn wrong_type(at: &str, key: &str, expected: &str, raw: Raw<'_>) -> Reject {
     reject!(
         InvalidField,
         "{} must be {expected}, got {}",
@@ -36,7 +36,7 @@ pub fn opt_str<'a>(map: &RawMap<'a>, key: &str, at: &str) -> Result<Option<Cow<'
 /// Decodes a raw JSON string literal (`raw` must be a string). A literal that holds no valid
 /// Unicode text (a lone surrogate escape such as `"\ud800"`) is `invalid_field`, rather than
 /// reading as an empty string.
-pub fn str_text<'a>(raw: &'a RawValue, at: &str, key: &str) -> Result<Cow<'a, str>, Reject> {
+pub fn str_text<'a>(raw: Raw<'a>, at: &str, key: &str) -> Result<Cow<'a, str>, Reject> {
     serde_json::from_str::<Str>(raw.get())
         .map(|s| s.0)
         .map_err(|e| {
@@ -52,11 +52,7 @@ pub fn str_text<'a>(raw: &'a RawValue, at: &str, key: &str) -> Result<Cow<'a, st
 }
 
 /// A raw object value (validated to be an object, not parsed).
-pub fn opt_raw_obj<'a>(
-    map: &RawMap<'a>,
-    key: &str,
-    at: &str,
-) -> Result<Option<&'a RawValue>, Reject> {
+pub fn opt_raw_obj<'a>(map: &RawMap<'a>, key: &str, at: &str) -> Result<Option<Raw<'a>>, Reject> {
     match map.get(key) {
         None => Ok(None),
         Some(v) if Kind::of(v) == Kind::Object => Ok(Some(v)),
@@ -69,7 +65,7 @@ pub fn opt_obj<'a>(map: &RawMap<'a>, key: &str, at: &str) -> Result<Option<RawMa
 }
 
 /// Parses a raw value already known to be an object.
-pub fn parse_obj(raw: &RawValue) -> Result<RawMap<'_>, Reject> {
+pub fn parse_obj(raw: Raw<'_>) -> Result<RawMap<'_>, Reject> {
     RawMap::parse(raw.get()).map_err(|e| reject!(InvalidJson, "{e}"))
 }
 
@@ -77,7 +73,7 @@ pub fn opt_array<'a>(
     map: &RawMap<'a>,
     key: &str,
     at: &str,
-) -> Result<Option<Vec<&'a RawValue>>, Reject> {
+) -> Result<Option<Vec<Raw<'a>>>, Reject> {
     match map.get(key) {
         None => Ok(None),
         Some(v) if Kind::of(v) == Kind::Array => serde_json::from_str(v.get())
@@ -127,7 +123,7 @@ pub fn trim(s: Cow<'_, str>) -> Cow<'_, str> {
 }
 
 /// An identifier value: a non-empty string or a number. Returns its text.
-pub fn id_text<'a>(raw: &'a RawValue, at: &str, key: &str) -> Result<Cow<'a, str>, Reject> {
+pub fn id_text<'a>(raw: Raw<'a>, at: &str, key: &str) -> Result<Cow<'a, str>, Reject> {
     match Kind::of(raw) {
         Kind::String => {
             let s = str_text(raw, at, key)?;

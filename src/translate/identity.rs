@@ -3,10 +3,10 @@
 //! `context.journeys.identifiers` members they contribute.
 
 use super::fields::{id_text, path};
+use crate::json::Raw;
 use crate::json::RawMap;
 use crate::pipelines::{Member, Obj, Val};
 use crate::reject::{Reject, reject};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// Person identifier keys in the order `identifiers` lists them.
@@ -21,7 +21,7 @@ pub struct Person<'a> {
     pub user_id: Option<Cow<'a, str>>,
     pub anonymous_id: Option<Cow<'a, str>>,
     /// `anonymous_id` as given in the input, for `identifiers`.
-    anonymous_raw: Option<&'a RawValue>,
+    anonymous_raw: Option<Raw<'a>>,
     /// Values of `id`, `email`, `cio_id` (bare), `phone`, as given.
     ids: [Option<Val<'a>>; 4],
     /// True when the person is known only by `anonymous_id`.
@@ -89,7 +89,7 @@ impl<'a> Person<'a> {
     }
 
     /// An anonymous visitor, from an `anonymous_id` value (`at` is its parent's path).
-    pub fn anonymous(raw: &'a RawValue, at: &str) -> Result<Person<'a>, Reject> {
+    pub fn anonymous(raw: Raw<'a>, at: &str) -> Result<Person<'a>, Reject> {
         Ok(Person {
             anonymous_id: Some(id_text(raw, at, "anonymous_id")?),
             anonymous_raw: Some(raw),
@@ -99,7 +99,7 @@ impl<'a> Person<'a> {
     }
 
     /// Adds an identifier the body of a v1 identify names, unless the path named that kind.
-    pub fn add_body_identifier(&mut self, key: &str, raw: &'a RawValue) -> Result<(), Reject> {
+    pub fn add_body_identifier(&mut self, key: &str, raw: Raw<'a>) -> Result<(), Reject> {
         let Some(k) = PERSON_KEYS.iter().position(|p| *p == key) else {
             return Ok(());
         };
@@ -181,7 +181,7 @@ pub struct Object<'a> {
     /// `groupId`: `object_id`, or `cio_object_id`.
     pub group_id: Cow<'a, str>,
     /// `object_type_id` as given (None when absent or when the object is named by `cio_object_id`).
-    pub type_id: Option<(&'a RawValue, Cow<'a, str>)>,
+    pub type_id: Option<(Raw<'a>, Cow<'a, str>)>,
     /// Named by `cio_object_id`.
     pub cio: bool,
     ids: Obj<'a>,
@@ -248,7 +248,7 @@ impl<'a> Object<'a> {
             None => Val::Raw(Cow::Borrowed("1")),
             Some((raw, text)) => match decimal_integer(text) {
                 Some(int) => Val::Raw(int),
-                None => Val::raw(raw),
+                None => Val::raw(*raw),
             },
         };
         Some(Member::Pair("objectTypeId", val))

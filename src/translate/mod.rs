@@ -14,11 +14,11 @@ pub mod relationships;
 pub mod v1;
 pub mod v2;
 
+use crate::json::Raw;
 use crate::json::{Kind, RawMap, Record, decode_str};
 use crate::msgid;
 use crate::pipelines::{Call, CallType, Trailer, write_call};
 use crate::reject::{Reject, reject};
-use serde_json::value::RawValue;
 use xxhash_rust::xxh3::Xxh3;
 
 /// How messageIds are made for calls that carry none.
@@ -310,7 +310,7 @@ fn parse_record(text: &str) -> Result<Record<'_>, Reject> {
     if first == Some(&b'{') {
         return Record::parse(text).map_err(|e| reject!(InvalidJson, "{e}"));
     }
-    match serde_json::from_str::<&RawValue>(text) {
+    match serde_json::from_str::<Raw>(text) {
         Ok(v) => Err(reject!(
             UnknownShape,
             "the record is {}, not a JSON object",
@@ -322,7 +322,7 @@ fn parse_record(text: &str) -> Result<Record<'_>, Reject> {
 
 enum Shape<'a> {
     Entity,
-    Batch(&'a RawValue),
+    Batch(Raw<'a>),
     Http,
 }
 
@@ -363,8 +363,8 @@ fn detect<'a>(map: &RawMap<'a>) -> Result<Shape<'a>, Reject> {
 }
 
 /// Converts the elements of a v2 batch array, each as its own record.
-fn batch(opts: &Options, out: &mut Output, items: &RawValue, call_time: Option<i64>) -> Counts {
-    let elements: Vec<&RawValue> = match serde_json::from_str(items.get()) {
+fn batch(opts: &Options, out: &mut Output, items: Raw<'_>, call_time: Option<i64>) -> Counts {
+    let elements: Vec<Raw> = match serde_json::from_str(items.get()) {
         Ok(e) => e,
         Err(e) => return reject_whole(out, reject!(InvalidJson, "{e}")),
     };
@@ -384,14 +384,14 @@ fn batch(opts: &Options, out: &mut Output, items: &RawValue, call_time: Option<i
             call_time,
             item,
             |rec| {
-                if Kind::of(el) != Kind::Object {
+                if Kind::of(*el) != Kind::Object {
                     return Err(reject!(
                         UnknownShape,
                         "batch item {k} is {}, not a v2 entity object",
-                        Kind::of(el).article_name()
+                        Kind::of(*el).article_name()
                     ));
                 }
-                let map = fields::parse_obj(el)?;
+                let map = fields::parse_obj(*el)?;
                 if !is_entity(&map)? {
                     return Err(reject!(
                         UnknownShape,

@@ -5,10 +5,10 @@
 use super::Rec;
 use super::fields::{opt_raw_obj, parse_obj, path};
 use super::identity::{Object, Person, element_path};
+use crate::json::Raw;
 use crate::json::{Kind, RawMap};
 use crate::pipelines::{Call, CallType, Member, Obj, Val};
 use crate::reject::{Reject, reject};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +20,10 @@ pub enum Action {
 /// One element of a `cio_relationships` list: its `identifiers` and `relationship_attributes`.
 struct Element<'a> {
     identifiers: RawMap<'a>,
-    attributes: Option<&'a RawValue>,
+    attributes: Option<Raw<'a>>,
 }
 
-fn element<'a>(raw: &'a RawValue, at: &str, k: usize) -> Result<Element<'a>, Reject> {
+fn element<'a>(raw: Raw<'a>, at: &str, k: usize) -> Result<Element<'a>, Reject> {
     let here = path(at, &k.to_string());
     if Kind::of(raw) != Kind::Object {
         return Err(reject!(
@@ -57,7 +57,7 @@ pub fn group<'a>(
     object: &Object<'a>,
     person: &Person<'a>,
     attributes: Option<&'a RawMap<'a>>,
-    relationship: Option<&'a RawValue>,
+    relationship: Option<Raw<'a>>,
     timestamp: i64,
 ) -> Call<'a> {
     let mut traits = Vec::with_capacity(3);
@@ -113,13 +113,13 @@ pub fn relationship_deleted<'a>(
 pub fn from_person(
     rec: &mut Rec,
     person: &Person,
-    elements: &[&RawValue],
+    elements: &[Raw],
     action: Action,
     at: &str,
     timestamp: i64,
 ) -> Result<(), Reject> {
     for (k, raw) in elements.iter().enumerate() {
-        let el = element(raw, at, k)?;
+        let el = element(*raw, at, k)?;
         let here = element_path(at, k);
         let object = Object::from_identifiers(&el.identifiers, &here)?;
         let call = match action {
@@ -146,14 +146,14 @@ pub fn from_object(
     rec: &mut Rec,
     object: &Object,
     attributes: Option<&RawMap>,
-    elements: &[&RawValue],
+    elements: &[Raw],
     action: Action,
     people: People,
     at: &str,
     timestamp: i64,
 ) -> Result<(), Reject> {
     for (k, raw) in elements.iter().enumerate() {
-        let el = element(raw, at, k)?;
+        let el = element(*raw, at, k)?;
         let here = element_path(at, k);
         let person = match people {
             People::Identified => Person::from_identifiers(&el.identifiers, &here)?,

@@ -11,10 +11,10 @@ use super::v2::{
     self, delivery_call, device_context, device_token, inline, person_call, person_track, ulid_id,
 };
 use super::{Counts, Options, Output, Rec, batch, convert_one, is_entity, reject_whole};
+use crate::json::Raw;
 use crate::json::{Kind, Nested, RawMap, Record};
 use crate::pipelines::{CallType, Member, Val};
 use crate::reject::{Reject, reject};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// The endpoint an HTTP call addressed, with its path parameters (percent-decoded).
@@ -251,7 +251,7 @@ fn route<'p>(method: &str, path: &str, segs: &[Cow<'p, str>]) -> Result<Route<'p
 }
 
 fn parse_body(text: &str) -> Result<RawMap<'_>, Reject> {
-    let raw: &RawValue = serde_json::from_str(text)
+    let raw: Raw = serde_json::from_str(text)
         .map_err(|e| reject!(InvalidJson, "body is not valid JSON: {e}"))?;
     if Kind::of(raw) != Kind::Object {
         return Err(reject!(
@@ -362,7 +362,7 @@ fn v1_call(rec: &mut Rec, route: Route, body: &RawMap) -> Result<(), Reject> {
     }
 }
 
-fn delivery_id<'a>(body: &RawMap<'a>) -> Result<(Cow<'a, str>, &'a RawValue), Reject> {
+fn delivery_id<'a>(body: &RawMap<'a>) -> Result<(Cow<'a, str>, Raw<'a>), Reject> {
     let Some(raw) = body.get("delivery_id") else {
         return Err(reject!(MissingField, "body.delivery_id is required"));
     };
@@ -395,7 +395,7 @@ fn identify(rec: &mut Rec, seg: Cow<str>, body: &RawMap) -> Result<(), Reject> {
 
 /// `cio_relationships` of a v1 identify: the v1 object form (`{"action", "relationships"}`,
 /// no action meaning add) or a bare array (add).
-fn v1_relationships<'a>(body: &RawMap<'a>) -> Result<(Action, Vec<&'a RawValue>), Reject> {
+fn v1_relationships<'a>(body: &RawMap<'a>) -> Result<(Action, Vec<Raw<'a>>), Reject> {
     let Some(raw) = body.get("cio_relationships") else {
         return Ok((Action::Add, Vec::new()));
     };

@@ -5,11 +5,11 @@ use super::Rec;
 use super::fields::{id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, req_name};
 use super::identity::{Object, Person, merge_side};
 use super::relationships::{self, Action, People};
+use crate::json::Raw;
 use crate::json::{RawMap, decode_str};
 use crate::msgid::is_ulid;
 use crate::pipelines::{Call, CallType, Member, Obj, Val};
 use crate::reject::{Reject, reject};
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// Converts one v2 entity (its `type` already checked to be a v2 type).
@@ -50,11 +50,11 @@ pub fn person_track<'a>(person: &Person<'a>, event: &'static str, timestamp: i64
 }
 
 /// `properties` copied from an optional raw object (`{}` when absent).
-pub fn inline(raw: Option<&RawValue>) -> Obj<'_> {
+pub fn inline(raw: Option<Raw<'_>>) -> Obj<'_> {
     raw.map(|r| vec![Member::Inline(r)]).unwrap_or_default()
 }
 
-fn relationships_list<'a>(map: &RawMap<'a>, action: &str) -> Result<Vec<&'a RawValue>, Reject> {
+fn relationships_list<'a>(map: &RawMap<'a>, action: &str) -> Result<Vec<Raw<'a>>, Reject> {
     match opt_array(map, "cio_relationships", "")? {
         Some(list) if !list.is_empty() => Ok(list),
         _ => Err(reject!(
@@ -320,7 +320,7 @@ fn delivery(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
 /// the properties.
 pub fn delivery_call<'a>(
     id: Cow<'a, str>,
-    id_raw: &'a RawValue,
+    id_raw: Raw<'a>,
     metric: Cow<'a, str>,
     timestamp: i64,
 ) -> Call<'a> {

@@ -1,9 +1,8 @@
 //! Shared helpers of the integration tests: the conformance cases and an exact JSON comparator.
 #![allow(dead_code)]
 
-use serde_json::value::RawValue;
 use std::path::PathBuf;
-use track2pipelines::json::{Kind, RawMap, decode_str};
+use track2pipelines::json::{Kind, Raw, RawMap, decode_str};
 
 pub const NOW: &str = "2026-01-01T00:00:00Z";
 pub const NOW_MS: i64 = 1_767_225_600_000;
@@ -41,16 +40,18 @@ pub fn cases() -> Vec<Case> {
 /// and re-encoded and whitespace dropped: two texts are "the same JSON" per the conformance
 /// rules exactly when their canonical forms are equal.
 pub fn canon(text: &str) -> String {
-    let raw: &RawValue = serde_json::from_str(text).expect("valid JSON");
+    let raw: Raw = serde_json::from_str(text).expect("valid JSON");
     let mut out = String::new();
     canon_into(raw, &mut out);
     out
 }
 
-fn canon_into(raw: &RawValue, out: &mut String) {
+/// Parses with serde_json itself (not the converter's scanner), so the comparator does not
+/// depend on the code it checks.
+fn canon_into(raw: Raw, out: &mut String) {
     match Kind::of(raw) {
         Kind::Object => {
-            let map = RawMap::parse(raw.get()).unwrap();
+            let map: RawMap = serde_json::from_str(raw.get()).unwrap();
             out.push('{');
             for (i, (k, v)) in map.entries.iter().enumerate() {
                 if i > 0 {
@@ -58,18 +59,18 @@ fn canon_into(raw: &RawValue, out: &mut String) {
                 }
                 out.push_str(&serde_json::to_string(k.as_ref()).unwrap());
                 out.push(':');
-                canon_into(v, out);
+                canon_into(*v, out);
             }
             out.push('}');
         }
         Kind::Array => {
-            let items: Vec<&RawValue> = serde_json::from_str(raw.get()).unwrap();
+            let items: Vec<Raw> = serde_json::from_str(raw.get()).unwrap();
             out.push('[');
             for (i, v) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                canon_into(v, out);
+                canon_into(*v, out);
             }
             out.push(']');
         }
