@@ -252,16 +252,31 @@ impl<'de> Deserialize<'de> for Record<'de> {
     }
 }
 
+/// Parses the text of one JSON value: with [`crate::jsonscan`] when it can, else (and for the
+/// error message) with serde_json.
+pub fn parse_raw(text: &str) -> serde_json::Result<Raw<'_>> {
+    crate::jsonscan::value(text).map_or_else(|| serde_json::from_str(text), Ok)
+}
+
+/// Parses the text of a JSON array into its elements, like [`parse_raw`].
+pub fn parse_array(text: &str) -> serde_json::Result<Vec<Raw<'_>>> {
+    crate::jsonscan::array(text).map_or_else(|| serde_json::from_str(text), Ok)
+}
+
+/// The text of a string literal that holds no escapes (it reads as itself), else `None`.
+pub fn plain_str(raw: Raw<'_>) -> Option<&str> {
+    let inner = raw.get().strip_prefix('"')?.strip_suffix('"')?;
+    memchr::memchr(b'\\', inner.as_bytes())
+        .is_none()
+        .then_some(inner)
+}
+
 /// Decodes a raw JSON string literal (borrowing when it has no escapes).
 pub fn decode_str(raw: Raw<'_>) -> Cow<'_, str> {
-    let text = raw.get();
-    // A valid literal without backslashes is its own text between the quotes.
-    if let Some(inner) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'))
-        && memchr::memchr(b'\\', inner.as_bytes()).is_none()
-    {
-        return Cow::Borrowed(inner);
+    if let Some(plain) = plain_str(raw) {
+        return Cow::Borrowed(plain);
     }
-    match serde_json::from_str::<Str>(text) {
+    match serde_json::from_str::<Str>(raw.get()) {
         Ok(s) => s.0,
         // The raw text came from a successful parse, so it is a valid literal.
         Err(_) => Cow::Borrowed(""),

@@ -34,6 +34,48 @@ pub fn record(text: &str) -> Option<Record<'_>> {
     Some(Record { map, body })
 }
 
+/// Parses one value of any kind (whitespace around it allowed), or `None` to let serde_json
+/// decide.
+pub fn value(text: &str) -> Option<Raw<'_>> {
+    let mut s = Scanner::new(text);
+    s.ws();
+    let start = s.i;
+    s.value()?;
+    let end = s.i;
+    s.end()?;
+    Some(Raw::trusted(&text[start..end]))
+}
+
+/// Parses the text of a JSON array into its elements, or `None` to let serde_json decide.
+pub fn array(text: &str) -> Option<Vec<Raw<'_>>> {
+    let mut s = Scanner::new(text);
+    s.ws();
+    s.eat(b'[')?;
+    let mut items = Vec::new();
+    s.ws();
+    if s.eat(b']').is_none() {
+        loop {
+            let start = s.i;
+            s.value()?;
+            items.push(Raw::trusted(&text[start..s.i]));
+            s.ws();
+            match s.peek()? {
+                b',' => {
+                    s.i += 1;
+                    s.ws();
+                }
+                b']' => {
+                    s.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    s.end()?;
+    Some(items)
+}
+
 struct Scanner<'a> {
     text: &'a str,
     b: &'a [u8],
@@ -343,7 +385,41 @@ mod tests {
             assert_eq!(members(&f.map), members(&s.map), "{text}");
             assert_eq!(body(&f.body), body(&s.body), "{text}");
         }
+        if let Some(f) = value(text) {
+            let s = serde_json::from_str::<Raw>(text)
+                .unwrap_or_else(|e| panic!("scanner accepted value {text:?}: {e}"));
+            assert_eq!(f, s, "{text}");
+        }
         (fast.is_some(), slow.is_ok())
+    }
+
+    /// Arrays: the same contract as objects.
+    fn agree_array(text: &str) -> bool {
+        let fast = array(text);
+        if let Some(f) = &fast {
+            let s = serde_json::from_str::<Vec<Raw>>(text)
+                .unwrap_or_else(|e| panic!("scanner accepted array {text:?}: {e}"));
+            assert_eq!(f, &s, "{text}");
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn values_and_arrays() {
+        for (text, ok) in [
+            (" [ ] ", true),
+            ("[1, \"a\" ,{\"b\":[2]}, null]", true),
+            ("[1,]", false),
+            ("[1 2]", false),
+            ("[", false),
+            ("{}", false),
+        ] {
+            assert_eq!(agree_array(text), ok, "{text}");
+        }
+        for (text, ok) in [(" 12 ", true), ("\"x\"", true), ("1 2", false), ("", false)] {
+            assert_eq!(value(text).is_some(), ok, "{text}");
+            agree(text);
+        }
     }
 
     #[test]
@@ -405,7 +481,7 @@ mod tests {
         assert_eq!(agree(&ok), (true, true));
     }
 
-    fn value() -> impl Strategy<Value = serde_json::Value> {
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
         use serde_json::Value;
         let leaf = prop_oneof![
             Just(Value::Null),
@@ -426,7 +502,7 @@ mod tests {
     /// JSON texts of objects, compact or pretty, some of them broken by one edit.
     fn texts() -> impl Strategy<Value = (String, bool)> {
         (
-            prop::collection::vec(("(body|[a-z\"]{0,6})", value()), 0..6),
+            prop::collection::vec(("(body|[a-z\"]{0,6})", json_value()), 0..6),
             any::<bool>(),
             prop::option::of((
                 any::<prop::sample::Index>(),
@@ -465,6 +541,7 @@ mod tests {
         #[test]
         fn agrees_with_serde_json((text, edited) in texts()) {
             let (fast, slow) = agree(&text);
+            agree_array(&format!("[{text},{text}]"));
             if !edited && !text.contains("\\u") && !text.contains('\\') {
                 prop_assert!(fast && slow, "{}", text);
             }

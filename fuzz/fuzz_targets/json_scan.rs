@@ -1,13 +1,13 @@
 //! The record scanner (`jsonscan`) against serde_json, on any text.
 //!
-//! Checks: whenever the scanner accepts a text as an object (or a record), serde_json accepts it
-//! too and yields the same members, in the same order, with the same raw text (and the same
-//! `body`); the scanner never panics. It may decline text serde_json accepts (the converter then
+//! Checks: whenever the scanner accepts a text as an object (a record, a value, an array),
+//! serde_json accepts it too and yields the same members, in the same order, with the same raw
+//! text (and the same `body`); the scanner never panics. It may decline text serde_json accepts (the converter then
 //! uses serde_json), but not accept text serde_json refuses.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use track2pipelines::json::{Nested, RawMap, Record};
+use track2pipelines::json::{Nested, Raw, RawMap, Record};
 use track2pipelines::jsonscan;
 
 fn members(m: &RawMap) -> Vec<(String, String)> {
@@ -40,5 +40,15 @@ fuzz_target!(|data: &[u8]| {
             .unwrap_or_else(|e| panic!("scanner accepted a record serde_json refuses: {e}"));
         assert_eq!(members(&fast.map), members(&slow.map));
         assert_eq!(body(&fast.body), body(&slow.body));
+    }
+    if let Some(fast) = jsonscan::value(text) {
+        let slow = serde_json::from_str::<Raw>(text)
+            .unwrap_or_else(|e| panic!("scanner accepted a value serde_json refuses: {e}"));
+        assert_eq!(fast, slow);
+    }
+    if let Some(fast) = jsonscan::array(text) {
+        let slow = serde_json::from_str::<Vec<Raw>>(text)
+            .unwrap_or_else(|e| panic!("scanner accepted an array serde_json refuses: {e}"));
+        assert_eq!(fast, slow);
     }
 });

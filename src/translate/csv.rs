@@ -227,7 +227,7 @@ impl Plan {
         match self.types[c] {
             CellType::Str => write_str(out, cell),
             CellType::Json | CellType::TypedJson => {
-                let raw: Raw = serde_json::from_str(cell).map_err(|e| {
+                let raw: Raw = crate::json::parse_raw(cell).map_err(|e| {
                     let code = if self.types[c] == CellType::Json {
                         Code::InvalidJson
                     } else {
@@ -238,8 +238,7 @@ impl Plan {
                 write_compact(out, raw.get());
             }
             CellType::Number => {
-                let ok =
-                    serde_json::from_str::<Raw>(cell).is_ok_and(|r| Kind::of(r) == Kind::Number);
+                let ok = crate::json::parse_raw(cell).is_ok_and(|r| Kind::of(r) == Kind::Number);
                 if !ok {
                     return Err(reject!(
                         CsvInvalid,

@@ -37,6 +37,9 @@ pub fn opt_str<'a>(map: &RawMap<'a>, key: &str, at: &str) -> Result<Option<Cow<'
 /// Unicode text (a lone surrogate escape such as `"\ud800"`) is `invalid_field`, rather than
 /// reading as an empty string.
 pub fn str_text<'a>(raw: Raw<'a>, at: &str, key: &str) -> Result<Cow<'a, str>, Reject> {
+    if let Some(plain) = crate::json::plain_str(raw) {
+        return Ok(Cow::Borrowed(plain));
+    }
     serde_json::from_str::<Str>(raw.get())
         .map(|s| s.0)
         .map_err(|e| {
@@ -76,7 +79,7 @@ pub fn opt_array<'a>(
 ) -> Result<Option<Vec<Raw<'a>>>, Reject> {
     match map.get(key) {
         None => Ok(None),
-        Some(v) if Kind::of(v) == Kind::Array => serde_json::from_str(v.get())
+        Some(v) if Kind::of(v) == Kind::Array => crate::json::parse_array(v.get())
             .map(Some)
             .map_err(|e| reject!(InvalidJson, "{e}")),
         Some(v) => Err(wrong_type(at, key, "an array", v)),

@@ -310,7 +310,7 @@ fn parse_record(text: &str) -> Result<Record<'_>, Reject> {
     if first == Some(&b'{') {
         return Record::parse(text).map_err(|e| reject!(InvalidJson, "{e}"));
     }
-    match serde_json::from_str::<Raw>(text) {
+    match crate::json::parse_raw(text) {
         Ok(v) => Err(reject!(
             UnknownShape,
             "the record is {}, not a JSON object",
@@ -364,7 +364,7 @@ fn detect<'a>(map: &RawMap<'a>) -> Result<Shape<'a>, Reject> {
 
 /// Converts the elements of a v2 batch array, each as its own record.
 fn batch(opts: &Options, out: &mut Output, items: Raw<'_>, call_time: Option<i64>) -> Counts {
-    let elements: Vec<Raw> = match serde_json::from_str(items.get()) {
+    let elements: Vec<Raw> = match crate::json::parse_array(items.get()) {
         Ok(e) => e,
         Err(e) => return reject_whole(out, reject!(InvalidJson, "{e}")),
     };

@@ -251,7 +251,7 @@ fn route<'p>(method: &str, path: &str, segs: &[Cow<'p, str>]) -> Result<Route<'p
 }
 
 fn parse_body(text: &str) -> Result<RawMap<'_>, Reject> {
-    let raw: Raw = serde_json::from_str(text)
+    let raw: Raw = crate::json::parse_raw(text)
         .map_err(|e| reject!(InvalidJson, "body is not valid JSON: {e}"))?;
     if Kind::of(raw) != Kind::Object {
         return Err(reject!(
