@@ -21,8 +21,8 @@ impl BufPool {
     }
 
     /// An empty buffer with room for at least `capacity` bytes: the smallest idle one that is
-    /// big enough, else a new one of exactly that size. (Growing an idle buffer instead would
-    /// copy its stale bytes and ratchet capacities up.)
+    /// big enough, else a new one of [`size_class`]`(capacity)`. (Growing an idle buffer instead
+    /// would copy its stale bytes and ratchet capacities up.)
     pub fn take(&self, capacity: usize) -> Vec<u8> {
         let reused = self.free.lock().ok().and_then(|mut free| {
             let i = (0..free.len())
@@ -30,7 +30,7 @@ impl BufPool {
                 .min_by_key(|&i| free[i].capacity())?;
             Some(free.swap_remove(i))
         });
-        reused.unwrap_or_else(|| Vec::with_capacity(capacity))
+        reused.unwrap_or_else(|| Vec::with_capacity(size_class(capacity)))
     }
 
     /// Gives a buffer back. When the pool is full it keeps the larger buffers.
@@ -48,6 +48,17 @@ impl BufPool {
                 *smallest = buf;
             }
         }
+    }
+}
+
+/// The capacity a new buffer gets: requests that differ by a few bytes (chunks of slightly
+/// different sizes) share a class, so a buffer given back fits the next chunk's request.
+pub fn size_class(n: usize) -> usize {
+    const STEP: usize = 256 << 10;
+    if n <= STEP {
+        n.next_power_of_two()
+    } else {
+        n.div_ceil(STEP) * STEP
     }
 }
 
@@ -77,8 +88,11 @@ mod tests {
         }
         assert_eq!(pool.take(50).capacity(), 100);
         assert_eq!(pool.take(5).capacity(), 10);
-        // Nothing idle fits: a new buffer of exactly the size asked for.
-        assert_eq!(pool.take(5000).capacity(), 5000);
+        // Nothing idle fits: a new buffer of the request's size class.
+        assert_eq!(pool.take(5000).capacity(), 8192);
         assert_eq!(pool.take(1000).capacity(), 1000);
+        assert_eq!(pool.take(1024).capacity(), 1024);
+        assert_eq!(size_class((2 << 20) + 1), (2 << 20) + (256 << 10));
+        assert_eq!(size_class(3 << 20), 3 << 20);
     }
 }
