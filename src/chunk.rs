@@ -4,6 +4,7 @@
 
 use crate::bufpool::BufPool;
 use crate::config::CsvLayout;
+use crate::csvrows::Rows;
 use crate::input::{self, Piece};
 use crate::output::errors;
 use crate::output::files::{CallInfo, PartBuf};
@@ -181,58 +182,25 @@ impl Worker {
         r: &mut ChunkResult,
     ) -> Output {
         let mut out = self.output(data.len() + data.len() / 2);
-        // The CSV reader drops a BOM at the start of its input; a piece may start with a row
-        // whose first cell begins with U+FEFF, so such a piece is read after a `\n` (`shift`).
-        let prefix: &[u8] = if data.starts_with(b"\xEF\xBB\xBF") {
-            b"\n"
-        } else {
-            b""
-        };
-        let shift = prefix.len();
-        let stream = |i: usize| if i < shift { b'\n' } else { data[i - shift] };
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            .from_reader(std::io::Read::chain(prefix, data));
-        let mut rec = csv::ByteRecord::new();
-        let mut json = Vec::with_capacity(1024);
-        loop {
-            let more = rdr.read_byte_record(&mut rec);
-            if matches!(more, Ok(false)) {
-                break;
-            }
-            let end = rdr.position().byte() as usize;
-            let pos = rec.position().cloned().unwrap_or_else(csv::Position::new);
-            // The reader's position is where it started looking: skip the line endings and
-            // blank lines before the record itself.
-            let (mut start, mut rel_line) = ((pos.byte() as usize).min(end), pos.line());
-            while start < end && matches!(stream(start), b'\r' | b'\n') {
-                rel_line += u64::from(stream(start) == b'\n');
-                start += 1;
-            }
-            let (start, end, rel_line) = (start - shift, end - shift, rel_line - shift as u64);
+        let mut rows = Rows::new(data, delimiter);
+        let (mut cells, mut ends) = (Vec::with_capacity(4096), Vec::with_capacity(64));
+        let mut json = Vec::with_capacity(4096);
+        while let Some(row) = rows.next_row(&mut cells, &mut ends) {
             let here = At {
                 source: at.source,
-                line: at.line + rel_line - 1,
-                offset: at.offset + start as u64,
+                line: at.line + row.line,
+                offset: at.offset + row.start as u64,
             };
-            let mut raw = &data[start..end];
+            // The text of an unclosed quote runs to the end of the piece, line ends included.
+            let mut raw = &data[row.start..row.end];
             while let Some(r) = raw.strip_suffix(b"\n").or_else(|| raw.strip_suffix(b"\r")) {
                 raw = r;
             }
-            if more.is_ok() && raw.len() as u64 > self.max_line_bytes {
+            if raw.len() as u64 > self.max_line_bytes {
                 self.too_long(here, raw, raw.len() as u64, r);
                 continue;
             }
-            let outcome = match more {
-                Ok(_) => csv_record(plan, &rec, &mut json),
-                Err(e) => Err(Reject::new(
-                    Code::CsvInvalid,
-                    format!("unreadable CSV row: {e}"),
-                )),
-            };
-            let counts = match outcome {
+            let counts = match csv_record(plan, &cells, &ends, &mut json) {
                 Ok(()) => translate::translate_record(&self.opts, &json, raw, &mut out),
                 Err(reject) => {
                     out.rejects.push(translate::Rejected {
@@ -381,25 +349,27 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|b| *b == b' ' || *b == b'\t')
 }
 
-/// Checks one CSV row and writes the JSON record it stands for into `json`.
-fn csv_record(plan: &Plan, rec: &csv::ByteRecord, json: &mut Vec<u8>) -> Result<(), Reject> {
+/// Checks one CSV row (its cells one after the other in `cells`, ending at `ends`) and writes
+/// the JSON record it stands for into `json`.
+fn csv_record(plan: &Plan, cells: &[u8], ends: &[usize], json: &mut Vec<u8>) -> Result<(), Reject> {
     if let Some(problem) = &plan.problem {
         return Err(problem.clone());
     }
-    if rec.len() != plan.columns() {
+    if ends.len() != plan.columns() {
         return Err(Reject::new(
             Code::CsvInvalid,
             format!(
                 "the row has {} cells, the header has {}",
-                rec.len(),
+                ends.len(),
                 plan.columns()
             ),
         ));
     }
-    let mut cells = Vec::with_capacity(rec.len());
-    for (i, field) in rec.iter().enumerate() {
-        match simdutf8::basic::from_utf8(field) {
-            Ok(t) => cells.push(t),
+    let mut texts = Vec::with_capacity(ends.len());
+    let mut from = 0;
+    for (i, &end) in ends.iter().enumerate() {
+        match simdutf8::basic::from_utf8(&cells[from..end]) {
+            Ok(t) => texts.push(t),
             Err(_) => {
                 return Err(Reject::new(
                     Code::CsvInvalid,
@@ -407,6 +377,7 @@ fn csv_record(plan: &Plan, rec: &csv::ByteRecord, json: &mut Vec<u8>) -> Result<
                 ));
             }
         }
+        from = end;
     }
-    plan.row(&cells, json)
+    plan.row(&texts, json)
 }

@@ -27,6 +27,7 @@ pub mod chunk;
 pub mod cli;
 pub mod compact;
 pub mod config;
+pub mod csvrows;
 pub mod error;
 pub mod input;
 pub mod json;

@@ -1,8 +1,8 @@
 //! CSV rows (and NDJSON lines) as `convert` reads them: the header by `input::read_csv_header`
 //! and `translate::csv::Plan`, then pieces cut at unquoted newlines by `input::Framer` with
 //! `input::CsvScan`, each piece turned into calls and error entries by the real worker
-//! (`chunk::Worker`, which parses rows with the `csv` crate, builds each row's JSON record with
-//! the plan and translates it).
+//! (`chunk::Worker`, which reads rows with `csvrows`, by the `csv` crate's rules, builds each
+//! row's JSON record with the plan and translates it).
 //!
 //! Checks: no panic; `records = converted + rejected`, one error entry per reject; every row
 //! the plan accepts is one valid JSON object; and the calls, error entries and counts are the
