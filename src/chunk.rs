@@ -191,11 +191,9 @@ impl Worker {
                 line: at.line + row.line,
                 offset: at.offset + row.start as u64,
             };
-            // The text of an unclosed quote runs to the end of the piece, line ends included.
-            let mut raw = &data[row.start..row.end];
-            while let Some(r) = raw.strip_suffix(b"\n").or_else(|| raw.strip_suffix(b"\r")) {
-                raw = r;
-            }
+            // Without its line end; a row with an unclosed quote runs to the end of the input,
+            // line ends included, as the framer counts it when it cuts an over-long row.
+            let raw = &data[row.start..row.end];
             if raw.len() as u64 > self.max_line_bytes {
                 self.too_long(here, raw, raw.len() as u64, r);
                 continue;

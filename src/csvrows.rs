@@ -208,6 +208,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_row_ends_before_its_line_end_or_at_the_end_of_an_unclosed_quote() {
+        let data = b"a,b\r\n\"c\nd\n\n";
+        let mut rows = Rows::new(data, b',');
+        let (mut cells, mut ends) = (Vec::new(), Vec::new());
+        let first = rows.next_row(&mut cells, &mut ends).unwrap();
+        assert_eq!((first.start, first.end, first.line), (0, 3, 0));
+        let second = rows.next_row(&mut cells, &mut ends).unwrap();
+        assert_eq!((second.start, second.end, second.line), (5, data.len(), 1));
+        assert_eq!(cells, b"c\nd\n\n");
+        assert!(rows.next_row(&mut cells, &mut ends).is_none());
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
         #[test]

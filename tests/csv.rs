@@ -1348,3 +1348,46 @@ fn bare_carriage_returns_do_not_depend_on_block_size() {
     assert!(small.error_bytes == default.error_bytes, "errors differ");
     assert!(small.part_bytes == default.part_bytes, "calls differ");
 }
+
+/// A row whose quote never closes runs to the end of the file, its line ends included: it
+/// converts with them, and its `line_too_long` entry (raw head, `length`) is the same whether
+/// the framer cuts it out while reading (small blocks) or the row reader meets it.
+#[test]
+fn unclosed_quote_runs_to_the_end_of_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = write(
+        dir.path(),
+        "open.csv",
+        "id,email\n1,a@example.com\n2,\"never closed\nstill inside\n\n",
+    );
+    let run = convert(dir.path(), &[], &[&short]);
+    assert!(run.errors.is_empty());
+    assert!(
+        run.calls[1].contains(r#""email":"never closed\nstill inside\n\n""#),
+        "{}",
+        run.calls[1]
+    );
+    let row = format!("2,\"{}\n\n", "x".repeat(10_000));
+    let long = write(
+        dir.path(),
+        "long.csv",
+        format!("id,email\n1,a@example.com\n{row}"),
+    );
+    let mut seen = Vec::new();
+    for block in ["4KiB", "2MiB"] {
+        let run = convert(
+            dir.path(),
+            &["--max-line-bytes", "100", "--block-size", block],
+            &[&long],
+        );
+        let e = &run.errors[0];
+        assert_eq!(pos(e), (3, 25, "line_too_long"), "block {block}");
+        assert_eq!(
+            e["length"].as_u64(),
+            Some(row.len() as u64),
+            "block {block}"
+        );
+        seen.push(run.error_bytes);
+    }
+    assert_eq!(seen[0], seen[1], "the error file depends on the block size");
+}
