@@ -11,8 +11,10 @@
 //!   piece's lines counted (memchr), at the pipeline's default block (2 MiB) and a small one.
 //! - `framing_ndjson/lines`: the pieces, then every line located as `process_lines` does.
 //! - `framing_csv/scan`: the quote-aware CSV scanner (`Cuts::Csv`) after the header.
-//! - `framing_csv/scan+records`: the same pieces decoded into records by the csv crate, as the
-//!   CSV workers do before building each row's JSON.
+//! - `framing_csv/scan+rows`: the same pieces read into rows and cells by `csvrows`, as the CSV
+//!   workers do before building each row's JSON.
+//! - `framing_csv/scan+csv_crate`: the same with `csv::Reader` (what the workers used before),
+//!   for comparison.
 
 mod common;
 
@@ -20,6 +22,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use track2pipelines::csvrows::Rows;
 use track2pipelines::input::{CsvScan, Cuts, Framer, Piece, read_csv_header};
 
 const MAX_LINE: u64 = 16 << 20;
@@ -94,7 +97,23 @@ fn csv(c: &mut Criterion) {
             black_box(bytes)
         })
     });
-    group.bench_function("scan+records", |b| {
+    group.bench_function("scan+rows", |b| {
+        let (mut cells, mut ends) = (Vec::new(), Vec::new());
+        b.iter(|| {
+            let (mut rows, mut fields) = (0u64, 0usize);
+            for piece in csv_pieces(&corpus) {
+                if let Piece::Lines { data, .. } = piece {
+                    let mut reader = Rows::new(&data, b',');
+                    while reader.next_row(&mut cells, &mut ends).is_some() {
+                        rows += 1;
+                        fields += ends.len();
+                    }
+                }
+            }
+            black_box((rows, fields))
+        })
+    });
+    group.bench_function("scan+csv_crate", |b| {
         b.iter(|| {
             let mut rows = 0u64;
             let mut fields = 0usize;

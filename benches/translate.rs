@@ -9,9 +9,12 @@
 //! - `translate/<family>`: `translate_line` over the family's sample records (real
 //!   `gen_corpus` records, see `benches/data/`), one `Output` reused as the pipeline does per
 //!   chunk: parse, map, derived messageIds, serialization of every call.
-//! - `parse_only/<family>`: UTF-8 check + `RawMap::parse` of the same records, the top-level
-//!   parse `translate` starts with; the gap between the two is the mapping and serialization.
-//! - `csv_http/rows`: the CSV HTTP-calls layout: csv decoding of the rows, the JSON record each
+//! - `parse_only/<family>`: UTF-8 check + `RawMap::parse` of the same records (the top-level
+//!   parse `translate` starts with, by the `jsonscan` scanner); the gap between the two is the
+//!   mapping and serialization.
+//! - `parse_serde_json/<family>`: the same parse by serde_json alone (the scanner's fallback),
+//!   to show what the scanner buys.
+//! - `csv_http/rows`: the CSV HTTP-calls layout: the rows read by `csvrows`, the JSON record each
 //!   row stands for (`Plan::row`), then `translate_record`, as the pipeline's CSV path does.
 
 mod common;
@@ -21,6 +24,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use track2pipelines::config::CsvLayout;
+use track2pipelines::csvrows::Rows;
 use track2pipelines::json::RawMap;
 use track2pipelines::translate::csv::Plan;
 use track2pipelines::translate::{Output, translate_line, translate_record};
@@ -56,26 +60,32 @@ fn families(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("parse_only");
-    for (name, data, _) in common::FAMILIES {
-        let lines = common::lines(data);
-        let bytes: usize = lines.iter().map(|l| l.len()).sum();
-        group.throughput(Throughput::Bytes(bytes as u64));
-        group.bench_function(*name, |b| {
-            b.iter(|| {
-                let mut members = 0;
-                for line in &lines {
-                    if let Ok(text) = std::str::from_utf8(black_box(line))
-                        && let Ok(map) = RawMap::parse(text)
-                    {
-                        members += map.entries.len();
+    for (label, serde_only) in [("parse_only", false), ("parse_serde_json", true)] {
+        let mut group = c.benchmark_group(label);
+        for (name, data, _) in common::FAMILIES {
+            let lines = common::lines(data);
+            let bytes: usize = lines.iter().map(|l| l.len()).sum();
+            group.throughput(Throughput::Bytes(bytes as u64));
+            group.bench_function(*name, |b| {
+                b.iter(|| {
+                    let mut members = 0;
+                    for line in &lines {
+                        let Ok(text) = std::str::from_utf8(black_box(line)) else {
+                            continue;
+                        };
+                        let map = if serde_only {
+                            serde_json::from_str::<RawMap>(text)
+                        } else {
+                            RawMap::parse(text)
+                        };
+                        members += map.map_or(0, |m| m.entries.len());
                     }
-                }
-                black_box(members)
-            })
-        });
+                    black_box(members)
+                })
+            });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 /// The cells of a CSV header.
@@ -97,29 +107,27 @@ fn csv_http(c: &mut Criterion) {
     let columns = plan.columns();
     let mut out = Output::default();
     let mut json = Vec::with_capacity(4096);
+    let (mut cells, mut ends) = (Vec::new(), Vec::new());
     let mut group = c.benchmark_group("csv_http");
     group.throughput(Throughput::Bytes(rows.len() as u64));
     group.bench_function("rows", |b| {
         b.iter(|| {
             out.clear();
-            let mut rdr = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .flexible(true)
-                .from_reader(black_box(rows));
-            let mut rec = csv::ByteRecord::new();
+            let mut rows_of = Rows::new(black_box(rows), b',');
             let mut converted = 0u64;
-            while rdr.read_byte_record(&mut rec).unwrap_or(false) {
-                let end = rdr.position().byte() as usize;
-                let start = rec.position().map_or(0, |p| p.byte() as usize);
-                let raw = rows[start.min(end)..end].trim_ascii_end();
-                if rec.len() != columns {
+            while let Some(row) = rows_of.next_row(&mut cells, &mut ends) {
+                if ends.len() != columns {
                     continue;
                 }
                 // As the pipeline does: the row's cells as text, then its JSON record.
-                let cells: Result<Vec<&str>, _> = rec.iter().map(std::str::from_utf8).collect();
-                if let Ok(cells) = cells
-                    && plan.row(&cells, &mut json).is_ok()
-                {
+                let mut texts = Vec::with_capacity(ends.len());
+                let mut from = 0;
+                for &end in &ends {
+                    texts.push(std::str::from_utf8(&cells[from..end]).unwrap_or(""));
+                    from = end;
+                }
+                let raw = &rows[row.start..row.end];
+                if plan.row(&texts, &mut json).is_ok() {
                     converted += translate_record(&opts, &json, raw, &mut out).converted;
                 }
             }
