@@ -209,6 +209,23 @@ mod tests {
     }
 
     #[test]
+    fn quote_runs_across_64_byte_blocks() {
+        for n in 60..140 {
+            for text in [
+                format!("{}\n", "\"".repeat(n)),
+                format!("a,\"{}x\",b\nc", "\"\"".repeat(n / 2)),
+                format!("{},\"{}\n", "\"".repeat(n), "\"\"".repeat(n / 3)),
+            ] {
+                assert_eq!(
+                    mine(text.as_bytes(), b','),
+                    with_csv_crate(text.as_bytes(), b','),
+                    "{text:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_row_ends_before_its_line_end_or_at_the_end_of_an_unclosed_quote() {
         let data = b"a,b\r\n\"c\nd\n\n";
         let mut rows = Rows::new(data, b',');

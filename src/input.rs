@@ -717,6 +717,45 @@ mod tests {
         }
     }
 
+    #[test]
+    fn csv_scan_over_quote_runs_across_64_byte_blocks() {
+        for n in 50..140 {
+            for text in [
+                format!("{},\"\",\"\"\"\"\"\n", "\"".repeat(n)),
+                format!("a,\"{}\n\",b\nc\r\n", "\"\"".repeat(n / 2)),
+            ] {
+                let data = text.as_bytes();
+                let want = record_ends(data, b',');
+                for cut in [0, 1, n / 2, n, data.len()] {
+                    let mut scan = CsvScan::new(b',');
+                    let (a, b) = data.split_at(cut.min(data.len()));
+                    let first = scan.scan(a);
+                    let second = scan.scan(b);
+                    let got: Vec<usize> = [first.0, first.1]
+                        .into_iter()
+                        .flatten()
+                        .chain(
+                            [second.0, second.1]
+                                .into_iter()
+                                .flatten()
+                                .map(|e| e + a.len()),
+                        )
+                        .collect();
+                    let mut got = got;
+                    got.dedup();
+                    let mut expected = Vec::new();
+                    for part in [(0, a.len()), (a.len(), data.len())] {
+                        let inside = record_ends_between(&want, part.0, part.1);
+                        expected.extend(inside.first().map(|e| e + part.0));
+                        expected.extend(inside.last().map(|e| e + part.0));
+                    }
+                    expected.dedup();
+                    assert_eq!(got, expected, "{text:?} cut at {cut}");
+                }
+            }
+        }
+    }
+
     fn record_ends_between(ends: &[usize], from: usize, to: usize) -> Vec<usize> {
         ends.iter()
             .filter(|&&e| e >= from && e < to)
