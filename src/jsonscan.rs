@@ -184,6 +184,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Skips a string literal starting at the opening quote; true when it holds escapes.
+    #[inline(always)]
     fn string(&mut self) -> Option<bool> {
         self.eat(b'"')?;
         let mut escaped = false;
@@ -216,6 +217,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// Moves to the next quote, backslash or control character (or the end of the text).
+    #[inline(always)]
     fn skip_plain(&mut self) {
         while let Some(chunk) = self.b.get(self.i..self.i + 16) {
             let stops = simd::string_stops(chunk.try_into().expect("16 bytes"));
