@@ -7,8 +7,8 @@
 //! whitespace outside strings is cut. The state carried from block to block is two bits: inside a
 //! string or not, and whether the block ended with a backslash that escapes the next byte.
 //!
-//! The input must be valid JSON (a [`crate::json::Raw`] always is): then a byte at or below 0x20 outside a
-//! string is whitespace, and no string holds one unescaped except the space itself.
+//! The input must be valid JSON (a [`crate::json::Raw`] always is): then a byte at or below 0x20
+//! outside a string is whitespace, and no string holds one unescaped except the space itself.
 
 use crate::simd;
 
