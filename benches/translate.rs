@@ -15,7 +15,8 @@
 //! - `parse_serde_json/<family>`: the same parse by serde_json alone (the scanner's fallback),
 //!   to show what the scanner buys.
 //! - `csv_http/rows`: the CSV HTTP-calls layout: the rows read by `csvrows`, the JSON record each
-//!   row stands for (`Plan::row`), then `translate_record`, as the pipeline's CSV path does.
+//!   row stands for (`Plan::row_deferred`), then `translate_deferred`, as the pipeline's CSV
+//!   path does.
 
 mod common;
 
@@ -27,7 +28,7 @@ use track2pipelines::config::CsvLayout;
 use track2pipelines::csvrows::Rows;
 use track2pipelines::json::RawMap;
 use track2pipelines::translate::csv::Plan;
-use track2pipelines::translate::{Output, translate_line, translate_record};
+use track2pipelines::translate::{Output, translate_deferred, translate_line, translate_record};
 
 fn families(c: &mut Criterion) {
     let opts = common::options();
@@ -107,7 +108,7 @@ fn csv_http(c: &mut Criterion) {
     let columns = plan.columns();
     let mut out = Output::default();
     let mut json = Vec::with_capacity(4096);
-    let (mut cells, mut ends) = (Vec::new(), Vec::new());
+    let (mut cells, mut ends, mut deferred) = (Vec::new(), Vec::new(), Vec::new());
     let mut group = c.benchmark_group("csv_http");
     group.throughput(Throughput::Bytes(rows.len() as u64));
     group.bench_function("rows", |b| {
@@ -127,8 +128,15 @@ fn csv_http(c: &mut Criterion) {
                     from = end;
                 }
                 let raw = &rows[row.start..row.end];
-                if plan.row(&texts, &mut json).is_ok() {
-                    converted += translate_record(&opts, &json, raw, &mut out).converted;
+                if plan.row_deferred(&texts, &mut json, &mut deferred).is_ok() {
+                    let counts = match translate_deferred(&opts, &json, &deferred, raw, &mut out) {
+                        Some(counts) => counts,
+                        None if plan.row(&texts, &mut json).is_ok() => {
+                            translate_record(&opts, &json, raw, &mut out)
+                        }
+                        None => continue,
+                    };
+                    converted += counts.converted;
                 }
             }
             black_box((converted, out.buf.len()))

@@ -185,6 +185,7 @@ impl Worker {
         let mut rows = Rows::new(data, delimiter);
         let (mut cells, mut ends) = (Vec::with_capacity(4096), Vec::with_capacity(64));
         let mut json = Vec::with_capacity(4096);
+        let mut deferred = Vec::new();
         while let Some(row) = rows.next_row(&mut cells, &mut ends) {
             let here = At {
                 source: at.source,
@@ -198,20 +199,19 @@ impl Worker {
                 self.too_long(here, raw, raw.len() as u64, r);
                 continue;
             }
-            let counts = match csv_record(plan, &cells, &ends, &mut json) {
-                Ok(()) => translate::translate_record(&self.opts, &json, raw, &mut out),
-                Err(reject) => {
-                    out.rejects.push(translate::Rejected {
-                        item: None,
-                        raw: None,
-                        reject,
-                    });
-                    Counts {
-                        records: 1,
-                        converted: 0,
-                        rejected: 1,
+            let counts = match csv_record(plan, &cells, &ends, &mut json, &mut deferred) {
+                Ok(texts) => {
+                    match translate::translate_deferred(&self.opts, &json, &deferred, raw, &mut out)
+                    {
+                        Some(counts) => counts,
+                        // A JSON cell is not one valid value: the checked record says which.
+                        None => match plan.row(&texts, &mut json) {
+                            Ok(()) => translate::translate_record(&self.opts, &json, raw, &mut out),
+                            Err(reject) => reject_row(&mut out, reject),
+                        },
                     }
                 }
+                Err(reject) => reject_row(&mut out, reject),
             };
             self.settle(here, raw, counts, &mut out, r);
         }
@@ -347,9 +347,30 @@ fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|b| *b == b' ' || *b == b'\t')
 }
 
+/// Books a CSV row as rejected.
+fn reject_row(out: &mut Output, reject: Reject) -> Counts {
+    out.rejects.push(translate::Rejected {
+        item: None,
+        raw: None,
+        reject,
+    });
+    Counts {
+        records: 1,
+        converted: 0,
+        rejected: 1,
+    }
+}
+
 /// Checks one CSV row (its cells one after the other in `cells`, ending at `ends`) and writes
-/// the JSON record it stands for into `json`.
-fn csv_record(plan: &Plan, cells: &[u8], ends: &[usize], json: &mut Vec<u8>) -> Result<(), Reject> {
+/// the JSON record it stands for into `json`, its JSON cells unchecked (see
+/// [`Plan::row_deferred`]); returns the cells as text.
+fn csv_record<'c>(
+    plan: &Plan,
+    cells: &'c [u8],
+    ends: &[usize],
+    json: &mut Vec<u8>,
+    deferred: &mut Vec<(usize, usize)>,
+) -> Result<Vec<&'c str>, Reject> {
     if let Some(problem) = &plan.problem {
         return Err(problem.clone());
     }
@@ -377,5 +398,10 @@ fn csv_record(plan: &Plan, cells: &[u8], ends: &[usize], json: &mut Vec<u8>) -> 
         }
         from = end;
     }
-    plan.row(&texts, json)
+    // A check that fails on a cell other than a JSON one: the full check gives the error the
+    // row's first bad cell makes.
+    if let Err(reject) = plan.row_deferred(&texts, json, deferred) {
+        return Err(plan.row(&texts, json).err().unwrap_or(reject));
+    }
+    Ok(texts)
 }

@@ -217,6 +217,8 @@ impl<'de> Deserialize<'de> for Nested<'de> {
 pub struct Record<'a> {
     pub map: RawMap<'a>,
     pub body: Option<Nested<'a>>,
+    /// Where the (last) `body` value lies in the record's text, when the scanner parsed it.
+    pub body_span: Option<(usize, usize)>,
 }
 
 impl<'a> Record<'a> {

@@ -29,9 +29,13 @@ pub fn object(text: &str) -> Option<RawMap<'_>> {
 pub fn record(text: &str) -> Option<Record<'_>> {
     let mut s = Scanner::new(text);
     s.ws();
-    let (map, body) = s.object(true)?;
+    let (map, body, body_span) = s.object(true)?;
     s.end()?;
-    Some(Record { map, body })
+    Some(Record {
+        map,
+        body,
+        body_span,
+    })
 }
 
 /// Parses one value of any kind (whitespace around it allowed), or `None` to let serde_json
@@ -112,14 +116,18 @@ impl<'a> Scanner<'a> {
     }
 
     /// An object's members; with `open_body`, a `body` member is parsed in place (the last one
-    /// wins) instead of being listed.
-    fn object(&mut self, open_body: bool) -> Option<(RawMap<'a>, Option<Nested<'a>>)> {
+    /// wins, and where its text lies is returned too) instead of being listed.
+    #[allow(clippy::type_complexity)]
+    fn object(
+        &mut self,
+        open_body: bool,
+    ) -> Option<(RawMap<'a>, Option<Nested<'a>>, Option<(usize, usize)>)> {
         self.eat(b'{')?;
         let mut entries = Vec::with_capacity(8);
-        let mut body = None;
+        let (mut body, mut body_span) = (None, None);
         self.ws();
         if self.eat(b'}').is_some() {
-            return Some((RawMap { entries }, body));
+            return Some((RawMap { entries }, body, body_span));
         }
         loop {
             let key = self.key()?;
@@ -127,7 +135,9 @@ impl<'a> Scanner<'a> {
             self.eat(b':')?;
             self.ws();
             if open_body && key == "body" {
+                let start = self.i;
                 body = Some(self.nested()?);
+                body_span = Some((start, self.i));
             } else {
                 let start = self.i;
                 self.value()?;
@@ -141,7 +151,7 @@ impl<'a> Scanner<'a> {
                 }
                 b'}' => {
                     self.i += 1;
-                    return Some((RawMap { entries }, body));
+                    return Some((RawMap { entries }, body, body_span));
                 }
                 _ => return None,
             }

@@ -1391,3 +1391,35 @@ fn unclosed_quote_runs_to_the_end_of_the_file() {
     }
     assert_eq!(seen[0], seen[1], "the error file depends on the block size");
 }
+
+/// A JSON column must hold exactly one JSON value: text that would close the value and add
+/// members of its own to the record (or leave it open) is `invalid_json` for that column, never
+/// a call built from the smuggled members. (JSON columns are checked through the record's own
+/// parse, which must find one value exactly where the cell was written.)
+#[test]
+fn a_json_cell_cannot_add_members_to_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "body,method,path",
+        r#""{""email"":""a@example.com""},""path"":""/api/v1/customers/666""",PUT,/api/v1/customers/1"#,
+        r#""{""email"":""b@example.com""}   ",PUT,/api/v1/customers/2"#,
+        r#""{""email"":""c@example.com""",PUT,/api/v1/customers/3"#,
+        r#""1,""method"":""DELETE""",PUT,/api/v1/customers/4"#,
+    ];
+    let text = csv_text(&rows, "\n", false);
+    let path = write(dir.path(), "smuggle.csv", &text.bytes);
+    let run = convert(dir.path(), &[], &[&path]);
+    // Only the row whose body is one object (with spaces after it) converts.
+    assert_eq!(run.calls.len(), 1, "{:?}", run.calls);
+    assert!(run.calls[0].contains(r#""userId":"2""#), "{}", run.calls[0]);
+    let got: Vec<_> = run
+        .errors
+        .iter()
+        .map(|e| (pos(e).2, e["raw"].as_str().unwrap(), message(e)))
+        .collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    for ((code, raw, msg), row) in got.iter().zip([1, 3, 4]) {
+        assert_eq!((*code, *raw), ("invalid_json", rows[row]));
+        assert!(msg.contains("column body"), "{msg}");
+    }
+}

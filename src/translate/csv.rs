@@ -169,6 +169,31 @@ impl Plan {
 
     /// Writes the JSON record for one row (`cells` as UTF-8 text) into `out`.
     pub fn row(&self, cells: &[&str], out: &mut Vec<u8>) -> Result<(), Reject> {
+        self.write_row(cells, out, None)
+    }
+
+    /// Like [`Plan::row`], except that the JSON cells of top-level members are not checked
+    /// here: each is written as it stands (trimmed), and where it lies in `out` goes to
+    /// `deferred`. The record is valid, and means what the plan says, exactly when the record's
+    /// parse finds one value at each of those places ([`crate::translate::translate_deferred`]
+    /// checks); otherwise the row must be written again with [`Plan::row`], which says what is
+    /// wrong with it. This spares JSON columns (an HTTP call's body) a parse of their own.
+    pub fn row_deferred(
+        &self,
+        cells: &[&str],
+        out: &mut Vec<u8>,
+        deferred: &mut Vec<(usize, usize)>,
+    ) -> Result<(), Reject> {
+        deferred.clear();
+        self.write_row(cells, out, Some(deferred))
+    }
+
+    fn write_row(
+        &self,
+        cells: &[&str],
+        out: &mut Vec<u8>,
+        mut deferred: Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<(), Reject> {
         if let Some(p) = &self.problem {
             return Err(p.clone());
         }
@@ -185,7 +210,7 @@ impl Plan {
             member_key(out, &mut first, "action");
             write_str(out, action);
         }
-        self.write_members(&self.root, cells, out, &mut first)?;
+        self.write_members(&self.root, cells, out, &mut first, &mut deferred)?;
         out.push(b'}');
         Ok(())
     }
@@ -196,6 +221,7 @@ impl Plan {
         cells: &[&str],
         out: &mut Vec<u8>,
         first: &mut bool,
+        deferred: &mut Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Reject> {
         for (key, node) in members {
             match node {
@@ -205,7 +231,16 @@ impl Plan {
                         continue;
                     }
                     member_key(out, first, key);
-                    self.write_cell(*c, cell, out)?;
+                    match deferred {
+                        Some(spans)
+                            if matches!(self.types[*c], CellType::Json | CellType::TypedJson) =>
+                        {
+                            let text = cell.trim_matches([' ', '\t', '\n', '\r']);
+                            spans.push((out.len(), out.len() + text.len()));
+                            out.extend_from_slice(text.as_bytes());
+                        }
+                        _ => self.write_cell(*c, cell, out)?,
+                    }
                 }
                 Node::Obj(children) => {
                     if !children_present(children, cells) {
@@ -214,7 +249,8 @@ impl Plan {
                     member_key(out, first, key);
                     out.push(b'{');
                     let mut inner_first = true;
-                    self.write_members(children, cells, out, &mut inner_first)?;
+                    // Only top-level members are deferred: the record's parse sees only those.
+                    self.write_members(children, cells, out, &mut inner_first, &mut None)?;
                     out.push(b'}');
                 }
             }

@@ -286,19 +286,35 @@ pub fn translate_record(opts: &Options, text: &[u8], id_bytes: &[u8], out: &mut 
             );
         }
     };
-    let record = match parse_record(text) {
-        Ok(m) => m,
-        Err(r) => return reject_whole(out, r),
-    };
-    let map = &record.map;
-    match detect(map) {
-        Ok(Shape::Entity) => {
-            convert_one(opts, out, id_bytes, None, None, |rec| v2::entity(rec, map))
-        }
-        Ok(Shape::Batch(items)) => batch(opts, out, items, None),
-        Ok(Shape::Http) => v1::http(opts, out, id_bytes, &record),
+    match parse_record(text) {
+        Ok(record) => translate_parsed(opts, &record, id_bytes, out),
         Err(r) => reject_whole(out, r),
     }
+}
+
+/// Translates a record written by [`csv::Plan::row_deferred`], if its parse finds exactly one
+/// value at each of the `deferred` places (members whose text was not checked when the record
+/// was written). `None`, with nothing written, when it does not: the row must then be written
+/// with [`csv::Plan::row`] and translated again.
+pub fn translate_deferred(
+    opts: &Options,
+    text: &[u8],
+    deferred: &[(usize, usize)],
+    id_bytes: &[u8],
+    out: &mut Output,
+) -> Option<Counts> {
+    let text = simdutf8::basic::from_utf8(text).ok()?;
+    let record = parse_record(text).ok()?;
+    let base = text.as_ptr() as usize;
+    let at = |raw: &str| {
+        let start = raw.as_ptr() as usize - base;
+        (start, start + raw.len())
+    };
+    let all_found = deferred.iter().all(|span| {
+        record.body_span == Some(*span)
+            || record.map.entries.iter().any(|(_, v)| at(v.get()) == *span)
+    });
+    all_found.then(|| translate_parsed(opts, &record, id_bytes, out))
 }
 
 /// Parses a record's text as a JSON object.
@@ -317,6 +333,18 @@ fn parse_record(text: &str) -> Result<Record<'_>, Reject> {
             Kind::of(v).article_name()
         )),
         Err(e) => Err(reject!(InvalidJson, "{e}")),
+    }
+}
+
+fn translate_parsed(opts: &Options, record: &Record, id_bytes: &[u8], out: &mut Output) -> Counts {
+    let map = &record.map;
+    match detect(map) {
+        Ok(Shape::Entity) => {
+            convert_one(opts, out, id_bytes, None, None, |rec| v2::entity(rec, map))
+        }
+        Ok(Shape::Batch(items)) => batch(opts, out, items, None),
+        Ok(Shape::Http) => v1::http(opts, out, id_bytes, record),
+        Err(r) => reject_whole(out, r),
     }
 }
 
