@@ -529,7 +529,10 @@ impl<R: Read> Framer<R> {
                 },
             }
         }
-        if ends_with_cr {
+        // An NDJSON line's `\r\n` ends at the `\n`: its `\r` is not part of the line. A CSV
+        // record ends at its `\r` already; one that still ends with `\r` is inside a quote that
+        // never closes, and keeps it, as the row reader does.
+        if ends_with_cr && matches!(self.cuts, Cuts::Lines) {
             length -= 1;
         }
         head.truncate(length.min(HEAD_BYTES as u64) as usize);
