@@ -305,14 +305,19 @@ pub fn translate_deferred(
 ) -> Option<Counts> {
     let text = simdutf8::basic::from_utf8(text).ok()?;
     let record = parse_record(text).ok()?;
+    // Where a member's value lies in `text` (every value borrows from it).
     let base = text.as_ptr() as usize;
     let at = |raw: &str| {
-        let start = raw.as_ptr() as usize - base;
-        (start, start + raw.len())
+        let start = (raw.as_ptr() as usize).checked_sub(base)?;
+        Some((start, start + raw.len()))
     };
     let all_found = deferred.iter().all(|span| {
         record.body_span == Some(*span)
-            || record.map.entries.iter().any(|(_, v)| at(v.get()) == *span)
+            || record
+                .map
+                .entries
+                .iter()
+                .any(|(_, v)| at(v.get()) == Some(*span))
     });
     all_found.then(|| translate_parsed(opts, &record, id_bytes, out))
 }
