@@ -207,11 +207,11 @@ impl Worker {
                         // A JSON cell is not one valid value: the checked record says which.
                         None => match plan.row(&texts, &mut json) {
                             Ok(()) => translate::translate_record(&self.opts, &json, raw, &mut out),
-                            Err(reject) => reject_row(&mut out, reject),
+                            Err(reject) => translate::reject_whole(&mut out, reject),
                         },
                     }
                 }
-                Err(reject) => reject_row(&mut out, reject),
+                Err(reject) => translate::reject_whole(&mut out, reject),
             };
             self.settle(here, raw, counts, &mut out, r);
         }
@@ -345,20 +345,6 @@ impl Worker {
 
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|b| *b == b' ' || *b == b'\t')
-}
-
-/// Books a CSV row as rejected.
-fn reject_row(out: &mut Output, reject: Reject) -> Counts {
-    out.rejects.push(translate::Rejected {
-        item: None,
-        raw: None,
-        reject,
-    });
-    Counts {
-        records: 1,
-        converted: 0,
-        rejected: 1,
-    }
 }
 
 /// Checks one CSV row (its cells one after the other in `cells`, ending at `ends`) and writes

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 pub fn object(text: &str) -> Option<RawMap<'_>> {
     let mut s = Scanner::new(text);
     s.ws();
-    let map = s.object(false)?.0;
+    let map = s.object(false)?.map;
     s.end()?;
     Some(map)
 }
@@ -29,13 +29,9 @@ pub fn object(text: &str) -> Option<RawMap<'_>> {
 pub fn record(text: &str) -> Option<Record<'_>> {
     let mut s = Scanner::new(text);
     s.ws();
-    let (map, body, body_span) = s.object(true)?;
+    let record = s.object(true)?;
     s.end()?;
-    Some(Record {
-        map,
-        body,
-        body_span,
-    })
+    Some(record)
 }
 
 /// Parses one value of any kind (whitespace around it allowed), or `None` to let serde_json
@@ -115,33 +111,30 @@ impl<'a> Scanner<'a> {
         (self.i == self.b.len()).then_some(())
     }
 
-    /// An object's members; with `open_body`, a `body` member is parsed in place (the last one
-    /// wins, and where its text lies is returned too) instead of being listed.
-    #[allow(clippy::type_complexity)]
-    fn object(
-        &mut self,
-        open_body: bool,
-    ) -> Option<(RawMap<'a>, Option<Nested<'a>>, Option<(usize, usize)>)> {
+    /// An object's members (in `map`); with `open_body`, a `body` member is parsed in place
+    /// (the last one wins, its place noted) instead of being listed.
+    fn object(&mut self, open_body: bool) -> Option<Record<'a>> {
         self.eat(b'{')?;
-        let mut entries = Vec::with_capacity(8);
-        let (mut body, mut body_span) = (None, None);
+        let mut rec = Record::default();
+        rec.map.entries.reserve(8);
         self.ws();
         if self.eat(b'}').is_some() {
-            return Some((RawMap { entries }, body, body_span));
+            return Some(rec);
         }
         loop {
             let key = self.key()?;
             self.ws();
             self.eat(b':')?;
             self.ws();
+            let start = self.i;
             if open_body && key == "body" {
-                let start = self.i;
-                body = Some(self.nested()?);
-                body_span = Some((start, self.i));
+                rec.body = Some(self.nested()?);
+                rec.body_span = Some((start, self.i));
             } else {
-                let start = self.i;
                 self.value()?;
-                entries.push((key, Raw::trusted(&self.text[start..self.i])));
+                rec.map
+                    .entries
+                    .push((key, Raw::trusted(&self.text[start..self.i])));
             }
             self.ws();
             match self.peek()? {
@@ -151,7 +144,7 @@ impl<'a> Scanner<'a> {
                 }
                 b'}' => {
                     self.i += 1;
-                    return Some((RawMap { entries }, body, body_span));
+                    return Some(rec);
                 }
                 _ => return None,
             }
@@ -170,7 +163,7 @@ impl<'a> Scanner<'a> {
     /// A record's `body`: an object's members, a string's text, or the kind of a literal.
     fn nested(&mut self) -> Option<Nested<'a>> {
         match self.peek()? {
-            b'{' => Some(Nested::Map(self.object(false)?.0)),
+            b'{' => Some(Nested::Map(self.object(false)?.map)),
             b'"' => {
                 let start = self.i;
                 if self.string()? {

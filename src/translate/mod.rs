@@ -255,7 +255,8 @@ fn convert_one(
     }
 }
 
-fn reject_whole(out: &mut Output, reject: Reject) -> Counts {
+/// Books a whole record as rejected (no calls).
+pub fn reject_whole(out: &mut Output, reject: Reject) -> Counts {
     out.rejects.push(Rejected {
         item: None,
         raw: None,
