@@ -27,11 +27,12 @@ use std::time::Duration;
 use clap::Parser;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
+use track2pipelines::app;
 use track2pipelines::cli::Cli;
 use track2pipelines::config::PartitionBy;
 use track2pipelines::input::{Framer, Piece};
 use track2pipelines::output::partition::{PartKey, Partitioner};
-use track2pipelines::pipeline::{self, Live};
+use track2pipelines::pipeline::Live;
 use track2pipelines::translate::{Options, Output, translate_line};
 
 const BLOCK: usize = 2 << 20;
@@ -155,7 +156,7 @@ fn convert(input: &Path, out: &Path, threads: usize) {
         .expect("flags parse")
         .into_config(args)
         .expect("valid config");
-    let result = pipeline::run(&cfg, &Live::default()).expect("run succeeds");
+    let result = app::execute(&cfg, &Live::default()).expect("run succeeds");
     black_box(result.total.records);
 }
 

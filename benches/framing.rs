@@ -76,7 +76,7 @@ fn ndjson(c: &mut Criterion) {
 /// A CSV stream framed past its header, as the pipeline opens a CSV input.
 fn csv_pieces(data: &[u8]) -> Framer<&[u8]> {
     let mut reader = data;
-    let (_, consumed, lines) = read_csv_header(&mut reader, b',').expect("header");
+    let (_, consumed, lines) = read_csv_header(&mut reader, b',', u64::MAX).expect("header");
     let cuts = Cuts::Csv(CsvScan::new(b','));
     Framer::with_cuts(reader, 2 << 20, MAX_LINE, cuts, lines, consumed)
 }

@@ -109,12 +109,13 @@ impl Worker {
                 &mut r,
             ),
             Piece::Corrupt {
+                code,
                 line,
                 offset,
                 message,
             } => {
                 r.incomplete = true;
-                r.tally.rejects[Code::CorruptInput.index()] += 1;
+                r.tally.rejects[code.index()] += 1;
                 errors::write(
                     &mut r.errors,
                     &errors::Entry {
@@ -122,7 +123,7 @@ impl Worker {
                         line,
                         offset,
                         item: None,
-                        code: Code::CorruptInput,
+                        code,
                         message: &message,
                         raw: None,
                         length: None,

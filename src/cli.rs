@@ -4,9 +4,10 @@ use crate::config::{
     Command, Compression, Config, CsvLayout, InputFormat, OutputConfig, PartitionBy, Progress,
 };
 use crate::error::{Error, Result};
+use crate::output::dir::Target;
 use crate::translate::{MessageIds, Options};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -50,7 +51,10 @@ pub struct ConvertArgs {
     /// Replace the files of an earlier run in --out.
     #[arg(long)]
     pub overwrite: bool,
-    /// Shard number written into part file names (part-<shard>-<n>).
+    /// At most this many output files open at once; more partitions are closed and reopened.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=65536), value_name = "N")]
+    pub max_open_files: u32,
+    /// Shard number written into part file names (part-SHARD-N).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..10000))]
     pub shard: u16,
     #[command(flatten)]
@@ -70,14 +74,14 @@ pub struct CheckArgs {
 pub struct CommonArgs {
     /// Input files or directories; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]
-    pub inputs: Vec<String>,
+    pub inputs: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
     pub input_format: FormatArg,
     #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
     pub csv_layout: LayoutArg,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    /// Worker threads, 1 to 256 (default: all cores).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
     /// The run's reference time (RFC 3339, or unix seconds); default SOURCE_DATE_EPOCH, else the clock.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
@@ -195,7 +199,11 @@ fn parse_partition(s: &str) -> Result<Vec<PartitionBy>> {
 /// The reference time: `--now`, else SOURCE_DATE_EPOCH, else the clock.
 fn reference_now(flag: Option<&str>) -> Result<i64> {
     if let Some(s) = flag {
-        return crate::time::parse_str(s).ok_or_else(|| {
+        if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains(['-', ':']) {
+            return unix_seconds(s)
+                .ok_or_else(|| Error::Usage(format!("--now: {s:?} is not unix seconds in range")));
+        }
+        return crate::time::parse_rfc3339(s).ok_or_else(|| {
             Error::Usage(format!(
                 "--now: {s:?} is not an RFC 3339 time or unix seconds"
             ))
@@ -219,6 +227,21 @@ fn reference_now(flag: Option<&str>) -> Result<i64> {
     Ok(now.as_millis() as i64)
 }
 
+/// Unix seconds (`1700000000`, `1700000000.250`) to milliseconds, within the years 1970-9999.
+fn unix_seconds(s: &str) -> Option<i64> {
+    let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+    if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let secs: i64 = int.parse().ok()?;
+    let ms: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
+    let total = secs.checked_mul(1000)?.checked_add(ms)?;
+    (0..=crate::time::MAX_MS).contains(&total).then_some(total)
+}
+
 fn integrations(flag: Option<&str>) -> Result<String> {
     let Some(text) = flag else {
         return Ok(r#"{"All":true}"#.to_owned());
@@ -233,72 +256,206 @@ fn integrations(flag: Option<&str>) -> Result<String> {
     Ok(String::from_utf8(out).expect("compacted JSON stays UTF-8"))
 }
 
-impl Cli {
-    /// Validates the flags into a run configuration.
-    pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
-        let (command, common, output, errors_file) = match self.command {
-            Cmd::Convert(c) => {
-                let compress = match c.compress {
-                    CompressArg::None => Compression::None,
-                    CompressArg::Zstd => Compression::Zstd,
-                    CompressArg::Gzip => Compression::Gzip,
-                };
-                let level = match (compress, c.compress_level) {
-                    (Compression::Zstd, Some(l)) if !(1..=22).contains(&l) => {
-                        return Err(Error::Usage("--compress-level for zstd is 1 to 22".into()));
-                    }
-                    (Compression::Gzip, Some(l)) if !(0..=9).contains(&l) => {
-                        return Err(Error::Usage("--compress-level for gzip is 0 to 9".into()));
-                    }
-                    (_, Some(l)) => l,
-                    (Compression::Gzip, None) => 6,
-                    (_, None) => 1,
-                };
-                if c.max_file_bytes == 0 {
-                    return Err(Error::Usage("--max-file-bytes must be at least 1".into()));
-                }
-                let output = OutputConfig {
-                    dir: c.out,
-                    partition_by: parse_partition(&c.partition_by)?,
-                    compress,
-                    compress_level: level,
-                    max_file_bytes: c.max_file_bytes,
-                    max_file_records: c.max_file_records,
-                    overwrite: c.overwrite,
-                    shard: c.shard,
-                };
-                (Command::Convert, c.common, Some(output), None)
+impl ConvertArgs {
+    /// `--compress` and `--compress-level`, checked together.
+    fn compression(&self) -> Result<(Compression, i32)> {
+        let compress = match self.compress {
+            CompressArg::None => Compression::None,
+            CompressArg::Zstd => Compression::Zstd,
+            CompressArg::Gzip => Compression::Gzip,
+        };
+        let level = match (compress, self.compress_level) {
+            (Compression::None, Some(_)) => {
+                return Err(Error::Usage(
+                    "--compress-level needs --compress zstd or gzip".into(),
+                ));
             }
-            Cmd::Check(c) => (Command::Check, c.common, None, c.errors),
+            (Compression::Zstd, Some(l)) if !(1..=22).contains(&l) => {
+                return Err(Error::Usage("--compress-level for zstd is 1 to 22".into()));
+            }
+            (Compression::Gzip, Some(l)) if !(0..=9).contains(&l) => {
+                return Err(Error::Usage("--compress-level for gzip is 0 to 9".into()));
+            }
+            (_, Some(l)) => l,
+            (Compression::Gzip, None) => 6,
+            (_, None) => 1,
         };
-        let threads = match common.threads {
-            Some(0) => return Err(Error::Usage("--threads must be at least 1".into())),
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        Ok((compress, level))
+    }
+
+    fn output(&self) -> Result<OutputConfig> {
+        let (compress, compress_level) = self.compression()?;
+        if self.max_file_bytes == 0 {
+            return Err(Error::Usage("--max-file-bytes must be at least 1".into()));
+        }
+        Ok(OutputConfig {
+            dir: self.out.clone(),
+            partition_by: parse_partition(&self.partition_by)?,
+            compress,
+            compress_level,
+            max_file_bytes: self.max_file_bytes,
+            max_file_records: self.max_file_records,
+            overwrite: self.overwrite,
+            shard: self.shard,
+            max_open_files: self.max_open_files as usize,
+        })
+    }
+}
+
+impl CommonArgs {
+    fn translate_options(&self, bucket_hash: bool) -> Result<Options> {
+        let mut translate = Options::new(reference_now(self.now.as_deref())?);
+        translate.integrations = integrations(self.integrations.as_deref())?;
+        translate.message_ids = match self.message_ids {
+            IdsArg::Derived => MessageIds::Derived,
+            IdsArg::Random => MessageIds::Random,
         };
-        if common.block_size < 4096 || common.block_size > (1 << 30) {
+        translate.max_call_bytes = self.max_call_bytes as usize;
+        translate.bucket_hash = bucket_hash;
+        Ok(translate)
+    }
+
+    fn progress(&self) -> Progress {
+        if self.quiet {
+            return Progress::Never;
+        }
+        match self.progress {
+            ProgressArg::Auto => Progress::Auto,
+            ProgressArg::Always => Progress::Always,
+            ProgressArg::Never => Progress::Never,
+        }
+    }
+
+    fn check_limits(&self) -> Result<()> {
+        if self.block_size < 4096 || self.block_size > (1 << 30) {
             return Err(Error::Usage(
                 "--block-size must be between 4KiB and 1GiB".into(),
             ));
         }
-        if common.max_line_bytes == 0 {
+        if self.max_line_bytes == 0 {
             return Err(Error::Usage("--max-line-bytes must be at least 1".into()));
         }
-        let mut translate = Options::new(reference_now(common.now.as_deref())?);
-        translate.integrations = integrations(common.integrations.as_deref())?;
-        translate.message_ids = match common.message_ids {
-            IdsArg::Derived => MessageIds::Derived,
-            IdsArg::Random => MessageIds::Random,
+        Ok(())
+    }
+}
+
+/// `path` made absolute with every existing part resolved (links included), so two spellings
+/// of one place compare equal; the part that does not exist yet is appended as written.
+fn resolved(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut tail = Vec::new();
+    let mut head = abs.as_path();
+    loop {
+        if let Ok(real) = head.canonicalize() {
+            let mut out = real;
+            out.extend(tail.iter().rev());
+            return out;
+        }
+        match (head.parent(), head.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name.to_os_string());
+                head = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// The inputs as given, checked against the run's outputs (docs/mapping.md §13): an input at or
+/// below `--out` is refused; `--out` inside an input directory is skipped by discovery
+/// (returned); a file option naming an input or a file below `--out` is refused.
+fn check_paths(
+    inputs: &[PathBuf],
+    out: Option<&Path>,
+    files: &[(&str, &Target)],
+) -> Result<Option<PathBuf>> {
+    let out = out.map(resolved);
+    let mut exclude = None;
+    let mut given = Vec::new();
+    for input in inputs.iter().filter(|i| i.as_os_str() != "-") {
+        let real = input
+            .canonicalize()
+            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", input.display())))?;
+        if let Some(out) = &out {
+            if real.starts_with(out) {
+                return Err(Error::Usage(format!(
+                    "input {} is inside --out {}: a run's output never holds its inputs",
+                    input.display(),
+                    out.display()
+                )));
+            }
+            if real.is_dir() && out.starts_with(&real) {
+                exclude = Some(out.clone());
+            }
+        }
+        given.push((input, real));
+    }
+    for (flag, target) in files {
+        let real = resolved(&target.path);
+        if let Some(out) = &out
+            && real.starts_with(out)
+        {
+            return Err(Error::Usage(format!(
+                "{flag} {} is inside --out {}: choose a file outside it",
+                target.path.display(),
+                out.display()
+            )));
+        }
+        if let Some((input, _)) = given
+            .iter()
+            .find(|(_, r)| *r == real || (r.is_dir() && real.starts_with(r)))
+        {
+            return Err(Error::Usage(format!(
+                "{flag} {} would overwrite or join the input {}",
+                target.path.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(exclude)
+}
+
+impl Cli {
+    /// Validates the flags into a run configuration: every value and every path is checked
+    /// here, before any work starts.
+    pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
+        let (command, output, common, errors_file) = match self.command {
+            Cmd::Convert(c) => (Command::Convert, Some(c.output()?), c.common, None),
+            Cmd::Check(c) => (Command::Check, None, c.common, c.errors),
         };
-        translate.max_call_bytes = common.max_call_bytes as usize;
-        translate.bucket_hash = output.as_ref().is_some_and(|o| {
+        common.check_limits()?;
+        let threads = match common.threads {
+            Some(n) => usize::from(n),
+            None => std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
+        };
+        let bucket_hash = output.as_ref().is_some_and(|o| {
             o.partition_by
                 .iter()
                 .any(|p| matches!(p, PartitionBy::Bucket(_)))
         });
+        let translate = common.translate_options(bucket_hash)?;
+        let errors_file = errors_file
+            .map(|p| Target::check(&p, "--errors"))
+            .transpose()?;
+        let summary_json = common
+            .summary_json
+            .as_ref()
+            .map(|p| Target::check(p, "--summary-json"))
+            .transpose()?;
+        let mut named = Vec::new();
+        if let Some(t) = &errors_file {
+            named.push(("--errors", t));
+        }
+        if let Some(t) = &summary_json {
+            named.push(("--summary-json", t));
+        }
+        let exclude = check_paths(
+            &common.inputs,
+            output.as_ref().map(|o| o.dir.as_path()),
+            &named,
+        )?;
         Ok(Config {
             command,
-            inputs: common.inputs,
             input_format: match common.input_format {
                 FormatArg::Ndjson => InputFormat::Ndjson,
                 FormatArg::Csv => InputFormat::Csv,
@@ -314,17 +471,11 @@ impl Cli {
             threads,
             translate,
             max_line_bytes: common.max_line_bytes,
-            progress: if common.quiet {
-                Progress::Never
-            } else {
-                match common.progress {
-                    ProgressArg::Auto => Progress::Auto,
-                    ProgressArg::Always => Progress::Always,
-                    ProgressArg::Never => Progress::Never,
-                }
-            },
+            progress: common.progress(),
             quiet: common.quiet,
-            summary_json: common.summary_json,
+            inputs: common.inputs,
+            exclude,
+            summary_json,
             output,
             errors_file,
             block_bytes: common.block_size as usize,

@@ -1,6 +1,7 @@
 //! The validated configuration of a run: everything [`crate::cli`] parsed and checked before
 //! any work starts.
 
+use crate::output::dir::Target;
 use crate::translate::Options;
 use std::path::PathBuf;
 
@@ -70,13 +71,17 @@ pub struct OutputConfig {
     pub max_file_records: u64,
     pub overwrite: bool,
     pub shard: u16,
+    /// `--max-open-files`.
+    pub max_open_files: usize,
 }
 
 #[derive(Debug, Clone)]
 pub struct Config {
     pub command: Command,
     /// Inputs as given (`-` for stdin).
-    pub inputs: Vec<String>,
+    pub inputs: Vec<PathBuf>,
+    /// A directory discovery skips: `--out`, when it lies inside an input directory.
+    pub exclude: Option<PathBuf>,
     pub input_format: InputFormat,
     pub csv_layout: CsvLayout,
     pub threads: usize,
@@ -84,11 +89,11 @@ pub struct Config {
     pub max_line_bytes: u64,
     pub progress: Progress,
     pub quiet: bool,
-    pub summary_json: Option<PathBuf>,
+    pub summary_json: Option<Target>,
     /// `convert`: the output directory and layout.
     pub output: Option<OutputConfig>,
     /// `check --errors FILE`.
-    pub errors_file: Option<PathBuf>,
+    pub errors_file: Option<Target>,
     /// Bytes read from an input at a time.
     pub block_bytes: usize,
     /// The command line, for the manifest.

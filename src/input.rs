@@ -24,8 +24,11 @@ pub enum Format {
 /// One input stream.
 #[derive(Debug, Clone)]
 pub struct Source {
-    /// The path as given (or found under a given directory); `-` for stdin.
+    /// The path as given (or found under a given directory); `-` for stdin. A path that is
+    /// not UTF-8 is written lossily (see `lossy`).
     pub name: Arc<str>,
+    /// The path's bytes are not UTF-8, so `name` is not the exact path.
+    pub lossy: bool,
     /// None for stdin.
     pub path: Option<PathBuf>,
     /// Size on disk, when known.
@@ -33,58 +36,82 @@ pub struct Source {
     pub format: Format,
 }
 
+/// What discovery found: the sources in order, and what it passed over.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub sources: Vec<Source>,
+    /// Entries of input directories that are neither files nor directories (FIFOs, sockets,
+    /// devices): not read, named in the summary.
+    pub skipped: Vec<String>,
+}
+
 /// Expands the inputs as given into sources, in order: a directory becomes every regular,
-/// non-hidden file below it, sorted by path.
-pub fn discover(inputs: &[String], format: InputFormat) -> Result<Vec<Source>> {
-    let mut out = Vec::new();
+/// non-hidden file below it, sorted by path; `exclude` (the run's `--out`, when it lies inside
+/// an input directory) is passed over.
+pub fn discover(
+    inputs: &[PathBuf],
+    format: InputFormat,
+    exclude: Option<&Path>,
+) -> Result<Discovered> {
+    let mut out = Discovered::default();
     for input in inputs {
-        if input == "-" {
-            out.push(Source {
+        if input.as_os_str() == "-" {
+            out.sources.push(Source {
                 name: Arc::from("-"),
+                lossy: false,
                 path: None,
                 size: None,
-                format: format_of(input, format),
+                format: format_of("-", format),
             });
             continue;
         }
-        let path = PathBuf::from(input);
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| Error::Usage(format!("cannot read input {input}: {e}")))?;
+        let meta = std::fs::metadata(input)
+            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", input.display())))?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            walk(&path, &mut files)?;
+            walk(input, exclude, &mut files, &mut out.skipped)?;
             files.sort_by(|a, b| {
                 a.0.as_os_str()
                     .as_encoded_bytes()
                     .cmp(b.0.as_os_str().as_encoded_bytes())
             });
             for (p, size) in files {
-                let name = p.to_string_lossy().into_owned();
-                out.push(Source {
-                    format: format_of(&name, format),
-                    name: Arc::from(name),
-                    path: Some(p),
-                    size: Some(size),
-                });
+                out.sources.push(source(p, size, format));
             }
+        } else if meta.is_file() {
+            out.sources.push(source(input.clone(), meta.len(), format));
         } else {
-            out.push(Source {
-                name: Arc::from(input.as_str()),
-                path: Some(path),
-                size: Some(meta.len()),
-                format: format_of(input, format),
-            });
+            // A FIFO or a device named on the command line is read as a stream.
+            let mut s = source(input.clone(), 0, format);
+            s.size = None;
+            out.sources.push(s);
         }
     }
     Ok(out)
 }
 
-fn walk(dir: &Path, files: &mut Vec<(PathBuf, u64)>) -> Result<()> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", dir.display())))?;
-    for entry in entries {
-        let entry = entry
-            .map_err(|e| Error::Usage(format!("cannot read directory {}: {e}", dir.display())))?;
+fn source(path: PathBuf, size: u64, format: InputFormat) -> Source {
+    let lossy = path.to_str().is_none();
+    let name = path.to_string_lossy().into_owned();
+    Source {
+        format: format_of(&name, format),
+        name: Arc::from(name),
+        lossy,
+        path: Some(path),
+        size: Some(size),
+    }
+}
+
+fn walk(
+    dir: &Path,
+    exclude: Option<&Path>,
+    files: &mut Vec<(PathBuf, u64)>,
+    skipped: &mut Vec<String>,
+) -> Result<()> {
+    let unreadable =
+        |e: io::Error| Error::Usage(format!("cannot read directory {}: {e}", dir.display()));
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
         if entry.file_name().as_encoded_bytes().starts_with(b".") {
             continue;
         }
@@ -92,9 +119,14 @@ fn walk(dir: &Path, files: &mut Vec<(PathBuf, u64)>) -> Result<()> {
         let meta = std::fs::metadata(&path)
             .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", path.display())))?;
         if meta.is_dir() {
-            walk(&path, files)?;
+            if exclude.is_some_and(|x| path.canonicalize().is_ok_and(|p| p == x)) {
+                continue;
+            }
+            walk(&path, exclude, files, skipped)?;
         } else if meta.is_file() {
             files.push((path, meta.len()));
+        } else {
+            skipped.push(path.to_string_lossy().into_owned());
         }
     }
     Ok(())
@@ -198,8 +230,10 @@ pub enum Piece {
         line: u64,
         offset: u64,
     },
-    /// Decompression or reading failed here; nothing more is read from this source.
+    /// Decompression or reading failed here (`corrupt_input`), or a CSV header could not be
+    /// read (`csv_invalid`); nothing more is read from this source. Not a record.
     Corrupt {
+        code: crate::reject::Code,
         line: u64,
         offset: u64,
         message: String,
@@ -239,6 +273,11 @@ impl CsvScan {
             delimiter,
             state: CsvState::FieldStart,
         }
+    }
+
+    /// True inside a quoted field (a quote opened and not yet closed).
+    pub fn in_quote(&self) -> bool {
+        self.state == CsvState::Quoted
     }
 
     /// Scans the next bytes of the stream; returns the positions of the first and last
@@ -314,20 +353,56 @@ impl Cuts {
     }
 }
 
+/// Why a CSV header could not be read (docs/mapping.md §12: never silent).
+#[derive(Debug)]
+pub enum HeaderProblem {
+    /// Reading or decompressing failed.
+    Io(io::Error),
+    /// A quote opened in the header never closes: the "header" would be the whole file.
+    Unclosed,
+    /// Longer than `--max-line-bytes`.
+    TooLong(u64),
+    /// Not UTF-8.
+    NotUtf8,
+}
+
+impl std::fmt::Display for HeaderProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HeaderProblem::Io(e) => write!(f, "input stream damaged or unreadable: {e}"),
+            HeaderProblem::Unclosed => f.write_str(
+                "the CSV header has a quote that never closes; no row of this file can be read",
+            ),
+            HeaderProblem::TooLong(max) => write!(
+                f,
+                "the CSV header is longer than --max-line-bytes ({max}); no row of this file can be read"
+            ),
+            HeaderProblem::NotUtf8 => {
+                f.write_str("the CSV header is not valid UTF-8; no row of this file can be read")
+            }
+        }
+    }
+}
+
 /// Reads a CSV header record (up to its unquoted newline, a BOM skipped) one byte at a time,
 /// so nothing past it is consumed. Returns the record without its line ending, the bytes
 /// consumed and the physical lines it spans.
-pub fn read_csv_header(reader: &mut dyn Read, delimiter: u8) -> io::Result<(Vec<u8>, u64, u64)> {
+pub fn read_csv_header(
+    reader: &mut dyn Read,
+    delimiter: u8,
+    max_bytes: u64,
+) -> std::result::Result<(Vec<u8>, u64, u64), HeaderProblem> {
     let mut scan = CsvScan::new(delimiter);
     let mut header = Vec::new();
     let mut byte = [0u8; 1];
     let (mut consumed, mut lines) = (0u64, 1u64);
+    let mut ended = false;
     loop {
         match reader.read(&mut byte) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(HeaderProblem::Io(e)),
         }
         consumed += 1;
         if consumed <= 3
@@ -343,15 +418,25 @@ pub fn read_csv_header(reader: &mut dyn Read, delimiter: u8) -> io::Result<(Vec<
         if scan.scan(&byte).0.is_some() {
             // A `\r\n` header ends at the `\r`: its `\n` starts the first piece.
             lines += u64::from(byte[0] == b'\n');
+            ended = true;
             break;
         }
         if byte[0] == b'\n' {
             lines += 1;
         }
         header.push(byte[0]);
+        if header.len() as u64 > max_bytes {
+            return Err(HeaderProblem::TooLong(max_bytes));
+        }
+    }
+    if !ended && scan.in_quote() {
+        return Err(HeaderProblem::Unclosed);
     }
     if header.last() == Some(&b'\r') {
         header.pop();
+    }
+    if std::str::from_utf8(&header).is_err() {
+        return Err(HeaderProblem::NotUtf8);
     }
     Ok((header, consumed, lines))
 }
@@ -463,6 +548,7 @@ impl<R: Read> Framer<R> {
         // Decoding stopped at the end of the partial record held in `tail`.
         let line = self.line + memchr::memchr_iter(b'\n', &tail).count() as u64;
         let corrupt = Piece::Corrupt {
+            code: crate::reject::Code::CorruptInput,
             line,
             offset: self.offset + tail.len() as u64,
             message: format!("input stream damaged or unreadable: {e}"),
@@ -548,6 +634,11 @@ impl<R: Read> Framer<R> {
     pub fn recycling(mut self, pool: std::sync::Arc<crate::bufpool::BufPool>) -> Self {
         self.pool = Some(pool);
         self
+    }
+
+    /// The line the next piece starts at.
+    pub fn line(&self) -> u64 {
+        self.line
     }
 
     /// Bytes of the decompressed stream read so far (all of it, once the pieces ran out).

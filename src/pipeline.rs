@@ -10,12 +10,13 @@
 
 use crate::bufpool::BufPool;
 use crate::chunk::{ChunkResult, Decoder, Worker};
-use crate::config::{Command, Compression, Config};
+use crate::config::{Command, Config};
 use crate::error::{Error, Result};
 use crate::input::{self, CsvScan, Cuts, Format, Framer, Piece, Source};
-use crate::output::files::{FileRecord, FileSet, Layout};
+use crate::output::files::{FileRecord, FileSet};
+use crate::output::manifest;
 use crate::output::partition::Partitioner;
-use crate::output::{manifest, prepare_dir};
+use crate::reject::Code;
 use crate::stats::{InputStats, Tally};
 use crate::translate::csv::{Plan, header_fields};
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ pub struct RunResult {
     pub errors: Option<FileRecord>,
     pub elapsed: std::time::Duration,
     pub incomplete_inputs: u64,
+    /// Entries of input directories that are not files (FIFOs, sockets), not read.
+    pub skipped: Vec<String>,
 }
 
 impl RunResult {
@@ -74,6 +77,8 @@ pub struct Live {
 
 enum Body {
     Chunk(Box<ChunkResult>),
+    /// A reader or worker thread panicked: the run fails.
+    Panicked(String),
     /// The end of input `input`: its byte counts.
     End {
         input: usize,
@@ -87,10 +92,13 @@ struct Msg {
     body: Body,
 }
 
-/// Runs `convert` or `check` as configured. `live` is updated as the run goes.
-pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
+/// Runs `convert` or `check` as configured, writing into `files` (see
+/// [`crate::output::open_files`]), which the caller commits or rolls back. `live` is updated as
+/// the run goes.
+pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<RunResult> {
     let started = Instant::now();
-    let sources = input::discover(&cfg.inputs, cfg.input_format)?;
+    let found = input::discover(&cfg.inputs, cfg.input_format, cfg.exclude.as_deref())?;
+    let sources = found.sources;
     if sources.iter().all(|s| s.size.is_some()) {
         let total = sources.iter().filter_map(|s| s.size).sum();
         live.total_bytes.store(total, Ordering::Relaxed);
@@ -102,51 +110,6 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
             .build()
             .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", cfg.threads)))?,
     );
-    let mut files = match (&cfg.output, &cfg.errors_file) {
-        (Some(out), _) => {
-            prepare_dir(&out.dir, out.overwrite)?;
-            let mut set = FileSet::new(
-                &out.dir,
-                Layout {
-                    partitioner: Partitioner::new(out.partition_by.clone()),
-                    compress: out.compress,
-                    level: out.compress_level,
-                    max_bytes: out.max_file_bytes,
-                    max_records: out.max_file_records,
-                    shard: out.shard,
-                },
-            );
-            set.open_errors("errors.ndjson")?;
-            Some(set)
-        }
-        (None, Some(path)) => {
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let name = path
-                .file_name()
-                .ok_or_else(|| {
-                    Error::Usage(format!("--errors {} is not a file name", path.display()))
-                })?
-                .to_string_lossy()
-                .into_owned();
-            let mut set = FileSet::new(
-                dir,
-                Layout {
-                    partitioner: Partitioner::new(Vec::new()),
-                    compress: Compression::None,
-                    level: 0,
-                    max_bytes: u64::MAX,
-                    max_records: 0,
-                    shard: 0,
-                },
-            );
-            set.open_errors(&name)?;
-            Some(set)
-        }
-        (None, None) => None,
-    };
     let worker = Arc::new(Worker {
         opts: cfg.translate.clone(),
         partitioner: Partitioner::new(
@@ -160,36 +123,28 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         csv_layout: cfg.csv_layout,
         pool: Arc::new(BufPool::new(8 * cfg.threads + 32)),
     });
-    let result = write_loop(cfg, &sources, &worker, &pool, files.as_mut(), live);
-    let mut result = match result {
-        Ok(r) => r,
-        Err(e) => {
-            if let Some(f) = files.as_mut() {
-                f.abort();
-            }
-            return Err(e);
-        }
-    };
-    if let Some(f) = files.as_mut() {
-        if let Err(e) = f.finish(&pool) {
-            f.abort();
-            return Err(e);
-        }
+    let mut files = files;
+    let mut result = write_loop(cfg, &sources, &worker, &pool, files.as_deref_mut(), live)?;
+    if let Some(f) = files {
+        f.finish(&pool)?;
         result.parts = std::mem::take(&mut f.parts);
         result.errors = f.errors_record.take();
     }
+    result.skipped = found.skipped;
     result.elapsed = started.elapsed();
     Ok(result)
 }
 
-/// Writes the manifest of a completed `convert` run.
+/// Writes the manifest of a completed `convert` run: the last file, after every other file
+/// of the run is in place.
 pub fn write_manifest(
     cfg: &Config,
     result: &RunResult,
+    files: &mut FileSet,
     started_at_ms: i64,
     finished_at_ms: i64,
 ) -> Result<()> {
-    let Some(out) = &cfg.output else {
+    let Some(dir) = files.run_dir() else {
         return Ok(());
     };
     let m = manifest::Manifest {
@@ -213,7 +168,7 @@ pub fn write_manifest(
         }),
         totals: manifest::Totals::from(&result.total),
     };
-    manifest::write(&out.dir, &m)
+    manifest::write(dir, &m)
 }
 
 fn write_loop(
@@ -232,6 +187,7 @@ fn write_loop(
             .iter()
             .map(|s| InputStats {
                 source: s.name.to_string(),
+                lossy: s.lossy,
                 ..InputStats::default()
             })
             .collect(),
@@ -248,9 +204,21 @@ fn write_loop(
         std::thread::Builder::new()
             .name("t2p-reader".into())
             .spawn(move || {
-                read_all(
-                    &sources, &worker, &pool, tx, token_tx, bytes_read, block, max_line,
-                );
+                let failed = tx.clone();
+                let reading = Reading {
+                    worker: &worker,
+                    pool: &pool,
+                    tx,
+                    tokens: token_tx,
+                    bytes_read,
+                    block,
+                    max_line,
+                };
+                let run = std::panic::AssertUnwindSafe(|| reading.read_all(&sources));
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    let body = Body::Panicked(format!("the reader {}", panic_text(&panic)));
+                    let _ = failed.send(Msg { seq: 0, body });
+                }
             })
             .map_err(|e| Error::Usage(format!("cannot start the reader thread: {e}")))?
     };
@@ -267,6 +235,9 @@ fn write_loop(
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
             };
+            if let Body::Panicked(what) = msg.body {
+                return Err(Error::Internal(what));
+            }
             pending.insert(msg.seq, msg.body);
             while let Some(body) = pending.remove(&next) {
                 next += 1;
@@ -286,6 +257,7 @@ fn write_loop(
                             f.flush(pool)?;
                         }
                     }
+                    Body::Panicked(_) => unreachable!("handled on arrival"),
                     Body::End {
                         input,
                         read,
@@ -307,7 +279,12 @@ fn write_loop(
     drop(token_rx);
     outcome?;
     // Every sender is gone, so the reader has finished.
-    let _ = reader.join();
+    if let Err(panic) = reader.join() {
+        return Err(Error::Internal(format!(
+            "the reader {}",
+            panic_text(&panic)
+        )));
+    }
     if STOP.load(Ordering::Relaxed) {
         return Err(interrupted());
     }
@@ -347,66 +324,113 @@ fn apply(
     Ok(())
 }
 
-/// The reader thread: frames every input and hands the pieces to the pool.
-#[allow(clippy::too_many_arguments)]
-fn read_all(
-    sources: &[Source],
-    worker: &Arc<Worker>,
-    pool: &rayon::ThreadPool,
+/// What a panic carried, for the error message.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    format!("thread panicked: {what}")
+}
+
+/// The reader thread's share of the run.
+struct Reading<'a> {
+    worker: &'a Arc<Worker>,
+    pool: &'a rayon::ThreadPool,
     tx: mpsc::Sender<Msg>,
+    /// One token per piece in flight: the bound on memory.
     tokens: mpsc::SyncSender<()>,
     bytes_read: Arc<AtomicU64>,
     block: usize,
     max_line: u64,
-) {
-    let mut seq = 0u64;
-    for (i, source) in sources.iter().enumerate() {
-        if STOP.load(Ordering::Relaxed) {
-            return;
+}
+
+impl Reading<'_> {
+    /// Frames every input and hands the pieces to the pool.
+    fn read_all(&self, sources: &[Source]) {
+        let mut seq = 0u64;
+        for (i, source) in sources.iter().enumerate() {
+            if STOP.load(Ordering::Relaxed) || self.read_one(i, source, &mut seq).is_none() {
+                return;
+            }
         }
-        let counter = Arc::new(AtomicU64::new(0));
-        let progress = ProgressCounter {
-            own: Arc::clone(&counter),
-            total: Arc::clone(&bytes_read),
-        };
-        let (mut pieces, decoder) = open_pieces(source, &progress.own, worker, block, max_line);
+    }
+
+    /// Hands a piece of input `i` to a worker; None when the run is stopping.
+    fn spawn(
+        &self,
+        i: usize,
+        source: &Source,
+        decoder: &Decoder,
+        piece: Piece,
+        seq: &mut u64,
+    ) -> Option<()> {
+        self.tokens.send(()).ok()?;
+        let (tx, worker, name) = (
+            self.tx.clone(),
+            Arc::clone(self.worker),
+            Arc::clone(&source.name),
+        );
+        let decoder = decoder.clone();
+        let s = *seq;
+        *seq += 1;
+        self.pool.spawn(move || {
+            let work = std::panic::AssertUnwindSafe(|| worker.process(i, &name, &decoder, piece));
+            let body = match std::panic::catch_unwind(work) {
+                Ok(chunk) => Body::Chunk(Box::new(chunk)),
+                Err(panic) => Body::Panicked(format!("a worker {}", panic_text(&panic))),
+            };
+            let _ = tx.send(Msg { seq: s, body });
+        });
+        Some(())
+    }
+
+    /// Reads one input to its end; None when the run is stopping.
+    fn read_one(&self, i: usize, source: &Source, seq: &mut u64) -> Option<()> {
+        let own = Arc::new(AtomicU64::new(0));
+        let (mut pieces, decoder) =
+            open_pieces(source, &own, self.worker, self.block, self.max_line);
         let mut last_seen = 0;
+        let mut broken = false;
         for piece in pieces.by_ref() {
             if STOP.load(Ordering::Relaxed) {
-                return;
+                return None;
             }
-            let now = progress.own.load(Ordering::Relaxed);
-            progress.total.fetch_add(now - last_seen, Ordering::Relaxed);
+            let now = own.load(Ordering::Relaxed);
+            self.bytes_read
+                .fetch_add(now - last_seen, Ordering::Relaxed);
             last_seen = now;
-            if tokens.send(()).is_err() {
-                return;
-            }
-            let (tx, worker, name) = (tx.clone(), Arc::clone(worker), Arc::clone(&source.name));
-            let decoder = decoder.clone();
-            let s = seq;
-            seq += 1;
-            pool.spawn(move || {
-                let body = Body::Chunk(Box::new(worker.process(i, &name, &decoder, piece)));
-                let _ = tx.send(Msg { seq: s, body });
-            });
+            broken |= matches!(piece, Piece::Corrupt { .. });
+            self.spawn(i, source, &decoder, piece, seq)?;
         }
-        let read = progress.own.load(Ordering::Relaxed);
+        let read = own.load(Ordering::Relaxed);
         let decompressed = pieces.position();
-        progress
-            .total
+        self.bytes_read
             .fetch_add(read - last_seen, Ordering::Relaxed);
+        // The size at the start of the run is what the input holds: ending before it means
+        // the file was cut short while being read (docs/mapping.md §13).
+        if let Some(size) = source.size.filter(|&size| !broken && read < size) {
+            let piece = Piece::Corrupt {
+                code: Code::CorruptInput,
+                line: pieces.line(),
+                offset: decompressed,
+                message: format!(
+                    "input changed while being read: it ended after {read} of the {size} bytes it had when the run started"
+                ),
+            };
+            self.spawn(i, source, &Decoder::Ndjson, piece, seq)?;
+        }
         let end = Msg {
-            seq,
+            seq: *seq,
             body: Body::End {
                 input: i,
                 read,
                 decompressed,
             },
         };
-        seq += 1;
-        if tx.send(end).is_err() {
-            return;
-        }
+        *seq += 1;
+        self.tx.send(end).ok()
     }
 }
 
@@ -418,8 +442,9 @@ enum Pieces {
 }
 
 impl Pieces {
-    fn failed(message: String) -> Pieces {
+    fn failed(code: Code, message: String) -> Pieces {
         Pieces::Failed(Some(Piece::Corrupt {
+            code,
             line: 1,
             offset: 0,
             message,
@@ -431,6 +456,14 @@ impl Pieces {
         match self {
             Pieces::Framed(f) => f.position(),
             Pieces::Failed(_) => 0,
+        }
+    }
+
+    /// The line the next piece would start at.
+    fn line(&self) -> u64 {
+        match self {
+            Pieces::Framed(f) => f.line(),
+            Pieces::Failed(_) => 1,
         }
     }
 }
@@ -456,7 +489,12 @@ fn open_pieces(
 ) -> (Pieces, Decoder) {
     let mut reader = match input::open(source, Arc::clone(counter)) {
         Ok(r) => r,
-        Err(e) => return (Pieces::failed(e.to_string()), Decoder::Ndjson),
+        Err(e) => {
+            return (
+                Pieces::failed(Code::CorruptInput, e.to_string()),
+                Decoder::Ndjson,
+            );
+        }
     };
     match source.format {
         Format::Ndjson => (
@@ -465,7 +503,8 @@ fn open_pieces(
             ),
             Decoder::Ndjson,
         ),
-        Format::Csv { delimiter } => match input::read_csv_header(&mut reader, delimiter) {
+        Format::Csv { delimiter } => match input::read_csv_header(&mut reader, delimiter, max_line)
+        {
             Ok((header, consumed, lines)) => {
                 let plan = Plan::new(&header_fields(&header, delimiter), worker.csv_layout);
                 let cuts = Cuts::Csv(CsvScan::new(delimiter));
@@ -477,15 +516,13 @@ fn open_pieces(
                 };
                 (Pieces::Framed(framer), decoder)
             }
-            Err(e) => (
-                Pieces::failed(format!("input stream damaged or unreadable: {e}")),
-                Decoder::Ndjson,
-            ),
+            Err(e) => {
+                let code = match e {
+                    input::HeaderProblem::Io(_) => Code::CorruptInput,
+                    _ => Code::CsvInvalid,
+                };
+                (Pieces::failed(code, e.to_string()), Decoder::Ndjson)
+            }
         },
     }
-}
-
-struct ProgressCounter {
-    own: Arc<AtomicU64>,
-    total: Arc<AtomicU64>,
 }

@@ -163,7 +163,21 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
         }
         s.push('\n');
     } else if let Some(e) = &cfg.errors_file {
-        s += &format!("  rejects written to {}\n", e.display());
+        s += &format!("  rejects written to {}\n", e.path.display());
+    }
+    if !r.skipped.is_empty() {
+        let shown: Vec<&str> = r.skipped.iter().take(5).map(String::as_str).collect();
+        s += &format!(
+            "  skipped {} entr{} of input directories that are not regular files: {}{}\n",
+            r.skipped.len(),
+            if r.skipped.len() == 1 { "y" } else { "ies" },
+            shown.join(", "),
+            if r.skipped.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        );
     }
     s
 }
@@ -184,6 +198,7 @@ pub fn summary_json(cfg: &Config, r: &RunResult) -> serde_json::Value {
         "inputs": r.inputs.len(),
         "incomplete_inputs": r.incomplete_inputs,
         "part_files": r.parts.len(),
+        "skipped_not_regular": r.skipped,
         "bytes_read": r.bytes_read(),
         "bytes_decompressed": r.bytes_decompressed(),
         "elapsed_seconds": secs,

@@ -60,6 +60,8 @@ impl Tally {
 #[derive(Debug, Clone, Default)]
 pub struct InputStats {
     pub source: String,
+    /// The source's path is not UTF-8: `source` is written lossily.
+    pub lossy: bool,
     /// Bytes read from the file (compressed bytes for compressed inputs).
     pub bytes_read: u64,
     /// Bytes after decompression.

@@ -27,15 +27,19 @@ fn t2p() -> Command {
 }
 
 /// Runs `convert --out OUT [opts] INPUTS` with a fixed `--now`; returns the exit status.
-fn convert(out: &Path, opts: &[&str], inputs: &[&Path]) -> i32 {
-    let o = t2p()
+fn run_cmd(out: &Path, opts: &[&str], inputs: &[&Path]) -> std::process::Output {
+    t2p()
         .args(["convert", "--now", NOW, "--progress", "never", "--quiet"])
         .arg("--out")
         .arg(out)
         .args(opts)
         .args(inputs)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn convert(out: &Path, opts: &[&str], inputs: &[&Path]) -> i32 {
+    let o = run_cmd(out, opts, inputs);
     let code = o.status.code().expect("exited normally");
     assert!(
         code == 0 || code == 3 || code == 2,
@@ -55,12 +59,24 @@ fn converted(out: &Path, opts: &[&str], inputs: &[&Path]) -> RunOut {
 // ------------------------------------------------------------------------------------------
 // Reading what a run wrote
 
-/// Every file below `dir` (hidden ones too), by `/`-separated relative path.
+/// The run's own bookkeeping in `--out` (the lock and the run journal): not output.
+fn bookkeeping(root: &Path, path: &Path) -> bool {
+    path.parent() == Some(root)
+        && [".track2pipelines.lock", ".track2pipelines.journal"]
+            .iter()
+            .any(|n| path.file_name().is_some_and(|f| f == *n))
+}
+
+/// Every file below `dir` (hidden ones too, but for the run's bookkeeping), by `/`-separated
+/// relative path.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let entry = entry.unwrap();
             let path = entry.path();
+            if bookkeeping(root, &path) {
+                continue;
+            }
             if entry.file_type().unwrap().is_dir() {
                 walk(root, &path, out);
             } else {
@@ -1023,18 +1039,32 @@ fn a_second_run_into_the_same_out_is_refused_and_changes_nothing() {
     assert!(snapshot(&out) == before, "a refused run changes nothing");
     assert_eq!(dirs_below(&out), dirs_before);
 
-    // Any earlier run's file is enough to refuse: a lone part file deep down, or a manifest.
-    for leftover in [
-        "x/y/part-0003-00001.ndjson.gz",
-        "manifest.json",
-        "errors.ndjson",
-    ] {
-        let out = ins.out(&format!("left-{}", leftover.replace('/', "_")));
-        std::fs::create_dir_all(out.join(leftover).parent().unwrap()).unwrap();
+    // A file the run must write (the manifest, the error file) that no run of ours wrote is
+    // left alone: the run is refused before it changes anything.
+    for leftover in ["manifest.json", "errors.ndjson"] {
+        let out = ins.out(&format!("left-{leftover}"));
+        std::fs::create_dir_all(&out).unwrap();
         std::fs::write(out.join(leftover), b"old").unwrap();
-        assert_eq!(convert(&out, &[], &[&input]), 2, "{leftover}");
-        assert_eq!(snapshot(&out).len(), 1, "{leftover}: nothing written");
+        let o = run_cmd(&out, &[], &[&input]);
+        assert_eq!(o.status.code(), Some(2), "{leftover}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(leftover), "the file is named: {err}");
+        assert_eq!(
+            snapshot(&out).keys().collect::<Vec<_>>(),
+            vec![leftover],
+            "{leftover}: nothing written"
+        );
+        assert_eq!(std::fs::read(out.join(leftover)).unwrap(), b"old");
     }
+    // A hand-made part file that the run does not need to write is not in the way: it stays.
+    let out = ins.out("left-part");
+    std::fs::create_dir_all(out.join("x/y")).unwrap();
+    std::fs::write(out.join("x/y/part-0003-00001.ndjson.gz"), b"old").unwrap();
+    converted(&out, &[], &[&input]);
+    assert_eq!(
+        std::fs::read(out.join("x/y/part-0003-00001.ndjson.gz")).unwrap(),
+        b"old"
+    );
 }
 
 #[test]

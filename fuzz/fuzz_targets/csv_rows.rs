@@ -84,8 +84,11 @@ fn run(input: &[u8], csv: Option<(u8, CsvLayout)>, block: usize, max_line: u64) 
     let mut reader = Cursor::new(input);
     let (framer, decoder) = match csv {
         Some((delimiter, layout)) => {
-            let (header, consumed, lines) =
-                read_csv_header(&mut reader, delimiter).expect("in memory");
+            // A header that cannot be read (unclosed quote, not UTF-8) ends the file at once.
+            let Ok((header, consumed, lines)) = read_csv_header(&mut reader, delimiter, u64::MAX)
+            else {
+                return;
+            };
             let plan = Plan::new(&fields(&header, delimiter), layout);
             if block > input.len() {
                 check_rows(&plan, delimiter, &input[consumed as usize..]);

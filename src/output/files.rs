@@ -8,19 +8,23 @@
 //! only on the bytes written to the file, never on chunking or threads, so compressed output is
 //! deterministic too; the frames of many files are compressed in parallel on the worker pool.
 
+use super::dir::{RunDir, Target};
 use super::partition::{PartKey, Partitioner};
 use crate::config::Compression;
 use crate::error::{Error, Result};
 use crate::pipelines::CallType;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Uncompressed bytes per compressed frame (at least; a frame ends at a line end).
 pub const FRAME_BYTES: usize = 512 << 10;
+
+/// Write buffer of each open file.
+const WRITE_BUFFER: usize = 256 << 10;
 
 /// One call in a [`PartBuf`].
 #[derive(Debug, Clone, Copy)]
@@ -56,9 +60,15 @@ pub struct FileRecord {
 
 struct OpenFile {
     rel: String,
-    tmp: PathBuf,
     path: PathBuf,
-    w: BufWriter<File>,
+    /// The open temporary file; `None` while closed to stay under the open-files cap.
+    w: Option<BufWriter<File>>,
+    /// When the file was last written (a tick of its set), for closing the least recent.
+    last_use: u64,
+    /// Scratch file for the unfinished compressed frame while the file is closed.
+    spilled: Option<PathBuf>,
+    /// The unfinished frame is in `spilled`, not in `frame`.
+    frame_on_disk: bool,
     hasher: Xxh3,
     bytes: u64,
     raw_bytes: u64,
@@ -73,6 +83,8 @@ struct OpenFile {
 impl OpenFile {
     fn write(&mut self, data: &[u8]) -> Result<()> {
         self.w
+            .as_mut()
+            .expect("a file is open before it is written")
             .write_all(data)
             .map_err(|e| Error::io(&self.path, e))?;
         self.hasher.update(data);
@@ -90,11 +102,25 @@ pub struct Layout {
     pub max_bytes: u64,
     pub max_records: u64,
     pub shard: u16,
+    /// At most this many files open at once (`--max-open-files`).
+    pub max_open: usize,
+}
+
+/// Where a file set's files go.
+#[derive(Debug)]
+pub enum Dest {
+    /// The `--out` of a `convert` run.
+    Run(RunDir),
+    /// The one file of `check --errors`.
+    Single(Target),
 }
 
 pub struct FileSet {
-    root: PathBuf,
+    dest: Dest,
     layout: Layout,
+    /// The open files by the tick of their last write, least recent first.
+    lru: BTreeSet<(u64, usize)>,
+    tick: u64,
     files: Vec<Option<OpenFile>>,
     current: HashMap<PartKey, usize>,
     next_index: HashMap<PartKey, u32>,
@@ -104,17 +130,19 @@ pub struct FileSet {
     spare: Vec<Vec<u8>>,
     closing: Vec<usize>,
     errors: Option<usize>,
-    /// Final paths this run created, removed again if the run fails.
-    created: Vec<PathBuf>,
+    /// `Single`: the temporary file written, and whether it was renamed into place.
+    single: Option<(PathBuf, bool)>,
     pub parts: Vec<FileRecord>,
     pub errors_record: Option<FileRecord>,
 }
 
 impl FileSet {
-    pub fn new(root: &Path, layout: Layout) -> FileSet {
+    pub fn new(dest: Dest, layout: Layout) -> FileSet {
         FileSet {
-            root: root.to_path_buf(),
+            dest,
             layout,
+            lru: BTreeSet::new(),
+            tick: 0,
             files: Vec::new(),
             current: HashMap::new(),
             next_index: HashMap::new(),
@@ -123,27 +151,32 @@ impl FileSet {
             spare: Vec::new(),
             closing: Vec::new(),
             errors: None,
-            created: Vec::new(),
+            single: None,
             parts: Vec::new(),
             errors_record: None,
         }
     }
 
     fn open(&mut self, rel: String) -> Result<usize> {
-        let path = self.root.join(&rel);
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.partial"));
-        let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        self.make_room()?;
+        let (file, path) = match &mut self.dest {
+            Dest::Run(dir) => dir.create(&rel)?,
+            Dest::Single(target) => {
+                let tmp = target.temp();
+                let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+                self.single = Some((tmp, false));
+                (file, target.path.clone())
+            }
+        };
+        self.tick += 1;
+        self.lru.insert((self.tick, self.files.len()));
         self.files.push(Some(OpenFile {
             rel,
-            tmp,
             path,
-            w: BufWriter::with_capacity(256 << 10, file),
+            w: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            last_use: self.tick,
+            spilled: None,
+            frame_on_disk: false,
             hasher: Xxh3::new(),
             bytes: 0,
             raw_bytes: 0,
@@ -155,6 +188,71 @@ impl FileSet {
             frames: 0,
         }));
         Ok(self.files.len() - 1)
+    }
+
+    /// Closes the least recently written file when the cap on open files is reached. Its
+    /// unfinished compressed frame goes to a scratch file until it is reopened, so memory
+    /// stays bounded whatever the number of partitions. The error file is never closed.
+    fn make_room(&mut self) -> Result<()> {
+        if self.lru.len() < self.layout.max_open.max(2) {
+            return Ok(());
+        }
+        let errors = self.errors;
+        let Some(&(t, id)) = self.lru.iter().find(|(_, i)| Some(*i) != errors) else {
+            return Ok(());
+        };
+        self.lru.remove(&(t, id));
+        let f = self.files[id].as_mut().expect("open files are listed");
+        let w = f.w.take().expect("open files are listed");
+        w.into_inner()
+            .map_err(|e| Error::io(&f.path, e.into_error()))?;
+        if !f.frame.is_empty() {
+            let Dest::Run(dir) = &mut self.dest else {
+                unreachable!("a single file is never closed early")
+            };
+            let spill = match &f.spilled {
+                Some(p) => p.clone(),
+                None => dir.create_scratch(&format!("{}.frame", f.rel))?,
+            };
+            std::fs::write(&spill, &f.frame).map_err(|e| Error::io(&spill, e))?;
+            f.frame = Vec::new();
+            f.spilled = Some(spill);
+            f.frame_on_disk = true;
+        }
+        Ok(())
+    }
+
+    /// Marks file `id` as just used, reopening it (and reading its frame back) if it was
+    /// closed to make room.
+    fn touch(&mut self, id: usize) -> Result<()> {
+        self.tick += 1;
+        let f = self.files[id]
+            .as_mut()
+            .expect("a written file is not finished");
+        if f.w.is_some() {
+            self.lru.remove(&(f.last_use, id));
+            f.last_use = self.tick;
+            self.lru.insert((self.tick, id));
+            return Ok(());
+        }
+        self.make_room()?;
+        let Dest::Run(dir) = &self.dest else {
+            unreachable!("a single file is never closed early")
+        };
+        let f = self.files[id]
+            .as_mut()
+            .expect("a written file is not finished");
+        let file = dir.reopen(&f.path)?;
+        f.w = Some(BufWriter::with_capacity(WRITE_BUFFER, file));
+        f.last_use = self.tick;
+        if f.frame_on_disk
+            && let Some(spill) = &f.spilled
+        {
+            f.frame = std::fs::read(spill).map_err(|e| Error::io(spill, e))?;
+            f.frame_on_disk = false;
+        }
+        self.lru.insert((self.tick, id));
+        Ok(())
     }
 
     /// Opens the error file (`rel` relative to the root).
@@ -244,6 +342,7 @@ impl FileSet {
     /// Appends whole lines to a file. Compressed, a frame is sealed at the first line end that
     /// brings it to [`FRAME_BYTES`] or more, however the lines arrive (one chunk or many).
     fn write_to(&mut self, id: usize, mut data: &[u8]) -> Result<()> {
+        self.touch(id)?;
         if self.layout.compress == Compression::None {
             return self.files[id].as_mut().expect("file is open").write(data);
         }
@@ -288,6 +387,7 @@ impl FileSet {
         if self.layout.compress == Compression::None {
             return self.finalize(id);
         }
+        self.touch(id)?;
         self.seal(id);
         self.closing.push(id);
         Ok(())
@@ -314,6 +414,7 @@ impl FileSet {
                 .collect()
         });
         for ((id, mut frame, mut out), done) in sealed.into_iter().zip(done) {
+            self.touch(id)?;
             let f = self.files[id]
                 .as_mut()
                 .expect("file with sealed frames is open");
@@ -331,22 +432,17 @@ impl FileSet {
         Ok(())
     }
 
-    /// Flushes, syncs and renames a file into place.
+    /// Completes a file: flushed and closed under its temporary name, listed for the
+    /// manifest. It is renamed into place with the others when the run commits.
     fn finalize(&mut self, id: usize) -> Result<()> {
         let Some(f) = self.files[id].take() else {
             return Ok(());
         };
-        let (tmp, path) = (f.tmp.clone(), f.path.clone());
-        let written =
-            f.w.into_inner()
-                .map_err(|e| e.into_error())
-                .and_then(|file| std::fs::rename(&tmp, &path).map(|()| drop(file)));
-        if let Err(e) = written {
-            // The file is no longer open here, so `abort` would not find it: remove it now.
-            let _ = std::fs::remove_file(&tmp);
-            return Err(Error::io(&path, e));
+        self.lru.remove(&(f.last_use, id));
+        if let Some(w) = f.w {
+            w.into_inner()
+                .map_err(|e| Error::io(&f.path, e.into_error()))?;
         }
-        self.created.push(f.path.clone());
         let record = FileRecord {
             path: f.rel,
             calls: f.calls,
@@ -381,14 +477,42 @@ impl FileSet {
         Ok(())
     }
 
+    /// Renames every file of the run into place (the run is complete).
+    pub fn commit(&mut self) -> Result<()> {
+        match &mut self.dest {
+            Dest::Run(dir) => dir.commit(),
+            Dest::Single(target) => match self.single.as_mut() {
+                Some((tmp, renamed)) if !*renamed => {
+                    std::fs::rename(&*tmp, &target.path).map_err(|e| Error::io(&target.path, e))?;
+                    *renamed = true;
+                    Ok(())
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// The run's directory, for the files written after the part files (the manifest).
+    pub fn run_dir(&mut self) -> Option<&mut RunDir> {
+        match &mut self.dest {
+            Dest::Run(dir) => Some(dir),
+            Dest::Single(_) => None,
+        }
+    }
+
     /// Removes everything this run wrote (after a fatal error or an interrupt).
     pub fn abort(&mut self) {
         for f in self.files.iter_mut().filter_map(Option::take) {
-            drop(f.w.into_inner());
-            let _ = std::fs::remove_file(&f.tmp);
+            drop(f.w.map(BufWriter::into_inner));
         }
-        for p in self.created.drain(..) {
-            let _ = std::fs::remove_file(&p);
+        self.lru.clear();
+        match &mut self.dest {
+            Dest::Run(dir) => dir.rollback(),
+            Dest::Single(target) => {
+                if let Some((tmp, renamed)) = self.single.take() {
+                    let _ = std::fs::remove_file(if renamed { &target.path } else { &tmp });
+                }
+            }
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::pipelines::CallType;
 use crate::stats::{InputStats, Tally};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::io::Write;
 
 #[derive(Serialize)]
 pub struct Manifest<'a> {
@@ -27,6 +27,9 @@ pub struct Manifest<'a> {
 #[derive(Serialize)]
 pub struct InputEntry {
     pub source: String,
+    /// The path is not UTF-8; `source` shows it with U+FFFD for the bytes that are not.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub source_not_utf8: bool,
     pub bytes_read: u64,
     pub bytes_decompressed: u64,
     pub records: u64,
@@ -83,6 +86,7 @@ impl InputEntry {
     pub fn from(s: &InputStats) -> Self {
         InputEntry {
             source: s.source.clone(),
+            source_not_utf8: s.lossy,
             bytes_read: s.bytes_read,
             bytes_decompressed: s.bytes_decompressed,
             records: s.tally.records,
@@ -122,15 +126,13 @@ impl Totals {
     }
 }
 
-/// Writes the manifest under a temporary name and renames it into place.
-pub fn write(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let path = dir.join("manifest.json");
-    let tmp = dir.join(".manifest.json.partial");
+/// Writes the manifest under a temporary name in the run's directory and renames it into
+/// place: the last file of a run.
+pub fn write(dir: &mut super::dir::RunDir, manifest: &Manifest) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(manifest).expect("manifest serializes");
     text.push(b'\n');
-    std::fs::write(&tmp, &text).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(&path, e)
-    })?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+    let (mut file, path) = dir.create("manifest.json")?;
+    file.write_all(&text).map_err(|e| Error::io(&path, e))?;
+    drop(file);
+    dir.commit()
 }

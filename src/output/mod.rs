@@ -2,89 +2,57 @@
 //! rotation, compression and temp-then-rename ([`files`]), error-file entries ([`errors`]) and
 //! the manifest ([`manifest`]).
 
+pub mod dir;
 pub mod errors;
 pub mod files;
 pub mod manifest;
 pub mod partition;
 
-use crate::error::{Error, Result};
-use std::cmp::Reverse;
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use crate::config::{Command, Compression, Config};
+use crate::error::Result;
+use dir::RunDir;
+use files::{Dest, FileSet, Layout};
+use partition::Partitioner;
 
-/// Is this a file an earlier run wrote (or left behind)?
-fn is_run_file(name: &str) -> bool {
-    let name = name.strip_prefix('.').unwrap_or(name);
-    name == "manifest.json"
-        || name.starts_with("manifest.json.")
-        || name.starts_with("errors.ndjson")
-        || (name.starts_with("part-") && name.contains(".ndjson"))
-}
-
-fn run_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let ty = entry.file_type()?;
-        if ty.is_dir() {
-            run_files(&path, found)?;
-        } else if is_run_file(&entry.file_name().to_string_lossy()) {
-            found.push(path);
+/// The files a run writes, ready before any work starts: `convert`'s `--out` (locked, cleaned
+/// of earlier runs' files with `--overwrite`, refused when it holds files that are not ours),
+/// or `check --errors FILE`; `None` for a `check` that writes nothing.
+pub fn open_files(cfg: &Config) -> Result<Option<FileSet>> {
+    if let Some(out) = &cfg.output {
+        let errors = format!("errors.ndjson{}", out.compress.suffix());
+        let dir = RunDir::open(&out.dir, out.overwrite, &["manifest.json", &errors])?;
+        let mut set = FileSet::new(
+            Dest::Run(dir),
+            Layout {
+                partitioner: Partitioner::new(out.partition_by.clone()),
+                compress: out.compress,
+                level: out.compress_level,
+                max_bytes: out.max_file_bytes,
+                max_records: out.max_file_records,
+                shard: out.shard,
+                max_open: out.max_open_files,
+            },
+        );
+        set.open_errors("errors.ndjson")?;
+        return Ok(Some(set));
+    }
+    match (&cfg.errors_file, cfg.command) {
+        (Some(target), Command::Check) => {
+            let mut set = FileSet::new(
+                Dest::Single(target.clone()),
+                Layout {
+                    partitioner: Partitioner::new(Vec::new()),
+                    compress: Compression::None,
+                    level: 0,
+                    max_bytes: u64::MAX,
+                    max_records: 0,
+                    shard: 0,
+                    max_open: 1,
+                },
+            );
+            set.open_errors("errors.ndjson")?;
+            Ok(Some(set))
         }
-    }
-    Ok(())
-}
-
-/// Makes `dir` ready for a run: created if missing; refused if it holds an earlier run's files,
-/// unless `overwrite`, which removes them (the manifest first, so a half-cleaned directory never
-/// looks complete) and the directories they leave empty.
-pub fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
-    if !dir.exists() {
-        return std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e));
-    }
-    if !dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "--out {} is not a directory",
-            dir.display()
-        )));
-    }
-    let mut found = Vec::new();
-    run_files(dir, &mut found).map_err(|e| Error::io(dir, e))?;
-    if found.is_empty() {
-        return Ok(());
-    }
-    if !overwrite {
-        return Err(Error::Usage(format!(
-            "--out {} already holds the output of a run ({} and {} more); pass --overwrite to replace it",
-            dir.display(),
-            found[0].strip_prefix(dir).unwrap_or(&found[0]).display(),
-            found.len() - 1
-        )));
-    }
-    found.sort_by_key(|p| !p.ends_with("manifest.json"));
-    for p in &found {
-        std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
-    }
-    remove_emptied_dirs(dir, &found);
-    Ok(())
-}
-
-/// Removes the directories below `root` that removing `files` left empty (partition
-/// directories of an old run), deepest first; directories that still hold anything, or that
-/// held none of `files` (a user's empty directory), stay.
-fn remove_emptied_dirs(root: &Path, files: &[PathBuf]) {
-    let dirs: BTreeSet<(Reverse<usize>, &Path)> = files
-        .iter()
-        .filter_map(|p| p.parent())
-        .map(|d| (Reverse(d.components().count()), d))
-        .collect();
-    for (_, dir) in dirs {
-        let mut dir = Some(dir);
-        while let Some(d) = dir.filter(|d| *d != root && d.starts_with(root)) {
-            if std::fs::remove_dir(d).is_err() {
-                break;
-            }
-            dir = d.parent();
-        }
+        _ => Ok(None),
     }
 }

@@ -1,0 +1,531 @@
+//! The output directory, kept the user's (docs/mapping.md §13): the lock that allows one run
+//! per directory, the run journal that records every file and directory a run creates before
+//! creating it, `--overwrite` removing exactly the files of earlier runs, refusal to follow
+//! symbolic links below `--out`, temp-then-rename with the renames of a run done together at
+//! its end, and their undoing after a fatal error.
+//!
+//! A [`RunDir`] is the `--out` of a `convert` run. A [`Target`] is one file named on the
+//! command line (`check --errors`, `--summary-json`): written under a temporary name beside it,
+//! through a symbolic link if there is one, never replacing the link.
+
+use crate::error::{Error, Result};
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Hidden file inside `--out` that a run locks for its whole life.
+pub const LOCK_NAME: &str = ".track2pipelines.lock";
+/// Hidden file inside `--out` listing every file and directory runs created there.
+pub const JOURNAL_NAME: &str = ".track2pipelines.journal";
+
+/// The temporary name of a file while it is written: `.NAME.partial` in the same directory.
+pub fn temp_of(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial"))
+}
+
+fn no_follow() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.custom_flags(libc::O_NOFOLLOW);
+    o
+}
+
+/// A symbolic link below `--out`: refused, never followed.
+fn symlink_refused(path: &Path) -> Error {
+    Error::Usage(format!(
+        "{} is a symbolic link; track2pipelines follows no link below --out",
+        path.display()
+    ))
+}
+
+/// What earlier runs wrote into a directory, from its manifest and its journal (paths
+/// relative to the directory).
+#[derive(Debug, Default)]
+struct Earlier {
+    files: BTreeSet<String>,
+    dirs: BTreeSet<String>,
+    /// `manifest.json` exists and is ours.
+    manifest: bool,
+}
+
+fn read_small(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match no_follow().read(true).open(path) {
+        Ok(mut f) => {
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)?;
+            Ok(Some(buf))
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A relative path a run of ours could have written: no `..`, not absolute.
+fn plain_rel(rel: &str) -> bool {
+    !rel.is_empty()
+        && !rel.starts_with('/')
+        && rel
+            .split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+}
+
+impl Earlier {
+    fn read(root: &Path) -> Result<Earlier> {
+        let mut e = Earlier::default();
+        let journal = root.join(JOURNAL_NAME);
+        if let Some(text) = read_small(&journal).map_err(|err| Error::io(&journal, err))? {
+            for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+                    continue; // a line cut short by a kill
+                };
+                if let Some(f) = v.get("file").and_then(|f| f.as_str()) {
+                    e.files.insert(f.to_owned());
+                }
+                if let Some(d) = v.get("dir").and_then(|d| d.as_str()) {
+                    e.dirs.insert(d.to_owned());
+                }
+            }
+        }
+        let manifest = root.join("manifest.json");
+        if let Some(text) = read_small(&manifest).map_err(|err| Error::io(&manifest, err))? {
+            let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+            if v.get("tool").and_then(|t| t.as_str()) == Some("track2pipelines") {
+                e.manifest = true;
+                e.files.insert("manifest.json".into());
+                let listed = v["files"].as_array().into_iter().flatten();
+                for path in listed
+                    .chain(v.get("errors"))
+                    .filter_map(|f| f["path"].as_str())
+                {
+                    e.files.insert(path.to_owned());
+                }
+            }
+        }
+        e.files.retain(|f| plain_rel(f));
+        e.dirs.retain(|d| plain_rel(d));
+        Ok(e)
+    }
+
+    /// The files of earlier runs that are still there (final and temporary names).
+    fn present(&self, root: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for rel in &self.files {
+            let path = root.join(rel);
+            for p in [temp_of(&path), path] {
+                if p.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What opening a [`RunDir`] created, so that a failed run leaves the directory as it was.
+#[derive(Debug, Default)]
+struct Made {
+    root: bool,
+    lock: bool,
+    journal: bool,
+    /// The journal's length when the run started.
+    journal_len: u64,
+}
+
+/// The `--out` directory of a run: locked, journaled, cleaned of earlier runs' files when
+/// asked, and the only way a run creates anything there.
+#[derive(Debug)]
+pub struct RunDir {
+    root: PathBuf,
+    /// What this run made of the directory's own bookkeeping, undone by a rollback.
+    made: Made,
+    _lock: File,
+    journal: File,
+    /// Directories known to be real directories (not links) below the root.
+    checked: HashSet<PathBuf>,
+    /// Directories this run created, in creation order.
+    created_dirs: Vec<PathBuf>,
+    /// Temporary files of this run not yet renamed, with their final paths.
+    pending: Vec<(PathBuf, PathBuf)>,
+    /// Final paths this run renamed into place.
+    renamed: Vec<PathBuf>,
+    /// Scratch files of this run (never renamed; removed at the end).
+    scratch: Vec<PathBuf>,
+}
+
+impl RunDir {
+    /// Opens `root` for a run: creates it if missing, takes the lock, and checks what earlier
+    /// runs left. Without `overwrite`, an earlier run's files refuse the run; with it, they
+    /// are removed (the manifest first) with the directories runs created, once empty.
+    /// `fixed` names the files the run will write whatever its data (`manifest.json`, the
+    /// error file): one that exists and no run wrote refuses the run before anything changes.
+    pub fn open(root: &Path, overwrite: bool, fixed: &[&str]) -> Result<RunDir> {
+        let mut made = Made::default();
+        let opened = RunDir::open_with(root, overwrite, fixed, &mut made);
+        if opened.is_err() {
+            // A refused run leaves the directory as it found it.
+            if made.lock {
+                let _ = std::fs::remove_file(root.join(LOCK_NAME));
+            }
+            if made.root {
+                let _ = std::fs::remove_dir(root);
+            }
+        }
+        opened
+    }
+
+    fn open_with(root: &Path, overwrite: bool, fixed: &[&str], made: &mut Made) -> Result<RunDir> {
+        match root.metadata() {
+            Ok(m) if !m.is_dir() => {
+                return Err(Error::Usage(format!(
+                    "--out {} is not a directory",
+                    root.display()
+                )));
+            }
+            Ok(_) => {}
+            Err(_) => {
+                std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+                made.root = true;
+            }
+        }
+        let lock_path = root.join(LOCK_NAME);
+        made.lock = lock_path.symlink_metadata().is_err();
+        let lock = no_follow()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ELOOP) => symlink_refused(&lock_path),
+                _ => Error::io(&lock_path, e),
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Usage(format!(
+                    "another track2pipelines run holds {} (its lock {}); wait for it to finish",
+                    root.display(),
+                    lock_path.display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
+        let earlier = Earlier::read(root)?;
+        let present = earlier.present(root);
+        if !present.is_empty() && !overwrite {
+            return Err(Error::Usage(format!(
+                "--out {} already holds the output of an earlier run ({}{}); pass --overwrite to replace it",
+                root.display(),
+                present[0]
+                    .strip_prefix(root)
+                    .unwrap_or(&present[0])
+                    .display(),
+                match present.len() {
+                    1 => String::new(),
+                    n => format!(" and {} more", n - 1),
+                }
+            )));
+        }
+        for name in fixed {
+            let path = root.join(name);
+            match path.symlink_metadata() {
+                Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(&path)),
+                Ok(_) if !earlier.files.contains(*name) => return Err(not_ours(&path)),
+                _ => {}
+            }
+        }
+        if overwrite {
+            remove_earlier(root, &earlier, present)?;
+        }
+        let journal_path = root.join(JOURNAL_NAME);
+        made.journal = journal_path.symlink_metadata().is_err();
+        let journal = no_follow()
+            .create(true)
+            .append(true)
+            .open(&journal_path)
+            .map_err(|e| Error::io(&journal_path, e))?;
+        if overwrite {
+            journal
+                .set_len(0)
+                .map_err(|e| Error::io(&journal_path, e))?;
+        }
+        made.journal_len = journal
+            .metadata()
+            .map_err(|e| Error::io(&journal_path, e))?
+            .len();
+        Ok(RunDir {
+            made: std::mem::take(made),
+            root: root.to_path_buf(),
+            _lock: lock,
+            journal,
+            checked: HashSet::new(),
+            created_dirs: Vec::new(),
+            pending: Vec::new(),
+            renamed: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn record(&mut self, key: &str, rel: &str) -> Result<()> {
+        let mut line = serde_json::to_vec(&serde_json::json!({ key: rel })).expect("serializes");
+        line.push(b'\n');
+        let path = self.root.join(JOURNAL_NAME);
+        self.journal
+            .write_all(&line)
+            .map_err(|e| Error::io(path, e))
+    }
+
+    /// Makes sure every directory from the root down to `rel`'s parent is a real directory,
+    /// creating (and journaling) the missing ones.
+    fn ensure_parents(&mut self, rel: &str) -> Result<()> {
+        let mut so_far = String::new();
+        let comps: Vec<&str> = rel.split('/').collect();
+        for comp in &comps[..comps.len() - 1] {
+            if !so_far.is_empty() {
+                so_far.push('/');
+            }
+            so_far.push_str(comp);
+            let path = self.root.join(&so_far);
+            if self.checked.contains(&path) {
+                continue;
+            }
+            match path.symlink_metadata() {
+                Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(&path)),
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(Error::Usage(format!(
+                        "{} is in the way of a partition directory; it is not ours to replace",
+                        path.display()
+                    )));
+                }
+                Err(_) => {
+                    self.record("dir", &so_far)?;
+                    std::fs::create_dir(&path).map_err(|e| Error::io(&path, e))?;
+                    self.created_dirs.push(path.clone());
+                }
+            }
+            self.checked.insert(path);
+        }
+        Ok(())
+    }
+
+    /// Creates the temporary file of `rel` (a `/`-separated path below the root) and returns
+    /// it open for writing, with its final path. The file is journaled first; a final or
+    /// temporary name that exists (no earlier run's file is left by now) refuses the run.
+    pub fn create(&mut self, rel: &str) -> Result<(File, PathBuf)> {
+        self.ensure_parents(rel)?;
+        let path = self.root.join(rel);
+        match path.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(&path)),
+            Ok(_) => return Err(not_ours(&path)),
+            Err(_) => {}
+        }
+        self.record("file", rel)?;
+        let tmp = temp_of(&path);
+        let file = no_follow()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => not_ours(&tmp),
+                _ => Error::io(&tmp, e),
+            })?;
+        self.pending.push((tmp, path.clone()));
+        Ok((file, path))
+    }
+
+    /// Creates (journaled, empty) a scratch file of this run that is never renamed into
+    /// place: the temporary name of `rel`. Returns its path.
+    pub fn create_scratch(&mut self, rel: &str) -> Result<PathBuf> {
+        self.ensure_parents(rel)?;
+        self.record("file", rel)?;
+        let tmp = temp_of(&self.root.join(rel));
+        no_follow()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => not_ours(&tmp),
+                _ => Error::io(&tmp, e),
+            })?;
+        self.scratch.push(tmp.clone());
+        Ok(tmp)
+    }
+
+    /// Opens a temporary file of this run again, for appending (when open files are capped).
+    pub fn reopen(&self, path: &Path) -> Result<File> {
+        let tmp = temp_of(path);
+        no_follow()
+            .append(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(&tmp, e))
+    }
+
+    /// Renames every temporary file of this run into place, in creation order. A final name
+    /// that appeared meanwhile is never replaced: the run fails instead.
+    pub fn commit(&mut self) -> Result<()> {
+        for s in self.scratch.drain(..) {
+            let _ = std::fs::remove_file(&s);
+        }
+        for (tmp, path) in std::mem::take(&mut self.pending) {
+            if path.symlink_metadata().is_ok() {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(not_ours(&path));
+            }
+            std::fs::rename(&tmp, &path).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::io(&path, e)
+            })?;
+            self.renamed.push(path);
+        }
+        Ok(())
+    }
+
+    /// Undoes the run: removes its temporary files, the files it renamed into place, and the
+    /// directories it created once they are empty.
+    pub fn rollback(&mut self) {
+        for s in self.scratch.drain(..) {
+            let _ = std::fs::remove_file(&s);
+        }
+        for (tmp, _) in self.pending.drain(..) {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        for path in self.renamed.drain(..) {
+            let _ = std::fs::remove_file(&path);
+        }
+        for dir in self.created_dirs.drain(..).rev() {
+            let _ = std::fs::remove_dir(&dir);
+        }
+        // The journal keeps only what earlier runs wrote; what this run made goes.
+        let journal = self.root.join(JOURNAL_NAME);
+        if self.made.journal {
+            let _ = std::fs::remove_file(&journal);
+        } else {
+            let _ = self.journal.set_len(self.made.journal_len);
+        }
+        if self.made.lock {
+            let _ = std::fs::remove_file(self.root.join(LOCK_NAME));
+        }
+        if self.made.root {
+            let _ = std::fs::remove_dir(&self.root);
+        }
+    }
+}
+
+fn not_ours(path: &Path) -> Error {
+    Error::Usage(format!(
+        "{} exists and no run of track2pipelines wrote it; it is left alone (move it, or choose another --out)",
+        path.display()
+    ))
+}
+
+/// Removes what earlier runs left: their files (the manifest first, so a half-cleaned
+/// directory never looks complete), then the directories runs created, deepest first, when
+/// they are empty.
+fn remove_earlier(root: &Path, earlier: &Earlier, mut present: Vec<PathBuf>) -> Result<()> {
+    present.sort_by_key(|p| p != &root.join("manifest.json"));
+    for p in &present {
+        match std::fs::remove_file(p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(p, e)),
+        }
+    }
+    let mut dirs: Vec<&String> = earlier.dirs.iter().collect();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.matches('/').count()));
+    for d in dirs {
+        let path = root.join(d);
+        if path.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
+    Ok(())
+}
+
+/// One file named on the command line (`check --errors`, `--summary-json`), written under a
+/// temporary name beside the file it ends up as. When the name is a symbolic link, the file
+/// written is the link's target: the link stays.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The file finally written (the link's target, for a link).
+    pub path: PathBuf,
+}
+
+impl Target {
+    /// Checks that the file can be written: its directory exists and is a directory. `flag`
+    /// names the option in messages.
+    pub fn check(given: &Path, flag: &str) -> Result<Target> {
+        let path = resolve_link(given)?;
+        let name_ok = path.file_name().is_some();
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !name_ok || !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "{flag} {}: its directory {} does not exist",
+                given.display(),
+                dir.display()
+            )));
+        }
+        if path.is_dir() {
+            return Err(Error::Usage(format!(
+                "{flag} {} is a directory",
+                given.display()
+            )));
+        }
+        let meta = dir.metadata().map_err(|e| Error::io(&dir, e))?;
+        if meta.permissions().readonly() || !writable(&dir) {
+            return Err(Error::Usage(format!(
+                "{flag} {}: its directory {} is not writable",
+                given.display(),
+                dir.display()
+            )));
+        }
+        Ok(Target { path })
+    }
+
+    /// Where the file is written before it is renamed.
+    pub fn temp(&self) -> PathBuf {
+        temp_of(&self.path)
+    }
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let mut c = dir.as_os_str().as_bytes().to_vec();
+    c.push(0);
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    unsafe { libc::access(c.as_ptr().cast(), libc::W_OK) == 0 }
+}
+
+/// Follows symbolic links at `path` (a chain of them) to the file they name, which need not
+/// exist yet.
+fn resolve_link(path: &Path) -> Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match path.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&path).map_err(|e| Error::io(&path, e))?;
+                path = match path.parent() {
+                    Some(dir) => dir.join(to),
+                    None => to,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(Error::Usage(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
