@@ -147,6 +147,10 @@ pub fn write_manifest(
     let Some(dir) = files.run_dir() else {
         return Ok(());
     };
+    if fault("fail-manifest") {
+        let err = std::io::Error::other("injected failure");
+        return Err(Error::io(dir.root().join("manifest.json"), err));
+    }
     let m = manifest::Manifest {
         tool: "track2pipelines",
         version: env!("CARGO_PKG_VERSION"),
@@ -299,6 +303,7 @@ fn apply(
     live: &Live,
     pool: &BufPool,
 ) -> Result<()> {
+    assert!(!fault("panic-writer"), "injected writer panic");
     if let Some(f) = files {
         for part in chunk.parts.drain(..) {
             f.append_part(&part)?;
@@ -322,6 +327,12 @@ fn apply(
         result.incomplete_inputs += 1;
     }
     Ok(())
+}
+
+/// A fault the tests inject into a debug build through `TRACK2PIPELINES_FAULT` (the panics
+/// and failures no input can cause); always false in a release build.
+fn fault(name: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var_os("TRACK2PIPELINES_FAULT").is_some_and(|v| v == name)
 }
 
 /// What a panic carried, for the error message.
@@ -376,7 +387,10 @@ impl Reading<'_> {
         let s = *seq;
         *seq += 1;
         self.pool.spawn(move || {
-            let work = std::panic::AssertUnwindSafe(|| worker.process(i, &name, &decoder, piece));
+            let work = std::panic::AssertUnwindSafe(|| {
+                assert!(!fault("panic-worker"), "injected worker panic");
+                worker.process(i, &name, &decoder, piece)
+            });
             let body = match std::panic::catch_unwind(work) {
                 Ok(chunk) => Body::Chunk(Box::new(chunk)),
                 Err(panic) => Body::Panicked(format!("a worker {}", panic_text(&panic))),
@@ -388,6 +402,7 @@ impl Reading<'_> {
 
     /// Reads one input to its end; None when the run is stopping.
     fn read_one(&self, i: usize, source: &Source, seq: &mut u64) -> Option<()> {
+        assert!(!fault("panic-reader"), "injected reader panic");
         let own = Arc::new(AtomicU64::new(0));
         let (mut pieces, decoder) =
             open_pieces(source, &own, self.worker, self.block, self.max_line);

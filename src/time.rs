@@ -47,7 +47,11 @@ pub fn parse_str(s: &str) -> Option<i64> {
 }
 
 /// An RFC 3339 time with an offset, to unix milliseconds (sub-millisecond digits truncated).
+/// Only four-digit years and offsets within ±23:59 are RFC 3339 (docs/mapping.md §7).
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    if !rfc3339_bounds(s.as_bytes()) {
+        return None;
+    }
     let ms = match s.parse::<jiff::Timestamp>() {
         Ok(ts) => ts.as_millisecond(),
         // jiff's instants end at 9999-12-30T22:00Z (so that every offset can display them);
@@ -55,6 +59,31 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         Err(_) => from_pieces(s)?,
     };
     (0..=MAX_MS).contains(&ms).then_some(ms)
+}
+
+/// A four-digit year first, and a `Z` or an offset of at most 23 hours 59 minutes last.
+fn rfc3339_bounds(b: &[u8]) -> bool {
+    let two = |d: &[u8]| -> Option<u8> {
+        (d.len() == 2 && d.iter().all(u8::is_ascii_digit)).then(|| (d[0] - b'0') * 10 + d[1] - b'0')
+    };
+    if b.len() < 11 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
+        return false;
+    }
+    if matches!(b.last(), Some(b'Z' | b'z')) {
+        return true;
+    }
+    // The offset starts at the last sign after the date.
+    let Some(sign) = b[10..].iter().rposition(|c| *c == b'+' || *c == b'-') else {
+        return false;
+    };
+    let off = &b[10 + sign + 1..];
+    let (hh, mm) = match off.len() {
+        2 => (two(off), Some(0)),
+        4 => (two(&off[..2]), two(&off[2..])),
+        5 if off[2] == b':' => (two(&off[..2]), two(&off[3..])),
+        _ => (None, None),
+    };
+    matches!((hh, mm), (Some(h), Some(m)) if h <= 23 && m <= 59)
 }
 
 /// Unix milliseconds of a date, time and offset parsed by jiff (a time and an offset required).

@@ -232,10 +232,12 @@ impl RunDir {
         }
         for name in fixed {
             let path = root.join(name);
-            match path.symlink_metadata() {
-                Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(&path)),
-                Ok(_) if !earlier.files.contains(*name) => return Err(not_ours(&path)),
-                _ => {}
+            for p in [temp_of(&path), path] {
+                match p.symlink_metadata() {
+                    Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(&p)),
+                    Ok(_) if !earlier.files.contains(*name) => return Err(not_ours(&p)),
+                    _ => {}
+                }
             }
         }
         if overwrite {

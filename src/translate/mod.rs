@@ -323,8 +323,16 @@ pub fn translate_deferred(
     all_found.then(|| translate_parsed(opts, &record, id_bytes, out))
 }
 
-/// Parses a record's text as a JSON object.
+/// Parses a record's text as a JSON object. A lone surrogate escape anywhere in it rejects
+/// the record (`invalid_json`): it would be copied into calls that strict parsers refuse.
 fn parse_record(text: &str) -> Result<Record<'_>, Reject> {
+    if let Some(at) = crate::json::lone_surrogate(text.as_bytes()) {
+        return Err(reject!(
+            InvalidJson,
+            "{} at byte {at} is half of a UTF-16 surrogate pair without its other half",
+            &text[at..at + 6]
+        ));
+    }
     let first = text
         .trim_start_matches([' ', '\t', '\n', '\r'])
         .as_bytes()

@@ -251,6 +251,13 @@ fn route<'p>(method: &str, path: &str, segs: &[Cow<'p, str>]) -> Result<Route<'p
 }
 
 fn parse_body(text: &str) -> Result<RawMap<'_>, Reject> {
+    if let Some(at) = crate::json::lone_surrogate(text.as_bytes()) {
+        return Err(reject!(
+            InvalidJson,
+            "body: {} at byte {at} is half of a UTF-16 surrogate pair without its other half",
+            &text[at..at + 6]
+        ));
+    }
     let raw: Raw = crate::json::parse_raw(text)
         .map_err(|e| reject!(InvalidJson, "body is not valid JSON: {e}"))?;
     if Kind::of(raw) != Kind::Object {

@@ -1,0 +1,981 @@
+//! The output directory is the user's (docs/mapping.md §13): each test runs the built binary
+//! the way a careful user would, with odd directories, hostile inputs and faults, and checks
+//! that nothing of the user's is removed or replaced, nothing is dropped silently, and nothing
+//! crashes.
+//!
+//! Covered: `--overwrite` removes only earlier runs' files; inputs are never outputs; one run
+//! per directory; no symbolic link below `--out` is followed; named output files are checked
+//! before work; a fatal error leaves nothing complete-looking; CSV headers that cannot be
+//! read; paths that are not UTF-8; panics; open files and memory bounded whatever the number
+//! of partitions; `--threads` bounds; inputs that shrink while read; signals during cleanup;
+//! FIFOs in input directories; flag checks; RFC 3339 bounds; lone surrogates.
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+const NOW: &str = "2026-01-01T00:00:00Z";
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_track2pipelines"))
+}
+
+fn t2p() -> Command {
+    let mut c = Command::new(bin());
+    c.env_remove("SOURCE_DATE_EPOCH")
+        .env_remove("TRACK2PIPELINES_FAULT");
+    c
+}
+
+/// `convert --out OUT --now NOW --quiet [args]`.
+fn convert(out: &Path, args: &[&OsStr]) -> Output {
+    t2p()
+        .args([
+            "convert",
+            "--now",
+            NOW,
+            "--progress",
+            "never",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+fn code(o: &Output) -> i32 {
+    o.status
+        .code()
+        .unwrap_or_else(|| panic!("killed: {:?}", o.status))
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Every file below `dir` with its bytes, links listed as `-> target`.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let ty = e.file_type().unwrap();
+            if ty.is_symlink() {
+                let to = std::fs::read_link(&path).unwrap();
+                out.insert(rel, format!("-> {}", to.display()).into_bytes());
+            } else if ty.is_dir() {
+                out.insert(format!("{rel}/"), Vec::new());
+                walk(root, &path, out);
+            } else {
+                out.insert(rel, std::fs::read(&path).unwrap_or_default());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+fn write(path: &Path, bytes: &[u8]) -> PathBuf {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+    path.to_path_buf()
+}
+
+/// `n` v2 events, one a day from 2023-01-01 (ids and names vary).
+fn events(n: usize, step_secs: u64) -> Vec<u8> {
+    let mut s = String::new();
+    for i in 0..n {
+        s += &format!(
+            "{{\"type\":\"person\",\"identifiers\":{{\"id\":\"u{i}\"}},\"action\":\"event\",\"name\":\"e{}\",\"timestamp\":{}}}\n",
+            i % 7,
+            1_672_531_200 + i as u64 * step_secs
+        );
+    }
+    s.into_bytes()
+}
+
+fn manifest(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
+}
+
+fn error_entries(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Waits (at most 30 s) until `ready` holds or the child exits.
+fn wait_until(child: &mut Child, ready: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the run did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig}");
+}
+
+// ------------------------------------------------------------------------------------------
+// 1. --overwrite removes exactly the files of earlier runs
+
+#[test]
+fn overwrite_removes_only_files_earlier_runs_wrote() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("in/a.ndjson"), &events(40, 86_400));
+    let out = d.path().join("out");
+    let first = convert(
+        &out,
+        &[os("--partition-by"), os("date,type"), input.as_os_str()],
+    );
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let mine = [
+        "part-0000-00000.ndjson",
+        "manifest.json.bak",
+        "errors.ndjson-notes.md",
+        "backup/manifest.json",
+        "archive/2023/part-00000-c0ffee.ndjson.gz",
+        ".git/part-0000.ndjson",
+        "date=2023-01-01/notes.txt",
+    ];
+    for m in mine {
+        write(&out.join(m), format!("mine: {m}").as_bytes());
+    }
+    let again = convert(
+        &out,
+        &[
+            os("--overwrite"),
+            os("--partition-by"),
+            os("type"),
+            input.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    for m in mine {
+        assert_eq!(
+            std::fs::read(out.join(m)).unwrap(),
+            format!("mine: {m}").as_bytes(),
+            "{m} is the user's and stays"
+        );
+    }
+    let dirs: Vec<String> = tree(&out)
+        .into_keys()
+        .filter(|k| k.ends_with('/') && k.starts_with("date="))
+        .collect();
+    assert_eq!(
+        dirs,
+        vec!["date=2023-01-01/"],
+        "the old run's partition directories go, but for one that holds the user's file"
+    );
+    // What the new run wrote is what a fresh run writes.
+    let fresh = d.path().join("fresh");
+    assert_eq!(code(&convert(&fresh, &[input.as_os_str()])), 0);
+    let listed = |o: &Path| -> Vec<String> {
+        manifest(o)["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(listed(&out), listed(&fresh));
+    assert_eq!(
+        std::fs::read(out.join("type=track/part-0000-00000.ndjson")).unwrap(),
+        std::fs::read(fresh.join("type=track/part-0000-00000.ndjson")).unwrap()
+    );
+}
+
+#[test]
+fn a_file_the_run_must_write_that_no_run_wrote_refuses_the_run() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(10, 60));
+    let out = d.path().join("out");
+    write(
+        &out.join("type=track/part-0000-00000.ndjson"),
+        b"hand-written",
+    );
+    write(&out.join("notes.md"), b"notes");
+    let before = tree(&out);
+    for extra in [&[][..], &[os("--overwrite")][..]] {
+        let mut args = extra.to_vec();
+        args.push(input.as_os_str());
+        let o = convert(&out, &args);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("type=track/part-0000-00000.ndjson"),
+            "names the file: {}",
+            stderr(&o)
+        );
+        assert_eq!(tree(&out), before, "nothing changed ({extra:?})");
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// 2. Inputs are never outputs
+
+#[test]
+fn an_input_inside_out_is_refused_and_kept() {
+    let d = TempDir::new().unwrap();
+    let gz = Command::new("gzip")
+        .arg("-c")
+        .arg(repo("samples/track-2023-08.ndjson"))
+        .output()
+        .unwrap();
+    let archive = write(&d.path().join("d/raw/part-00000.ndjson.gz"), &gz.stdout);
+    let o = convert(
+        &d.path().join("d"),
+        &[os("--overwrite"), archive.parent().unwrap().as_os_str()],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("inside --out"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        gz.stdout,
+        "the archive is intact"
+    );
+}
+
+#[test]
+fn out_inside_an_input_directory_is_not_read() {
+    let d = TempDir::new().unwrap();
+    let input_dir = d.path().join("logs");
+    write(&input_dir.join("a.ndjson"), &events(25, 3600));
+    let out = input_dir.join("converted");
+    let first = convert(&out, &[input_dir.as_os_str()]);
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let second = convert(&out, &[os("--overwrite"), input_dir.as_os_str()]);
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    let m = manifest(&out);
+    assert_eq!(m["totals"]["records"], 25, "only the real input is read");
+    assert_eq!(m["inputs"].as_array().unwrap().len(), 1);
+}
+
+fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+#[test]
+fn named_output_files_may_not_be_inputs_or_inside_out() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("in/a.ndjson"), &events(5, 60));
+    let out = d.path().join("out");
+    assert_eq!(code(&convert(&out, &[input.as_os_str()])), 0);
+    let before_input = std::fs::read(&input).unwrap();
+    let before_out = tree(&out);
+    let cases: Vec<(&str, PathBuf)> = vec![
+        ("--summary-json", input.clone()),
+        ("--summary-json", out.join("manifest.json")),
+        (
+            "--summary-json",
+            out.join("type=track/part-0000-00000.ndjson"),
+        ),
+    ];
+    for (flag, path) in &cases {
+        let o = convert(
+            &out,
+            &[
+                os("--overwrite"),
+                os(flag),
+                path.as_os_str(),
+                input.as_os_str(),
+            ],
+        );
+        assert_eq!(code(&o), 2, "{flag} {}: {}", path.display(), stderr(&o));
+    }
+    for path in [input.clone(), out.join("manifest.json")] {
+        let o = t2p()
+            .args(["check", "--quiet", "--errors"])
+            .arg(&path)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(
+            code(&o),
+            2,
+            "check --errors {}: {}",
+            path.display(),
+            stderr(&o)
+        );
+    }
+    // A file inside an input directory would be read as an input by the next run.
+    let o = convert(
+        &out,
+        &[
+            os("--overwrite"),
+            os("--summary-json"),
+            d.path().join("in/summary.json").as_os_str(),
+            d.path().join("in").as_os_str(),
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(std::fs::read(&input).unwrap(), before_input);
+    assert_eq!(tree(&out), before_out);
+}
+
+// ------------------------------------------------------------------------------------------
+// 3. One run per directory
+
+#[test]
+fn a_second_run_on_a_locked_out_exits_2_at_once() {
+    let d = TempDir::new().unwrap();
+    let out = d.path().join("out");
+    // The first run reads stdin, which stays open: it holds the lock until stdin closes.
+    let mut first = t2p()
+        .args([
+            "convert",
+            "--now",
+            NOW,
+            "--progress",
+            "never",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lock = out.join(".track2pipelines.lock");
+    assert!(wait_until(&mut first, || out
+        .join(".track2pipelines.journal")
+        .exists()
+        && lock.exists()));
+    let other = write(&d.path().join("b.ndjson"), &events(3, 60));
+    let started = Instant::now();
+    let second = convert(&out, &[os("--overwrite"), other.as_os_str()]);
+    assert_eq!(code(&second), 2, "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("another track2pipelines run"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "it does not wait for the lock"
+    );
+    {
+        use std::io::Write;
+        let mut stdin = first.stdin.take().unwrap();
+        stdin.write_all(&events(7, 60)).unwrap();
+    }
+    let status = wait_exit(&mut first, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(
+        manifest(&out)["totals"]["records"],
+        7,
+        "the first run's output is whole"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// 4. No symbolic link below --out is followed; named files are written through links
+
+#[test]
+fn a_symlinked_partition_directory_refuses_the_run() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(5, 60));
+    let elsewhere = d.path().join("elsewhere");
+    write(
+        &elsewhere.join("part-0000-00000.ndjson"),
+        b"the user's file",
+    );
+    let out = d.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("type=track")).unwrap();
+    let o = convert(&out, &[input.as_os_str()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("symbolic link"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(elsewhere.join("part-0000-00000.ndjson")).unwrap(),
+        b"the user's file"
+    );
+    assert_eq!(
+        tree(&elsewhere).len(),
+        1,
+        "nothing written through the link"
+    );
+    assert!(!out.join("manifest.json").exists());
+}
+
+#[test]
+fn check_errors_writes_through_a_symlink_and_keeps_it() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), b"{\"not\":\"a call\"}\n");
+    let target = write(&d.path().join("real/errors.ndjson"), b"old");
+    let link = d.path().join("errors-link.ndjson");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = t2p()
+        .args(["check", "--quiet", "--errors"])
+        .arg(&link)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link stays a link"
+    );
+    let entries = error_entries(&target);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["code"], "unknown_shape");
+}
+
+// ------------------------------------------------------------------------------------------
+// 11. Paths checked before work; a fatal error leaves nothing that looks complete
+
+#[test]
+fn a_summary_json_in_a_missing_directory_is_refused_before_work() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(5, 60));
+    let out = d.path().join("out");
+    let missing = d.path().join("nonexistent/x.json");
+    let o = convert(
+        &out,
+        &[os("--summary-json"), missing.as_os_str(), input.as_os_str()],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(!out.exists(), "no work was done");
+}
+
+#[test]
+fn a_failure_at_the_manifest_removes_every_file_of_the_run() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(50, 3600));
+    let out = d.path().join("out");
+    write(&out.join("mine.txt"), b"mine");
+    let summary = d.path().join("summary.json");
+    let o = t2p()
+        .env("TRACK2PIPELINES_FAULT", "fail-manifest")
+        .args(["convert", "--now", NOW, "--quiet", "--summary-json"])
+        .arg(&summary)
+        .arg("--out")
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("injected failure"), "{}", stderr(&o));
+    let left: Vec<String> = tree(&out).into_keys().collect();
+    assert_eq!(
+        left,
+        vec!["mine.txt"],
+        "part, error and bookkeeping files removed"
+    );
+    assert!(!summary.exists(), "no summary after a failed run");
+}
+
+#[test]
+fn a_directory_named_like_the_manifest_temp_file_refuses_the_run() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(5, 60));
+    let out = d.path().join("out");
+    std::fs::create_dir_all(out.join(".manifest.json.partial")).unwrap();
+    let o = convert(&out, &[input.as_os_str()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let left: Vec<String> = tree(&out).into_keys().collect();
+    assert_eq!(left, vec![".manifest.json.partial/"]);
+}
+
+// ------------------------------------------------------------------------------------------
+// 5, 6. CSV headers that cannot be read are never silent, and never crash
+
+#[test]
+fn a_csv_header_with_an_unclosed_quote_is_one_csv_invalid_entry() {
+    let d = TempDir::new().unwrap();
+    let mut text = String::from("id,\"email,name\n");
+    for i in 0..1000 {
+        text += &format!("u{i},u{i}@x.com,U{i}\n");
+    }
+    for (name, body) in [
+        ("q.csv", text.clone()),
+        ("h.csv", text.replace("id,", "method,path,")),
+    ] {
+        let input = write(&d.path().join(name), body.as_bytes());
+        let out = d.path().join(format!("out-{name}"));
+        let o = convert(&out, &[input.as_os_str()]);
+        assert_eq!(code(&o), 3, "{name}: {}", stderr(&o));
+        let entries = error_entries(&out.join("errors.ndjson"));
+        assert_eq!(entries.len(), 1, "{name}: {entries:?}");
+        assert_eq!(entries[0]["code"], "csv_invalid");
+        assert_eq!(entries[0]["line"], 1);
+        assert!(entries[0]["message"].as_str().unwrap().contains("quote"));
+        let m = manifest(&out);
+        assert_eq!(m["inputs"][0]["incomplete"], true);
+        assert_eq!(
+            m["totals"]["records"], 0,
+            "the header entry is not a record"
+        );
+    }
+}
+
+#[test]
+fn a_deep_csv_header_does_not_crash() {
+    let d = TempDir::new().unwrap();
+    let deep = format!("id,{}a\nu1,x\n", "a.".repeat(10_000));
+    let input = write(&d.path().join("d.csv"), deep.as_bytes());
+    let out = d.path().join("out");
+    let o = convert(&out, &[input.as_os_str()]);
+    assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("overflow"), "{}", stderr(&o));
+    let m = manifest(&out);
+    assert_eq!(m["totals"]["records"], 1);
+    // A stray quote in a large CSV header: reported, no crash.
+    let mut big = String::from("id,\"name\n");
+    while big.len() < 700_000 {
+        big += "u1,a.b.c.d.e.f.g.h\n";
+    }
+    let input = write(&d.path().join("big.csv"), big.as_bytes());
+    let out = d.path().join("out-big");
+    let o = convert(&out, &[input.as_os_str()]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(
+        error_entries(&out.join("errors.ndjson"))[0]["code"],
+        "csv_invalid"
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// 7. Paths that are not UTF-8
+
+#[test]
+fn arguments_that_are_not_utf8_are_paths() {
+    let d = TempDir::new().unwrap();
+    let name = OsStr::from_bytes(b"caf\xe9.ndjson");
+    let input = write(&d.path().join(name), &events(3, 60));
+    let o = t2p()
+        .args(["check", "--quiet"])
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = d.path().join(OsStr::from_bytes(b"out-\xff"));
+    let o = convert(&out, &[input.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = manifest(&out);
+    assert_eq!(m["inputs"][0]["source_not_utf8"], true);
+    assert!(
+        m["inputs"][0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("caf\u{fffd}.ndjson")
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// 8. A panic anywhere ends the run as a failure
+
+#[test]
+fn a_panic_in_any_thread_fails_the_run_and_cleans_up() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(30, 60));
+    for fault in ["panic-reader", "panic-worker", "panic-writer"] {
+        let out = d.path().join(format!("out-{fault}"));
+        let o = t2p()
+            .env("TRACK2PIPELINES_FAULT", fault)
+            .args(["convert", "--now", NOW, "--quiet", "--out"])
+            .arg(&out)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 1, "{fault}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("internal error"),
+            "{fault}: {}",
+            stderr(&o)
+        );
+        assert!(tree(&out).is_empty(), "{fault}: {:?}", tree(&out).keys());
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// 9, 10. Bounded open files, memory and threads
+
+#[test]
+fn many_partitions_under_a_low_open_file_limit_give_the_same_bytes() {
+    let d = TempDir::new().unwrap();
+    // 1,095 days, one call a day, three call types: type,date gives 1,095 partitions.
+    let input = write(&d.path().join("year.ndjson"), &events(1095, 86_400));
+    let run = |out: &Path, extra: &str, limit: u32| -> Output {
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+            .arg(bin())
+            .args([
+                "convert",
+                "--now",
+                NOW,
+                "--quiet",
+                "--partition-by",
+                "type,date",
+            ])
+            .args(extra.split_whitespace())
+            .arg("--out")
+            .arg(out)
+            .arg(&input)
+            .output()
+            .unwrap()
+    };
+    for compress in ["", "--compress zstd"] {
+        let capped = d.path().join(format!("capped{}", compress.len()));
+        let o = run(&capped, &format!("{compress} --max-open-files 16"), 64);
+        assert_eq!(code(&o), 0, "{compress}: {}", stderr(&o));
+        let wide = d.path().join(format!("wide{}", compress.len()));
+        let o = run(&wide, &format!("{compress} --max-open-files 4096"), 8192);
+        assert_eq!(code(&o), 0, "{compress}: {}", stderr(&o));
+        let strip = |t: BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+            t.into_iter()
+                .filter(|(k, _)| {
+                    !k.ends_with("manifest.json") && !k.starts_with(".track2pipelines")
+                })
+                .collect()
+        };
+        let (a, b) = (strip(tree(&capped)), strip(tree(&wide)));
+        assert!(a.len() > 1095, "{compress}: {} files", a.len());
+        assert!(a == b, "{compress}: byte-identical whatever the cap");
+    }
+}
+
+#[test]
+fn fifteen_thousand_partitions_stay_under_256_mib() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("hours.ndjson"), &events(15_000, 3600));
+    let out = d.path().join("out");
+    let peak_kib = peak_rss_kib(&out, &input);
+    assert_eq!(manifest(&out)["files"].as_array().unwrap().len(), 15_000);
+    assert!(peak_kib < 256 * 1024, "peak RSS {peak_kib} KiB");
+}
+
+/// Runs a convert into 15,000 `hour=` partitions and returns its peak RSS, as `wait4` reports
+/// it for that one child.
+fn peak_rss_kib(out: &Path, input: &Path) -> i64 {
+    let child = t2p()
+        .args([
+            "convert",
+            "--now",
+            NOW,
+            "--quiet",
+            "--partition-by",
+            "hour",
+            "--compress",
+            "zstd",
+            "--out",
+        ])
+        .arg(out)
+        .arg(input)
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `status` and `usage` are valid for writes; `pid` is our child.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid);
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    usage.ru_maxrss
+}
+
+#[test]
+fn threads_are_1_to_256() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(3, 60));
+    for (n, want) in [("0", 2), ("257", 2), ("20000", 2), ("256", 0), ("1", 0)] {
+        let o = t2p()
+            .args(["check", "--quiet", "--threads", n])
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), want, "--threads {n}: {}", stderr(&o));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// 12. An input that shrinks while it is read
+
+#[test]
+fn an_input_truncated_while_read_is_flagged() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("big.ndjson"), &events(400_000, 1));
+    let full = std::fs::metadata(&input).unwrap().len();
+    let out = d.path().join("out");
+    let mut child = t2p()
+        .args([
+            "convert",
+            "--now",
+            NOW,
+            "--quiet",
+            "--threads",
+            "1",
+            "--block-size",
+            "64KiB",
+            "--partition-by",
+            "none",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(&input)
+        .spawn()
+        .unwrap();
+    let part = out.join(".part-0000-00000.ndjson.partial");
+    let started = wait_until(&mut child, || {
+        std::fs::metadata(&part).is_ok_and(|m| m.len() > 0)
+    });
+    assert!(started, "the run ended before the input could be cut");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&input)
+        .unwrap()
+        .set_len(full / 2)
+        .unwrap();
+    let status = wait_exit(&mut child, Duration::from_secs(120));
+    assert_eq!(status.code(), Some(3));
+    let entries = error_entries(&out.join("errors.ndjson"));
+    let changed: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["code"] == "corrupt_input")
+        .collect();
+    assert_eq!(changed.len(), 1, "{entries:?}");
+    assert!(
+        changed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("changed while being read")
+    );
+    assert_eq!(manifest(&out)["inputs"][0]["incomplete"], true);
+}
+
+// ------------------------------------------------------------------------------------------
+// Smaller ones
+
+#[test]
+fn more_signals_during_cleanup_do_not_cut_it_short() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("big.ndjson"), &events(200_000, 1));
+    for round in 0..3 {
+        let out = d.path().join(format!("out-{round}"));
+        let mut child = t2p()
+            .args([
+                "convert",
+                "--now",
+                NOW,
+                "--quiet",
+                "--threads",
+                "1",
+                "--max-file-bytes",
+                "64KiB",
+                "--out",
+            ])
+            .arg(&out)
+            .arg(&input)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = wait_until(&mut child, || tree(&out).len() > 8);
+        assert!(started, "the run ended before it could be interrupted");
+        for _ in 0..5 {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
+        let status = wait_exit(&mut child, Duration::from_secs(60));
+        assert_eq!(status.code(), Some(143), "round {round}");
+        assert!(
+            tree(&out).is_empty(),
+            "round {round}: left {:?}",
+            tree(&out).keys()
+        );
+    }
+}
+
+#[test]
+fn fifos_in_input_directories_are_named_in_the_summary() {
+    let d = TempDir::new().unwrap();
+    let dir = d.path().join("in");
+    write(&dir.join("a.ndjson"), &events(3, 60));
+    let fifo = dir.join("pipe");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let summary = d.path().join("s.json");
+    let o = t2p()
+        .args(["check", "--summary-json"])
+        .arg(&summary)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("skipped 1 entry"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pipe"), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(s["skipped_not_regular"][0], fifo.to_string_lossy().as_ref());
+}
+
+#[test]
+fn flag_values_agree_with_the_help() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(1, 60));
+    let o = convert(
+        &d.path().join("o1"),
+        &[
+            os("--compress"),
+            os("none"),
+            os("--compress-level"),
+            os("99"),
+            input.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // --now in unix seconds, like SOURCE_DATE_EPOCH, whatever the size of the number.
+    let out = d.path().join("o2");
+    let o = t2p()
+        .args(["convert", "--quiet", "--now", "253402300799", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(manifest(&out)["now"], "9999-12-31T23:59:59.000Z");
+    let out = d.path().join("o3");
+    let o = Command::new(bin())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args(["convert", "--quiet", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(manifest(&out)["now"], "2023-11-14T22:13:20.000Z");
+}
+
+/// The calls or the reject code of one record.
+fn one(record: &str) -> Result<Vec<Value>, String> {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("r.ndjson"), format!("{record}\n").as_bytes());
+    let out = d.path().join("out");
+    let o = convert(&out, &[os("--partition-by"), os("none"), input.as_os_str()]);
+    match code(&o) {
+        0 => Ok(std::fs::read_to_string(out.join("part-0000-00000.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()),
+        3 => Err(error_entries(&out.join("errors.ndjson"))[0]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+            + ": "
+            + error_entries(&out.join("errors.ndjson"))[0]["message"]
+                .as_str()
+                .unwrap()),
+        c => panic!("exit {c}: {}", stderr(&o)),
+    }
+}
+
+#[test]
+fn rfc3339_offsets_and_years_out_of_bounds_are_invalid_timestamps() {
+    let rec = |ts: &str| {
+        format!(
+            r#"{{"type":"person","identifiers":{{"id":"1"}},"action":"event","name":"x","timestamp":"{ts}"}}"#
+        )
+    };
+    for bad in [
+        "2023-08-24T14:15:22+25:00",
+        "2023-08-24T14:15:22-24:00",
+        "+002023-08-24T14:15:22Z",
+        "2023-08-24T14:15:22+23:60",
+    ] {
+        let got = one(&rec(bad));
+        assert!(
+            got.as_ref()
+                .is_err_and(|e| e.starts_with("invalid_timestamp")),
+            "{bad}: {got:?}"
+        );
+    }
+    for good in [
+        "2023-08-24T14:15:22+23:59",
+        "2023-08-24T14:15:22-05:00",
+        "2023-08-24T14:15:22.123Z",
+    ] {
+        assert!(one(&rec(good)).is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn a_lone_surrogate_escape_rejects_the_record() {
+    for (rec, name) in [
+        (
+            r#"{"type":"person","identifiers":{"id":"1"},"action":"identify","attributes":{"n":"\ud800"}}"#,
+            "\\ud800",
+        ),
+        (
+            r#"{"type":"person","identifiers":{"id":"1"},"action":"identify","attributes":{"n":"a\udc00"}}"#,
+            "\\udc00",
+        ),
+        (
+            r#"{"method":"PUT","path":"/api/v1/customers/1","body":"{\"n\":\"\\ud83d\"}"}"#,
+            "\\ud83d",
+        ),
+    ] {
+        let got = one(rec);
+        let err = got.expect_err(rec);
+        assert!(err.starts_with("invalid_json"), "{err}");
+        assert!(err.contains(name), "the message names the escape: {err}");
+    }
+    // A whole pair is fine, and so is an escaped backslash before a `u`.
+    let ok = one(r#"{"type":"person","identifiers":{"id":"1"},"action":"identify","attributes":{"n":"\ud83d\ude00","p":"\\ud800"}}"#).unwrap();
+    assert_eq!(ok[0]["traits"]["n"], "\u{1f600}");
+}
