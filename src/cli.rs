@@ -71,9 +71,11 @@ pub struct CommonArgs {
     /// Input files or directories; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto, value_name = "FORMAT")]
     pub input_format: FormatArg,
-    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    /// CSV layout (auto: detected from each file's header).
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto, value_name = "LAYOUT")]
     pub csv_layout: LayoutArg,
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
@@ -81,8 +83,13 @@ pub struct CommonArgs {
     /// The run's reference time (RFC 3339, or unix seconds); default SOURCE_DATE_EPOCH, else the clock.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
-    #[arg(long, value_enum, default_value_t = IdsArg::Derived)]
+    /// messageIds of calls whose input carries no ULID dedupe id.
+    #[arg(long, value_enum, default_value_t = IdsArg::Derived, value_name = "HOW")]
     pub message_ids: IdsArg,
+    /// Also write a person's email identifier as `traits.email` of identify calls whose
+    /// traits hold no email (for destinations that read it there).
+    #[arg(long)]
+    pub email_trait: bool,
     /// The `integrations` object of every call (JSON).
     #[arg(long, value_name = "JSON")]
     pub integrations: Option<String>,
@@ -92,7 +99,8 @@ pub struct CommonArgs {
     /// Reject records with a call larger than this (call_too_large); 0 disables.
     #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES")]
     pub max_call_bytes: u64,
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    /// Progress line on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN")]
     pub progress: ProgressArg,
     /// No progress bar and no summary.
     #[arg(long, short)]
@@ -114,30 +122,43 @@ pub enum CompressArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
+    /// One JSON record per line.
     Ndjson,
+    /// A header row, then one record per row.
     Csv,
+    /// CSV for names ending .csv or .tsv (before any compression suffix), else NDJSON.
     Auto,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LayoutArg {
+    /// Detect the layout from the header.
     Auto,
+    /// Logged HTTP calls: method, path (or url), body.
     Http,
+    /// v2 entities: type, action, identifiers.*, ...
     V2,
+    /// Event import: name plus id, email, cio_id or anonymous_id.
     Events,
+    /// People import: id, email or cio_id, every other column a trait.
     People,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IdsArg {
+    /// Derived from the record's bytes: the same ids on every run.
     Derived,
+    /// Fresh random ULIDs.
     Random,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ProgressArg {
+    /// Only when stderr is a terminal.
     Auto,
+    /// Always, even when stderr is not a terminal.
     Always,
+    /// Never.
     Never,
 }
 
@@ -291,6 +312,7 @@ impl Cli {
             IdsArg::Random => MessageIds::Random,
         };
         translate.max_call_bytes = common.max_call_bytes as usize;
+        translate.email_trait = common.email_trait;
         translate.bucket_hash = output.as_ref().is_some_and(|o| {
             o.partition_by
                 .iter()
