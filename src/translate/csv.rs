@@ -26,7 +26,7 @@ enum Node {
     Leaf(usize),
     Obj(Vec<(String, Node)>),
     /// A JSON column (its index) that dotted columns also address: the cell's object, then
-    /// each dotted column's key set inside it (docs/mapping.md, CSV input).
+    /// each dotted column's key set inside it (docs/mapping.md §1.4).
     /// Its `String` is the key's dotted path in the record, for messages.
     Merge(usize, String, Vec<(String, Node)>),
 }

@@ -57,7 +57,7 @@ pub fn inline(raw: Option<Raw<'_>>) -> Obj<'_> {
 }
 
 /// A page call's `properties`: the given object, then `"url"` = the page name when the object
-/// has no `url` key (docs/mapping.md, "Page calls carry their URL"). A `url` key holding `null`
+/// has no `url` key (docs/mapping.md §3.3). A `url` key holding `null`
 /// counts as present, so that the call never holds the key twice.
 pub fn page_properties<'a>(raw: Option<Raw<'a>>, name: &Cow<'a, str>) -> Result<Obj<'a>, Reject> {
     let has_url = match raw {
@@ -372,7 +372,7 @@ fn delivery(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
             "delivery action {action:?} is not a Track call (expected event)"
         ));
     }
-    // A delivery metric without its delivery id is missing_field (docs/mapping.md, Validation).
+    // A delivery metric without its delivery id is missing_field (docs/mapping.md §9).
     let missing = || {
         reject!(
             MissingField,
