@@ -75,9 +75,11 @@ pub struct CommonArgs {
     /// Input files or directories; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto, value_name = "FORMAT")]
     pub input_format: FormatArg,
-    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    /// CSV layout (auto: detected from each file's header).
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto, value_name = "LAYOUT")]
     pub csv_layout: LayoutArg,
     /// Worker threads, 1 to 256 (default: all cores).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -85,8 +87,13 @@ pub struct CommonArgs {
     /// The run's reference time (RFC 3339, or unix seconds); default SOURCE_DATE_EPOCH, else the clock.
     #[arg(long, value_name = "TIME")]
     pub now: Option<String>,
-    #[arg(long, value_enum, default_value_t = IdsArg::Derived)]
+    /// messageIds of calls whose input carries no ULID dedupe id.
+    #[arg(long, value_enum, default_value_t = IdsArg::Derived, value_name = "HOW")]
     pub message_ids: IdsArg,
+    /// Also write a person's email identifier as `traits.email` of identify calls whose
+    /// traits hold no email (for destinations that read it there).
+    #[arg(long)]
+    pub email_trait: bool,
     /// The `integrations` object of every call (JSON).
     #[arg(long, value_name = "JSON")]
     pub integrations: Option<String>,
@@ -96,7 +103,8 @@ pub struct CommonArgs {
     /// Reject records with a call larger than this (call_too_large); 0 disables.
     #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES")]
     pub max_call_bytes: u64,
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    /// Progress line on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN")]
     pub progress: ProgressArg,
     /// No progress bar and no summary.
     #[arg(long, short)]
@@ -118,30 +126,43 @@ pub enum CompressArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
+    /// One JSON record per line.
     Ndjson,
+    /// A header row, then one record per row.
     Csv,
+    /// CSV for names ending .csv or .tsv (before any compression suffix), else NDJSON.
     Auto,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LayoutArg {
+    /// Detect the layout from the header.
     Auto,
+    /// Logged HTTP calls: method, path (or url), body.
     Http,
+    /// v2 entities: type, action, identifiers.*, ...
     V2,
+    /// Event import: name plus id, email, cio_id or anonymous_id.
     Events,
+    /// People import: id, email or cio_id, every other column a trait.
     People,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IdsArg {
+    /// Derived from the record's bytes: the same ids on every run.
     Derived,
+    /// Fresh random ULIDs.
     Random,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ProgressArg {
+    /// Only when stderr is a terminal.
     Auto,
+    /// Always, even when stderr is not a terminal.
     Always,
+    /// Never.
     Never,
 }
 
@@ -311,6 +332,7 @@ impl CommonArgs {
             IdsArg::Random => MessageIds::Random,
         };
         translate.max_call_bytes = self.max_call_bytes as usize;
+        translate.email_trait = self.email_trait;
         translate.bucket_hash = bucket_hash;
         Ok(translate)
     }
@@ -399,6 +421,17 @@ fn check_paths(
                 "{flag} {} is inside --out {}: choose a file outside it",
                 target.path.display(),
                 out.display()
+            )));
+        }
+        if let Some(run_dir) = real
+            .ancestors()
+            .skip(1)
+            .find(|a| crate::output::dir::is_run_dir(a))
+        {
+            return Err(Error::Usage(format!(
+                "{flag} {} is inside {}, the output of a track2pipelines run: choose a file outside it",
+                target.path.display(),
+                run_dir.display()
             )));
         }
         if let Some((input, _)) = given

@@ -31,37 +31,21 @@ impl ProgressUi {
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+            bar.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
+            let term = console::Term::stderr();
             let started = Instant::now();
-            let mut with_total = false;
             while !flag.load(Ordering::Relaxed) {
-                let total = live.total_bytes.load(Ordering::Relaxed);
-                if total > 0 && !with_total {
-                    with_total = true;
-                    bar.set_length(total);
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{bar:30} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta} | {msg}",
-                        )
-                        .expect("valid template"),
-                    );
-                } else if !with_total && bar.length().is_none() {
-                    bar.set_style(
-                        ProgressStyle::with_template(
-                            "{spinner} {binary_bytes} {binary_bytes_per_sec} | {msg}",
-                        )
-                        .expect("valid template"),
-                    );
-                }
-                bar.set_position(live.bytes_read.load(Ordering::Relaxed));
-                let records = live.records.load(Ordering::Relaxed);
-                let secs = started.elapsed().as_secs_f64().max(1e-3);
-                bar.set_message(format!(
-                    "{} records ({}/s), {} calls, {} rejected",
-                    group(records),
-                    group((records as f64 / secs) as u64),
-                    group(live.calls.load(Ordering::Relaxed)),
-                    group(live.rejected.load(Ordering::Relaxed)),
-                ));
+                let now = Snapshot {
+                    bytes_read: live.bytes_read.load(Ordering::Relaxed),
+                    total_bytes: live.total_bytes.load(Ordering::Relaxed),
+                    records: live.records.load(Ordering::Relaxed),
+                    calls: live.calls.load(Ordering::Relaxed),
+                    rejected: live.rejected.load(Ordering::Relaxed),
+                    secs: started.elapsed().as_secs_f64(),
+                };
+                // One column short of the width: some terminals wrap a line that fills it.
+                let width = term.size_checked().map_or(80, |(_, cols)| cols as usize);
+                bar.set_message(progress_line(&now, width.saturating_sub(1)));
                 std::thread::sleep(Duration::from_millis(100));
             }
             bar.finish_and_clear();
@@ -78,6 +62,116 @@ impl ProgressUi {
             let _ = t.join();
         }
     }
+}
+
+/// What the progress line shows, read from the run's live counters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    pub bytes_read: u64,
+    /// Total input size; 0 when unknown (standard input).
+    pub total_bytes: u64,
+    pub records: u64,
+    pub calls: u64,
+    pub rejected: u64,
+    /// Seconds since the run started.
+    pub secs: f64,
+}
+
+/// The progress line, at most `width` characters wide: a bar (when the total size is known
+/// and there is room), bytes read of the total, MB/s, ETA, records and records/s, calls and
+/// rejects. Parts that do not fit are left out, least useful first; on a very narrow terminal
+/// the line is cut.
+pub fn progress_line(s: &Snapshot, width: usize) -> String {
+    let secs = s.secs.max(1e-3);
+    let rate = s.bytes_read as f64 / secs;
+    let known = s.total_bytes > 0;
+    let bytes = if known {
+        format!("{}/{}", binary(s.bytes_read), binary(s.total_bytes))
+    } else {
+        binary(s.bytes_read)
+    };
+    let eta = if known && rate > 0.0 {
+        let left = s.total_bytes.saturating_sub(s.bytes_read) as f64 / rate;
+        format!("eta {}", duration(left))
+    } else {
+        String::new()
+    };
+    let records = count(s.records, "record");
+    let per_sec = format!("({}/s)", group((s.records as f64 / secs) as u64));
+    // (text, drop order: the highest goes first), in display order.
+    let mut parts: Vec<(String, u8)> = vec![
+        (bytes, 0),
+        (format!("{}/s", binary(rate as u64)), 4),
+        (eta, 2),
+        (records, 0),
+        (per_sec, 5),
+        (count(s.calls, "call"), 3),
+        (format!("{} rejected", group(s.rejected)), 1),
+    ];
+    parts.retain(|(t, _)| !t.is_empty());
+    let join = |parts: &[(String, u8)]| {
+        parts
+            .iter()
+            .map(|(t, _)| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut line = join(&parts);
+    while line.chars().count() > width {
+        let Some(drop) = parts
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, p))| *p > 0)
+            .max_by_key(|(i, (_, p))| (*p, *i))
+            .map(|(i, _)| i)
+        else {
+            break;
+        };
+        parts.remove(drop);
+        line = join(&parts);
+    }
+    if line.chars().count() > width {
+        return line.chars().take(width).collect();
+    }
+    // A bar of 10 to 30 cells, `[####    ] `, where there is room for one.
+    let room = width - line.chars().count();
+    if known && room >= 13 {
+        let cells = (room - 3).min(30);
+        let done = ((s.bytes_read.min(s.total_bytes) as f64 / s.total_bytes as f64) * cells as f64)
+            as usize;
+        line = format!("[{}{}] {line}", "#".repeat(done), " ".repeat(cells - done));
+    }
+    line
+}
+
+/// Bytes in binary units: `512 B`, `12.3 MiB`.
+fn binary(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+/// Seconds as `42s`, `3m07s` or `2h05m`.
+fn duration(secs: f64) -> String {
+    let s = secs.clamp(0.0, 1e9).round() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+/// `n` and the noun, singular for 1: `1 record`, `2 records`.
+pub fn count(n: u64, noun: &str) -> String {
+    format!("{} {noun}{}", group(n), if n == 1 { "" } else { "s" })
 }
 
 /// `1234567` → `1,234,567`.
@@ -102,15 +196,14 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
     let secs = r.elapsed.as_secs_f64();
     let t = &r.total;
     let mut s = format!(
-        "track2pipelines {}: {} records from {} input{} in {:.2} s ({:.1} MB/s)\n",
+        "track2pipelines {}: {} from {} in {:.2} s ({:.1} MB/s)\n",
         if cfg.command == Command::Check {
             "check"
         } else {
             "convert"
         },
-        group(t.records),
-        r.inputs.len(),
-        if r.inputs.len() == 1 { "" } else { "s" },
+        count(t.records, "record"),
+        count(r.inputs.len() as u64, "input"),
         secs,
         mb_per_s(r.bytes_decompressed(), secs),
     );
@@ -153,9 +246,8 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
     }
     if let Some(out) = &cfg.output {
         s += &format!(
-            "  wrote {} part file{} under {}",
-            r.parts.len(),
-            if r.parts.len() == 1 { "" } else { "s" },
+            "  wrote {} under {}",
+            count(r.parts.len() as u64, "part file"),
             out.dir.display()
         );
         if let Some(e) = &r.errors {
@@ -210,4 +302,96 @@ pub fn summary_json(cfg: &Config, r: &RunResult) -> serde_json::Value {
 /// Writes to stderr, ignoring failures (a closed stderr must not stop anything).
 pub fn eprint(text: &str) {
     let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy() -> Snapshot {
+        Snapshot {
+            bytes_read: 123_456_789_012,
+            total_bytes: 987_654_321_098,
+            records: 123_456_789_012,
+            calls: 234_567_890_123,
+            rejected: 12_345_678,
+            secs: 3_600.0,
+        }
+    }
+
+    #[test]
+    fn progress_line_fits_every_width() {
+        for s in [
+            busy(),
+            Snapshot::default(),
+            Snapshot {
+                total_bytes: 0,
+                ..busy()
+            },
+        ] {
+            for width in 0..=240 {
+                let line = progress_line(&s, width);
+                assert!(
+                    line.chars().count() <= width,
+                    "{width}: {line:?} is {} wide",
+                    line.chars().count()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn progress_line_keeps_the_most_useful_parts() {
+        let s = busy();
+        let wide = progress_line(&s, 200);
+        assert!(wide.starts_with("[###"), "{wide}");
+        for part in ["/s", "eta ", " records (", " calls", " rejected"] {
+            assert!(wide.contains(part), "{part} missing from {wide}");
+        }
+        // 119 columns (a 120-column terminal): all but records/s, with a short bar.
+        assert_eq!(
+            progress_line(&s, 119),
+            "[#         ] 115.0 GiB/919.8 GiB 32.7 MiB/s eta 7h00m 123,456,789,012 records \
+             234,567,890,123 calls 12,345,678 rejected"
+        );
+        // 79 columns: no rates, no calls, no room for a bar; ETA and rejects stay.
+        assert_eq!(
+            progress_line(&s, 79),
+            "115.0 GiB/919.8 GiB eta 7h00m 123,456,789,012 records 12,345,678 rejected"
+        );
+        // 45 columns: bytes and records only.
+        assert_eq!(
+            progress_line(&s, 45),
+            "115.0 GiB/919.8 GiB 123,456,789,012 records"
+        );
+        // Very narrow: cut.
+        assert_eq!(progress_line(&s, 10), "115.0 GiB/");
+    }
+
+    #[test]
+    fn progress_line_without_a_total() {
+        let s = Snapshot {
+            bytes_read: 2048,
+            records: 1,
+            calls: 1,
+            secs: 2.0,
+            ..Snapshot::default()
+        };
+        assert_eq!(
+            progress_line(&s, 100),
+            "2.0 KiB 1.0 KiB/s 1 record (0/s) 1 call 0 rejected"
+        );
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(count(0, "record"), "0 records");
+        assert_eq!(count(1, "record"), "1 record");
+        assert_eq!(count(1234, "part file"), "1,234 part files");
+        assert_eq!(duration(59.4), "59s");
+        assert_eq!(duration(187.0), "3m07s");
+        assert_eq!(duration(7500.0), "2h05m");
+        assert_eq!(binary(1023), "1023 B");
+        assert_eq!(binary(1536), "1.5 KiB");
+    }
 }

@@ -410,7 +410,7 @@ fn v2_expected() -> Vec<String> {
             NOW,
         ),
         call(
-            r#"{"type":"page","userId":"ada@example.co.uk","name":"/pricing","properties":{},"context":{"journeys":{"identifiers":{"email":"ada@example.co.uk"}}}"#,
+            r#"{"type":"page","userId":"ada@example.co.uk","name":"/pricing","properties":{"url":"/pricing"},"context":{"journeys":{"identifiers":{"email":"ada@example.co.uk"}}}"#,
             DERIVED,
             "2023-11-06T10:00:00.500Z",
             NOW,
@@ -586,7 +586,7 @@ fn events_expected() -> Vec<String> {
             NOW,
         ),
         call(
-            r#"{"type":"page","userId":"u-7001","name":"/checkout","properties":{},"context":{"journeys":{"identifiers":{"id":"u-7001"}}}"#,
+            r#"{"type":"page","userId":"u-7001","name":"/checkout","properties":{"url":"/checkout"},"context":{"journeys":{"identifiers":{"id":"u-7001"}}}"#,
             DERIVED,
             "2023-11-10T12:00:05.000Z",
             NOW,
@@ -616,7 +616,7 @@ fn events_expected() -> Vec<String> {
             NOW,
         ),
         call(
-            r#"{"type":"page","anonymousId":"anon-9","name":"/home","properties":{},"context":{"journeys":{"identifiers":{"anonymous_id":"anon-9"}}}"#,
+            r#"{"type":"page","anonymousId":"anon-9","name":"/home","properties":{"url":"/home"},"context":{"journeys":{"identifiers":{"anonymous_id":"anon-9"}}}"#,
             ULID_B,
             "2023-11-11T10:00:00.000Z",
             NOW,
@@ -1422,4 +1422,123 @@ fn a_json_cell_cannot_add_members_to_the_record() {
         assert_eq!((*code, *raw), ("invalid_json", rows[row]));
         assert!(msg.contains("column body"), "{msg}");
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// A JSON column and dotted columns of the same key
+
+/// A JSON column (`attributes`) and dotted columns below it (`attributes.plan:number`) combine:
+/// the cell's object first, then each dotted column's key set inside it, in header order. A key
+/// the cell already holds, or a path through one of its values that is not an object, makes
+/// that row `csv_invalid`; the other rows convert.
+#[test]
+fn a_json_column_and_dotted_columns_of_the_same_key_combine() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = [
+        "type,action,identifiers.id,attributes.plan:number,attributes,attributes.address.city",
+        r#"person,identify,1,5,"{""name"":""Ada"",""address"":{""zip"":""75001""},""n"":1.50}",Paris"#,
+        "person,identify,2,3,,",
+        r#"person,identify,3,,"{""plan"":1}","#,
+        r#"person,identify,4,2,"{""plan"":1}","#,
+        r#"person,identify,5,,"{""address"":""Main St""}",Paris"#,
+        r#"person,identify,6,2,"[1]","#,
+        r#"person,identify,7,,"{""address"":{""city"":""Lyon""}}",Paris"#,
+        r#"person,identify,8,2,"{",x"#,
+    ];
+    let text = csv_text(&rows, "\n", false);
+    let path = write(dir.path(), "combine.csv", &text.bytes);
+    let run = convert(dir.path(), &[], &[&path]);
+    let identify = |id: &str, traits: &str| {
+        call(
+            &format!(
+                r#"{{"type":"identify","userId":"{id}","traits":{traits},"context":{{"journeys":{{"identifiers":{{"id":"{id}"}}}}}}"#
+            ),
+            DERIVED,
+            NOW,
+            NOW,
+        )
+    };
+    expect_calls(
+        "combined columns",
+        &run.calls,
+        &[
+            identify(
+                "1",
+                r#"{"name":"Ada","address":{"zip":"75001","city":"Paris"},"n":1.50,"plan":5}"#,
+            ),
+            identify("2", r#"{"plan":3}"#),
+            identify("3", r#"{"plan":1}"#),
+        ],
+    );
+    let got: Vec<(u64, &str, &str)> = run
+        .errors
+        .iter()
+        .map(|e| (pos(e).0, pos(e).2, message(e)))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                5,
+                "csv_invalid",
+                "column attributes.plan:number sets attributes.plan, which column attributes already holds"
+            ),
+            (
+                6,
+                "csv_invalid",
+                "column attributes.address.city sets a key inside attributes.address, but column attributes holds a string there, not an object"
+            ),
+            (
+                7,
+                "csv_invalid",
+                "column attributes.plan:number sets a key inside attributes, but column attributes holds an array there, not an object"
+            ),
+            (
+                8,
+                "csv_invalid",
+                "column attributes.address.city sets attributes.address.city, which column attributes already holds"
+            ),
+            // A JSON cell that is not JSON is invalid_json, as in any always-JSON column.
+            (
+                9,
+                "invalid_json",
+                "column attributes is not valid JSON: EOF while parsing an object at line 1 column 1"
+            ),
+        ][..],
+        "{:?}",
+        run.errors
+    );
+    assert_eq!(input_counts(&run, 0), (8, 3, 5));
+}
+
+/// The same rule in the HTTP-calls layout: `body` and `body.type` make one body.
+#[test]
+fn a_body_column_and_dotted_body_columns_combine() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "http.csv",
+        "method,path,body,body.type\n\
+         POST,/api/v1/customers/42/events,\"{\"\"name\"\":\"\"/pricing\"\"}\",page\n\
+         POST,/api/v1/customers/42/events,\"{\"\"name\"\":\"\"/a\"\",\"\"type\"\":\"\"page\"\"}\",screen\n",
+    );
+    let run = convert(dir.path(), &[], &[&path]);
+    expect_calls(
+        "body columns",
+        &run.calls,
+        &[call(
+            r#"{"type":"page","userId":"42","name":"/pricing","properties":{"url":"/pricing"},"context":{"journeys":{"identifiers":{"id":"42"}}}"#,
+            DERIVED,
+            NOW,
+            NOW,
+        )],
+    );
+    let [e] = run.errors.as_slice() else {
+        panic!("{:?}", run.errors)
+    };
+    assert_eq!(pos(e).0, 3);
+    assert_eq!(
+        message(e),
+        "column body.type sets body.type, which column body already holds"
+    );
 }

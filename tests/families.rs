@@ -441,7 +441,7 @@ mod v1_events {
         converts(
             r#"{"method":"POST","path":"/api/v1/events","body":{"name":"Landing","type":"page","anonymous_id":7,"timestamp":"1700000000"}}"#,
             &[at(
-                r#"{"type":"page","anonymousId":"7","name":"Landing","properties":{},"context":{"journeys":{"identifiers":{"anonymous_id":7}}}"#,
+                r#"{"type":"page","anonymousId":"7","name":"Landing","properties":{"url":"Landing"},"context":{"journeys":{"identifiers":{"anonymous_id":7}}}"#,
                 T1,
                 NOW,
             )],
@@ -543,9 +543,9 @@ mod v1_devices {
             "body.device.id is empty",
         );
         rejects(
-            r#"{"method":"PUT","path":"/api/v1/customers/42/devices","body":{"device":{"id":5}}}"#,
+            r#"{"method":"PUT","path":"/api/v1/customers/42/devices","body":{"device":{"id":true}}}"#,
             "invalid_field",
-            "body.device.id must be a string, got a number",
+            "body.device.id must be a string or a number, got a boolean",
         );
         rejects(
             r#"{"method":"PUT","path":"/api/v1/customers/42/devices","body":{"device":{"id":"t","platform":1}}}"#,
@@ -872,7 +872,6 @@ mod no_equivalent_and_unknown {
                 "adding people to a manual segment",
             ),
             ("/unsubscribe/RPILAgABcRhI", "a custom unsubscribe"),
-            ("/api/v1/forms/f1/submit", "a form submission"),
         ] {
             let path_only = path.split('?').next().unwrap();
             rejects(
@@ -1346,7 +1345,7 @@ mod v2_person {
                 r#"{{"type":"person","identifiers":{{"email":"a@b.co"}},"action":"page","name":" /home ","id":"{ULID}","attributes":{{"ref":"x"}},"timestamp":1700000000}}"#
             ),
             &[format!(
-                r#"{{"type":"page","userId":"a@b.co","name":"/home","properties":{{"ref":"x"}},"context":{{"journeys":{{"identifiers":{{"email":"a@b.co"}}}}}},"integrations":{{"All":true}},"messageId":"{ULID}","timestamp":"{T1}","sentAt":"{NOW}"}}"#
+                r#"{{"type":"page","userId":"a@b.co","name":"/home","properties":{{"ref":"x","url":"/home"}},"context":{{"journeys":{{"identifiers":{{"email":"a@b.co"}}}}}},"integrations":{{"All":true}},"messageId":"{ULID}","timestamp":"{T1}","sentAt":"{NOW}"}}"#
             )],
         );
         converts(
@@ -1431,11 +1430,11 @@ mod v2_person {
 
     #[test]
     fn add_device_time_falls_back_to_the_entity_timestamp() {
-        // Only device.attributes are properties (SPEC 3.2); other device keys are not copied.
+        // Other keys directly under `device` follow device.attributes in properties, as in v1.
         converts(
-            r#"{"type":"person","identifiers":{"id":"42"},"action":"add_device","timestamp":1700000000,"device":{"token":"t","attributes":{"a":1},"model":"x"}}"#,
+            r#"{"type":"person","identifiers":{"id":"42"},"action":"add_device","timestamp":1700000000,"device":{"model":"x","token":"t","attributes":{"a":1},"os":"17.1"}}"#,
             &[at(
-                r#"{"type":"track","userId":"42","event":"Device Created or Updated","properties":{"a":1},"context":{"device":{"token":"t"},"journeys":{"identifiers":{"id":"42"}}}"#,
+                r#"{"type":"track","userId":"42","event":"Device Created or Updated","properties":{"a":1,"model":"x","os":"17.1"},"context":{"device":{"token":"t"},"journeys":{"identifiers":{"id":"42"}}}"#,
                 T1,
                 NOW,
             )],
@@ -1451,12 +1450,25 @@ mod v2_person {
     }
 
     #[test]
-    fn delete_device_ignores_platform() {
+    fn delete_device_keeps_platform_as_device_type() {
+        // The platform goes to context.device.type, as the iOS SDK sends it; other device keys
+        // are not properties of a Device Deleted call.
         converts(
-            r#"{"type":"person","identifiers":{"id":"42"},"action":"delete_device","device":{"token":"t","platform":"ios"}}"#,
+            r#"{"type":"person","identifiers":{"id":"42"},"action":"remove_device","device":{"platform":"ios","token":"t","model":"x"}}"#,
+            &[now(
+                r#"{"type":"track","userId":"42","event":"Device Deleted","properties":{},"context":{"device":{"token":"t","type":"ios"},"journeys":{"identifiers":{"id":"42"}}}"#,
+            )],
+        );
+        converts(
+            r#"{"type":"person","identifiers":{"id":"42"},"action":"delete_device","device":{"token":"t"}}"#,
             &[now(
                 r#"{"type":"track","userId":"42","event":"Device Deleted","properties":{},"context":{"device":{"token":"t"},"journeys":{"identifiers":{"id":"42"}}}"#,
             )],
+        );
+        rejects(
+            r#"{"type":"person","identifiers":{"id":"42"},"action":"delete_device","device":{"token":"t","platform":7}}"#,
+            "invalid_field",
+            "device.platform must be a string, got a number",
         );
     }
 
@@ -1710,12 +1722,18 @@ mod v2_delivery {
     fn delivery_errors() {
         rejects(
             r#"{"type":"delivery","identifiers":{"delivery_id":"d1"},"action":"event","name":"x"}"#,
-            "missing_identifier",
+            "missing_field",
+            "identifiers.id is required for a delivery event",
+        );
+        // A delivery metric without its delivery id is missing_field (docs/mapping.md).
+        rejects(
+            r#"{"type":"delivery","action":"event","name":"x"}"#,
+            "missing_field",
             "identifiers.id is required for a delivery event",
         );
         rejects(
-            r#"{"type":"delivery","action":"event","name":"x"}"#,
-            "missing_identifier",
+            r#"{"type":"delivery","identifiers":{"id":null},"action":"event","name":"x"}"#,
+            "missing_field",
             "identifiers.id is required for a delivery event",
         );
         rejects(
@@ -2224,17 +2242,17 @@ mod validation_messages {
 
     #[test]
     fn strings_that_are_not_unicode_name_the_field() {
-        // A lone surrogate escape is valid JSON grammar but no text: a field the mapping reads
-        // is `invalid_field` (it used to read as an empty string).
+        // A lone surrogate escape is valid JSON grammar but no text: anywhere in the record it
+        // makes the record `invalid_json`, the message naming the escape (docs/mapping.md).
         rejects(
             r#"{"type":"person","identifiers":{"id":"\ud800"},"action":"identify"}"#,
-            "invalid_field",
-            "identifiers.id is not a valid string: unexpected end of hex escape",
+            "invalid_json",
+            "\\ud800 at byte 38 is half of a UTF-16 surrogate pair without its other half",
         );
         rejects(
             r#"{"type":"person","identifiers":{"id":"1"},"action":"event","name":"\udc00x"}"#,
-            "invalid_field",
-            "name is not a valid string: lone leading surrogate in hex escape",
+            "invalid_json",
+            "\\udc00 at byte 67 is half of a UTF-16 surrogate pair without its other half",
         );
         // decision: `body` is parsed in the same pass as the record (it is not kept raw), so a
         // body string that is no text makes the whole record invalid JSON.
@@ -2379,12 +2397,14 @@ mod json_edge_cases {
     }
 
     #[test]
-    fn lone_surrogates_in_pass_through_values_are_copied() {
-        // decision: pass-through data is copied as written, even a lone surrogate escape.
+    fn lone_surrogates_in_pass_through_values_reject_the_record() {
+        // decision: pass-through data is copied as written, but a lone surrogate escape would
+        // make calls that strict parsers refuse, so the record is rejected instead.
         let r = run(
             r#"{"type":"person","identifiers":{"id":"1"},"action":"identify","attributes":{"s":"\ud800"}}"#,
         );
-        assert!(r.calls[0].contains(r#""traits":{"s":"\ud800"}"#));
+        assert!(r.calls.is_empty());
+        assert_eq!(r.rejects[0].reject.code.as_str(), "invalid_json");
     }
 
     #[test]
@@ -2431,5 +2451,301 @@ mod json_edge_cases {
     fn output_is_deterministic() {
         let line = r#"{"type":"object","identifiers":{"object_id":"a"},"action":"identify","cio_relationships":[{"identifiers":{"id":"1"}},{"identifiers":{"id":"2"}}]}"#;
         assert_eq!(run(line).calls, run(line).calls);
+    }
+}
+
+mod page_urls {
+    use super::*;
+
+    #[test]
+    fn v1_page_without_url_gets_the_page_name() {
+        // The page name (trimmed) is appended as properties.url, after the event's data.
+        converts(
+            r#"{"method":"POST","path":"/api/v1/customers/42/events","body":{"name":" https://x.io/a?b=1 ","type":"page","data":{"ref":"ad","n":1.50}}}"#,
+            &[now(
+                r#"{"type":"page","userId":"42","name":"https://x.io/a?b=1","properties":{"ref":"ad","n":1.50,"url":"https://x.io/a?b=1"},"context":{"journeys":{"identifiers":{"id":"42"}}}"#,
+            )],
+        );
+        converts(
+            r#"{"method":"POST","path":"/api/v1/customers/42/events","body":{"name":"/home","type":"page"}}"#,
+            &[now(
+                r#"{"type":"page","userId":"42","name":"/home","properties":{"url":"/home"},"context":{"journeys":{"identifiers":{"id":"42"}}}"#,
+            )],
+        );
+    }
+
+    #[test]
+    fn a_url_key_already_there_is_kept_as_it_is() {
+        converts(
+            r#"{"type":"person","identifiers":{"id":"42"},"action":"page","name":"Pricing","attributes":{"url":"https://x.io/pricing","a":1}}"#,
+            &[now(
+                r#"{"type":"page","userId":"42","name":"Pricing","properties":{"url":"https://x.io/pricing","a":1},"context":{"journeys":{"identifiers":{"id":"42"}}}"#,
+            )],
+        );
+        // decision: a `url` key holding null counts as present, so the key is never written
+        // twice.
+        converts(
+            r#"{"type":"person","identifiers":{"id":"42"},"action":"page","name":"/p","attributes":{"url":null}}"#,
+            &[now(
+                r#"{"type":"page","userId":"42","name":"/p","properties":{"url":null},"context":{"journeys":{"identifiers":{"id":"42"}}}"#,
+            )],
+        );
+    }
+
+    #[test]
+    fn v2_page_in_a_batch_and_anonymous() {
+        let r = run(
+            r#"{"batch":[{"type":"person","identifiers":{"anonymous_id":"a1"},"action":"page","name":"/x"}]}"#,
+        );
+        check(
+            "batch",
+            &r.calls,
+            &[now(
+                r#"{"type":"page","anonymousId":"a1","name":"/x","properties":{"url":"/x"},"context":{"journeys":{"identifiers":{"anonymous_id":"a1"}}}"#,
+            )],
+        );
+    }
+
+    #[test]
+    fn screens_and_tracks_get_no_url() {
+        converts(
+            r#"{"type":"person","identifiers":{"id":"42"},"action":"screen","name":"Cart"}"#,
+            &[now(
+                r#"{"type":"screen","userId":"42","name":"Cart","properties":{},"context":{"journeys":{"identifiers":{"id":"42"}}}"#,
+            )],
+        );
+        converts(
+            r#"{"method":"POST","path":"/api/v1/customers/42/events","body":{"name":"/home"}}"#,
+            &[now(
+                r#"{"type":"track","userId":"42","event":"/home","properties":{},"context":{"journeys":{"identifiers":{"id":"42"}}}"#,
+            )],
+        );
+    }
+}
+
+mod forms {
+    use super::*;
+
+    #[test]
+    fn a_submission_is_an_identify_at_the_call_time() {
+        // The person is data.id; the other data fields are traits, verbatim and in order; the
+        // timestamp is the envelope's call time.
+        converts(
+            r#"{"method":"POST","path":"/api/v1/forms/contact-us/submit","sent_at":1700000000,"body":{"data":{"first_name":"Ada","id":"42","score":1.50,"tags":["a"]}}}"#,
+            &[at(
+                r#"{"type":"identify","userId":"42","traits":{"first_name":"Ada","score":1.50,"tags":["a"]},"context":{"journeys":{"identifiers":{"id":"42"}}}"#,
+                T1,
+                T1,
+            )],
+        );
+        // By email, without a call time: now.
+        converts(
+            r#"{"method":"POST","path":"/v1/forms/7/submit","body":{"data":{"email":"ada@example.com","plan":"pro"}}}"#,
+            &[now(
+                r#"{"type":"identify","userId":"ada@example.com","traits":{"plan":"pro"},"context":{"journeys":{"identifiers":{"email":"ada@example.com"}}}"#,
+            )],
+        );
+        // A numeric id is its text, kept as a number in identifiers; a null email is absent.
+        converts(
+            r#"{"method":"POST","path":"/api/v1/forms/f1/submit","body":"{\"data\":{\"id\":42,\"email\":null}}"}"#,
+            &[now(
+                r#"{"type":"identify","userId":"42","traits":{},"context":{"journeys":{"identifiers":{"id":42}}}"#,
+            )],
+        );
+    }
+
+    #[test]
+    fn neither_identifier_is_missing_identifier() {
+        rejects(
+            r#"{"method":"POST","path":"/api/v1/forms/f1/submit","body":{"data":{"name":"Ada"}}}"#,
+            "missing_identifier",
+            "a form submission names its person by body.data.id or body.data.email; it has neither",
+        );
+        rejects(
+            r#"{"method":"POST","path":"/api/v1/forms/f1/submit","body":{}}"#,
+            "missing_identifier",
+            "a form submission names its person by body.data.id or body.data.email; body.data is absent",
+        );
+        rejects(
+            r#"{"method":"POST","path":"/api/v1/forms/f1/submit","body":{"data":{"id":""}}}"#,
+            "missing_identifier",
+            "body.data.id is an empty string",
+        );
+    }
+
+    #[test]
+    fn both_identifiers_are_invalid_field() {
+        rejects(
+            r#"{"method":"POST","path":"/api/v1/forms/f1/submit","body":{"data":{"id":"42","email":"a@b.co"}}}"#,
+            "invalid_field",
+            "a form submission names its person by exactly one of body.data.id and body.data.email; it has both",
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_methods() {
+        rejects(
+            r#"{"method":"POST","path":"/api/v1/forms/f1/submit","body":{"data":[1]}}"#,
+            "invalid_field",
+            "body.data must be an object, got an array",
+        );
+        rejects(
+            r#"{"method":"POST","path":"/api/v1/forms/f1/submit","body":{"data":{"email":true}}}"#,
+            "invalid_field",
+            "body.data.email must be a non-empty string or a number, got a boolean",
+        );
+        rejects(
+            r#"{"method":"GET","path":"/api/v1/forms/f1/submit"}"#,
+            "unknown_call",
+            "GET /api/v1/forms/f1/submit is not a Track API call (that endpoint takes POST)",
+        );
+    }
+}
+
+mod device_ids_and_details {
+    use super::*;
+
+    #[test]
+    fn numeric_v1_device_ids_are_their_text() {
+        converts(
+            r#"{"method":"PUT","path":"/api/v1/customers/42/devices","body":{"device":{"id":12345678901234567890,"platform":"android","model":"Pixel"}}}"#,
+            &[now(
+                r#"{"type":"track","userId":"42","event":"Device Created or Updated","properties":{"model":"Pixel"},"context":{"device":{"token":"12345678901234567890","type":"android"},"journeys":{"identifiers":{"id":"42"}}}"#,
+            )],
+        );
+    }
+
+    #[test]
+    fn v2_add_device_keeps_other_device_keys_like_v1() {
+        let v1 = run(
+            r#"{"method":"PUT","path":"/api/v1/customers/42/devices","body":{"device":{"id":"t","platform":"ios","last_used":1700000000,"attributes":{"app":"2"},"model":"x"}}}"#,
+        );
+        let v2 = run(
+            r#"{"type":"person","identifiers":{"id":"42"},"action":"add_device","device":{"token":"t","platform":"ios","last_used":1700000000,"attributes":{"app":"2"},"model":"x"}}"#,
+        );
+        let strip = |c: &str| {
+            let mut v: serde_json::Value = serde_json::from_str(c).unwrap();
+            v.as_object_mut().unwrap().remove("messageId");
+            v
+        };
+        assert_eq!(strip(&v1.calls[0]), strip(&v2.calls[0]));
+        assert_eq!(
+            strip(&v2.calls[0])["properties"],
+            serde_json::json!({"app":"2","model":"x"})
+        );
+    }
+}
+
+mod email_trait {
+    use super::*;
+
+    fn with_flag(line: &str) -> Vec<String> {
+        let mut o = Options::new(NOW_MS);
+        o.email_trait = true;
+        let r = run_opts(&o, line.as_bytes());
+        assert!(r.rejects.is_empty(), "{:?}", r.rejects);
+        r.calls
+    }
+
+    #[test]
+    fn off_by_default() {
+        converts(
+            r#"{"type":"person","identifiers":{"email":"a@b.co"},"action":"identify","attributes":{"plan":"p"}}"#,
+            &[now(
+                r#"{"type":"identify","userId":"a@b.co","traits":{"plan":"p"},"context":{"journeys":{"identifiers":{"email":"a@b.co"}}}"#,
+            )],
+        );
+    }
+
+    #[test]
+    fn identifies_with_an_email_identifier_get_traits_email() {
+        let cases = [
+            (
+                r#"{"type":"person","identifiers":{"id":"1","email":"a@b.co"},"action":"identify","attributes":{"plan":"p"}}"#,
+                r#"{"type":"identify","userId":"1","traits":{"plan":"p","email":"a@b.co"},"context":{"journeys":{"identifiers":{"id":"1","email":"a@b.co"}}}"#,
+            ),
+            (
+                r#"{"type":"person","identifiers":{"email":"a@b.co"},"action":"identify"}"#,
+                r#"{"type":"identify","userId":"a@b.co","traits":{"email":"a@b.co"},"context":{"journeys":{"identifiers":{"email":"a@b.co"}}}"#,
+            ),
+            // v1: by the path, or by the body's email (an identifier, never a trait).
+            (
+                r#"{"method":"PUT","path":"/api/v1/customers/a%40b.co","body":{"plan":"p"}}"#,
+                r#"{"type":"identify","userId":"a@b.co","traits":{"plan":"p","email":"a@b.co"},"context":{"journeys":{"identifiers":{"email":"a@b.co"}}}"#,
+            ),
+            (
+                r#"{"method":"PUT","path":"/api/v1/customers/42","body":{"email":"a@b.co"}}"#,
+                r#"{"type":"identify","userId":"42","traits":{"email":"a@b.co"},"context":{"journeys":{"identifiers":{"id":"42","email":"a@b.co"}}}"#,
+            ),
+            (
+                r#"{"method":"POST","path":"/api/v1/forms/f/submit","body":{"data":{"email":"a@b.co","x":1}}}"#,
+                r#"{"type":"identify","userId":"a@b.co","traits":{"x":1,"email":"a@b.co"},"context":{"journeys":{"identifiers":{"email":"a@b.co"}}}"#,
+            ),
+        ];
+        for (line, want) in cases {
+            check(line, &with_flag(line), &[now(want)]);
+        }
+    }
+
+    #[test]
+    fn an_email_trait_already_there_or_no_email_identifier_changes_nothing() {
+        let cases = [
+            (
+                r#"{"type":"person","identifiers":{"email":"a@b.co"},"action":"identify","attributes":{"email":"other@b.co"}}"#,
+                r#"{"type":"identify","userId":"a@b.co","traits":{"email":"other@b.co"},"context":{"journeys":{"identifiers":{"email":"a@b.co"}}}"#,
+            ),
+            (
+                r#"{"type":"person","identifiers":{"id":"1"},"action":"identify","attributes":{"plan":"p"}}"#,
+                r#"{"type":"identify","userId":"1","traits":{"plan":"p"},"context":{"journeys":{"identifiers":{"id":"1"}}}"#,
+            ),
+            // Only identifies: an event keeps its properties.
+            (
+                r#"{"type":"person","identifiers":{"email":"a@b.co"},"action":"event","name":"e"}"#,
+                r#"{"type":"track","userId":"a@b.co","event":"e","properties":{},"context":{"journeys":{"identifiers":{"email":"a@b.co"}}}"#,
+            ),
+        ];
+        for (line, want) in cases {
+            check(line, &with_flag(line), &[now(want)]);
+        }
+    }
+}
+
+mod validation_rules {
+    use super::*;
+
+    #[test]
+    fn a_v2_action_that_is_not_a_string_is_invalid_field() {
+        rejects(
+            r#"{"type":"object","identifiers":{"object_id":"1"},"action":["identify"]}"#,
+            "invalid_field",
+            "action must be a string, got an array",
+        );
+        let r = run(r#"{"batch":[{"type":"delivery","identifiers":{"id":"d"},"action":{}}]}"#);
+        assert_eq!(r.rejects.len(), 1);
+        assert_eq!(r.rejects[0].item, Some(0));
+        assert_eq!(r.rejects[0].reject.code.as_str(), "invalid_field");
+        assert_eq!(
+            r.rejects[0].reject.message,
+            "action must be a string, got an object"
+        );
+    }
+
+    #[test]
+    fn a_delivery_metric_without_its_delivery_id_is_missing_field() {
+        rejects(
+            r#"{"method":"POST","path":"/api/v1/push/events","body":{"event":"opened","device_id":"tok"}}"#,
+            "missing_field",
+            "body.delivery_id is required",
+        );
+        rejects(
+            r#"{"method":"POST","path":"/api/v1/metrics","body":{"delivery_id":null,"metric":"opened"}}"#,
+            "missing_field",
+            "body.delivery_id is required",
+        );
+        rejects(
+            r#"{"type":"delivery","identifiers":{},"action":"event","name":"opened"}"#,
+            "missing_field",
+            "identifiers.id is required for a delivery event",
+        );
     }
 }

@@ -560,17 +560,9 @@ fn a_csv_header_with_an_unclosed_quote_is_one_csv_invalid_entry() {
 }
 
 #[test]
-fn a_deep_csv_header_does_not_crash() {
+fn a_stray_quote_in_a_large_csv_header_is_reported() {
     let d = TempDir::new().unwrap();
-    let deep = format!("id,{}a\nu1,x\n", "a.".repeat(10_000));
-    let input = write(&d.path().join("d.csv"), deep.as_bytes());
-    let out = d.path().join("out");
-    let o = convert(&out, &[input.as_os_str()]);
-    assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
-    assert!(!stderr(&o).contains("overflow"), "{}", stderr(&o));
-    let m = manifest(&out);
-    assert_eq!(m["totals"]["records"], 1);
-    // A stray quote in a large CSV header: reported, no crash.
+    // Over 640 KB of "header": reported, no crash.
     let mut big = String::from("id,\"name\n");
     while big.len() < 700_000 {
         big += "u1,a.b.c.d.e.f.g.h\n";
@@ -696,6 +688,7 @@ fn fifteen_thousand_partitions_stay_under_256_mib() {
     assert!(peak_kib < 256 * 1024, "peak RSS {peak_kib} KiB");
 }
 
+#[allow(clippy::zombie_processes)] // reaped by `wait4`, which also reports its peak RSS
 /// Runs a convert into 15,000 `hour=` partitions and returns its peak RSS, as `wait4` reports
 /// it for that one child.
 fn peak_rss_kib(out: &Path, input: &Path) -> i64 {
@@ -823,9 +816,7 @@ fn more_signals_during_cleanup_do_not_cut_it_short() {
         let started = wait_until(&mut child, || tree(&out).len() > 8);
         assert!(started, "the run ended before it could be interrupted");
         for _ in 0..5 {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
+            signal(&child, "TERM");
         }
         let status = wait_exit(&mut child, Duration::from_secs(60));
         assert_eq!(status.code(), Some(143), "round {round}");

@@ -43,6 +43,12 @@ fn symlink_refused(path: &Path) -> Error {
     ))
 }
 
+/// Does `dir` hold the output of a run (its journal, or a manifest of ours)?
+pub fn is_run_dir(dir: &Path) -> bool {
+    dir.join(JOURNAL_NAME).symlink_metadata().is_ok()
+        || Earlier::read(dir).is_ok_and(|e| e.manifest)
+}
+
 /// What earlier runs wrote into a directory, from its manifest and its journal (paths
 /// relative to the directory).
 #[derive(Debug, Default)]

@@ -4,7 +4,7 @@
 
 use crate::config::CsvLayout;
 use crate::json::Raw;
-use crate::json::{Kind, write_compact, write_str};
+use crate::json::{Kind, RawMap, write_compact, write_str};
 use crate::reject::{Code, Reject, reject};
 
 /// How a cell's text becomes a JSON value.
@@ -25,6 +25,10 @@ enum Node {
     /// Column index.
     Leaf(usize),
     Obj(Vec<(String, Node)>),
+    /// A JSON column (its index) that dotted columns also address: the cell's object, then
+    /// each dotted column's key set inside it (docs/mapping.md §1.4).
+    /// Its `String` is the key's dotted path in the record, for messages.
+    Merge(usize, String, Vec<(String, Node)>),
 }
 
 /// What a header means: the layout, and where each column's value goes.
@@ -154,8 +158,9 @@ impl Plan {
             }
             _ => {}
         }
+        let is_json = |c: usize| matches!(plan.types[c], CellType::Json | CellType::TypedJson);
         for (i, target) in targets.iter().enumerate() {
-            if let Err(why) = insert(&mut plan.root, target, i) {
+            if let Err(why) = insert(&mut plan.root, target, 0, i, &is_json) {
                 plan.problem = Some(reject!(CsvInvalid, "the CSV header is unusable: {why}"));
                 break;
             }
@@ -224,38 +229,147 @@ impl Plan {
         deferred: &mut Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Reject> {
         for (key, node) in members {
-            match node {
-                Node::Leaf(c) => {
-                    let cell = cells[*c];
-                    if cell.is_empty() {
-                        continue;
+            self.write_member(key, node, cells, out, first, deferred)?;
+        }
+        Ok(())
+    }
+
+    /// Writes one member (nothing when none of its cells is set).
+    fn write_member(
+        &self,
+        key: &str,
+        node: &Node,
+        cells: &[&str],
+        out: &mut Vec<u8>,
+        first: &mut bool,
+        deferred: &mut Option<&mut Vec<(usize, usize)>>,
+    ) -> Result<(), Reject> {
+        if !present(node, cells) {
+            return Ok(());
+        }
+        member_key(out, first, key);
+        match node {
+            Node::Leaf(c) => {
+                let cell = cells[*c];
+                match deferred {
+                    Some(spans)
+                        if matches!(self.types[*c], CellType::Json | CellType::TypedJson) =>
+                    {
+                        let text = cell.trim_matches([' ', '\t', '\n', '\r']);
+                        spans.push((out.len(), out.len() + text.len()));
+                        out.extend_from_slice(text.as_bytes());
                     }
-                    member_key(out, first, key);
-                    match deferred {
-                        Some(spans)
-                            if matches!(self.types[*c], CellType::Json | CellType::TypedJson) =>
-                        {
-                            let text = cell.trim_matches([' ', '\t', '\n', '\r']);
-                            spans.push((out.len(), out.len() + text.len()));
-                            out.extend_from_slice(text.as_bytes());
-                        }
-                        _ => self.write_cell(*c, cell, out)?,
-                    }
+                    _ => self.write_cell(*c, cell, out)?,
                 }
-                Node::Obj(children) => {
-                    if !children_present(children, cells) {
-                        continue;
-                    }
-                    member_key(out, first, key);
-                    out.push(b'{');
-                    let mut inner_first = true;
-                    // Only top-level members are deferred: the record's parse sees only those.
-                    self.write_members(children, cells, out, &mut inner_first, &mut None)?;
-                    out.push(b'}');
+            }
+            Node::Merge(c, path, children) if !cells[*c].is_empty() => {
+                if !children_present(children, cells) {
+                    return self.write_cell(*c, cells[*c], out);
                 }
+                let raw = self.parse_json_cell(*c, cells[*c])?;
+                if Kind::of(raw) != Kind::Object {
+                    return Err(reject!(
+                        CsvInvalid,
+                        "column {} sets a key inside {path}, but column {} holds {} there, not \
+                         an object",
+                        self.names[first_column(children, cells)],
+                        self.names[*c],
+                        Kind::of(raw).article_name()
+                    ));
+                }
+                self.write_merged(raw, children, path, &self.names[*c], cells, out)?;
+            }
+            Node::Obj(children) | Node::Merge(_, _, children) => {
+                out.push(b'{');
+                let mut inner_first = true;
+                // Only top-level members are deferred: the record's parse sees only those.
+                for (k, n) in children {
+                    self.write_member(k, n, cells, out, &mut inner_first, &mut None)?;
+                }
+                out.push(b'}');
             }
         }
         Ok(())
+    }
+
+    /// Writes the object `raw` (the cell of JSON column `owner`, or an object inside it at
+    /// `path`) with the dotted columns `children` set inside it: its own members first, in
+    /// its order, then the keys it does not hold, in header order. A key it already holds, or
+    /// a path through one of its values that is not an object, is `csv_invalid`.
+    fn write_merged(
+        &self,
+        raw: Raw<'_>,
+        children: &[(String, Node)],
+        path: &str,
+        owner: &str,
+        cells: &[&str],
+        out: &mut Vec<u8>,
+    ) -> Result<(), Reject> {
+        let map = RawMap::parse(raw.get())
+            .map_err(|e| reject!(CsvInvalid, "column {owner} is not valid JSON: {e}"))?;
+        let child = |k: &str| {
+            children
+                .iter()
+                .find(|(ck, n)| ck == k && present(n, cells))
+                .map(|(_, n)| n)
+        };
+        out.push(b'{');
+        let mut first = true;
+        for (k, v) in &map.entries {
+            member_key(out, &mut first, k);
+            let here = format!("{path}.{k}");
+            match child(k) {
+                None => write_compact(out, v.get()),
+                Some(Node::Leaf(c)) => return Err(self.conflict(*c, owner, &here)),
+                Some(Node::Merge(c, _, _)) if !cells[*c].is_empty() => {
+                    return Err(self.conflict(*c, owner, &here));
+                }
+                Some(Node::Obj(ch) | Node::Merge(_, _, ch)) => {
+                    if Kind::of(*v) != Kind::Object {
+                        return Err(reject!(
+                            CsvInvalid,
+                            "column {} sets a key inside {here}, but column {owner} holds {} \
+                             there, not an object",
+                            self.names[first_column(ch, cells)],
+                            Kind::of(*v).article_name()
+                        ));
+                    }
+                    self.write_merged(*v, ch, &here, owner, cells, out)?;
+                }
+            }
+        }
+        for (k, n) in children {
+            if map.entries.iter().any(|(mk, _)| mk == k) {
+                continue;
+            }
+            self.write_member(k, n, cells, out, &mut first, &mut None)?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+
+    fn conflict(&self, column: usize, owner: &str, path: &str) -> Reject {
+        reject!(
+            CsvInvalid,
+            "column {} sets {path}, which column {owner} already holds",
+            self.names[column]
+        )
+    }
+
+    /// Parses the cell of a JSON column: invalid text is `invalid_json` in an always-JSON
+    /// column, `csv_invalid` in a `:json` one.
+    fn parse_json_cell<'c>(&self, c: usize, cell: &'c str) -> Result<Raw<'c>, Reject> {
+        crate::json::parse_raw(cell).map_err(|e| {
+            let code = if self.types[c] == CellType::Json {
+                Code::InvalidJson
+            } else {
+                Code::CsvInvalid
+            };
+            Reject::new(
+                code,
+                format!("column {} is not valid JSON: {e}", self.names[c]),
+            )
+        })
     }
 
     fn write_cell(&self, c: usize, cell: &str, out: &mut Vec<u8>) -> Result<(), Reject> {
@@ -263,14 +377,7 @@ impl Plan {
         match self.types[c] {
             CellType::Str => write_str(out, cell),
             CellType::Json | CellType::TypedJson => {
-                let raw: Raw = crate::json::parse_raw(cell).map_err(|e| {
-                    let code = if self.types[c] == CellType::Json {
-                        Code::InvalidJson
-                    } else {
-                        Code::CsvInvalid
-                    };
-                    Reject::new(code, format!("column {column} is not valid JSON: {e}"))
-                })?;
+                let raw = self.parse_json_cell(c, cell)?;
                 write_compact(out, raw.get());
             }
             CellType::Number => {
@@ -298,11 +405,41 @@ impl Plan {
     }
 }
 
-fn children_present(children: &[(String, Node)], cells: &[&str]) -> bool {
-    children.iter().any(|(_, n)| match n {
+/// Does this member have a cell set in the row?
+fn present(node: &Node, cells: &[&str]) -> bool {
+    match node {
         Node::Leaf(c) => !cells[*c].is_empty(),
         Node::Obj(ch) => children_present(ch, cells),
-    })
+        Node::Merge(c, _, ch) => !cells[*c].is_empty() || children_present(ch, cells),
+    }
+}
+
+fn children_present(children: &[(String, Node)], cells: &[&str]) -> bool {
+    children.iter().any(|(_, n)| present(n, cells))
+}
+
+/// The first column, in header order, whose cell is set under `children` (for messages).
+fn first_column(children: &[(String, Node)], cells: &[&str]) -> usize {
+    fn walk(children: &[(String, Node)], cells: &[&str], best: &mut Option<usize>) {
+        for (_, n) in children {
+            match n {
+                Node::Leaf(c) if !cells[*c].is_empty() => {
+                    *best = Some(best.map_or(*c, |b| b.min(*c)));
+                }
+                Node::Leaf(_) => {}
+                Node::Obj(ch) => walk(ch, cells, best),
+                Node::Merge(c, _, ch) => {
+                    if !cells[*c].is_empty() {
+                        *best = Some(best.map_or(*c, |b| b.min(*c)));
+                    }
+                    walk(ch, cells, best);
+                }
+            }
+        }
+    }
+    let mut best = None;
+    walk(children, cells, &mut best);
+    best.unwrap_or(0)
 }
 
 fn member_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
@@ -314,26 +451,62 @@ fn member_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
     out.push(b':');
 }
 
-fn insert(members: &mut Vec<(String, Node)>, path: &[String], column: usize) -> Result<(), String> {
-    let (head, rest) = path.split_first().ok_or("an empty column name")?;
+fn leaf_column(node: &Node) -> Option<usize> {
+    match node {
+        Node::Leaf(c) => Some(*c),
+        _ => None,
+    }
+}
+
+/// Adds `column`, whose key is `path[depth..]` below `members` (`path` is the whole dotted
+/// path), to the tree. A JSON column (`is_json`) and dotted columns below the same key make a
+/// [`Node::Merge`]; any other key set twice is an error.
+fn insert(
+    members: &mut Vec<(String, Node)>,
+    path: &[String],
+    depth: usize,
+    column: usize,
+    is_json: &dyn Fn(usize) -> bool,
+) -> Result<(), String> {
+    let head = path.get(depth).ok_or("an empty column name")?;
+    let deeper = depth + 1 < path.len();
     if head.is_empty() {
         return Err(format!(
             "column {:?} has an empty path segment",
             path.join(".")
         ));
     }
-    let existing = members.iter_mut().find(|(k, _)| k == head);
-    match (existing, rest.is_empty()) {
-        (None, true) => members.push((head.clone(), Node::Leaf(column))),
-        (None, false) => {
+    let Some((_, node)) = members.iter_mut().find(|(k, _)| k == head) else {
+        if deeper {
             let mut children = Vec::new();
-            insert(&mut children, rest, column)?;
+            insert(&mut children, path, depth + 1, column, is_json)?;
             members.push((head.clone(), Node::Obj(children)));
+        } else {
+            members.push((head.clone(), Node::Leaf(column)));
         }
-        (Some((_, Node::Obj(children))), false) => insert(children, rest, column)?,
-        (Some(_), _) => return Err(format!("more than one column sets {head:?}")),
+        return Ok(());
+    };
+    let here = || path[..=depth].join(".");
+    match (node, deeper) {
+        (Node::Obj(children) | Node::Merge(_, _, children), true) => {
+            insert(children, path, depth + 1, column, is_json)
+        }
+        (node @ Node::Leaf(_), true) if leaf_column(node).is_some_and(is_json) => {
+            let c = leaf_column(node).expect("a leaf");
+            let mut children = Vec::new();
+            insert(&mut children, path, depth + 1, column, is_json)?;
+            *node = Node::Merge(c, here(), children);
+            Ok(())
+        }
+        (node @ Node::Obj(_), false) if is_json(column) => {
+            let Node::Obj(children) = std::mem::replace(node, Node::Leaf(column)) else {
+                unreachable!("matched an object")
+            };
+            *node = Node::Merge(column, here(), children);
+            Ok(())
+        }
+        _ => Err(format!("more than one column sets {head:?}")),
     }
-    Ok(())
 }
 
 /// The cells of a CSV header row, as text.

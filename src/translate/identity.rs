@@ -88,6 +88,31 @@ impl<'a> Person<'a> {
         Ok(p)
     }
 
+    /// The person a single identifier names: `key` is `id` or `email` (a form submission's
+    /// `data.id` / `data.email`); `at` is its parent's path, for messages.
+    pub fn single(key: &str, raw: Raw<'a>, at: &str) -> Result<Person<'a>, Reject> {
+        let Some(k) = PERSON_KEYS.iter().position(|p| *p == key) else {
+            return Err(reject!(
+                InvalidField,
+                "{} is not a person identifier",
+                path(at, key)
+            ));
+        };
+        let text = id_text(raw, at, key)?;
+        let mut p = Person::default();
+        p.ids[k] = Some(Val::raw(raw));
+        p.user_id = Some(pid(key, text));
+        Ok(p)
+    }
+
+    /// The person's `email` identifier as given, if it has one.
+    pub fn email(&self) -> Option<Val<'a>> {
+        if self.anonymous {
+            return None;
+        }
+        self.ids[1].clone()
+    }
+
     /// An anonymous visitor, from an `anonymous_id` value (`at` is its parent's path).
     pub fn anonymous(raw: Raw<'a>, at: &str) -> Result<Person<'a>, Reject> {
         Ok(Person {

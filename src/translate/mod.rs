@@ -45,6 +45,9 @@ pub struct Options {
     pub max_call_bytes: usize,
     /// Compute each call's bucket hash (for `--partition-by bucket:N`).
     pub bucket_hash: bool,
+    /// `--email-trait`: an identify whose person has an `email` identifier and whose traits
+    /// hold no `email` also gets `"email"` in its traits.
+    pub email_trait: bool,
 }
 
 impl Options {
@@ -61,6 +64,7 @@ impl Options {
             message_ids: MessageIds::Derived,
             max_call_bytes: 32768,
             bucket_hash: false,
+            email_trait: false,
         }
     }
 }

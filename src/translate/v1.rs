@@ -8,7 +8,8 @@ use super::fields::{
 use super::identity::Person;
 use super::relationships::{self, Action};
 use super::v2::{
-    self, delivery_call, device_context, device_token, inline, person_call, person_track, ulid_id,
+    self, delivery_call, device_context, device_properties, email_trait, person_call, person_track,
+    set_event, ulid_id, v1_device_id,
 };
 use super::{Counts, Options, Output, Rec, batch, convert_one, is_entity, reject_whole};
 use crate::json::Raw;
@@ -29,6 +30,7 @@ enum Route<'p> {
     Suppress(Cow<'p, str>),
     Unsuppress(Cow<'p, str>),
     Merge,
+    FormSubmit,
     Metrics,
     PushEvents,
     V2Entity,
@@ -239,7 +241,8 @@ fn route<'p>(method: &str, path: &str, segs: &[Cow<'p, str>]) -> Result<Route<'p
         ("POST", ["unsubscribe", _] | ["v1", "unsubscribe", _]) => {
             return Err(none("a custom unsubscribe"));
         }
-        ("POST", ["v1", "forms", _, "submit"]) => return Err(none("a form submission")),
+        ("POST", ["v1", "forms", _, "submit"]) => Route::FormSubmit,
+        (_, ["v1", "forms", _, "submit"]) => return Err(wrong("POST")),
         _ => {
             return Err(reject!(
                 UnknownCall,
@@ -311,17 +314,12 @@ fn v1_call(rec: &mut Rec, route: Route, body: &RawMap) -> Result<(), Reject> {
             let Some(device) = opt_obj(body, "device", "body")? else {
                 return Err(reject!(MissingField, "body.device is required"));
             };
-            let token = device_token(&device, "id", "body.device")?;
+            let token = v1_device_id(&device, "body.device")?;
             let platform = opt_str(&device, "platform", "body.device")?;
             let ts = rec.time(opt_time(&device, "last_used", "body.device")?);
             let mut call = person_track(&person, "Device Created or Updated", ts);
             call.device = Some(device_context(token, platform));
-            let mut props = inline(opt_raw_obj(&device, "attributes", "body.device")?);
-            props.push(Member::Spread {
-                entries: &device.entries,
-                skip: &["id", "platform", "last_used", "attributes"],
-            });
-            call.properties = Some(props);
+            call.properties = Some(device_properties(&device, "id", "body.device")?);
             rec.emit(&call)
         }
         Route::DeleteDevice(seg, token) => {
@@ -337,6 +335,7 @@ fn v1_call(rec: &mut Rec, route: Route, body: &RawMap) -> Result<(), Reject> {
             rec.emit(&call)
         }
         Route::Merge => v2::merge(rec, body, "body", None),
+        Route::FormSubmit => form_submit(rec, body),
         Route::Metrics => {
             let (id, id_raw) = delivery_id(body)?;
             let metric = req_name(body, "metric", "body")?;
@@ -391,13 +390,59 @@ fn identify(rec: &mut Rec, seg: Cow<str>, body: &RawMap) -> Result<(), Reject> {
     let (rel_action, rels) = v1_relationships(body)?;
     let mut call = person_call(CallType::Identify, &person, ts);
     call.anonymous_id = anonymous_id;
-    call.traits = Some(vec![Member::Spread {
+    let mut traits = vec![Member::Spread {
         entries: &body.entries,
         skip: &IDENTIFY_SKIP,
-    }]);
+    }];
+    if rec.opts.email_trait {
+        // The body's `email` is an identifier, never a trait: traits hold no email.
+        email_trait(&person, &mut traits, false);
+    }
+    call.traits = Some(traits);
     rec.emit(&call)?;
     let at = "body.cio_relationships";
     relationships::from_person(rec, &person, &rels, rel_action, at, ts)
+}
+
+/// `POST /api/v1/forms/{form_id}/submit`: an identify of the person `data.id` or `data.email`
+/// names (exactly one of them), with the other `data` fields as traits and the envelope's call
+/// time as timestamp.
+fn form_submit(rec: &mut Rec, body: &RawMap) -> Result<(), Reject> {
+    const AT: &str = "body.data";
+    let Some(data) = opt_obj(body, "data", "body")? else {
+        return Err(reject!(
+            MissingIdentifier,
+            "a form submission names its person by {AT}.id or {AT}.email; {AT} is absent"
+        ));
+    };
+    let (key, raw) = match (data.get("id"), data.get("email")) {
+        (Some(id), None) => ("id", id),
+        (None, Some(email)) => ("email", email),
+        (None, None) => {
+            return Err(reject!(
+                MissingIdentifier,
+                "a form submission names its person by {AT}.id or {AT}.email; it has neither"
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(reject!(
+                InvalidField,
+                "a form submission names its person by exactly one of {AT}.id and {AT}.email; \
+                 it has both"
+            ));
+        }
+    };
+    let person = Person::single(key, raw, AT)?;
+    let mut call = person_call(CallType::Identify, &person, rec.time(None));
+    let mut traits = vec![Member::Spread {
+        entries: &data.entries,
+        skip: &["id", "email"],
+    }];
+    if rec.opts.email_trait {
+        email_trait(&person, &mut traits, false);
+    }
+    call.traits = Some(traits);
+    rec.emit(&call)
 }
 
 /// `cio_relationships` of a v1 identify: the v1 object form (`{"action", "relationships"}`,
@@ -446,12 +491,7 @@ fn event(rec: &mut Rec, person: Person, body: &RawMap) -> Result<(), Reject> {
     };
     let ts = rec.time(opt_time(body, "timestamp", "body")?);
     let mut call = person_call(kind, &person, ts);
-    if kind == CallType::Track {
-        call.event = Some(name);
-    } else {
-        call.name = Some(name);
-    }
-    call.properties = Some(inline(opt_raw_obj(body, "data", "body")?));
+    set_event(&mut call, name, opt_raw_obj(body, "data", "body")?)?;
     call.message_id = ulid_id(body);
     rec.emit(&call)
 }

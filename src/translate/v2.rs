@@ -2,11 +2,13 @@
 //! actions.
 
 use super::Rec;
-use super::fields::{id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, req_name};
+use super::fields::{
+    id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, parse_obj, req_name,
+};
 use super::identity::{Object, Person, merge_side};
 use super::relationships::{self, Action, People};
 use crate::json::Raw;
-use crate::json::{RawMap, decode_str};
+use crate::json::{Kind, RawMap, decode_str};
 use crate::msgid::is_ulid;
 use crate::pipelines::{Call, CallType, Member, Obj, Val};
 use crate::reject::{Reject, reject};
@@ -52,6 +54,55 @@ pub fn person_track<'a>(person: &Person<'a>, event: &'static str, timestamp: i64
 /// `properties` copied from an optional raw object (`{}` when absent).
 pub fn inline(raw: Option<Raw<'_>>) -> Obj<'_> {
     raw.map(|r| vec![Member::Inline(r)]).unwrap_or_default()
+}
+
+/// A page call's `properties`: the given object, then `"url"` = the page name when the object
+/// has no `url` key (docs/mapping.md §3.3). A `url` key holding `null`
+/// counts as present, so that the call never holds the key twice.
+pub fn page_properties<'a>(raw: Option<Raw<'a>>, name: &Cow<'a, str>) -> Result<Obj<'a>, Reject> {
+    let has_url = match raw {
+        Some(r) => parse_obj(r)?.entries.iter().any(|(k, _)| k == "url"),
+        None => false,
+    };
+    let mut props = inline(raw);
+    if !has_url {
+        props.push(Member::Pair("url", Val::Str(name.clone())));
+    }
+    Ok(props)
+}
+
+/// `--email-trait`: appends `"email"` (the person's email identifier, as given) to an
+/// identify's traits, unless `has_email` says the traits already hold one. Callers check
+/// [`super::Options::email_trait`].
+pub fn email_trait<'a>(person: &Person<'a>, traits: &mut Obj<'a>, has_email: bool) {
+    if let Some(email) = person.email()
+        && !has_email
+    {
+        traits.push(Member::Pair("email", email));
+    }
+}
+
+/// Sets an event, page or screen call's name and `properties` (`raw`, the event's data).
+pub fn set_event<'a>(
+    call: &mut Call<'a>,
+    name: Cow<'a, str>,
+    raw: Option<Raw<'a>>,
+) -> Result<(), Reject> {
+    match call.kind {
+        CallType::Track => {
+            call.properties = Some(inline(raw));
+            call.event = Some(name);
+        }
+        CallType::Page => {
+            call.properties = Some(page_properties(raw, &name)?);
+            call.name = Some(name);
+        }
+        _ => {
+            call.properties = Some(inline(raw));
+            call.name = Some(name);
+        }
+    }
+    Ok(())
 }
 
 fn relationships_list<'a>(map: &RawMap<'a>, action: &str) -> Result<Vec<Raw<'a>>, Reject> {
@@ -104,7 +155,16 @@ fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
     match action {
         "identify" => {
             let mut call = person_call(CallType::Identify, &person, ts);
-            call.traits = Some(inline(opt_raw_obj(map, "attributes", "")?));
+            let attributes = opt_raw_obj(map, "attributes", "")?;
+            let mut traits = inline(attributes);
+            if rec.opts.email_trait {
+                let has_email = match attributes {
+                    Some(a) => parse_obj(a)?.entries.iter().any(|(k, _)| k == "email"),
+                    None => false,
+                };
+                email_trait(&person, &mut traits, has_email);
+            }
+            call.traits = Some(traits);
             let rels = opt_array(map, "cio_relationships", "")?.unwrap_or_default();
             rec.emit(&call)?;
             relationships::from_person(rec, &person, &rels, Action::Add, "cio_relationships", ts)
@@ -117,12 +177,7 @@ fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
                 _ => CallType::Track,
             };
             let mut call = person_call(kind, &person, ts);
-            if kind == CallType::Track {
-                call.event = Some(name);
-            } else {
-                call.name = Some(name);
-            }
-            call.properties = Some(inline(opt_raw_obj(map, "attributes", "")?));
+            set_event(&mut call, name, opt_raw_obj(map, "attributes", "")?)?;
             call.message_id = ulid_id(map);
             rec.emit(&call)
         }
@@ -144,18 +199,39 @@ fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
             let ts = rec.time(opt_time(&device, "last_used", "device")?.or(own_time));
             let mut call = person_track(&person, "Device Created or Updated", ts);
             call.device = Some(device_context(token, platform));
-            call.properties = Some(inline(opt_raw_obj(&device, "attributes", "device")?));
+            call.properties = Some(device_properties(&device, "token", "device")?);
             rec.emit(&call)
         }
         // delete_device | remove_device
         _ => {
             let device = required_device(map, action)?;
             let token = device_token(&device, "token", "device")?;
+            let platform = opt_str(&device, "platform", "device")?;
             let mut call = person_track(&person, "Device Deleted", ts);
-            call.device = Some(device_context(token, None));
+            call.device = Some(device_context(token, platform));
             rec.emit(&call)
         }
     }
+}
+
+/// A device call's `properties`: `device.attributes`, then every other key directly under
+/// `device` except the token key (`id` in v1, `token` in v2), `platform`, `last_used` and
+/// `attributes`, in input order (v1 and v2 alike).
+pub fn device_properties<'a>(
+    device: &'a RawMap<'a>,
+    token_key: &'static str,
+    at: &str,
+) -> Result<Obj<'a>, Reject> {
+    let mut props = inline(opt_raw_obj(device, "attributes", at)?);
+    props.push(Member::Spread {
+        entries: &device.entries,
+        skip: if token_key == "id" {
+            &["id", "platform", "last_used", "attributes"]
+        } else {
+            &["token", "platform", "last_used", "attributes"]
+        },
+    });
+    Ok(props)
 }
 
 fn required_device<'a>(map: &RawMap<'a>, action: &str) -> Result<RawMap<'a>, Reject> {
@@ -169,6 +245,21 @@ pub fn device_token<'a>(device: &RawMap<'a>, key: &str, at: &str) -> Result<Cow<
         Some(t) if !t.is_empty() => Ok(t),
         Some(_) => Err(reject!(MissingField, "{at}.{key} is empty")),
         None => Err(reject!(MissingField, "{at}.{key} is required")),
+    }
+}
+
+/// A v1 device id: a non-empty string, or a number (as early clients sent), which becomes its
+/// text.
+pub fn v1_device_id<'a>(device: &RawMap<'a>, at: &str) -> Result<Cow<'a, str>, Reject> {
+    match device.get("id") {
+        Some(raw) if Kind::of(raw) == Kind::Number => Ok(Cow::Borrowed(raw.get())),
+        Some(raw) if Kind::of(raw) != Kind::String => Err(super::fields::wrong_type(
+            at,
+            "id",
+            "a string or a number",
+            raw,
+        )),
+        _ => device_token(device, "id", at),
     }
 }
 
@@ -281,18 +372,15 @@ fn delivery(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
             "delivery action {action:?} is not a Track call (expected event)"
         ));
     }
-    let Some(ids) = opt_obj(map, "identifiers", "")? else {
-        return Err(reject!(
-            MissingIdentifier,
+    // A delivery metric without its delivery id is missing_field (docs/mapping.md §9).
+    let missing = || {
+        reject!(
+            MissingField,
             "identifiers.id is required for a delivery event"
-        ));
+        )
     };
-    let Some(id_raw) = ids.get("id") else {
-        return Err(reject!(
-            MissingIdentifier,
-            "identifiers.id is required for a delivery event"
-        ));
-    };
+    let ids = opt_obj(map, "identifiers", "")?.ok_or_else(missing)?;
+    let id_raw = ids.get("id").ok_or_else(missing)?;
     let id = id_text(id_raw, "identifiers", "id")?;
     let metric = req_name(map, "name", "")?;
     let attributes = opt_obj(map, "attributes", "")?;
