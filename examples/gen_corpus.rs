@@ -1,6 +1,6 @@
 //! Deterministic corpus generator for benchmarks.
 //!
-//! Writes a realistic archive of Customer.io Track API calls (SPEC §1.2 / §1.3 shapes) until at
+//! Writes a realistic archive of Customer.io Track API calls (docs/mapping.md shapes) until at
 //! least `--size-mb` MiB of whole lines have been written:
 //!
 //! ```text
@@ -225,7 +225,7 @@ fn to_json(v: &V) -> Vec<u8> {
 // Records: what one output line holds, independent of the output format
 // ------------------------------------------------------------------------------------------
 
-/// A logged HTTP call to the Track API (SPEC §1.2 "HTTP call envelope").
+/// A logged HTTP call to the Track API (docs/mapping.md, "HTTP call envelope").
 struct Call {
     method: &'static str,
     /// Request path, already percent-encoded, e.g. `/api/v1/customers/bob%40example.com`.
@@ -398,7 +398,7 @@ fn random_secs(rng: &mut Rng) -> u64 {
     rng.range(1_546_300_800, 1_735_689_599)
 }
 
-/// `secs` as a timestamp in one of the accepted encodings (SPEC §3.4).
+/// `secs` as a timestamp in one of the accepted encodings (docs/mapping.md).
 fn timestamp(rng: &mut Rng, secs: u64) -> V {
     match rng.below(100) {
         0..45 => secs.into(),
@@ -1644,7 +1644,7 @@ fn truncate(text: &[u8], permille: u64) -> &[u8] {
     &text[..cut]
 }
 
-/// The CSV row of a record in the HTTP-calls layout (SPEC §1.3): method, path, body JSON.
+/// The CSV row of a record in the HTTP-calls layout (docs/mapping.md): method, path, body JSON.
 fn csv_row(rec: &Record) -> (&'static str, String, Vec<u8>) {
     match rec {
         Record::Call(c) => (

@@ -1,4 +1,4 @@
-//! CSV input end to end (SPEC §1.1, §1.3, §2.3, §2.4): runs the built binary on CSV files in
+//! CSV input end to end (docs/mapping.md): runs the built binary on CSV files in
 //! temporary directories and reads back the part files, `errors.ndjson` and `manifest.json`.
 //!
 //! Covered: the four layouts with exact calls; each layout against the same records written as
@@ -10,7 +10,7 @@
 //!
 //! Calls are compared exactly with `common::canon` (key order and number text matter);
 //! `"messageId":"<derived>"` in an expected call stands for a derived ULID whose time is the
-//! call's timestamp. Where the SPEC is silent, the test asserts the current behaviour and says
+//! call's timestamp. Where the rules are silent, the test asserts the current behaviour and says
 //! so in a `// decision:` comment.
 
 mod common;
@@ -155,7 +155,7 @@ fn convert(dir: &Path, extra: &[&str], inputs: &[&Path]) -> Run {
     convert_with(dir, extra, inputs, None)
 }
 
-/// SPEC §2.4: `records = converted + rejected` for every input and in total; every rejected
+/// docs/mapping.md: `records = converted + rejected` for every input and in total; every rejected
 /// record has its error-file entry; the calls counted are the calls written.
 fn check_accounting(run: &Run) {
     let m = &run.manifest;
@@ -787,7 +787,7 @@ fn crlf_and_blank_lines_keep_row_positions_raw_and_ids() {
     assert_eq!(e["raw"], "2,b,c");
 }
 
-/// decision: blank lines in a CSV file are skipped; they are not records (SPEC §2.4 speaks of
+/// decision: blank lines in a CSV file are skipped; they are not records (docs/mapping.md speaks of
 /// NDJSON blank lines only).
 #[test]
 fn blank_lines_are_not_records() {
@@ -1032,7 +1032,7 @@ fn multi_line_header_and_last_row_without_newline() {
     );
 }
 
-/// SPEC §1.3: with a header that fits no layout, *every* row is `unknown_shape`, ragged ones
+/// docs/mapping.md: with a header that fits no layout, *every* row is `unknown_shape`, ragged ones
 /// included.
 #[test]
 fn header_fitting_no_layout_makes_ragged_rows_unknown_shape_too() {
@@ -1108,7 +1108,7 @@ fn csv_layout_override() {
     let http = convert(dir.path(), &["--csv-layout", "http"], &[&odd]);
     assert_eq!(http.errors.len(), 1);
     // The forced layout only says how rows become records: without a `method` column a row
-    // is no HTTP call (SPEC §1.2).
+    // is no HTTP call (docs/mapping.md).
     assert_eq!(http.errors[0]["code"], "unknown_shape");
 }
 
@@ -1296,7 +1296,7 @@ fn output_does_not_depend_on_block_size_or_threads() {
 }
 
 /// A CSV record longer than `--max-line-bytes` is rejected as `line_too_long`, whatever the
-/// block size (SPEC §2.2: output does not depend on the chunk size).
+/// block size (docs/mapping.md: output does not depend on the chunk size).
 #[test]
 fn max_line_bytes_applies_to_csv_records_at_any_block_size() {
     let dir = tempfile::tempdir().unwrap();

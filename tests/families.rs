@@ -1,9 +1,9 @@
-//! Unit-style tests of the mapping (SPEC §1.2, §2.1, §2.3, §3), one module per call family.
+//! Unit-style tests of the mapping (docs/mapping.md), one module per call family.
 //!
 //! They complement `tests/conformance.rs`: the cases here are the ones the conformance file does
 //! not hold. Calls are compared exactly with `common::canon` (key order and number text are
 //! significant); `"messageId":"<derived>"` in an expected call stands for a derived ULID whose
-//! time is the call's timestamp. Where the SPEC is silent and the code made a choice, the test
+//! time is the call's timestamp. Where the rules are silent and the code made a choice, the test
 //! asserts the current behaviour and says so in a `// decision:` comment.
 
 mod common;
@@ -186,7 +186,7 @@ mod v1_identify {
 
     #[test]
     fn body_identifier_of_the_kind_the_path_names_is_dropped() {
-        // SPEC 3.1: a body identifier goes to IDS only if the path did not name that kind, and
+        // docs/mapping.md: a body identifier goes to IDS only if the path did not name that kind, and
         // never to traits, so the body's second email is not written anywhere.
         converts(
             r#"{"method":"PUT","path":"/api/v1/customers/a@b.co","body":{"email":"other@b.co","id":"7"}}"#,
@@ -416,7 +416,7 @@ mod v1_events {
     #[test]
     fn type_is_case_sensitive() {
         // decision: only the exact strings `page` and `screen` select those calls; `Page` is
-        // "anything else" (SPEC 3.2) and makes a track.
+        // "anything else" (docs/mapping.md) and makes a track.
         converts(
             r#"{"method":"POST","path":"/api/v1/customers/42/events","body":{"name":"x","type":"Page"}}"#,
             &[now(
@@ -427,8 +427,8 @@ mod v1_events {
 
     #[test]
     fn type_that_is_not_a_string_is_invalid_field() {
-        // decision: "anything else" in SPEC 3.2 means any other string; a non-string `type` is a
-        // field of the wrong JSON type (SPEC 3.7).
+        // decision: "anything else" in docs/mapping.md means any other string; a non-string `type` is a
+        // field of the wrong JSON type (docs/mapping.md).
         rejects(
             r#"{"method":"POST","path":"/api/v1/customers/42/events","body":{"name":"x","type":1}}"#,
             "invalid_field",
@@ -737,7 +737,7 @@ mod merge {
 
     #[test]
     fn missing_side_and_empty_identifier() {
-        // decision: a side that is absent altogether is `missing_field` (SPEC's `invalid_field`
+        // decision: a side that is absent altogether is `missing_field` (the rules' `invalid_field`
         // is for a side with the wrong number of identifiers).
         rejects(
             r#"{"type":"person","action":"merge","secondary":{"id":"2"}}"#,
@@ -749,7 +749,7 @@ mod merge {
             "missing_field",
             "body.secondary is required for a merge",
         );
-        // An empty-string identifier anywhere is missing_identifier (SPEC 3.1).
+        // An empty-string identifier anywhere is missing_identifier (docs/mapping.md).
         rejects(
             r#"{"type":"person","action":"merge","primary":{"id":""},"secondary":{"id":"2"}}"#,
             "missing_identifier",
@@ -773,7 +773,7 @@ mod metrics_and_push {
     #[test]
     fn metrics_properties_in_order_and_nothing_else() {
         // `recipient`, `reason`, `href` follow in that order whatever the body's order; other
-        // body keys are not properties (SPEC 3.2).
+        // body keys are not properties (docs/mapping.md).
         converts(
             r#"{"method":"POST","path":"/api/v1/metrics","body":{"href":"https://x.io","delivery_id":"d1","reason":"mailbox full","metric":" bounced ","recipient":"a@b.co","extra":1,"timestamp":"2023-08-24T14:15:22Z"}}"#,
             &[at(
@@ -1699,7 +1699,7 @@ mod v2_delivery {
 
     #[test]
     fn attribute_recipient_is_kept_without_device_token() {
-        // "plus the other attributes" (SPEC 3.2): without device_token, `recipient` is one.
+        // "plus the other attributes" (docs/mapping.md): without device_token, `recipient` is one.
         converts(
             r#"{"type":"delivery","identifiers":{"id":"d1"},"action":"event","name":"bounced","attributes":{"recipient":"a@b.co","device_token":null}}"#,
             &[now(
@@ -2060,7 +2060,7 @@ mod options {
     #[test]
     fn random_mode_still_uses_a_given_ulid() {
         // decision: `--message-ids random` replaces derived ids only; an input's ULID dedupe id
-        // is kept (SPEC 3.5 lists it first, before "otherwise").
+        // is kept (docs/mapping.md lists it first, before "otherwise").
         let mut o = Options::new(NOW_MS);
         o.message_ids = MessageIds::Random;
         let line = format!(

@@ -1,7 +1,7 @@
 //! Faults, with the real binary: writes that fail (a file-size limit, a full filesystem),
 //! damaged and unreadable inputs, interrupts (SIGINT, SIGTERM, SIGKILL) and closed pipes.
 //!
-//! What must hold (SPEC §2.2–2.4, §4): a failed write ends the run with status 1, a message
+//! What must hold (docs/mapping.md): a failed write ends the run with status 1, a message
 //! naming the file and the OS error, no `manifest.json` and none of the run's files left; a
 //! damaged input is one `corrupt_input` entry, the run goes on and ends with status 3; an
 //! interrupt removes the run's files and exits 128 + signal; after SIGKILL only dot-named temp

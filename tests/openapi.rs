@@ -15,7 +15,7 @@
 //!
 //! - `identify`, `page`, `screen` (and `user`): a `userId` branch and an `anonymousId` branch, each
 //!   requiring only its own id and neither forbidding the other. A call carrying both (a v1
-//!   identify whose body has `anonymous_id`, SPEC 3.1) matches both.
+//!   identify whose body has `anonymous_id`, docs/mapping.md) matches both.
 //! - `group`: two branches (`userId` / `anonymousId`) that require *nothing*, so every group call
 //!   matches both and a literal `oneOf` rejects every group call there is.
 //! - `all_common_fields.context` (and `context`): `context_non_mobile` vs `context_mobile`, two

@@ -360,7 +360,7 @@ fn sum_values(v: &Value) -> u64 {
     v.as_object().unwrap().values().map(n).sum()
 }
 
-/// Checks a run's manifest against its files and itself (SPEC 2.4).
+/// Checks a run's manifest against its files and itself (docs/mapping.md).
 fn check_accounting(run: &RunOut) {
     let m = &run.manifest;
     let totals = &m["totals"];
@@ -700,7 +700,7 @@ fn directories_are_read_in_path_order_without_hidden_files() {
 // ------------------------------------------------------------------------------------------
 // 3. Partitions, rotation, shards
 
-/// The directory a call belongs in under `--partition-by mode` (SPEC 2.2).
+/// The directory a call belongs in under `--partition-by mode` (docs/mapping.md).
 fn partition_dir(mode: &str, call: &Value) -> String {
     let text = |k: &str| call[k].as_str().unwrap().to_owned();
     mode.split(',')
@@ -1740,7 +1740,7 @@ fn exit_statuses() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Known bugs outside src/output (see the ignore reasons)
+// Over-long lines whatever the block size (regression tests of fixed bugs)
 
 /// Runs `text` with `--max-line-bytes 1000` and a 4 KiB and the default block size; returns
 /// both runs.

@@ -3,7 +3,7 @@
 //! with 100k keys, over-long lines), and property tests of the binary on generated files whose
 //! manifest and error file must account for every record.
 //!
-//! The invariants (SPEC §2.3, §2.4): every record is either converted or has exactly one
+//! The invariants (docs/mapping.md): every record is either converted or has exactly one
 //! error-file entry (`records = converted + rejected`); every entry carries the record's bytes
 //! (`raw`, or `raw_base64` when they are not UTF-8), and for a whole-line reject those bytes
 //! are the input line, found again at the entry's `offset`.
@@ -616,7 +616,7 @@ fn limits_through_the_binary() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Known bugs (found by fuzzing), kept as failing tests until fixed
+// Regression tests of bugs found by fuzzing (all fixed)
 
 /// Runs the binary on `input` (named `name`) with `opts`; returns the calls of every part
 /// file in path order, and the error entries.

@@ -6,7 +6,7 @@
 //!
 //! Checks: no panic; `records = converted + rejected`, one error entry per reject; every row
 //! the plan accepts is one valid JSON object; and the calls, error entries and counts are the
-//! same whether the file is read in one block or in blocks of a few bytes (SPEC §2.2: output
+//! same whether the file is read in one block or in blocks of a few bytes (docs/mapping.md: output
 //! does not depend on the chunk size), with a `--max-line-bytes` small enough that the block
 //! size decides whether the framer or the row check rejects an over-long record.
 #![no_main]
