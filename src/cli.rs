@@ -54,6 +54,9 @@ pub struct ConvertArgs {
     /// At most this many output files open at once; more partitions are closed and reopened.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=65536), value_name = "N")]
     pub max_open_files: u32,
+    /// Unfinished compressed frames kept in memory for closed files (tuning and tests).
+    #[arg(long, default_value = "32MiB", value_parser = parse_size, hide = true)]
+    pub idle_frame_bytes: u64,
     /// Shard number written into part file names (part-SHARD-N).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..10000))]
     pub shard: u16,
@@ -319,6 +322,7 @@ impl ConvertArgs {
             overwrite: self.overwrite,
             shard: self.shard,
             max_open_files: self.max_open_files as usize,
+            idle_frame_bytes: usize::try_from(self.idle_frame_bytes).unwrap_or(usize::MAX),
         })
     }
 }

@@ -73,6 +73,8 @@ pub struct OutputConfig {
     pub shard: u16,
     /// `--max-open-files`.
     pub max_open_files: usize,
+    /// Unfinished compressed frames kept in memory for closed files, in all.
+    pub idle_frame_bytes: usize,
 }
 
 #[derive(Debug, Clone)]

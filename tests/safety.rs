@@ -658,12 +658,19 @@ fn many_partitions_under_a_low_open_file_limit_give_the_same_bytes() {
             .output()
             .unwrap()
     };
-    for compress in ["", "--compress zstd"] {
+    // `--idle-frame-bytes 0`: every closed file's unfinished frame waits in a scratch file.
+    for compress in [
+        "",
+        "--compress zstd",
+        "--compress zstd --idle-frame-bytes 0",
+        "--compress gzip --idle-frame-bytes 4KiB",
+    ] {
         let capped = d.path().join(format!("capped{}", compress.len()));
+        let wide_opts = compress.split(" --idle").next().unwrap();
         let o = run(&capped, &format!("{compress} --max-open-files 16"), 64);
         assert_eq!(code(&o), 0, "{compress}: {}", stderr(&o));
         let wide = d.path().join(format!("wide{}", compress.len()));
-        let o = run(&wide, &format!("{compress} --max-open-files 4096"), 8192);
+        let o = run(&wide, &format!("{wide_opts} --max-open-files 4096"), 8192);
         assert_eq!(code(&o), 0, "{compress}: {}", stderr(&o));
         let strip = |t: BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
             t.into_iter()

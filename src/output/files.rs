@@ -69,6 +69,8 @@ struct OpenFile {
     spilled: Option<PathBuf>,
     /// The unfinished frame is in `spilled`, not in `frame`.
     frame_on_disk: bool,
+    /// The file is closed and its unfinished frame counts in the set's idle budget.
+    frame_idle: bool,
     hasher: Xxh3,
     bytes: u64,
     raw_bytes: u64,
@@ -104,6 +106,9 @@ pub struct Layout {
     pub shard: u16,
     /// At most this many files open at once (`--max-open-files`).
     pub max_open: usize,
+    /// Bytes of unfinished compressed frames that closed files may keep in memory, in all;
+    /// past it they wait in scratch files.
+    pub idle_frame_bytes: usize,
 }
 
 /// Where a file set's files go.
@@ -120,6 +125,8 @@ pub struct FileSet {
     layout: Layout,
     /// The open files by the tick of their last write, least recent first.
     lru: BTreeSet<(u64, usize)>,
+    /// Bytes of unfinished frames held in memory by closed files.
+    idle_frames: usize,
     tick: u64,
     files: Vec<Option<OpenFile>>,
     current: HashMap<PartKey, usize>,
@@ -142,6 +149,7 @@ impl FileSet {
             dest,
             layout,
             lru: BTreeSet::new(),
+            idle_frames: 0,
             tick: 0,
             files: Vec::new(),
             current: HashMap::new(),
@@ -177,6 +185,7 @@ impl FileSet {
             last_use: self.tick,
             spilled: None,
             frame_on_disk: false,
+            frame_idle: false,
             hasher: Xxh3::new(),
             bytes: 0,
             raw_bytes: 0,
@@ -206,23 +215,50 @@ impl FileSet {
         let w = f.w.take().expect("open files are listed");
         w.into_inner()
             .map_err(|e| Error::io(&f.path, e.into_error()))?;
-        if !f.frame.is_empty() {
-            let Dest::Run(dir) = &mut self.dest else {
-                unreachable!("a single file is never closed early")
-            };
-            let spill = match &f.spilled {
-                Some(p) => p.clone(),
-                None => dir.create_scratch(&format!("{}.frame", f.rel))?,
-            };
-            std::fs::write(&spill, &f.frame).map_err(|e| Error::io(&spill, e))?;
-            f.frame = Vec::new();
-            f.spilled = Some(spill);
-            f.frame_on_disk = true;
+        if f.frame.is_empty() {
+            return Ok(());
+        }
+        // The unfinished frame stays in memory while the closed files' frames fit the budget;
+        // past it, it waits in a scratch file. Either way the bytes written are the same.
+        if self.idle_frames + f.frame.len() <= self.layout.idle_frame_bytes {
+            self.idle_frames += f.frame.len();
+            f.frame_idle = true;
+            return Ok(());
+        }
+        let Dest::Run(dir) = &mut self.dest else {
+            unreachable!("a single file is never closed early")
+        };
+        let spill = match &f.spilled {
+            Some(p) => p.clone(),
+            None => dir.create_scratch(&format!("{}.frame", f.rel))?,
+        };
+        std::fs::write(&spill, &f.frame).map_err(|e| Error::io(&spill, e))?;
+        f.frame = Vec::new();
+        f.spilled = Some(spill);
+        f.frame_on_disk = true;
+        Ok(())
+    }
+
+    /// Brings a closed file's unfinished frame back into play: counted out of the idle
+    /// budget, or read back from its scratch file.
+    fn load_frame(&mut self, id: usize) -> Result<()> {
+        let f = self.files[id]
+            .as_mut()
+            .expect("a written file is not finished");
+        if f.frame_idle {
+            self.idle_frames -= f.frame.len();
+            f.frame_idle = false;
+        }
+        if f.frame_on_disk
+            && let Some(spill) = &f.spilled
+        {
+            f.frame = std::fs::read(spill).map_err(|e| Error::io(spill, e))?;
+            f.frame_on_disk = false;
         }
         Ok(())
     }
 
-    /// Marks file `id` as just used, reopening it (and reading its frame back) if it was
+    /// Marks file `id` as just used, reopening it (and bringing its frame back) if it was
     /// closed to make room.
     fn touch(&mut self, id: usize) -> Result<()> {
         self.tick += 1;
@@ -236,6 +272,7 @@ impl FileSet {
             return Ok(());
         }
         self.make_room()?;
+        self.load_frame(id)?;
         let Dest::Run(dir) = &self.dest else {
             unreachable!("a single file is never closed early")
         };
@@ -245,12 +282,6 @@ impl FileSet {
         let file = dir.reopen(&f.path)?;
         f.w = Some(BufWriter::with_capacity(WRITE_BUFFER, file));
         f.last_use = self.tick;
-        if f.frame_on_disk
-            && let Some(spill) = &f.spilled
-        {
-            f.frame = std::fs::read(spill).map_err(|e| Error::io(spill, e))?;
-            f.frame_on_disk = false;
-        }
         self.lru.insert((self.tick, id));
         Ok(())
     }
@@ -387,7 +418,8 @@ impl FileSet {
         if self.layout.compress == Compression::None {
             return self.finalize(id);
         }
-        self.touch(id)?;
+        // Its last frame is sealed now and written by the next flush, which opens the file.
+        self.load_frame(id)?;
         self.seal(id);
         self.closing.push(id);
         Ok(())

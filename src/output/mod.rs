@@ -31,6 +31,7 @@ pub fn open_files(cfg: &Config) -> Result<Option<FileSet>> {
                 max_records: out.max_file_records,
                 shard: out.shard,
                 max_open: out.max_open_files,
+                idle_frame_bytes: out.idle_frame_bytes,
             },
         );
         set.open_errors("errors.ndjson")?;
@@ -48,6 +49,7 @@ pub fn open_files(cfg: &Config) -> Result<Option<FileSet>> {
                     max_records: 0,
                     shard: 0,
                     max_open: 1,
+                    idle_frame_bytes: 0,
                 },
             );
             set.open_errors("errors.ndjson")?;
