@@ -6,9 +6,10 @@
 //! Covered: `--overwrite` removes only earlier runs' files; inputs are never outputs; one run
 //! per directory; no symbolic link below `--out` is followed; named output files are checked
 //! before work; a fatal error leaves nothing complete-looking; CSV headers that cannot be
-//! read; paths that are not UTF-8; panics; open files and memory bounded whatever the number
-//! of partitions; `--threads` bounds; inputs that shrink while read; signals during cleanup;
-//! FIFOs in input directories; flag checks; RFC 3339 bounds; lone surrogates.
+//! read; CSV headers and JSON values of any depth; paths that are not UTF-8; panics; open
+//! files and memory bounded whatever the number of partitions; `--threads` bounds; inputs
+//! that shrink while read; signals during cleanup; FIFOs in input directories; flag checks;
+//! RFC 3339 bounds; lone surrogates.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -575,6 +576,103 @@ fn a_stray_quote_in_a_large_csv_header_is_reported() {
         error_entries(&out.join("errors.ndjson"))[0]["code"],
         "csv_invalid"
     );
+}
+
+#[test]
+fn a_deep_csv_header_does_not_crash() {
+    let d = TempDir::new().unwrap();
+    let deep = format!("id,{}a\nu1,x\n", "a.".repeat(10_000));
+    let input = write(&d.path().join("d.csv"), deep.as_bytes());
+    let out = d.path().join("out");
+    let o = convert(&out, &[input.as_os_str()]);
+    assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
+    assert_eq!(manifest(&out)["totals"]["records"], 1);
+}
+
+/// The lines of every part file below `out`.
+fn part_lines(out: &Path) -> Vec<String> {
+    tree(out)
+        .into_iter()
+        .filter(|(name, _)| name.rsplit('/').next().unwrap().starts_with("part-"))
+        .flat_map(|(_, bytes)| {
+            let text = String::from_utf8(bytes).unwrap();
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Walks `text` from `at` through `levels` objects of one member `"a"` each, down to the
+/// value `leaf`, and back out: the byte after the last `}`, or `None` if the text is not so.
+fn nested(text: &str, mut at: usize, levels: usize, leaf: &str) -> Option<usize> {
+    for _ in 0..levels {
+        at += text.get(at..)?.strip_prefix(r#"{"a":"#).map(|_| 5)?;
+    }
+    at += text.get(at..)?.strip_prefix(leaf).map(|_| leaf.len())?;
+    for _ in 0..levels {
+        at += text.get(at..)?.strip_prefix('}').map(|_| 1)?;
+    }
+    Some(at)
+}
+
+#[test]
+fn a_header_200_000_levels_deep_nests_the_record_to_its_last_key() {
+    // A header of about 400 KB, under the default --max-line-bytes; the identify it makes is
+    // larger than the default --max-call-bytes, so that limit is lifted here.
+    let levels = 200_000;
+    let d = TempDir::new().unwrap();
+    let deep = format!("id,{}a\nu1,x\n", "a.".repeat(levels - 1));
+    let input = write(&d.path().join("d.csv"), deep.as_bytes());
+    let out = d.path().join("out");
+    let o = convert(&out, &[os("--max-call-bytes"), os("0"), input.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = manifest(&out);
+    assert_eq!(m["totals"]["records"], 1);
+    assert_eq!(m["totals"]["converted"], 1);
+    let lines = part_lines(&out);
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert!(
+        line.starts_with(r#"{"type":"identify","userId":"u1","#),
+        "{}",
+        &line[..80]
+    );
+    // The traits hold `a` inside `a` ... to the last key, whose value is the cell.
+    let traits = line.find(r#""traits":"#).expect("traits") + r#""traits":"#.len();
+    let end = nested(line, traits, levels, r#""x""#).expect("the traits nest to the last key");
+    assert!(matches!(&line[end..end + 1], "," | "}"), "{}", &line[end..]);
+    assert_eq!(line.matches(r#"{"a":"#).count(), levels);
+}
+
+#[test]
+fn deep_json_in_a_cell_or_a_record_does_not_crash() {
+    let levels = 200_000;
+    let value = format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels));
+    let d = TempDir::new().unwrap();
+    let csv = format!("id,deep:json\nu1,\"{}\"\n", value.replace('"', "\"\""));
+    let ndjson = format!(
+        "{{\"type\":\"person\",\"action\":\"identify\",\"identifiers\":{{\"id\":\"u2\"}},\
+         \"attributes\":{{\"deep\":{value}}}}}\n"
+    );
+    let a = write(&d.path().join("c.csv"), csv.as_bytes());
+    let b = write(&d.path().join("n.ndjson"), ndjson.as_bytes());
+    let out = d.path().join("out");
+    let o = convert(
+        &out,
+        &[
+            os("--max-call-bytes"),
+            os("0"),
+            a.as_os_str(),
+            b.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(manifest(&out)["totals"]["converted"], 2);
+    let lines = part_lines(&out);
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let at = line.find(r#""deep":"#).expect("deep") + r#""deep":"#.len();
+        assert!(nested(line, at, levels, "1").is_some(), "{}", &line[..80]);
+    }
 }
 
 // ------------------------------------------------------------------------------------------

@@ -2,10 +2,14 @@
 //! entities, events import, people import). A [`Plan`] is made once from a file's header; each
 //! row is then written as JSON text and converted exactly like the NDJSON record it stands for.
 
+mod tree;
+
 use crate::config::CsvLayout;
 use crate::json::Raw;
-use crate::json::{Kind, RawMap, write_compact, write_str};
+use crate::json::{Kind, write_compact, write_str};
 use crate::reject::{Code, Reject, reject};
+use std::collections::HashMap;
+use tree::{Node, insert};
 
 /// How a cell's text becomes a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,18 +23,6 @@ enum CellType {
     Bool,
 }
 
-/// The shape of the JSON object a row becomes: members in header order, nested by dotted paths.
-#[derive(Debug, Clone)]
-enum Node {
-    /// Column index.
-    Leaf(usize),
-    Obj(Vec<(String, Node)>),
-    /// A JSON column (its index) that dotted columns also address: the cell's object, then
-    /// each dotted column's key set inside it (docs/mapping.md §1.4).
-    /// Its `String` is the key's dotted path in the record, for messages.
-    Merge(usize, String, Vec<(String, Node)>),
-}
-
 /// What a header means: the layout, and where each column's value goes.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -40,7 +32,8 @@ pub struct Plan {
     /// For the events layout: the column holding the action, if any.
     action_column: Option<usize>,
     default_action: Option<&'static str>,
-    root: Vec<(String, Node)>,
+    /// The record's shape: its root object (node 0) and the members below it.
+    nodes: Vec<Node>,
     types: Vec<CellType>,
     names: Vec<String>,
     /// Why every row of this file is rejected (a header that fits no layout).
@@ -98,7 +91,7 @@ impl Plan {
             constants: Vec::new(),
             action_column: None,
             default_action: None,
-            root: Vec::new(),
+            nodes: vec![tree::root()],
             types: Vec::new(),
             names: header.to_vec(),
             problem: None,
@@ -159,8 +152,10 @@ impl Plan {
             _ => {}
         }
         let is_json = |c: usize| matches!(plan.types[c], CellType::Json | CellType::TypedJson);
+        // Each node's children by key, while the tree is built.
+        let mut index = HashMap::new();
         for (i, target) in targets.iter().enumerate() {
-            if let Err(why) = insert(&mut plan.root, target, 0, i, &is_json) {
+            if let Err(why) = insert(&mut plan.nodes, &mut index, target, i, &is_json) {
                 plan.problem = Some(reject!(CsvInvalid, "the CSV header is unusable: {why}"));
                 break;
             }
@@ -197,7 +192,7 @@ impl Plan {
         &self,
         cells: &[&str],
         out: &mut Vec<u8>,
-        mut deferred: Option<&mut Vec<(usize, usize)>>,
+        deferred: Option<&mut Vec<(usize, usize)>>,
     ) -> Result<(), Reject> {
         if let Some(p) = &self.problem {
             return Err(p.clone());
@@ -215,145 +210,9 @@ impl Plan {
             member_key(out, &mut first, "action");
             write_str(out, action);
         }
-        self.write_members(&self.root, cells, out, &mut first, &mut deferred)?;
+        self.write_members(cells, out, first, deferred)?;
         out.push(b'}');
         Ok(())
-    }
-
-    fn write_members(
-        &self,
-        members: &[(String, Node)],
-        cells: &[&str],
-        out: &mut Vec<u8>,
-        first: &mut bool,
-        deferred: &mut Option<&mut Vec<(usize, usize)>>,
-    ) -> Result<(), Reject> {
-        for (key, node) in members {
-            self.write_member(key, node, cells, out, first, deferred)?;
-        }
-        Ok(())
-    }
-
-    /// Writes one member (nothing when none of its cells is set).
-    fn write_member(
-        &self,
-        key: &str,
-        node: &Node,
-        cells: &[&str],
-        out: &mut Vec<u8>,
-        first: &mut bool,
-        deferred: &mut Option<&mut Vec<(usize, usize)>>,
-    ) -> Result<(), Reject> {
-        if !present(node, cells) {
-            return Ok(());
-        }
-        member_key(out, first, key);
-        match node {
-            Node::Leaf(c) => {
-                let cell = cells[*c];
-                match deferred {
-                    Some(spans)
-                        if matches!(self.types[*c], CellType::Json | CellType::TypedJson) =>
-                    {
-                        let text = cell.trim_matches([' ', '\t', '\n', '\r']);
-                        spans.push((out.len(), out.len() + text.len()));
-                        out.extend_from_slice(text.as_bytes());
-                    }
-                    _ => self.write_cell(*c, cell, out)?,
-                }
-            }
-            Node::Merge(c, path, children) if !cells[*c].is_empty() => {
-                if !children_present(children, cells) {
-                    return self.write_cell(*c, cells[*c], out);
-                }
-                let raw = self.parse_json_cell(*c, cells[*c])?;
-                if Kind::of(raw) != Kind::Object {
-                    return Err(reject!(
-                        CsvInvalid,
-                        "column {} sets a key inside {path}, but column {} holds {} there, not \
-                         an object",
-                        self.names[first_column(children, cells)],
-                        self.names[*c],
-                        Kind::of(raw).article_name()
-                    ));
-                }
-                self.write_merged(raw, children, path, &self.names[*c], cells, out)?;
-            }
-            Node::Obj(children) | Node::Merge(_, _, children) => {
-                out.push(b'{');
-                let mut inner_first = true;
-                // Only top-level members are deferred: the record's parse sees only those.
-                for (k, n) in children {
-                    self.write_member(k, n, cells, out, &mut inner_first, &mut None)?;
-                }
-                out.push(b'}');
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the object `raw` (the cell of JSON column `owner`, or an object inside it at
-    /// `path`) with the dotted columns `children` set inside it: its own members first, in
-    /// its order, then the keys it does not hold, in header order. A key it already holds, or
-    /// a path through one of its values that is not an object, is `csv_invalid`.
-    fn write_merged(
-        &self,
-        raw: Raw<'_>,
-        children: &[(String, Node)],
-        path: &str,
-        owner: &str,
-        cells: &[&str],
-        out: &mut Vec<u8>,
-    ) -> Result<(), Reject> {
-        let map = RawMap::parse(raw.get())
-            .map_err(|e| reject!(CsvInvalid, "column {owner} is not valid JSON: {e}"))?;
-        let child = |k: &str| {
-            children
-                .iter()
-                .find(|(ck, n)| ck == k && present(n, cells))
-                .map(|(_, n)| n)
-        };
-        out.push(b'{');
-        let mut first = true;
-        for (k, v) in &map.entries {
-            member_key(out, &mut first, k);
-            let here = format!("{path}.{k}");
-            match child(k) {
-                None => write_compact(out, v.get()),
-                Some(Node::Leaf(c)) => return Err(self.conflict(*c, owner, &here)),
-                Some(Node::Merge(c, _, _)) if !cells[*c].is_empty() => {
-                    return Err(self.conflict(*c, owner, &here));
-                }
-                Some(Node::Obj(ch) | Node::Merge(_, _, ch)) => {
-                    if Kind::of(*v) != Kind::Object {
-                        return Err(reject!(
-                            CsvInvalid,
-                            "column {} sets a key inside {here}, but column {owner} holds {} \
-                             there, not an object",
-                            self.names[first_column(ch, cells)],
-                            Kind::of(*v).article_name()
-                        ));
-                    }
-                    self.write_merged(*v, ch, &here, owner, cells, out)?;
-                }
-            }
-        }
-        for (k, n) in children {
-            if map.entries.iter().any(|(mk, _)| mk == k) {
-                continue;
-            }
-            self.write_member(k, n, cells, out, &mut first, &mut None)?;
-        }
-        out.push(b'}');
-        Ok(())
-    }
-
-    fn conflict(&self, column: usize, owner: &str, path: &str) -> Reject {
-        reject!(
-            CsvInvalid,
-            "column {} sets {path}, which column {owner} already holds",
-            self.names[column]
-        )
     }
 
     /// Parses the cell of a JSON column: invalid text is `invalid_json` in an always-JSON
@@ -405,43 +264,6 @@ impl Plan {
     }
 }
 
-/// Does this member have a cell set in the row?
-fn present(node: &Node, cells: &[&str]) -> bool {
-    match node {
-        Node::Leaf(c) => !cells[*c].is_empty(),
-        Node::Obj(ch) => children_present(ch, cells),
-        Node::Merge(c, _, ch) => !cells[*c].is_empty() || children_present(ch, cells),
-    }
-}
-
-fn children_present(children: &[(String, Node)], cells: &[&str]) -> bool {
-    children.iter().any(|(_, n)| present(n, cells))
-}
-
-/// The first column, in header order, whose cell is set under `children` (for messages).
-fn first_column(children: &[(String, Node)], cells: &[&str]) -> usize {
-    fn walk(children: &[(String, Node)], cells: &[&str], best: &mut Option<usize>) {
-        for (_, n) in children {
-            match n {
-                Node::Leaf(c) if !cells[*c].is_empty() => {
-                    *best = Some(best.map_or(*c, |b| b.min(*c)));
-                }
-                Node::Leaf(_) => {}
-                Node::Obj(ch) => walk(ch, cells, best),
-                Node::Merge(c, _, ch) => {
-                    if !cells[*c].is_empty() {
-                        *best = Some(best.map_or(*c, |b| b.min(*c)));
-                    }
-                    walk(ch, cells, best);
-                }
-            }
-        }
-    }
-    let mut best = None;
-    walk(children, cells, &mut best);
-    best.unwrap_or(0)
-}
-
 fn member_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
     if !*first {
         out.push(b',');
@@ -449,64 +271,6 @@ fn member_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
     *first = false;
     write_str(out, key);
     out.push(b':');
-}
-
-fn leaf_column(node: &Node) -> Option<usize> {
-    match node {
-        Node::Leaf(c) => Some(*c),
-        _ => None,
-    }
-}
-
-/// Adds `column`, whose key is `path[depth..]` below `members` (`path` is the whole dotted
-/// path), to the tree. A JSON column (`is_json`) and dotted columns below the same key make a
-/// [`Node::Merge`]; any other key set twice is an error.
-fn insert(
-    members: &mut Vec<(String, Node)>,
-    path: &[String],
-    depth: usize,
-    column: usize,
-    is_json: &dyn Fn(usize) -> bool,
-) -> Result<(), String> {
-    let head = path.get(depth).ok_or("an empty column name")?;
-    let deeper = depth + 1 < path.len();
-    if head.is_empty() {
-        return Err(format!(
-            "column {:?} has an empty path segment",
-            path.join(".")
-        ));
-    }
-    let Some((_, node)) = members.iter_mut().find(|(k, _)| k == head) else {
-        if deeper {
-            let mut children = Vec::new();
-            insert(&mut children, path, depth + 1, column, is_json)?;
-            members.push((head.clone(), Node::Obj(children)));
-        } else {
-            members.push((head.clone(), Node::Leaf(column)));
-        }
-        return Ok(());
-    };
-    let here = || path[..=depth].join(".");
-    match (node, deeper) {
-        (Node::Obj(children) | Node::Merge(_, _, children), true) => {
-            insert(children, path, depth + 1, column, is_json)
-        }
-        (node @ Node::Leaf(_), true) if leaf_column(node).is_some_and(is_json) => {
-            let c = leaf_column(node).expect("a leaf");
-            let mut children = Vec::new();
-            insert(&mut children, path, depth + 1, column, is_json)?;
-            *node = Node::Merge(c, here(), children);
-            Ok(())
-        }
-        (node @ Node::Obj(_), false) if is_json(column) => {
-            let Node::Obj(children) = std::mem::replace(node, Node::Leaf(column)) else {
-                unreachable!("matched an object")
-            };
-            *node = Node::Merge(column, here(), children);
-            Ok(())
-        }
-        _ => Err(format!("more than one column sets {head:?}")),
-    }
 }
 
 /// The cells of a CSV header row, as text.
@@ -607,6 +371,53 @@ mod tests {
         assert_eq!(
             plan("a,a.b,id").problem.unwrap().code,
             crate::reject::Code::CsvInvalid
+        );
+    }
+
+    /// Headers of any depth: nothing recurses, so neither the plan, its rows nor its drop
+    /// can overflow the stack (docs/mapping.md §1.4).
+    #[test]
+    fn deep_headers_and_merges_need_no_stack() {
+        let d = 100_000;
+        let p = plan(&format!("id,{}a", "a.".repeat(d)));
+        assert!(p.problem.is_none());
+        assert_eq!(
+            row(&p, "u1|x").unwrap(),
+            format!(
+                r#"{{"type":"person","action":"identify","identifiers":{{"id":"u1"}},"attributes":{}"x"{}}}"#,
+                r#"{"a":"#.repeat(d + 1),
+                "}".repeat(d + 1)
+            )
+        );
+        drop(p);
+        // A JSON cell as deep as a dotted column that goes into it.
+        let d = 2_000;
+        let m = plan(&format!(
+            "type,action,attributes,attributes.{}b",
+            "a.".repeat(d)
+        ));
+        let open = r#"{"a":"#.repeat(d);
+        let close = "}".repeat(d);
+        assert_eq!(
+            row(&m, &format!(r#"person|identify|{open}{{"z":1}}{close}|x"#)).unwrap(),
+            format!(
+                r#"{{"type":"person","action":"identify","attributes":{open}{{"z":1,"b":"x"}}{close}}}"#
+            )
+        );
+        let inside = format!("attributes{}", ".a".repeat(d));
+        let held = row(&m, &format!(r#"person|identify|{open}{{"b":1}}{close}|x"#)).unwrap_err();
+        assert_eq!(held.code, crate::reject::Code::CsvInvalid);
+        assert_eq!(
+            held.message,
+            format!("column {inside}.b sets {inside}.b, which column attributes already holds")
+        );
+        let number = row(&m, &format!("person|identify|{open}5{close}|x")).unwrap_err();
+        assert_eq!(
+            number.message,
+            format!(
+                "column {inside}.b sets a key inside {inside}, but column attributes holds a \
+                 number there, not an object"
+            )
         );
     }
 }
