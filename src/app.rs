@@ -18,6 +18,11 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    match &cli.command {
+        crate::cli::Cmd::Plan(a) => return crate::shard::plan::run(a),
+        crate::cli::Cmd::Merge(a) => return crate::shard::merge::run(a, &args),
+        _ => {}
+    }
     let cfg = match cli.into_config(args) {
         Ok(c) => c,
         Err(e) => return fail(&e),

@@ -25,6 +25,10 @@ pub enum Cmd {
     Convert(ConvertArgs),
     /// Convert without writing calls: counts and rejects only.
     Check(CheckArgs),
+    /// Print how `--shard K/N` splits the inputs among N shards, as JSON.
+    Plan(crate::shard::plan::PlanArgs),
+    /// Check that all shards of a job completed and write the job's manifest.json.
+    Merge(crate::shard::merge::MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -50,9 +54,13 @@ pub struct ConvertArgs {
     /// Replace the files of an earlier run in --out.
     #[arg(long)]
     pub overwrite: bool,
-    /// Shard number written into part file names (part-<shard>-<n>).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..10000))]
-    pub shard: u16,
+    /// Take share K of N of the inputs (K/N, or auto/N: K from JOB_COMPLETION_INDEX or
+    /// AWS_BATCH_JOB_ARRAY_INDEX).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// With --shard: plain NDJSON inputs larger than this may be cut between shards.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
+    pub split_bytes: u64,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -117,6 +125,17 @@ pub enum FormatArg {
     Ndjson,
     Csv,
     Auto,
+}
+
+impl FormatArg {
+    /// The configured input format.
+    pub fn format(self) -> InputFormat {
+        match self {
+            FormatArg::Ndjson => InputFormat::Ndjson,
+            FormatArg::Csv => InputFormat::Csv,
+            FormatArg::Auto => InputFormat::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -236,7 +255,7 @@ fn integrations(flag: Option<&str>) -> Result<String> {
 impl Cli {
     /// Validates the flags into a run configuration.
     pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
-        let (command, common, output, errors_file) = match self.command {
+        let (command, common, output, errors_file, (shard, split_bytes)) = match self.command {
             Cmd::Convert(c) => {
                 let compress = match c.compress {
                     CompressArg::None => Compression::None,
@@ -265,11 +284,26 @@ impl Cli {
                     max_file_bytes: c.max_file_bytes,
                     max_file_records: c.max_file_records,
                     overwrite: c.overwrite,
-                    shard: c.shard,
                 };
-                (Command::Convert, c.common, Some(output), None)
+                let shard = c
+                    .shard
+                    .as_deref()
+                    .map(|s| crate::shard::Shard::parse(s, |v| std::env::var(v).ok()))
+                    .transpose()?;
+                (
+                    Command::Convert,
+                    c.common,
+                    Some(output),
+                    None,
+                    (shard, c.split_bytes),
+                )
             }
-            Cmd::Check(c) => (Command::Check, c.common, None, c.errors),
+            Cmd::Check(c) => (Command::Check, c.common, None, c.errors, (None, 0)),
+            Cmd::Plan(_) | Cmd::Merge(_) => {
+                return Err(Error::Usage(
+                    "plan and merge take no run configuration".into(),
+                ));
+            }
         };
         let threads = match common.threads {
             Some(0) => return Err(Error::Usage("--threads must be at least 1".into())),
@@ -329,6 +363,8 @@ impl Cli {
             errors_file,
             block_bytes: common.block_size as usize,
             command_line,
+            shard,
+            split_bytes,
         })
     }
 }

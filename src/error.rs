@@ -15,6 +15,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Any other failure that stops the run (a storage error, an incomplete job): exit status 1.
+    #[error("{0}")]
+    Failed(String),
     /// SIGINT or SIGTERM: exit status 130 or 143.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
@@ -31,7 +34,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
-            Error::Io { .. } => 1,
+            Error::Io { .. } | Error::Failed(_) => 1,
             Error::Interrupted(sig) => 128 + sig,
         }
     }

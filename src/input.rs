@@ -2,6 +2,8 @@
 //! first bytes (gzip with every member, zstd with every frame, or plain), and framing of the
 //! decompressed stream into [`Piece`]s of whole lines that know where they start.
 
+pub mod range;
+
 use crate::config::InputFormat;
 use crate::error::{Error, Result};
 use crate::simd;

@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::input::{self, CsvScan, Cuts, Format, Framer, Piece, Source};
 use crate::output::files::{FileRecord, FileSet, Layout};
 use crate::output::partition::Partitioner;
-use crate::output::{manifest, prepare_dir};
+use crate::output::{Scope, manifest, prepare_dir};
+use crate::shard::Range;
 use crate::stats::{InputStats, Tally};
 use crate::translate::csv::{Plan, header_fields};
 use std::collections::BTreeMap;
@@ -37,6 +38,8 @@ pub struct RunResult {
     pub errors: Option<FileRecord>,
     pub elapsed: std::time::Duration,
     pub incomplete_inputs: u64,
+    /// A shard's run: its place in the job, for the manifest.
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 impl RunResult {
@@ -91,6 +94,8 @@ struct Msg {
 pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
     let started = Instant::now();
     let sources = input::discover(&cfg.inputs, cfg.input_format)?;
+    let (sources, ranges, shard) = crate::shard::take_share(cfg, sources)?;
+    let scope = cfg.shard.map_or(Scope::All, Scope::Shard);
     if sources.iter().all(|s| s.size.is_some()) {
         let total = sources.iter().filter_map(|s| s.size).sum();
         live.total_bytes.store(total, Ordering::Relaxed);
@@ -104,7 +109,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
     );
     let mut files = match (&cfg.output, &cfg.errors_file) {
         (Some(out), _) => {
-            prepare_dir(&out.dir, out.overwrite)?;
+            prepare_dir(&out.dir, out.overwrite, scope)?;
             let mut set = FileSet::new(
                 &out.dir,
                 Layout {
@@ -113,10 +118,10 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
                     level: out.compress_level,
                     max_bytes: out.max_file_bytes,
                     max_records: out.max_file_records,
-                    shard: out.shard,
+                    shard: scope.part_number(),
                 },
             );
-            set.open_errors("errors.ndjson")?;
+            set.open_errors(&scope.errors_name())?;
             Some(set)
         }
         (None, Some(path)) => {
@@ -160,7 +165,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         csv_layout: cfg.csv_layout,
         pool: Arc::new(BufPool::new(8 * cfg.threads + 32)),
     });
-    let result = write_loop(cfg, &sources, &worker, &pool, files.as_mut(), live);
+    let result = write_loop(cfg, &sources, &ranges, &worker, &pool, files.as_mut(), live);
     let mut result = match result {
         Ok(r) => r,
         Err(e) => {
@@ -178,6 +183,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         result.parts = std::mem::take(&mut f.parts);
         result.errors = f.errors_record.take();
     }
+    result.shard = shard;
     result.elapsed = started.elapsed();
     Ok(result)
 }
@@ -212,13 +218,16 @@ pub fn write_manifest(
             checksum_xxh3_128: r.checksum.clone(),
         }),
         totals: manifest::Totals::from(&result.total),
+        shard: result.shard.clone(),
     };
-    manifest::write(&out.dir, &m)
+    let scope = cfg.shard.map_or(Scope::All, Scope::Shard);
+    manifest::write(&out.dir, &scope.manifest_name(), &m)
 }
 
 fn write_loop(
     cfg: &Config,
     sources: &[Source],
+    ranges: &[Range],
     worker: &Arc<Worker>,
     pool: &Arc<rayon::ThreadPool>,
     mut files: Option<&mut FileSet>,
@@ -241,6 +250,7 @@ fn write_loop(
     // the writer still stops, cleans up and returns; the process exit then ends the reader.
     let reader = {
         let sources = sources.to_vec();
+        let ranges = ranges.to_vec();
         let worker = Arc::clone(worker);
         let pool = Arc::clone(pool);
         let bytes_read = Arc::clone(&live.bytes_read);
@@ -249,7 +259,7 @@ fn write_loop(
             .name("t2p-reader".into())
             .spawn(move || {
                 read_all(
-                    &sources, &worker, &pool, tx, token_tx, bytes_read, block, max_line,
+                    &sources, &ranges, &worker, &pool, tx, token_tx, bytes_read, block, max_line,
                 );
             })
             .map_err(|e| Error::Usage(format!("cannot start the reader thread: {e}")))?
@@ -351,6 +361,7 @@ fn apply(
 #[allow(clippy::too_many_arguments)]
 fn read_all(
     sources: &[Source],
+    ranges: &[Range],
     worker: &Arc<Worker>,
     pool: &rayon::ThreadPool,
     tx: mpsc::Sender<Msg>,
@@ -369,7 +380,9 @@ fn read_all(
             own: Arc::clone(&counter),
             total: Arc::clone(&bytes_read),
         };
-        let (mut pieces, decoder) = open_pieces(source, &progress.own, worker, block, max_line);
+        let range = ranges[i];
+        let (mut pieces, decoder, first) =
+            open_pieces(source, range, &progress.own, worker, block, max_line);
         let mut last_seen = 0;
         for piece in pieces.by_ref() {
             if STOP.load(Ordering::Relaxed) {
@@ -385,16 +398,28 @@ fn read_all(
             let decoder = decoder.clone();
             let s = seq;
             seq += 1;
+            let lines_known = first == 0;
             pool.spawn(move || {
-                let body = Body::Chunk(Box::new(worker.process(i, &name, &decoder, piece)));
+                let body = Body::Chunk(Box::new(worker.process(
+                    i,
+                    &name,
+                    &decoder,
+                    piece,
+                    lines_known,
+                )));
                 let _ = tx.send(Msg { seq: s, body });
             });
         }
-        let read = progress.own.load(Ordering::Relaxed);
-        let decompressed = pieces.position();
+        let mut read = progress.own.load(Ordering::Relaxed);
         progress
             .total
-            .fetch_add(read - last_seen, Ordering::Relaxed);
+            .fetch_add(read.saturating_sub(last_seen), Ordering::Relaxed);
+        let mut decompressed = pieces.position();
+        if !range.is_whole() {
+            // Part of a plain file: its own lines' bytes (the shards' counts add up to the file).
+            decompressed -= first.min(decompressed);
+            read = decompressed;
+        }
         let end = Msg {
             seq,
             body: Body::End {
@@ -419,9 +444,14 @@ enum Pieces {
 
 impl Pieces {
     fn failed(message: String) -> Pieces {
+        Pieces::failed_at(message, 0)
+    }
+
+    /// A source that could not be opened at `offset`.
+    fn failed_at(message: String, offset: u64) -> Pieces {
         Pieces::Failed(Some(Piece::Corrupt {
             line: 1,
-            offset: 0,
+            offset,
             message,
         }))
     }
@@ -446,8 +476,36 @@ impl Iterator for Pieces {
 }
 
 /// Opens a source and frames it: NDJSON lines, or CSV records after the header (which makes the
-/// plan every piece of the file is decoded with).
+/// plan every piece of the file is decoded with). A range that is not the whole source (part of
+/// a plain NDJSON file, see [`crate::shard`]) is framed from its first line start, returned too.
 fn open_pieces(
+    source: &Source,
+    range: Range,
+    counter: &Arc<AtomicU64>,
+    worker: &Worker,
+    block: usize,
+    max_line: u64,
+) -> (Pieces, Decoder, u64) {
+    if !range.is_whole() {
+        return match input::range::open_lines(source, range, Arc::clone(counter)) {
+            Ok((reader, first)) => {
+                let framer = Framer::with_cuts(reader, block, max_line, Cuts::Lines, 1, first)
+                    .recycling(Arc::clone(&worker.pool));
+                (Pieces::Framed(framer), Decoder::Ndjson, first)
+            }
+            Err(e) => (
+                Pieces::failed_at(e.to_string(), range.start),
+                Decoder::Ndjson,
+                range.start,
+            ),
+        };
+    }
+    let (pieces, decoder) = open_whole(source, counter, worker, block, max_line);
+    (pieces, decoder, 0)
+}
+
+/// [`open_pieces`] for a whole source.
+fn open_whole(
     source: &Source,
     counter: &Arc<AtomicU64>,
     worker: &Worker,

@@ -22,6 +22,9 @@ pub struct Manifest<'a> {
     pub files: Vec<FileEntry>,
     pub errors: Option<ErrorsEntry>,
     pub totals: Totals,
+    /// A shard's run: which shard of which job (docs/scale-out.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 #[derive(Serialize)]
@@ -122,13 +125,18 @@ impl Totals {
     }
 }
 
-/// Writes the manifest under a temporary name and renames it into place.
-pub fn write(dir: &Path, manifest: &Manifest) -> Result<()> {
-    let path = dir.join("manifest.json");
-    let tmp = dir.join(".manifest.json.partial");
+/// Writes the manifest under a temporary name and renames it into place as `name`.
+pub fn write(dir: &Path, name: &str, manifest: &Manifest) -> Result<()> {
     let mut text = serde_json::to_vec_pretty(manifest).expect("manifest serializes");
     text.push(b'\n');
-    std::fs::write(&tmp, &text).map_err(|e| {
+    write_bytes(dir, name, &text)
+}
+
+/// Writes a manifest's text under a temporary name and renames it into place as `name`.
+pub fn write_bytes(dir: &Path, name: &str, text: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.partial"));
+    std::fs::write(&tmp, text).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io(&path, e)
     })?;

@@ -1,11 +1,14 @@
 //! Everything the run writes: partition paths ([`partition`]), the part and error files with
 //! rotation, compression and temp-then-rename ([`files`]), error-file entries ([`errors`]) and
-//! the manifest ([`manifest`]).
+//! the manifest ([`manifest`]), and which files of `--out` a run owns ([`scope`]).
 
 pub mod errors;
 pub mod files;
 pub mod manifest;
 pub mod partition;
+pub mod scope;
+
+pub use scope::Scope;
 
 use crate::error::{Error, Result};
 use std::cmp::Reverse;
@@ -18,6 +21,8 @@ fn is_run_file(name: &str) -> bool {
     name == "manifest.json"
         || name.starts_with("manifest.json.")
         || name.starts_with("errors.ndjson")
+        || name.starts_with("errors-")
+        || scope::parse_shard_manifest_name(name).is_some()
         || (name.starts_with("part-") && name.contains(".ndjson"))
 }
 
@@ -37,8 +42,9 @@ fn run_files(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Makes `dir` ready for a run: created if missing; refused if it holds an earlier run's files,
 /// unless `overwrite`, which removes them (the manifest first, so a half-cleaned directory never
-/// looks complete) and the directories they leave empty.
-pub fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
+/// looks complete) and the directories they leave empty. A shard's run (`scope`) looks only at
+/// its own files and replaces them without `overwrite`.
+pub fn prepare_dir(dir: &Path, overwrite: bool, scope: Scope) -> Result<()> {
     if !dir.exists() {
         return std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e));
     }
@@ -50,6 +56,13 @@ pub fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
     }
     let mut found = Vec::new();
     run_files(dir, &mut found).map_err(|e| Error::io(dir, e))?;
+    if scope != Scope::All {
+        found.retain(|p| {
+            p.file_name()
+                .is_some_and(|n| scope.replaces_freely(&n.to_string_lossy()))
+        });
+        return remove_run_files(dir, found);
+    }
     if found.is_empty() {
         return Ok(());
     }
@@ -61,7 +74,15 @@ pub fn prepare_dir(dir: &Path, overwrite: bool) -> Result<()> {
             found.len() - 1
         )));
     }
-    found.sort_by_key(|p| !p.ends_with("manifest.json"));
+    remove_run_files(dir, found)
+}
+
+/// Removes an earlier run's files, manifests first, and the directories they leave empty.
+fn remove_run_files(dir: &Path, mut found: Vec<PathBuf>) -> Result<()> {
+    found.sort_by_key(|p| {
+        !p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("manifest"))
+    });
     for p in &found {
         std::fs::remove_file(p).map_err(|e| Error::io(p, e))?;
     }
