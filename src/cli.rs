@@ -276,8 +276,12 @@ impl Cli {
                 if c.max_file_bytes == 0 {
                     return Err(Error::Usage("--max-file-bytes must be at least 1".into()));
                 }
+                let dir = match c.out.to_str().and_then(crate::store::file_url_path) {
+                    Some(path) => path?,
+                    None => c.out,
+                };
                 let output = OutputConfig {
-                    dir: c.out,
+                    dir,
                     partition_by: parse_partition(&c.partition_by)?,
                     compress,
                     compress_level: level,
@@ -330,9 +334,17 @@ impl Cli {
                 .iter()
                 .any(|p| matches!(p, PartitionBy::Bucket(_)))
         });
+        let inputs = common
+            .inputs
+            .into_iter()
+            .map(|i| match crate::store::file_url_path(&i) {
+                Some(path) => path.map(|p| p.to_string_lossy().into_owned()),
+                None => Ok(i),
+            })
+            .collect::<Result<Vec<String>>>()?;
         Ok(Config {
             command,
-            inputs: common.inputs,
+            inputs,
             input_format: match common.input_format {
                 FormatArg::Ndjson => InputFormat::Ndjson,
                 FormatArg::Csv => InputFormat::Csv,

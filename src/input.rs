@@ -3,6 +3,7 @@
 //! decompressed stream into [`Piece`]s of whole lines that know where they start.
 
 pub mod range;
+pub mod remote;
 
 use crate::config::InputFormat;
 use crate::error::{Error, Result};
@@ -33,6 +34,8 @@ pub struct Source {
     /// Size on disk, when known.
     pub size: Option<u64>,
     pub format: Format,
+    /// An object in object storage (the name is then its URL).
+    pub object: Option<remote::Object>,
 }
 
 /// Expands the inputs as given into sources, in order: a directory becomes every regular,
@@ -46,7 +49,12 @@ pub fn discover(inputs: &[String], format: InputFormat) -> Result<Vec<Source>> {
                 path: None,
                 size: None,
                 format: format_of(input, format),
+                object: None,
             });
+            continue;
+        }
+        if crate::store::is_url(input) {
+            remote::discover(input, format, &mut out)?;
             continue;
         }
         let path = PathBuf::from(input);
@@ -67,6 +75,7 @@ pub fn discover(inputs: &[String], format: InputFormat) -> Result<Vec<Source>> {
                     name: Arc::from(name),
                     path: Some(p),
                     size: Some(size),
+                    object: None,
                 });
             }
         } else {
@@ -75,6 +84,7 @@ pub fn discover(inputs: &[String], format: InputFormat) -> Result<Vec<Source>> {
                 path: Some(path),
                 size: Some(meta.len()),
                 format: format_of(input, format),
+                object: None,
             });
         }
     }
@@ -139,6 +149,7 @@ impl<R: Read> Read for Counting<R> {
 /// bytes read from the file itself.
 pub fn open(source: &Source, raw: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
     let inner: Box<dyn Read + Send> = match &source.path {
+        None if source.object.is_some() => range::open_raw(source, 0)?,
         None => Box::new(io::stdin()),
         Some(p) => Box::new(
             File::open(p)

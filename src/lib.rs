@@ -41,5 +41,6 @@ pub mod report;
 pub mod shard;
 pub mod simd;
 pub mod stats;
+pub mod store;
 pub mod time;
 pub mod translate;

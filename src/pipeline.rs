@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::input::{self, CsvScan, Cuts, Format, Framer, Piece, Source};
 use crate::output::files::{FileRecord, FileSet, Layout};
 use crate::output::partition::Partitioner;
+use crate::output::remote::RemoteOut;
 use crate::output::{Scope, manifest, prepare_dir};
 use crate::shard::Range;
 use crate::stats::{InputStats, Tally};
@@ -40,6 +41,8 @@ pub struct RunResult {
     pub incomplete_inputs: u64,
     /// A shard's run: its place in the job, for the manifest.
     pub shard: Option<crate::shard::ShardInfo>,
+    /// `--out` in object storage (held, with its lock, until the manifest is put).
+    pub remote: Option<Arc<RemoteOut>>,
 }
 
 impl RunResult {
@@ -107,11 +110,23 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
             .build()
             .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", cfg.threads)))?,
     );
+    let mut remote = None;
     let mut files = match (&cfg.output, &cfg.errors_file) {
         (Some(out), _) => {
-            prepare_dir(&out.dir, out.overwrite, scope)?;
-            let mut set = FileSet::new(
-                &out.dir,
+            let root = match out.dir.to_str().filter(|d| crate::store::is_url(d)) {
+                Some(url) => {
+                    let to = Arc::new(RemoteOut::open(url, out.overwrite, scope)?);
+                    let root = to.staging().to_path_buf();
+                    remote = Some(to);
+                    root
+                }
+                None => {
+                    prepare_dir(&out.dir, out.overwrite, scope)?;
+                    out.dir.clone()
+                }
+            };
+            let set = FileSet::new(
+                &root,
                 Layout {
                     partitioner: Partitioner::new(out.partition_by.clone()),
                     compress: out.compress,
@@ -121,6 +136,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
                     shard: scope.part_number(),
                 },
             );
+            let mut set = set.uploading(remote.clone());
             set.open_errors(&scope.errors_name())?;
             Some(set)
         }
@@ -184,6 +200,7 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
         result.errors = f.errors_record.take();
     }
     result.shard = shard;
+    result.remote = remote;
     result.elapsed = started.elapsed();
     Ok(result)
 }
@@ -221,7 +238,10 @@ pub fn write_manifest(
         shard: result.shard.clone(),
     };
     let scope = cfg.shard.map_or(Scope::All, Scope::Shard);
-    manifest::write(&out.dir, &scope.manifest_name(), &m)
+    match &result.remote {
+        Some(to) => to.put(&scope.manifest_name(), manifest::text(&m)),
+        None => manifest::write(&out.dir, &scope.manifest_name(), &m),
+    }
 }
 
 fn write_loop(

@@ -12,6 +12,14 @@ use std::sync::atomic::AtomicU64;
 
 /// Opens the raw bytes of a source from byte `offset` on (no decompression).
 pub fn open_raw(source: &Source, offset: u64) -> Result<Box<dyn Read + Send>> {
+    if let Some(object) = &source.object {
+        let size = source.size.unwrap_or(u64::MAX);
+        return Ok(Box::new(super::remote::ObjectReader::new(
+            object.clone(),
+            size,
+            offset,
+        )));
+    }
     let Some(path) = &source.path else {
         return Err(Error::Usage(
             "standard input cannot be read in part".to_owned(),
@@ -145,6 +153,7 @@ mod tests {
             path: Some(path),
             size: Some(data.len() as u64),
             format: Format::Ndjson,
+            object: None,
         }
     }
 

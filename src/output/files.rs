@@ -108,6 +108,11 @@ pub struct FileSet {
     created: Vec<PathBuf>,
     pub parts: Vec<FileRecord>,
     pub errors_record: Option<FileRecord>,
+    /// `--out` in object storage: complete files are uploaded there (the root is a staging
+    /// directory).
+    upload: Option<std::sync::Arc<super::remote::RemoteOut>>,
+    /// Keys this run uploaded, deleted again if the run fails.
+    uploaded: Vec<String>,
 }
 
 impl FileSet {
@@ -126,7 +131,15 @@ impl FileSet {
             created: Vec::new(),
             parts: Vec::new(),
             errors_record: None,
+            upload: None,
+            uploaded: Vec::new(),
         }
+    }
+
+    /// Uploads every complete file to `to` (whose staging directory is this set's root).
+    pub fn uploading(mut self, to: Option<std::sync::Arc<super::remote::RemoteOut>>) -> FileSet {
+        self.upload = to;
+        self
     }
 
     fn open(&mut self, rel: String) -> Result<usize> {
@@ -347,6 +360,10 @@ impl FileSet {
             return Err(Error::io(&path, e));
         }
         self.created.push(f.path.clone());
+        if let Some(to) = &self.upload {
+            to.upload(&f.rel, &f.path)?;
+            self.uploaded.push(f.rel.clone());
+        }
         let record = FileRecord {
             path: f.rel,
             calls: f.calls,
@@ -389,6 +406,11 @@ impl FileSet {
         }
         for p in self.created.drain(..) {
             let _ = std::fs::remove_file(&p);
+        }
+        if let Some(to) = &self.upload {
+            for rel in self.uploaded.drain(..) {
+                let _ = to.delete(&rel);
+            }
         }
     }
 }

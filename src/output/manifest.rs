@@ -127,9 +127,14 @@ impl Totals {
 
 /// Writes the manifest under a temporary name and renames it into place as `name`.
 pub fn write(dir: &Path, name: &str, manifest: &Manifest) -> Result<()> {
+    write_bytes(dir, name, &text(manifest))
+}
+
+/// The manifest's text.
+pub fn text(manifest: &Manifest) -> Vec<u8> {
     let mut text = serde_json::to_vec_pretty(manifest).expect("manifest serializes");
     text.push(b'\n');
-    write_bytes(dir, name, &text)
+    text
 }
 
 /// Writes a manifest's text under a temporary name and renames it into place as `name`.

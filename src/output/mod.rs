@@ -6,6 +6,7 @@ pub mod errors;
 pub mod files;
 pub mod manifest;
 pub mod partition;
+pub mod remote;
 pub mod scope;
 
 pub use scope::Scope;
@@ -16,7 +17,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Is this a file an earlier run wrote (or left behind)?
-fn is_run_file(name: &str) -> bool {
+pub(crate) fn is_run_file(name: &str) -> bool {
     let name = name.strip_prefix('.').unwrap_or(name);
     name == "manifest.json"
         || name.starts_with("manifest.json.")

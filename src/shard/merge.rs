@@ -29,8 +29,37 @@ fn failed(msg: String) -> Error {
     Error::Failed(msg)
 }
 
+/// Reads the shard manifests found at an object-store `--out`.
+fn remote_manifests(url: &str) -> Result<BTreeMap<(u32, u32), Vec<u8>>> {
+    use object_store::ObjectStoreExt;
+    let remote = crate::store::open(url)?;
+    let prefix = (!remote.prefix.as_ref().is_empty()).then_some(&remote.prefix);
+    let listed = crate::store::block_on(remote.store.list_with_delimiter(prefix))
+        .map_err(|e| Error::Usage(format!("cannot read --out {url}: {e}")))?;
+    let mut found = BTreeMap::new();
+    for meta in listed.objects {
+        let name = meta.location.filename().unwrap_or_default().to_owned();
+        if let Some(kn) = parse_shard_manifest_name(&name) {
+            let text = crate::store::block_on(async {
+                remote.store.get(&meta.location).await?.bytes().await
+            })
+            .map_err(|e| {
+                failed(format!(
+                    "cannot read {}: {e}",
+                    remote.url_of(&meta.location)
+                ))
+            })?;
+            found.insert(kn, text.to_vec());
+        }
+    }
+    Ok(found)
+}
+
 /// Reads the shard manifests found in `dir`: `(K, N) -> text`.
 fn shard_manifests(dir: &Path) -> Result<BTreeMap<(u32, u32), Vec<u8>>> {
+    if let Some(url) = dir.to_str().filter(|d| crate::store::is_url(d)) {
+        return remote_manifests(url);
+    }
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::Usage(format!("cannot read --out {}: {e}", dir.display())))?;
     let mut found = BTreeMap::new();
@@ -181,13 +210,26 @@ fn add(into: &mut Value, from: &Value) {
     }
 }
 
+/// Puts the job's manifest at an object-store `--out`.
+fn put_remote(url: &str, text: Vec<u8>) -> Result<()> {
+    use object_store::ObjectStoreExt;
+    let remote = crate::store::open(url)?;
+    let key = remote.key("manifest.json");
+    crate::store::block_on(remote.store.put(&key, text.into()))
+        .map(drop)
+        .map_err(|e| failed(format!("cannot write {}: {e}", remote.url_of(&key))))
+}
+
 /// Runs `merge`; returns the exit status.
 pub fn run(args: &MergeArgs, command_line: &[String]) -> i32 {
     let result = shard_manifests(&args.out).and_then(|found| {
         let merged = merge(&found, args.shards, command_line)?;
         let mut text = serde_json::to_vec_pretty(&merged).expect("manifest serializes");
         text.push(b'\n');
-        crate::output::manifest::write_bytes(&args.out, "manifest.json", &text)?;
+        match args.out.to_str().filter(|d| crate::store::is_url(d)) {
+            Some(url) => put_remote(url, text)?,
+            None => crate::output::manifest::write_bytes(&args.out, "manifest.json", &text)?,
+        }
         Ok(merged)
     });
     match result {
