@@ -100,7 +100,12 @@ pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
     let (sources, ranges, shard) = crate::shard::take_share(cfg, sources)?;
     let scope = cfg.shard.map_or(Scope::All, Scope::Shard);
     if sources.iter().all(|s| s.size.is_some()) {
-        let total = sources.iter().filter_map(|s| s.size).sum();
+        // A shard's part of a cut file counts its range only.
+        let total = sources
+            .iter()
+            .zip(&ranges)
+            .filter_map(|(s, r)| s.size.map(|z| r.end.unwrap_or(z).min(z) - r.start.min(z)))
+            .sum();
         live.total_bytes.store(total, Ordering::Relaxed);
     }
     let pool = Arc::new(

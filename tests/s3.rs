@@ -27,6 +27,11 @@ struct Moto {
 
 impl Moto {
     fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// Starts the server with extra environment variables (moto's settings).
+    fn start_with(env: &[(&str, &str)]) -> Moto {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -37,6 +42,7 @@ impl Moto {
             std::process::Command::new(program)
                 .args(pre)
                 .args(args)
+                .envs(env.iter().copied())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -404,4 +410,26 @@ fn s3_failures_are_clear_and_leave_no_manifest() {
         "nothing written: {:?}",
         left.keys()
     );
+}
+
+#[test]
+fn s3_wrong_credentials_are_refused_before_anything_is_written() {
+    // After its first request, this server checks access keys: ours is unknown to it.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]);
+    moto.bucket("locked");
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("a.ndjson");
+    std::fs::write(&input, inputs::records(20, 1)).unwrap();
+    let (code, err) = convert(&moto, "s3://locked/out", &[], input.to_str().unwrap());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot write to --out s3://locked/out"),
+        "{err}"
+    );
+    assert!(err.contains("InvalidAccessKeyId"), "{err}");
+    let local_out = tmp.path().join("out");
+    let (code, err) = convert(&moto, local_out.to_str().unwrap(), &[], "s3://locked/in/");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read input s3://locked/in/"), "{err}");
+    assert!(!local_out.exists(), "nothing written");
 }

@@ -80,6 +80,16 @@ fn push(
     });
 }
 
+/// The first `n` bytes of an object (fewer if it is shorter), in one small ranged GET.
+pub fn first_bytes(object: &Object, n: u64, size: u64) -> io::Result<Vec<u8>> {
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    store::block_on(object.store.get_range(&object.key, 0..n.min(size)))
+        .map(|b| b.to_vec())
+        .map_err(store::io_error)
+}
+
 /// Reads an object from `offset` to `size`, one ranged GET ahead.
 pub struct ObjectReader {
     object: Object,

@@ -189,6 +189,14 @@ pub fn extents(sources: &[Source], split_bytes: u64) -> Result<Vec<Extent>> {
 
 /// True when the source does not start with a gzip or zstd signature.
 fn is_plain(source: &Source) -> Result<bool> {
+    if let Some(object) = &source.object {
+        let head = crate::input::remote::first_bytes(object, 4, source.size.unwrap_or(0))
+            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", source.name)))?;
+        return Ok(!matches!(
+            &head[..],
+            [0x1f, 0x8b, ..] | [0x28, 0xb5, 0x2f, 0xfd]
+        ));
+    }
     let mut magic = [0u8; 4];
     let mut got = 0;
     let mut reader = crate::input::range::open_raw(source, 0)?;
