@@ -33,7 +33,7 @@ pub enum Cmd {
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Output directory.
+    /// Output directory, or an object-store URL (s3://, gs://, az://).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Comma list of type, date, hour, bucket:N, or none.

@@ -96,7 +96,10 @@ struct Msg {
 /// Runs `convert` or `check` as configured. `live` is updated as the run goes.
 pub fn run(cfg: &Config, live: &Live) -> Result<RunResult> {
     let started = Instant::now();
-    let sources = input::discover(&cfg.inputs, cfg.input_format)?;
+    let mut sources = input::discover(&cfg.inputs, cfg.input_format)?;
+    if let Some(url) = cfg.output.as_ref().and_then(|o| o.dir.to_str()) {
+        crate::store::keep_out_of_inputs(url, &cfg.inputs, &mut sources)?;
+    }
     let (sources, ranges, shard) = crate::shard::take_share(cfg, sources)?;
     let scope = cfg.shard.map_or(Scope::All, Scope::Shard);
     if sources.iter().all(|s| s.size.is_some()) {

@@ -410,6 +410,30 @@ fn s3_failures_are_clear_and_leave_no_manifest() {
         "nothing written: {:?}",
         left.keys()
     );
+
+    // Inputs are never outputs: an input at --out is refused; --out inside an input prefix is
+    // skipped by the listing.
+    let (code, err) = convert(&moto, "s3://real/in", &[], "s3://real/in/");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("inputs are never outputs"), "{err}");
+    let mut totals = Vec::new();
+    for _ in 0..2 {
+        let (code, err) = convert(
+            &moto,
+            "s3://real/in/converted",
+            &["--overwrite"],
+            "s3://real/in/",
+        );
+        assert!(code == 0 || code == 3, "{err}");
+        let m: Value =
+            serde_json::from_slice(&objects(&s3, "in/converted")["manifest.json"]).unwrap();
+        assert_eq!(m["inputs"].as_array().unwrap().len(), 1, "{m}");
+        totals.push(m["totals"].clone());
+    }
+    assert_eq!(
+        totals[0], totals[1],
+        "the second run did not read the first one's output"
+    );
 }
 
 #[test]

@@ -222,6 +222,19 @@ fn put_remote(url: &str, text: Vec<u8>) -> Result<()> {
 
 /// Runs `merge`; returns the exit status.
 pub fn run(args: &MergeArgs, command_line: &[String]) -> i32 {
+    let local = args.out.to_str().and_then(crate::store::file_url_path);
+    let out = match local {
+        Some(Ok(path)) => path,
+        Some(Err(e)) => {
+            crate::report::eprint(&format!("track2pipelines: error: {e}\n"));
+            return e.exit_code();
+        }
+        None => args.out.clone(),
+    };
+    let args = &MergeArgs {
+        out,
+        shards: args.shards,
+    };
     let result = shard_manifests(&args.out).and_then(|found| {
         let merged = merge(&found, args.shards, command_line)?;
         let mut text = serde_json::to_vec_pretty(&merged).expect("manifest serializes");
