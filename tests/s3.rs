@@ -320,26 +320,45 @@ fn s3_runs_and_shards_write_what_a_local_run_writes() {
     assert!(err.contains("another run holds it"), "{err}");
     assert_eq!(objects(&s3, "held").len(), 1);
 
-    // Three shards one after another, S3 to S3, then merge.
-    for k in 0..3 {
-        let (code, err) = convert(
-            &moto,
-            "s3://arch/job",
-            &["--shard", &format!("{k}/3")],
-            "s3://arch/in",
+    // 1 to 4 shards one after another, S3 to S3, then merge.
+    for n in 1..=4u32 {
+        let out = format!("s3://arch/job{n}");
+        for k in 0..n {
+            let (code, err) = convert(
+                &moto,
+                &out,
+                &["--shard", &format!("{k}/{n}")],
+                "s3://arch/in",
+            );
+            assert!(code == 0 || code == 3, "shard {k}/{n}: {err}");
+        }
+        let job = objects(&s3, &format!("job{n}"));
+        assert_eq!(
+            partitions(&job),
+            partitions(&local),
+            "{n} shards' part files"
         );
-        assert!(code == 0 || code == 3, "shard {k}: {err}");
+        let errs: Vec<&[u8]> = (0..n)
+            .map(|k| job[&format!("errors-{k:04}.ndjson")].as_slice())
+            .collect();
+        assert_eq!(error_keys(&errs), local_errors, "{n} shards' error entries");
+        let o = moto.t2p().args(["merge", "--out", &out]).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let merged: Value =
+            serde_json::from_slice(&objects(&s3, &format!("job{n}"))["manifest.json"]).unwrap();
+        assert_eq!(merged["totals"], local_manifest["totals"], "{n} shards");
+        assert_eq!(merged["shards"], n);
     }
-    let job = objects(&s3, "job");
-    assert_eq!(partitions(&job), partitions(&local), "shards' part files");
-    let errs: Vec<&[u8]> = (0..3)
-        .map(|k| job[&format!("errors-{k:04}.ndjson")].as_slice())
-        .collect();
-    assert_eq!(error_keys(&errs), local_errors);
+    let job = objects(&s3, "job3");
     // A shard run twice leaves the same objects.
-    let (code, err) = convert(&moto, "s3://arch/job", &["--shard", "1/3"], "s3://arch/in");
+    let (code, err) = convert(&moto, "s3://arch/job3", &["--shard", "1/3"], "s3://arch/in");
     assert!(code == 0 || code == 3, "{err}");
-    let rerun = objects(&s3, "job");
+    let rerun = objects(&s3, "job3");
     assert_eq!(
         rerun.keys().collect::<Vec<_>>(),
         job.keys().collect::<Vec<_>>()
@@ -355,7 +374,7 @@ fn s3_runs_and_shards_write_what_a_local_run_writes() {
     }
     let o = moto
         .t2p()
-        .args(["merge", "--out", "s3://arch/job"])
+        .args(["merge", "--out", "s3://arch/job3"])
         .output()
         .unwrap();
     assert_eq!(
@@ -364,14 +383,14 @@ fn s3_runs_and_shards_write_what_a_local_run_writes() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let merged: Value = serde_json::from_slice(&objects(&s3, "job")["manifest.json"]).unwrap();
+    let merged: Value = serde_json::from_slice(&objects(&s3, "job3")["manifest.json"]).unwrap();
     assert_eq!(merged["totals"], local_manifest["totals"]);
 
     // A missing shard: merge names it and exits 1.
-    block(s3.delete(&Key::from("job/manifest-0002-of-0003.json"))).unwrap();
+    block(s3.delete(&Key::from("job3/manifest-0002-of-0003.json"))).unwrap();
     let o = moto
         .t2p()
-        .args(["merge", "--out", "s3://arch/job"])
+        .args(["merge", "--out", "s3://arch/job3"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));
