@@ -24,10 +24,15 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
-    let command_line = args
+    let command_line: Vec<String> = args
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    match &cli.command {
+        crate::cli::Cmd::Plan(a) => return crate::shard::plan::run(a),
+        crate::cli::Cmd::Merge(a) => return crate::shard::merge::run(a, &command_line),
+        _ => {}
+    }
     let cfg = match cli.into_config(command_line) {
         Ok(c) => c,
         Err(e) => return fail(&e),

@@ -58,16 +58,27 @@ struct At<'a> {
     source: &'a str,
     line: u64,
     offset: u64,
+    /// False when line numbers are not known (a shard's range that starts inside the file):
+    /// error entries then leave `line` out.
+    lines_known: bool,
+}
+
+impl At<'_> {
+    fn line(&self) -> Option<u64> {
+        self.lines_known.then_some(self.line)
+    }
 }
 
 impl Worker {
-    /// Translates one piece of input `input` (named `source`).
+    /// Translates one piece of input `input` (named `source`); `lines_known` is false when the
+    /// piece's line numbers do not count from the start of the file.
     pub fn process(
         &self,
         input: usize,
         source: &str,
         decoder: &Decoder,
         piece: Piece,
+        lines_known: bool,
     ) -> ChunkResult {
         let mut r = ChunkResult {
             input,
@@ -79,6 +90,7 @@ impl Worker {
                     source,
                     line,
                     offset,
+                    lines_known,
                 };
                 let out = match decoder {
                     Decoder::Ndjson => self.lines(at, &data, &mut r),
@@ -103,6 +115,7 @@ impl Worker {
                     source,
                     line,
                     offset,
+                    lines_known,
                 },
                 &head,
                 length,
@@ -120,7 +133,7 @@ impl Worker {
                     &mut r.errors,
                     &errors::Entry {
                         source,
-                        line,
+                        line: lines_known.then_some(line),
                         offset,
                         item: None,
                         code,
@@ -192,6 +205,7 @@ impl Worker {
                 source: at.source,
                 line: at.line + row.line,
                 offset: at.offset + row.start as u64,
+                lines_known: at.lines_known,
             };
             // Without its line end; a row with an unclosed quote runs to the end of the input,
             // line ends included, as the framer counts it when it cuts an over-long row.
@@ -231,7 +245,7 @@ impl Worker {
                 &mut r.errors,
                 &errors::Entry {
                     source: at.source,
-                    line: at.line,
+                    line: at.line(),
                     offset: at.offset,
                     item: rej.item,
                     code: rej.reject.code,
@@ -266,7 +280,7 @@ impl Worker {
             &mut r.errors,
             &errors::Entry {
                 source: at.source,
-                line: at.line,
+                line: at.line(),
                 offset: at.offset,
                 item: None,
                 code: Code::LineTooLong,

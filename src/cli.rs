@@ -26,11 +26,15 @@ pub enum Cmd {
     Convert(ConvertArgs),
     /// Convert without writing calls: counts and rejects only.
     Check(CheckArgs),
+    /// Print how `--shard K/N` splits the inputs among N shards, as JSON.
+    Plan(crate::shard::plan::PlanArgs),
+    /// Check that all shards of a job completed and write the job's manifest.json.
+    Merge(crate::shard::merge::MergeArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
-    /// Output directory.
+    /// Output directory, or an object-store URL (s3://, gs://, az://).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Comma list of type, date, hour, bucket:N, or none.
@@ -57,9 +61,13 @@ pub struct ConvertArgs {
     /// Unfinished compressed frames kept in memory for closed files (tuning and tests).
     #[arg(long, default_value = "32MiB", value_parser = parse_size, hide = true)]
     pub idle_frame_bytes: u64,
-    /// Shard number written into part file names (part-SHARD-N).
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..10000))]
-    pub shard: u16,
+    /// Take share K of N of the inputs (K/N, or auto/N: K from JOB_COMPLETION_INDEX or
+    /// AWS_BATCH_JOB_ARRAY_INDEX).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
+    /// With --shard: plain NDJSON inputs larger than this may be cut between shards.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
+    pub split_bytes: u64,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -135,6 +143,17 @@ pub enum FormatArg {
     Csv,
     /// CSV for names ending .csv or .tsv (before any compression suffix), else NDJSON.
     Auto,
+}
+
+impl FormatArg {
+    /// The configured input format.
+    pub fn format(self) -> InputFormat {
+        match self {
+            FormatArg::Ndjson => InputFormat::Ndjson,
+            FormatArg::Csv => InputFormat::Csv,
+            FormatArg::Auto => InputFormat::Auto,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -312,15 +331,18 @@ impl ConvertArgs {
         if self.max_file_bytes == 0 {
             return Err(Error::Usage("--max-file-bytes must be at least 1".into()));
         }
+        let dir = match self.out.to_str().and_then(crate::store::file_url_path) {
+            Some(path) => path?,
+            None => self.out.clone(),
+        };
         Ok(OutputConfig {
-            dir: self.out.clone(),
+            dir,
             partition_by: parse_partition(&self.partition_by)?,
             compress,
             compress_level,
             max_file_bytes: self.max_file_bytes,
             max_file_records: self.max_file_records,
             overwrite: self.overwrite,
-            shard: self.shard,
             max_open_files: self.max_open_files as usize,
             idle_frame_bytes: usize::try_from(self.idle_frame_bytes).unwrap_or(usize::MAX),
         })
@@ -395,10 +417,12 @@ fn check_paths(
     out: Option<&Path>,
     files: &[(&str, &Target)],
 ) -> Result<Option<PathBuf>> {
-    let out = out.map(resolved);
+    let is_url = |p: &Path| p.to_str().is_some_and(crate::store::is_url);
+    // An object-store `--out` is checked against the inputs when they are listed.
+    let out = out.filter(|o| !is_url(o)).map(resolved);
     let mut exclude = None;
     let mut given = Vec::new();
-    for input in inputs.iter().filter(|i| i.as_os_str() != "-") {
+    for input in inputs.iter().filter(|i| i.as_os_str() != "-" && !is_url(i)) {
         let real = input
             .canonicalize()
             .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", input.display())))?;
@@ -456,10 +480,35 @@ impl Cli {
     /// Validates the flags into a run configuration: every value and every path is checked
     /// here, before any work starts.
     pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
-        let (command, output, common, errors_file) = match self.command {
-            Cmd::Convert(c) => (Command::Convert, Some(c.output()?), c.common, None),
-            Cmd::Check(c) => (Command::Check, None, c.common, c.errors),
+        let (command, output, mut common, errors_file, (shard, split_bytes)) = match self.command {
+            Cmd::Convert(c) => {
+                let shard = c
+                    .shard
+                    .as_deref()
+                    .map(|s| crate::shard::Shard::parse(s, |v| std::env::var(v).ok()))
+                    .transpose()?;
+                let output = c.output()?;
+                (
+                    Command::Convert,
+                    Some(output),
+                    c.common,
+                    None,
+                    (shard, c.split_bytes),
+                )
+            }
+            Cmd::Check(c) => (Command::Check, None, c.common, c.errors, (None, 0)),
+            Cmd::Plan(_) | Cmd::Merge(_) => {
+                return Err(Error::Usage(
+                    "plan and merge take no run configuration".into(),
+                ));
+            }
         };
+        // `file://` inputs are paths.
+        for input in &mut common.inputs {
+            if let Some(path) = input.to_str().and_then(crate::store::file_url_path) {
+                *input = path?;
+            }
+        }
         common.check_limits()?;
         let threads = match common.threads {
             Some(n) => usize::from(n),
@@ -517,6 +566,8 @@ impl Cli {
             errors_file,
             block_bytes: common.block_size as usize,
             command_line,
+            shard,
+            split_bytes,
         })
     }
 }

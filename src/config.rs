@@ -70,7 +70,6 @@ pub struct OutputConfig {
     pub max_file_bytes: u64,
     pub max_file_records: u64,
     pub overwrite: bool,
-    pub shard: u16,
     /// `--max-open-files`.
     pub max_open_files: usize,
     /// Unfinished compressed frames kept in memory for closed files, in all.
@@ -100,4 +99,8 @@ pub struct Config {
     pub block_bytes: usize,
     /// The command line, for the manifest.
     pub command_line: Vec<String>,
+    /// `--shard K/N`: this process's share of the inputs (docs/scale-out.md).
+    pub shard: Option<crate::shard::Shard>,
+    /// `--split-bytes`: plain NDJSON inputs larger than this may be cut between shards.
+    pub split_bytes: u64,
 }

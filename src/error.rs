@@ -15,6 +15,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Any other failure that stops the run (a storage error, an incomplete job): exit status 1.
+    #[error("{0}")]
+    Failed(String),
     /// A bug: a thread panicked. Exit status 1, like any failure.
     #[error("internal error: {0}")]
     Internal(String),
@@ -34,7 +37,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
-            Error::Io { .. } | Error::Internal(_) => 1,
+            Error::Io { .. } | Error::Failed(_) | Error::Internal(_) => 1,
             Error::Interrupted(sig) => 128 + sig,
         }
     }

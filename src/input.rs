@@ -2,6 +2,9 @@
 //! first bytes (gzip with every member, zstd with every frame, or plain), and framing of the
 //! decompressed stream into [`Piece`]s of whole lines that know where they start.
 
+pub mod range;
+pub mod remote;
+
 use crate::config::InputFormat;
 use crate::error::{Error, Result};
 use crate::simd;
@@ -34,6 +37,8 @@ pub struct Source {
     /// Size on disk, when known.
     pub size: Option<u64>,
     pub format: Format,
+    /// An object in object storage (the name is then its URL).
+    pub object: Option<remote::Object>,
 }
 
 /// What discovery found: the sources in order, and what it passed over.
@@ -62,7 +67,12 @@ pub fn discover(
                 path: None,
                 size: None,
                 format: format_of("-", format),
+                object: None,
             });
+            continue;
+        }
+        if let Some(url) = input.to_str().filter(|i| crate::store::is_url(i)) {
+            remote::discover(url, format, &mut out.sources)?;
             continue;
         }
         let meta = std::fs::metadata(input)
@@ -99,6 +109,7 @@ fn source(path: PathBuf, size: u64, format: InputFormat) -> Source {
         lossy,
         path: Some(path),
         size: Some(size),
+        object: None,
     }
 }
 
@@ -169,6 +180,7 @@ impl<R: Read> Read for Counting<R> {
 /// bytes read from the file itself.
 pub fn open(source: &Source, raw: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
     let inner: Box<dyn Read + Send> = match &source.path {
+        None if source.object.is_some() => range::open_raw(source, 0)?,
         None => Box::new(io::stdin()),
         Some(p) => Box::new(
             File::open(p)

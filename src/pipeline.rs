@@ -14,9 +14,10 @@ use crate::config::{Command, Config};
 use crate::error::{Error, Result};
 use crate::input::{self, CsvScan, Cuts, Format, Framer, Piece, Source};
 use crate::output::files::{FileRecord, FileSet};
-use crate::output::manifest;
 use crate::output::partition::Partitioner;
+use crate::output::{Scope, manifest};
 use crate::reject::Code;
+use crate::shard::Range;
 use crate::stats::{InputStats, Tally};
 use crate::translate::csv::{Plan, header_fields};
 use std::collections::BTreeMap;
@@ -40,6 +41,8 @@ pub struct RunResult {
     pub incomplete_inputs: u64,
     /// Entries of input directories that are not files (FIFOs, sockets), not read.
     pub skipped: Vec<String>,
+    /// A shard's run: its place in the job, for the manifest.
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 impl RunResult {
@@ -98,9 +101,23 @@ struct Msg {
 pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<RunResult> {
     let started = Instant::now();
     let found = input::discover(&cfg.inputs, cfg.input_format, cfg.exclude.as_deref())?;
-    let sources = found.sources;
+    let mut sources = found.sources;
+    if let Some(url) = cfg.output.as_ref().and_then(|o| o.dir.to_str()) {
+        let inputs: Vec<String> = cfg
+            .inputs
+            .iter()
+            .map(|i| i.to_string_lossy().into_owned())
+            .collect();
+        crate::store::keep_out_of_inputs(url, &inputs, &mut sources)?;
+    }
+    let (sources, ranges, shard) = crate::shard::take_share(cfg, sources)?;
     if sources.iter().all(|s| s.size.is_some()) {
-        let total = sources.iter().filter_map(|s| s.size).sum();
+        // A shard's part of a cut file counts its range only.
+        let total = sources
+            .iter()
+            .zip(&ranges)
+            .filter_map(|(s, r)| s.size.map(|z| r.end.unwrap_or(z).min(z) - r.start.min(z)))
+            .sum();
         live.total_bytes.store(total, Ordering::Relaxed);
     }
     let pool = Arc::new(
@@ -124,13 +141,21 @@ pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<Run
         pool: Arc::new(BufPool::new(8 * cfg.threads + 32)),
     });
     let mut files = files;
-    let mut result = write_loop(cfg, &sources, &worker, &pool, files.as_deref_mut(), live)?;
+    let mut result = write_loop(
+        cfg,
+        (&sources, &ranges),
+        &worker,
+        &pool,
+        files.as_deref_mut(),
+        live,
+    )?;
     if let Some(f) = files {
         f.finish(&pool)?;
         result.parts = std::mem::take(&mut f.parts);
         result.errors = f.errors_record.take();
     }
     result.skipped = found.skipped;
+    result.shard = shard;
     result.elapsed = started.elapsed();
     Ok(result)
 }
@@ -144,12 +169,14 @@ pub fn write_manifest(
     started_at_ms: i64,
     finished_at_ms: i64,
 ) -> Result<()> {
-    let Some(dir) = files.run_dir() else {
+    let Some(out) = &cfg.output else {
         return Ok(());
     };
+    let scope = cfg.shard.map_or(Scope::All, Scope::Shard);
+    let name = scope.manifest_name();
     if fault("fail-manifest") {
         let err = std::io::Error::other("injected failure");
-        return Err(Error::io(dir.root().join("manifest.json"), err));
+        return Err(Error::io(out.dir.join(&name), err));
     }
     let m = manifest::Manifest {
         tool: "track2pipelines",
@@ -171,13 +198,14 @@ pub fn write_manifest(
             checksum_xxh3_128: r.checksum.clone(),
         }),
         totals: manifest::Totals::from(&result.total),
+        shard: result.shard.clone(),
     };
-    manifest::write(dir, &m)
+    files.put_manifest(&name, &manifest::text(&m))
 }
 
 fn write_loop(
     cfg: &Config,
-    sources: &[Source],
+    (sources, ranges): (&[Source], &[Range]),
     worker: &Arc<Worker>,
     pool: &Arc<rayon::ThreadPool>,
     mut files: Option<&mut FileSet>,
@@ -201,6 +229,7 @@ fn write_loop(
     // the writer still stops, cleans up and returns; the process exit then ends the reader.
     let reader = {
         let sources = sources.to_vec();
+        let ranges = ranges.to_vec();
         let worker = Arc::clone(worker);
         let pool = Arc::clone(pool);
         let bytes_read = Arc::clone(&live.bytes_read);
@@ -218,7 +247,7 @@ fn write_loop(
                     block,
                     max_line,
                 };
-                let run = std::panic::AssertUnwindSafe(|| reading.read_all(&sources));
+                let run = std::panic::AssertUnwindSafe(|| reading.read_all(&sources, &ranges));
                 if let Err(panic) = std::panic::catch_unwind(run) {
                     let body = Body::Panicked(format!("the reader {}", panic_text(&panic)));
                     let _ = failed.send(Msg { seq: 0, body });
@@ -358,11 +387,12 @@ struct Reading<'a> {
 }
 
 impl Reading<'_> {
-    /// Frames every input and hands the pieces to the pool.
-    fn read_all(&self, sources: &[Source]) {
+    /// Frames every input (its range, for a shard) and hands the pieces to the pool.
+    fn read_all(&self, sources: &[Source], ranges: &[Range]) {
         let mut seq = 0u64;
-        for (i, source) in sources.iter().enumerate() {
-            if STOP.load(Ordering::Relaxed) || self.read_one(i, source, &mut seq).is_none() {
+        for (i, (source, range)) in sources.iter().zip(ranges).enumerate() {
+            if STOP.load(Ordering::Relaxed) || self.read_one(i, source, *range, &mut seq).is_none()
+            {
                 return;
             }
         }
@@ -374,7 +404,7 @@ impl Reading<'_> {
         i: usize,
         source: &Source,
         decoder: &Decoder,
-        piece: Piece,
+        (piece, lines_known): (Piece, bool),
         seq: &mut u64,
     ) -> Option<()> {
         self.tokens.send(()).ok()?;
@@ -389,7 +419,7 @@ impl Reading<'_> {
         self.pool.spawn(move || {
             let work = std::panic::AssertUnwindSafe(|| {
                 assert!(!fault("panic-worker"), "injected worker panic");
-                worker.process(i, &name, &decoder, piece)
+                worker.process(i, &name, &decoder, piece, lines_known)
             });
             let body = match std::panic::catch_unwind(work) {
                 Ok(chunk) => Body::Chunk(Box::new(chunk)),
@@ -400,12 +430,14 @@ impl Reading<'_> {
         Some(())
     }
 
-    /// Reads one input to its end; None when the run is stopping.
-    fn read_one(&self, i: usize, source: &Source, seq: &mut u64) -> Option<()> {
+    /// Reads one input (or a shard's range of it) to its end; None when the run is stopping.
+    fn read_one(&self, i: usize, source: &Source, range: Range, seq: &mut u64) -> Option<()> {
         assert!(!fault("panic-reader"), "injected reader panic");
         let own = Arc::new(AtomicU64::new(0));
-        let (mut pieces, decoder) =
-            open_pieces(source, &own, self.worker, self.block, self.max_line);
+        let (mut pieces, decoder, first) =
+            open_pieces(source, range, &own, self.worker, self.block, self.max_line);
+        // Inside a range that starts within the file, line numbers are not known.
+        let lines_known = first == 0;
         let mut last_seen = 0;
         let mut broken = false;
         for piece in pieces.by_ref() {
@@ -417,15 +449,21 @@ impl Reading<'_> {
                 .fetch_add(now - last_seen, Ordering::Relaxed);
             last_seen = now;
             broken |= matches!(piece, Piece::Corrupt { .. });
-            self.spawn(i, source, &decoder, piece, seq)?;
+            self.spawn(i, source, &decoder, (piece, lines_known), seq)?;
         }
-        let read = own.load(Ordering::Relaxed);
-        let decompressed = pieces.position();
+        let mut read = own.load(Ordering::Relaxed);
+        let mut decompressed = pieces.position();
         self.bytes_read
-            .fetch_add(read - last_seen, Ordering::Relaxed);
+            .fetch_add(read.saturating_sub(last_seen), Ordering::Relaxed);
+        if !range.is_whole() {
+            // Part of a plain file: its own lines' bytes (the shards' counts add up to the file).
+            decompressed -= first.min(decompressed);
+            read = decompressed;
+        }
         // The size at the start of the run is what the input holds: ending before it means
         // the file was cut short while being read (docs/mapping.md §13).
-        if let Some(size) = source.size.filter(|&size| !broken && read < size) {
+        let short = range.is_whole() && !broken;
+        if let Some(size) = source.size.filter(|&size| short && read < size) {
             let piece = Piece::Corrupt {
                 code: Code::CorruptInput,
                 line: pieces.line(),
@@ -434,7 +472,7 @@ impl Reading<'_> {
                     "input changed while being read: it ended after {read} of the {size} bytes it had when the run started"
                 ),
             };
-            self.spawn(i, source, &Decoder::Ndjson, piece, seq)?;
+            self.spawn(i, source, &Decoder::Ndjson, (piece, lines_known), seq)?;
         }
         let end = Msg {
             seq: *seq,
@@ -457,11 +495,12 @@ enum Pieces {
 }
 
 impl Pieces {
-    fn failed(code: Code, message: String) -> Pieces {
+    /// A source that could not be opened (or read from `offset`).
+    fn failed(code: Code, message: String, offset: u64) -> Pieces {
         Pieces::Failed(Some(Piece::Corrupt {
             code,
             line: 1,
-            offset: 0,
+            offset,
             message,
         }))
     }
@@ -494,8 +533,36 @@ impl Iterator for Pieces {
 }
 
 /// Opens a source and frames it: NDJSON lines, or CSV records after the header (which makes the
-/// plan every piece of the file is decoded with).
+/// plan every piece of the file is decoded with). A range that is not the whole source (part of
+/// a plain NDJSON file, see [`crate::shard`]) is framed from its first line start, returned too.
 fn open_pieces(
+    source: &Source,
+    range: Range,
+    counter: &Arc<AtomicU64>,
+    worker: &Worker,
+    block: usize,
+    max_line: u64,
+) -> (Pieces, Decoder, u64) {
+    if !range.is_whole() {
+        return match input::range::open_lines(source, range, Arc::clone(counter)) {
+            Ok((reader, first)) => {
+                let framer = Framer::with_cuts(reader, block, max_line, Cuts::Lines, 1, first)
+                    .recycling(Arc::clone(&worker.pool));
+                (Pieces::Framed(framer), Decoder::Ndjson, first)
+            }
+            Err(e) => (
+                Pieces::failed(Code::CorruptInput, e.to_string(), range.start),
+                Decoder::Ndjson,
+                range.start,
+            ),
+        };
+    }
+    let (pieces, decoder) = open_whole(source, counter, worker, block, max_line);
+    (pieces, decoder, 0)
+}
+
+/// [`open_pieces`] for a whole source.
+fn open_whole(
     source: &Source,
     counter: &Arc<AtomicU64>,
     worker: &Worker,
@@ -506,7 +573,7 @@ fn open_pieces(
         Ok(r) => r,
         Err(e) => {
             return (
-                Pieces::failed(Code::CorruptInput, e.to_string()),
+                Pieces::failed(Code::CorruptInput, e.to_string(), 0),
                 Decoder::Ndjson,
             );
         }
@@ -536,7 +603,7 @@ fn open_pieces(
                     input::HeaderProblem::Io(_) => Code::CorruptInput,
                     _ => Code::CsvInvalid,
                 };
-                (Pieces::failed(code, e.to_string()), Decoder::Ndjson)
+                (Pieces::failed(code, e.to_string(), 0), Decoder::Ndjson)
             }
         },
     }

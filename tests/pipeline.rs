@@ -914,14 +914,7 @@ fn rotation_by_records_bytes_and_shards() {
     let plain: Vec<Vec<String>> = parts.into_iter().map(|(_, c)| c).collect();
     assert_eq!(rotated, plain, "same rotation compressed or not");
 
-    // --shard
-    let run = converted(
-        &ins.out("shard"),
-        &["--shard", "12", "--max-file-records", "10"],
-        &[&input],
-    );
-    check_accounting(&run);
-    check_rotation(&run, &whole_typed, "0012");
+    // Shards' part names (part-<K>-...) are checked in tests/shards.rs.
 }
 
 // ------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@
 //! command line (`check --errors`, `--summary-json`): written under a temporary name beside it,
 //! through a symbolic link if there is one, never replacing the link.
 
+use super::Scope;
 use crate::error::{Error, Result};
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
@@ -15,10 +16,23 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-/// Hidden file inside `--out` that a run locks for its whole life.
+/// Hidden file inside `--out` that a run locks for its whole life (a shard's is
+/// `.track2pipelines-<K>.lock`).
 pub const LOCK_NAME: &str = ".track2pipelines.lock";
-/// Hidden file inside `--out` listing every file and directory runs created there.
+/// Hidden file inside `--out` listing every file and directory runs created there (a shard's
+/// is `.track2pipelines-<K>.journal`).
 pub const JOURNAL_NAME: &str = ".track2pipelines.journal";
+
+/// The lock and journal names of a run's scope.
+fn bookkeeping_names(scope: Scope) -> (String, String) {
+    match scope {
+        Scope::All => (LOCK_NAME.to_owned(), JOURNAL_NAME.to_owned()),
+        Scope::Shard(s) => (
+            format!(".track2pipelines-{:04}.lock", s.index),
+            format!(".track2pipelines-{:04}.journal", s.index),
+        ),
+    }
+}
 
 /// The temporary name of a file while it is written: `.NAME.partial` in the same directory.
 pub fn temp_of(path: &Path) -> PathBuf {
@@ -46,7 +60,7 @@ fn symlink_refused(path: &Path) -> Error {
 /// Does `dir` hold the output of a run (its journal, or a manifest of ours)?
 pub fn is_run_dir(dir: &Path) -> bool {
     dir.join(JOURNAL_NAME).symlink_metadata().is_ok()
-        || Earlier::read(dir).is_ok_and(|e| e.manifest)
+        || Earlier::read(dir, JOURNAL_NAME, "manifest.json").is_ok_and(|e| e.manifest)
 }
 
 /// What earlier runs wrote into a directory, from its manifest and its journal (paths
@@ -81,9 +95,10 @@ fn plain_rel(rel: &str) -> bool {
 }
 
 impl Earlier {
-    fn read(root: &Path) -> Result<Earlier> {
+    /// What the journal `journal_name` and the manifest `manifest_name` in `root` list.
+    fn read(root: &Path, journal_name: &str, manifest_name: &str) -> Result<Earlier> {
         let mut e = Earlier::default();
-        let journal = root.join(JOURNAL_NAME);
+        let journal = root.join(journal_name);
         if let Some(text) = read_small(&journal).map_err(|err| Error::io(&journal, err))? {
             for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
                 let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
@@ -97,12 +112,12 @@ impl Earlier {
                 }
             }
         }
-        let manifest = root.join("manifest.json");
+        let manifest = root.join(manifest_name);
         if let Some(text) = read_small(&manifest).map_err(|err| Error::io(&manifest, err))? {
             let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
             if v.get("tool").and_then(|t| t.as_str()) == Some("track2pipelines") {
                 e.manifest = true;
-                e.files.insert("manifest.json".into());
+                e.files.insert(manifest_name.into());
                 let listed = v["files"].as_array().into_iter().flatten();
                 for path in listed
                     .chain(v.get("errors"))
@@ -147,6 +162,8 @@ struct Made {
 #[derive(Debug)]
 pub struct RunDir {
     root: PathBuf,
+    lock_name: String,
+    journal_name: String,
     /// What this run made of the directory's own bookkeeping, undone by a rollback.
     made: Made,
     _lock: File,
@@ -167,15 +184,19 @@ impl RunDir {
     /// Opens `root` for a run: creates it if missing, takes the lock, and checks what earlier
     /// runs left. Without `overwrite`, an earlier run's files refuse the run; with it, they
     /// are removed (the manifest first) with the directories runs created, once empty.
-    /// `fixed` names the files the run will write whatever its data (`manifest.json`, the
-    /// error file): one that exists and no run wrote refuses the run before anything changes.
-    pub fn open(root: &Path, overwrite: bool, fixed: &[&str]) -> Result<RunDir> {
+    /// `fixed` names the files the run will write whatever its data (the manifest, the error
+    /// file): one that exists and no run wrote refuses the run before anything changes; the
+    /// first is the manifest. A shard (`scope`) has a lock and journal of its own, and its
+    /// earlier files are replaced without `overwrite` (a retried shard reruns cleanly).
+    pub fn open(root: &Path, overwrite: bool, scope: Scope, fixed: &[&str]) -> Result<RunDir> {
         let mut made = Made::default();
-        let opened = RunDir::open_with(root, overwrite, fixed, &mut made);
+        let overwrite = overwrite || scope != Scope::All;
+        let names = bookkeeping_names(scope);
+        let opened = RunDir::open_with(root, overwrite, &names, fixed, &mut made);
         if opened.is_err() {
             // A refused run leaves the directory as it found it.
             if made.lock {
-                let _ = std::fs::remove_file(root.join(LOCK_NAME));
+                let _ = std::fs::remove_file(root.join(&names.0));
             }
             if made.root {
                 let _ = std::fs::remove_dir(root);
@@ -184,7 +205,13 @@ impl RunDir {
         opened
     }
 
-    fn open_with(root: &Path, overwrite: bool, fixed: &[&str], made: &mut Made) -> Result<RunDir> {
+    fn open_with(
+        root: &Path,
+        overwrite: bool,
+        (lock_name, journal_name): &(String, String),
+        fixed: &[&str],
+        made: &mut Made,
+    ) -> Result<RunDir> {
         match root.metadata() {
             Ok(m) if !m.is_dir() => {
                 return Err(Error::Usage(format!(
@@ -198,7 +225,7 @@ impl RunDir {
                 made.root = true;
             }
         }
-        let lock_path = root.join(LOCK_NAME);
+        let lock_path = root.join(lock_name);
         made.lock = lock_path.symlink_metadata().is_err();
         let lock = no_follow()
             .create(true)
@@ -220,7 +247,7 @@ impl RunDir {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
         }
-        let earlier = Earlier::read(root)?;
+        let earlier = Earlier::read(root, journal_name, fixed.first().copied().unwrap_or(""))?;
         let present = earlier.present(root);
         if !present.is_empty() && !overwrite {
             return Err(Error::Usage(format!(
@@ -249,7 +276,7 @@ impl RunDir {
         if overwrite {
             remove_earlier(root, &earlier, present)?;
         }
-        let journal_path = root.join(JOURNAL_NAME);
+        let journal_path = root.join(journal_name);
         made.journal = journal_path.symlink_metadata().is_err();
         let journal = no_follow()
             .create(true)
@@ -266,6 +293,8 @@ impl RunDir {
             .map_err(|e| Error::io(&journal_path, e))?
             .len();
         Ok(RunDir {
+            lock_name: lock_name.clone(),
+            journal_name: journal_name.clone(),
             made: std::mem::take(made),
             root: root.to_path_buf(),
             _lock: lock,
@@ -286,7 +315,7 @@ impl RunDir {
     fn record(&mut self, key: &str, rel: &str) -> Result<()> {
         let mut line = serde_json::to_vec(&serde_json::json!({ key: rel })).expect("serializes");
         line.push(b'\n');
-        let path = self.root.join(JOURNAL_NAME);
+        let path = self.root.join(&self.journal_name);
         self.journal
             .write_all(&line)
             .map_err(|e| Error::io(path, e))
@@ -378,9 +407,11 @@ impl RunDir {
             .map_err(|e| Error::io(&tmp, e))
     }
 
-    /// Renames every temporary file of this run into place, in creation order. A final name
-    /// that appeared meanwhile is never replaced: the run fails instead.
-    pub fn commit(&mut self) -> Result<()> {
+    /// Renames every temporary file of this run into place, in creation order, and returns
+    /// their final paths. A final name that appeared meanwhile is never replaced: the run fails
+    /// instead.
+    pub fn commit(&mut self) -> Result<Vec<PathBuf>> {
+        let first = self.renamed.len();
         for s in self.scratch.drain(..) {
             let _ = std::fs::remove_file(&s);
         }
@@ -395,7 +426,7 @@ impl RunDir {
             })?;
             self.renamed.push(path);
         }
-        Ok(())
+        Ok(self.renamed[first..].to_vec())
     }
 
     /// Undoes the run: removes its temporary files, the files it renamed into place, and the
@@ -414,14 +445,14 @@ impl RunDir {
             let _ = std::fs::remove_dir(&dir);
         }
         // The journal keeps only what earlier runs wrote; what this run made goes.
-        let journal = self.root.join(JOURNAL_NAME);
+        let journal = self.root.join(&self.journal_name);
         if self.made.journal {
             let _ = std::fs::remove_file(&journal);
         } else {
             let _ = self.journal.set_len(self.made.journal_len);
         }
         if self.made.lock {
-            let _ = std::fs::remove_file(self.root.join(LOCK_NAME));
+            let _ = std::fs::remove_file(self.root.join(&self.lock_name));
         }
         if self.made.root {
             let _ = std::fs::remove_dir(&self.root);

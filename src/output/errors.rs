@@ -7,7 +7,8 @@ use base64::Engine;
 /// One entry's fields, in the order they are written.
 pub struct Entry<'a> {
     pub source: &'a str,
-    pub line: u64,
+    /// None where it is not known (a shard's range that starts inside the file).
+    pub line: Option<u64>,
     pub offset: u64,
     pub item: Option<u32>,
     pub code: Code,
@@ -22,7 +23,9 @@ pub struct Entry<'a> {
 pub fn write(out: &mut Vec<u8>, e: &Entry) {
     out.extend_from_slice(b"{\"source\":");
     write_str(out, e.source);
-    push_num(out, ",\"line\":", e.line);
+    if let Some(line) = e.line {
+        push_num(out, ",\"line\":", line);
+    }
     push_num(out, ",\"offset\":", e.offset);
     if let Some(item) = e.item {
         push_num(out, ",\"item\":", u64::from(item));
@@ -68,7 +71,7 @@ mod tests {
         let mut out = Vec::new();
         let mut e = Entry {
             source: "a.ndjson",
-            line: 3,
+            line: Some(3),
             offset: 40,
             item: Some(1),
             code: Code::MissingField,

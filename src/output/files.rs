@@ -115,7 +115,7 @@ pub struct Layout {
 #[derive(Debug)]
 pub enum Dest {
     /// The `--out` of a `convert` run.
-    Run(RunDir),
+    Run(Box<RunDir>),
     /// The one file of `check --errors`.
     Single(Target),
 }
@@ -141,6 +141,11 @@ pub struct FileSet {
     single: Option<(PathBuf, bool)>,
     pub parts: Vec<FileRecord>,
     pub errors_record: Option<FileRecord>,
+    /// `--out` in object storage: complete files are uploaded there (the root is a staging
+    /// directory).
+    upload: Option<std::sync::Arc<super::remote::RemoteOut>>,
+    /// Keys this run uploaded, deleted again if the run fails.
+    uploaded: Vec<String>,
 }
 
 impl FileSet {
@@ -162,7 +167,15 @@ impl FileSet {
             single: None,
             parts: Vec::new(),
             errors_record: None,
+            upload: None,
+            uploaded: Vec::new(),
         }
+    }
+
+    /// Uploads every complete file to `to` (whose staging directory is this set's root).
+    pub fn uploading(mut self, to: Option<std::sync::Arc<super::remote::RemoteOut>>) -> FileSet {
+        self.upload = to;
+        self
     }
 
     fn open(&mut self, rel: String) -> Result<usize> {
@@ -509,10 +522,22 @@ impl FileSet {
         Ok(())
     }
 
-    /// Renames every file of the run into place (the run is complete).
+    /// Renames every file of the run into place (the run is complete); with `--out` in object
+    /// storage, uploads them under their final keys.
     pub fn commit(&mut self) -> Result<()> {
         match &mut self.dest {
-            Dest::Run(dir) => dir.commit(),
+            Dest::Run(dir) => {
+                let placed = dir.commit()?;
+                if let Some(to) = &self.upload {
+                    for path in placed {
+                        let rel = path.strip_prefix(dir.root()).unwrap_or(&path);
+                        let rel = rel.to_string_lossy().replace('\\', "/");
+                        to.upload(&rel, &path)?;
+                        self.uploaded.push(rel);
+                    }
+                }
+                Ok(())
+            }
             Dest::Single(target) => match self.single.as_mut() {
                 Some((tmp, renamed)) if !*renamed => {
                     std::fs::rename(&*tmp, &target.path).map_err(|e| Error::io(&target.path, e))?;
@@ -524,12 +549,21 @@ impl FileSet {
         }
     }
 
-    /// The run's directory, for the files written after the part files (the manifest).
-    pub fn run_dir(&mut self) -> Option<&mut RunDir> {
-        match &mut self.dest {
-            Dest::Run(dir) => Some(dir),
-            Dest::Single(_) => None,
+    /// Writes the run's manifest, `name`, last: renamed into place in the run's directory, or
+    /// put in object storage.
+    pub fn put_manifest(&mut self, name: &str, text: &[u8]) -> Result<()> {
+        if let Some(to) = &self.upload {
+            to.put(name, text.to_vec())?;
+            self.uploaded.push(name.to_owned());
+            return Ok(());
         }
+        let Dest::Run(dir) = &mut self.dest else {
+            return Ok(());
+        };
+        let (mut file, path) = dir.create(name)?;
+        file.write_all(text).map_err(|e| Error::io(&path, e))?;
+        drop(file);
+        dir.commit().map(drop)
     }
 
     /// Removes everything this run wrote (after a fatal error or an interrupt).
@@ -544,6 +578,11 @@ impl FileSet {
                 if let Some((tmp, renamed)) = self.single.take() {
                     let _ = std::fs::remove_file(if renamed { &target.path } else { &tmp });
                 }
+            }
+        }
+        if let Some(to) = &self.upload {
+            for rel in self.uploaded.drain(..) {
+                let _ = to.delete(&rel);
             }
         }
     }

@@ -8,7 +8,7 @@ use crate::pipelines::CallType;
 use crate::stats::{InputStats, Tally};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::path::Path;
 
 #[derive(Serialize)]
 pub struct Manifest<'a> {
@@ -22,6 +22,9 @@ pub struct Manifest<'a> {
     pub files: Vec<FileEntry>,
     pub errors: Option<ErrorsEntry>,
     pub totals: Totals,
+    /// A shard's run: which shard of which job (docs/scale-out.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 #[derive(Serialize)]
@@ -126,13 +129,21 @@ impl Totals {
     }
 }
 
-/// Writes the manifest under a temporary name in the run's directory and renames it into
-/// place: the last file of a run.
-pub fn write(dir: &mut super::dir::RunDir, manifest: &Manifest) -> Result<()> {
+/// The manifest's text.
+pub fn text(manifest: &Manifest) -> Vec<u8> {
     let mut text = serde_json::to_vec_pretty(manifest).expect("manifest serializes");
     text.push(b'\n');
-    let (mut file, path) = dir.create("manifest.json")?;
-    file.write_all(&text).map_err(|e| Error::io(&path, e))?;
-    drop(file);
-    dir.commit()
+    text
+}
+
+/// Writes a manifest's text under a temporary name in `dir` and renames it into place as
+/// `name` (`merge`'s manifest; a run's own goes through its file set).
+pub fn write_bytes(dir: &Path, name: &str, text: &[u8]) -> Result<()> {
+    let path = dir.join(name);
+    let tmp = super::dir::temp_of(&path);
+    std::fs::write(&tmp, text).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(&path, e)
+    })?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
 }

@@ -1,0 +1,240 @@
+//! Inputs in object storage: a URL names one object, or a prefix listed like a directory (every
+//! object below it, sorted by key, hidden names skipped). Objects are read as a stream of ranged
+//! GETs (the next range fetched while the current one is framed, each retried by the store's
+//! client), so memory stays bounded whatever the object's size, and the bytes go through the
+//! same decompression and framing as a file's.
+
+use super::{Source, format_of};
+use crate::config::InputFormat;
+use crate::error::{Error, Result};
+use crate::store::{self, Remote};
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::io::{self, Read};
+use std::sync::Arc;
+
+/// Bytes fetched per ranged GET.
+pub const RANGE_BYTES: u64 = 8 << 20;
+
+/// An object to read.
+#[derive(Debug, Clone)]
+pub struct Object {
+    pub store: Arc<dyn ObjectStore>,
+    pub key: Key,
+}
+
+/// Expands one URL into its sources, appended to `out`.
+pub fn discover(url: &str, format: InputFormat, out: &mut Vec<Source>) -> Result<()> {
+    let remote = store::open(url)?;
+    let unreadable = |e: object_store::Error| Error::Usage(format!("cannot read input {url}: {e}"));
+    let is_dir = url.ends_with('/') || remote.prefix.as_ref().is_empty();
+    if !is_dir {
+        match store::block_on(remote.store.head(&remote.prefix)) {
+            Ok(meta) => {
+                push(&remote, meta, format, out);
+                return Ok(());
+            }
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(unreadable(e)),
+        }
+    }
+    let prefix = (!remote.prefix.as_ref().is_empty()).then_some(&remote.prefix);
+    let mut metas: Vec<object_store::ObjectMeta> =
+        store::block_on(remote.store.list(prefix).try_collect()).map_err(unreadable)?;
+    metas.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
+    let before = out.len();
+    for meta in metas {
+        let hidden = remote
+            .rel(&meta.location)
+            .is_some_and(|rel| rel.split('/').any(|p| p.starts_with('.')));
+        if !hidden {
+            push(&remote, meta, format, out);
+        }
+    }
+    if out.len() == before {
+        return Err(Error::Usage(format!(
+            "cannot read input {url}: no object there or below it"
+        )));
+    }
+    Ok(())
+}
+
+fn push(
+    remote: &Remote,
+    meta: object_store::ObjectMeta,
+    format: InputFormat,
+    out: &mut Vec<Source>,
+) {
+    let name = remote.url_of(&meta.location);
+    out.push(Source {
+        format: format_of(&name, format),
+        name: Arc::from(name),
+        lossy: false,
+        path: None,
+        size: Some(meta.size),
+        object: Some(Object {
+            store: Arc::clone(&remote.store),
+            key: meta.location,
+        }),
+    });
+}
+
+/// The first `n` bytes of an object (fewer if it is shorter), in one small ranged GET.
+pub fn first_bytes(object: &Object, n: u64, size: u64) -> io::Result<Vec<u8>> {
+    if size == 0 {
+        return Ok(Vec::new());
+    }
+    store::block_on(object.store.get_range(&object.key, 0..n.min(size)))
+        .map(|b| b.to_vec())
+        .map_err(store::io_error)
+}
+
+/// Reads an object from `offset` to `size`, one ranged GET ahead.
+pub struct ObjectReader {
+    object: Object,
+    size: u64,
+    /// Where the next fetch starts.
+    next_at: u64,
+    current: Bytes,
+    /// The next range being fetched, and its length.
+    ahead: Option<(u64, Fetch)>,
+    failed: bool,
+    /// A range came back short: the object ended before its listed size. Reported once the
+    /// bytes before it are read.
+    short: bool,
+}
+
+type Fetch = tokio::task::JoinHandle<object_store::Result<Bytes>>;
+
+impl ObjectReader {
+    /// A reader of `object` (of `size` bytes when listed) from byte `offset` on.
+    pub fn new(object: Object, size: u64, offset: u64) -> ObjectReader {
+        ObjectReader {
+            object,
+            size,
+            next_at: offset.min(size),
+            current: Bytes::new(),
+            ahead: None,
+            failed: false,
+            short: false,
+        }
+    }
+
+    fn fetch(&mut self) -> Option<(u64, Fetch)> {
+        if self.next_at >= self.size {
+            return None;
+        }
+        let end = (self.next_at + RANGE_BYTES).min(self.size);
+        let (store, key) = (Arc::clone(&self.object.store), self.object.key.clone());
+        let range = self.next_at..end;
+        self.next_at = end;
+        let len = range.end - range.start;
+        Some((
+            len,
+            store::runtime().spawn(async move { store.get_range(&key, range).await }),
+        ))
+    }
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.failed {
+            return Ok(0);
+        }
+        if self.current.is_empty() {
+            if self.short {
+                self.failed = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the object ended before the size it was listed with",
+                ));
+            }
+            let Some((len, task)) = self.ahead.take().or_else(|| self.fetch()) else {
+                return Ok(0);
+            };
+            let got = store::block_on(task)
+                .map_err(io::Error::other)
+                .and_then(|r| r.map_err(store::io_error));
+            match got {
+                Ok(bytes) if bytes.is_empty() => {
+                    self.failed = true;
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the object ended before the size it was listed with",
+                    ));
+                }
+                Ok(bytes) => {
+                    self.short = (bytes.len() as u64) < len;
+                    self.current = bytes;
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Err(e);
+                }
+            }
+            if !self.short {
+                self.ahead = self.fetch();
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        let _ = self.current.split_to(n);
+        Ok(n)
+    }
+}
+
+impl Drop for ObjectReader {
+    fn drop(&mut self) {
+        if let Some((_, task)) = self.ahead.take() {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::input::{Framer, Piece};
+
+    fn object(data: &[u8]) -> Object {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let key = Key::from("in/a.ndjson");
+        store::block_on(store.put(&key, data.to_vec().into())).unwrap();
+        Object { store, key }
+    }
+
+    #[test]
+    fn ranged_reads_give_the_object_byte_for_byte() {
+        let data: Vec<u8> = (0..(2 * RANGE_BYTES + 77))
+            .map(|i| (i % 253) as u8)
+            .collect();
+        let obj = object(&data);
+        let mut got = Vec::new();
+        ObjectReader::new(obj.clone(), data.len() as u64, 0)
+            .read_to_end(&mut got)
+            .unwrap();
+        assert!(got == data);
+        let mut tail = Vec::new();
+        ObjectReader::new(obj, data.len() as u64, RANGE_BYTES + 5)
+            .read_to_end(&mut tail)
+            .unwrap();
+        assert!(tail[..] == data[(RANGE_BYTES + 5) as usize..]);
+    }
+
+    #[test]
+    fn an_object_shorter_than_listed_is_corrupt_input_after_its_lines() {
+        let obj = object(b"{\"a\":1}\n{\"b\":2}\n");
+        // Listed at 64 bytes, as if it shrank after the listing.
+        let reader = ObjectReader::new(obj, 64, 0);
+        let pieces: Vec<Piece> = Framer::new(reader, 4096, 1 << 20).collect();
+        match &pieces[..] {
+            [Piece::Lines { data, .. }, Piece::Corrupt { offset, .. }] => {
+                assert_eq!(&data[..], b"{\"a\":1}\n{\"b\":2}\n");
+                assert_eq!(*offset, 16);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! `track2pipelines plan --shards N INPUT...`: prints how `--shard K/N` splits the inputs, as a
+//! JSON array with one element per shard (for a scheduler's fan-out, such as Argo `withParam`).
+
+use super::{RangeEntry, extents, split};
+use crate::cli::{FormatArg, parse_size};
+use crate::error::{Error, Result};
+use clap::Args;
+use serde::Serialize;
+
+/// Flags of `plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Number of shards.
+    #[arg(long, value_name = "N")]
+    pub shards: u32,
+    /// Plain NDJSON inputs larger than this may be cut between shards (as for convert).
+    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
+    pub split_bytes: u64,
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub input_format: FormatArg,
+    /// Input files or directories, as convert is given them.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<std::path::PathBuf>,
+}
+
+/// One shard of the plan.
+#[derive(Debug, Serialize)]
+pub struct PlanShard {
+    pub shard: u32,
+    pub count: u32,
+    /// The `--shard` argument that runs this shard.
+    pub arg: String,
+    /// Bytes of input in its ranges.
+    pub bytes: u64,
+    pub ranges: Vec<RangeEntry>,
+}
+
+/// Computes the plan.
+pub fn plan(args: &PlanArgs) -> Result<Vec<PlanShard>> {
+    if args.shards == 0 || args.shards > super::MAX_SHARDS {
+        return Err(Error::Usage(format!(
+            "--shards is 1 to {}",
+            super::MAX_SHARDS
+        )));
+    }
+    let sources = crate::input::discover(&args.inputs, args.input_format.format(), None)?.sources;
+    let extents = extents(&sources, args.split_bytes)?;
+    let shares = split(&extents, args.shards, args.split_bytes);
+    Ok(shares
+        .into_iter()
+        .enumerate()
+        .map(|(k, share)| {
+            let ranges: Vec<RangeEntry> = share
+                .iter()
+                .map(|(i, r)| RangeEntry {
+                    input: *i,
+                    source: extents[*i].name.clone(),
+                    start: r.start,
+                    end: r.end.unwrap_or(extents[*i].size),
+                })
+                .collect();
+            PlanShard {
+                shard: k as u32,
+                count: args.shards,
+                arg: format!("{k}/{}", args.shards),
+                bytes: ranges.iter().map(|r| r.end - r.start).sum(),
+                ranges,
+            }
+        })
+        .collect())
+}
+
+/// Runs `plan`: the JSON on stdout; returns the exit status.
+pub fn run(args: &PlanArgs) -> i32 {
+    match plan(args) {
+        Ok(p) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&p).expect("plan serializes")
+            );
+            0
+        }
+        Err(e) => {
+            crate::report::eprint(&format!("track2pipelines: error: {e}\n"));
+            e.exit_code()
+        }
+    }
+}

@@ -1,0 +1,478 @@
+//! Inputs and `--out` in object storage, against a real S3-compatible server on 127.0.0.1:
+//! moto's server mode, which these tests start and stop themselves (`moto_server`, or
+//! `python3 -m moto.server`; `.ci/run` installs it). A test that cannot start it fails.
+//! The objects are checked with the object_store crate's own S3 client.
+
+mod inputs;
+
+use assert_cmd::Command;
+use futures_util::TryStreamExt;
+use inputs::{NOW, inputs};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// A moto server on a free loopback port, stopped when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    fn start() -> Moto {
+        Moto::start_with(&[])
+    }
+
+    /// Starts the server with extra environment variables (moto's settings).
+    fn start_with(env: &[(&str, &str)]) -> Moto {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let args = ["-H", "127.0.0.1", "-p", &port.to_string()];
+        let spawn = |program: &str, pre: &[&str]| {
+            std::process::Command::new(program)
+                .args(pre)
+                .args(args)
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+        };
+        let child = spawn("moto_server", &[])
+            .or_else(|_| spawn("python3", &["-m", "moto.server"]))
+            .expect("cannot start moto's S3 server: install it with pip install 'moto[server]'");
+        let mut moto = Moto { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                panic!("moto's S3 server exited at start ({status}): is moto[server] installed?");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "moto's S3 server did not start in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket (a plain unsigned PUT, which moto accepts).
+    fn bucket(&self, name: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        )
+        .unwrap();
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        assert!(
+            reply.starts_with("HTTP/1.1 200"),
+            "create bucket {name}: {reply}"
+        );
+    }
+
+    fn client(&self, bucket: &str) -> AmazonS3 {
+        AmazonS3Builder::new()
+            .with_bucket_name(bucket)
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_access_key_id("test")
+            .with_secret_access_key("test")
+            .build()
+            .unwrap()
+    }
+
+    /// The tool, pointed at this server.
+    fn t2p(&self) -> Command {
+        let mut cmd = Command::cargo_bin("track2pipelines").unwrap();
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("AWS_") {
+                cmd.env_remove(k);
+            }
+        }
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ALLOW_HTTP", "true")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("AWS_BATCH_JOB_ARRAY_INDEX");
+        cmd
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+/// Every object below `prefix`, by key relative to it.
+fn objects(s3: &AmazonS3, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+    let prefix = Key::from(prefix);
+    block(async {
+        let metas: Vec<_> = s3.list(Some(&prefix)).try_collect().await.unwrap();
+        let mut out = BTreeMap::new();
+        for m in metas {
+            let bytes = s3.get(&m.location).await.unwrap().bytes().await.unwrap();
+            let rel: Vec<_> = m.location.prefix_match(&prefix).unwrap().collect();
+            let rel: Vec<&str> = rel.iter().map(|p| p.as_ref()).collect();
+            out.insert(rel.join("/"), bytes.to_vec());
+        }
+        out
+    })
+}
+
+fn put(s3: &AmazonS3, key: &str, bytes: Vec<u8>) {
+    block(s3.put(&Key::from(key), bytes.into())).unwrap();
+}
+
+/// Every file below `dir`, by relative path.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Part files concatenated per partition, in name order.
+fn partitions(all: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    for (path, bytes) in all {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if name.starts_with("part-") {
+            out.entry(dir.to_owned()).or_default().extend(bytes);
+        }
+    }
+    out
+}
+
+/// Error entries as (file name of the source, offset, code, raw).
+fn error_keys(texts: &[&[u8]]) -> Vec<(String, u64, String, String)> {
+    texts
+        .iter()
+        .flat_map(|t| t.split(|b| *b == b'\n'))
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_slice(l).unwrap();
+            let source = v["source"].as_str().unwrap();
+            (
+                source.rsplit('/').next().unwrap().to_owned(),
+                v["offset"].as_u64().unwrap(),
+                v["code"].as_str().unwrap().to_owned(),
+                v["raw"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+const OPTS: [&str; 13] = [
+    "--quiet",
+    "--now",
+    NOW,
+    "--partition-by",
+    "type",
+    "--max-file-records",
+    "40",
+    "--split-bytes",
+    "8KiB",
+    "--block-size",
+    "4KiB",
+    "--threads",
+    "2",
+];
+
+fn convert(moto: &Moto, out: &str, extra: &[&str], input: &str) -> (i32, String) {
+    let o = moto
+        .t2p()
+        .args(["convert", "--out", out])
+        .args(OPTS)
+        .args(extra)
+        .arg(input)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn without_times(mut v: Value) -> Value {
+    v["started_at"] = Value::Null;
+    v["finished_at"] = Value::Null;
+    v["command_line"] = Value::Null;
+    v
+}
+
+#[test]
+fn s3_runs_and_shards_write_what_a_local_run_writes() {
+    let moto = Moto::start();
+    moto.bucket("arch");
+    let s3 = moto.client("arch");
+    let tmp = tempfile::tempdir().unwrap();
+    let local_in = inputs(tmp.path());
+    for (name, bytes) in files(&local_in) {
+        put(&s3, &format!("in/{name}"), bytes);
+    }
+    // A hidden object is skipped, as a hidden file is.
+    put(&s3, "in/.tmp/junk.ndjson", b"{not json\n".to_vec());
+
+    let local_out = tmp.path().join("local");
+    let o = moto
+        .t2p()
+        .args(["convert", "--out"])
+        .arg(&local_out)
+        .args(OPTS)
+        .arg(&local_in)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let local = files(&local_out);
+    let local_manifest: Value = serde_json::from_slice(&local["manifest.json"]).unwrap();
+    let local_errors = error_keys(&[&local["errors.ndjson"]]);
+
+    // One run, S3 to S3: the same part files, byte for byte, under the same names.
+    let (code, err) = convert(&moto, "s3://arch/single", &[], "s3://arch/in/");
+    assert_eq!(code, 3, "{err}");
+    let single = objects(&s3, "single");
+    for (path, bytes) in &local {
+        if path.contains("part-") {
+            assert_eq!(single.get(path), Some(bytes), "{path}");
+        }
+    }
+    assert_eq!(
+        single.keys().filter(|k| k.contains("part-")).count(),
+        local.keys().filter(|k| k.contains("part-")).count()
+    );
+    assert_eq!(error_keys(&[&single["errors.ndjson"]]), local_errors);
+    let m: Value = serde_json::from_slice(&single["manifest.json"]).unwrap();
+    assert_eq!(m["totals"], local_manifest["totals"]);
+    assert_eq!(
+        m["files"], local_manifest["files"],
+        "same sizes and checksums"
+    );
+    assert_eq!(m["inputs"][0]["source"], "s3://arch/in/a.ndjson");
+    assert!(
+        !single.keys().any(|k| k.contains("lock")),
+        "the lock is gone"
+    );
+
+    // Again without --overwrite: refused. With it: only the manifest's keys go.
+    let (code, err) = convert(&moto, "s3://arch/single", &[], "s3://arch/in/");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--overwrite"), "{err}");
+    put(&s3, "single/notes.txt", b"mine".to_vec());
+    let (code, err) = convert(&moto, "s3://arch/single", &["--overwrite"], "s3://arch/in/");
+    assert_eq!(code, 3, "{err}");
+    let again = objects(&s3, "single");
+    assert_eq!(again["notes.txt"], b"mine");
+    for (k, v) in &single {
+        if k != "manifest.json" {
+            assert_eq!(again.get(k), Some(v), "{k}");
+        }
+    }
+
+    // A held lock: exit 2 at once, nothing written.
+    put(&s3, "held/.track2pipelines.lock", b"x".to_vec());
+    let (code, err) = convert(&moto, "s3://arch/held", &[], "s3://arch/in/");
+    assert_eq!(code, 2);
+    assert!(err.contains("another run holds it"), "{err}");
+    assert_eq!(objects(&s3, "held").len(), 1);
+
+    // 1 to 4 shards one after another, S3 to S3, then merge.
+    for n in 1..=4u32 {
+        let out = format!("s3://arch/job{n}");
+        for k in 0..n {
+            let (code, err) = convert(
+                &moto,
+                &out,
+                &["--shard", &format!("{k}/{n}")],
+                "s3://arch/in",
+            );
+            assert!(code == 0 || code == 3, "shard {k}/{n}: {err}");
+        }
+        let job = objects(&s3, &format!("job{n}"));
+        assert_eq!(
+            partitions(&job),
+            partitions(&local),
+            "{n} shards' part files"
+        );
+        let errs: Vec<&[u8]> = (0..n)
+            .map(|k| job[&format!("errors-{k:04}.ndjson")].as_slice())
+            .collect();
+        assert_eq!(error_keys(&errs), local_errors, "{n} shards' error entries");
+        let o = moto.t2p().args(["merge", "--out", &out]).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let merged: Value =
+            serde_json::from_slice(&objects(&s3, &format!("job{n}"))["manifest.json"]).unwrap();
+        assert_eq!(merged["totals"], local_manifest["totals"], "{n} shards");
+        assert_eq!(merged["shards"], n);
+    }
+    let job = objects(&s3, "job3");
+    // A shard run twice leaves the same objects.
+    let (code, err) = convert(&moto, "s3://arch/job3", &["--shard", "1/3"], "s3://arch/in");
+    assert!(code == 0 || code == 3, "{err}");
+    let rerun = objects(&s3, "job3");
+    assert_eq!(
+        rerun.keys().collect::<Vec<_>>(),
+        job.keys().collect::<Vec<_>>()
+    );
+    for (k, v) in &job {
+        if k.starts_with("manifest-") {
+            let a: Value = serde_json::from_slice(v).unwrap();
+            let b: Value = serde_json::from_slice(&rerun[k]).unwrap();
+            assert_eq!(without_times(a), without_times(b), "{k}");
+        } else {
+            assert_eq!(&rerun[k], v, "{k}");
+        }
+    }
+    let o = moto
+        .t2p()
+        .args(["merge", "--out", "s3://arch/job3"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let merged: Value = serde_json::from_slice(&objects(&s3, "job3")["manifest.json"]).unwrap();
+    assert_eq!(merged["totals"], local_manifest["totals"]);
+
+    // A missing shard: merge names it and exits 1.
+    block(s3.delete(&Key::from("job3/manifest-0002-of-0003.json"))).unwrap();
+    let o = moto
+        .t2p()
+        .args(["merge", "--out", "s3://arch/job3"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("shard 2 (manifest-0002-of-0003.json is missing)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn s3_failures_are_clear_and_leave_no_manifest() {
+    let moto = Moto::start();
+    moto.bucket("real");
+    let s3 = moto.client("real");
+    put(&s3, "in/a.ndjson", inputs::records(50, 1));
+    let cases: [(&str, &str, &str); 4] = [
+        ("s3://nobucket/in/", "s3://real/out1", "nobucket"),
+        (
+            "s3://real/in/missing.ndjson",
+            "s3://real/out2",
+            "no object there",
+        ),
+        ("s3://real/nothing/", "s3://real/out3", "no object there"),
+        ("s3://real/in/", "s3://nobucket/out", "nobucket"),
+    ];
+    for (input, out, says) in cases {
+        let (code, err) = convert(&moto, out, &[], input);
+        assert!(code == 1 || code == 2, "{input} -> {out}: exit {code}");
+        assert!(err.contains(says), "{input} -> {out}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let left = objects(&s3, "");
+    assert!(
+        left.keys().all(|k| k.starts_with("in/")),
+        "nothing written: {:?}",
+        left.keys()
+    );
+
+    // Inputs are never outputs: an input at --out is refused; --out inside an input prefix is
+    // skipped by the listing.
+    let (code, err) = convert(&moto, "s3://real/in", &[], "s3://real/in/");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("inputs are never outputs"), "{err}");
+    let mut totals = Vec::new();
+    for _ in 0..2 {
+        let (code, err) = convert(
+            &moto,
+            "s3://real/in/converted",
+            &["--overwrite"],
+            "s3://real/in/",
+        );
+        assert!(code == 0 || code == 3, "{err}");
+        let m: Value =
+            serde_json::from_slice(&objects(&s3, "in/converted")["manifest.json"]).unwrap();
+        assert_eq!(m["inputs"].as_array().unwrap().len(), 1, "{m}");
+        totals.push(m["totals"].clone());
+    }
+    assert_eq!(
+        totals[0], totals[1],
+        "the second run did not read the first one's output"
+    );
+}
+
+#[test]
+fn s3_wrong_credentials_are_refused_before_anything_is_written() {
+    // After its first request, this server checks access keys: ours is unknown to it.
+    let moto = Moto::start_with(&[("INITIAL_NO_AUTH_ACTION_COUNT", "1")]);
+    moto.bucket("locked");
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("a.ndjson");
+    std::fs::write(&input, inputs::records(20, 1)).unwrap();
+    let (code, err) = convert(&moto, "s3://locked/out", &[], input.to_str().unwrap());
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot write to --out s3://locked/out"),
+        "{err}"
+    );
+    assert!(err.contains("InvalidAccessKeyId"), "{err}");
+    let local_out = tmp.path().join("out");
+    let (code, err) = convert(&moto, local_out.to_str().unwrap(), &[], "s3://locked/in/");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read input s3://locked/in/"), "{err}");
+    assert!(!local_out.exists(), "nothing written");
+}

@@ -1,0 +1,341 @@
+//! Shards (`--shard K/N`, `plan`, `merge`; docs/scale-out.md) on local files: N shards together
+//! write exactly what one run writes, whatever N, with a cut plain file, a .zst, a .gz and a CSV
+//! among the inputs.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+mod inputs;
+
+use inputs::{NOW, inputs};
+
+fn t2p() -> Command {
+    let mut cmd = Command::cargo_bin("track2pipelines").unwrap();
+    cmd.env_remove("JOB_COMPLETION_INDEX")
+        .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
+        .env_remove("SOURCE_DATE_EPOCH");
+    cmd
+}
+
+const LAYOUT: [&str; 8] = [
+    "--now",
+    NOW,
+    "--partition-by",
+    "type",
+    "--max-file-records",
+    "40",
+    "--threads",
+    "2",
+];
+
+fn convert(out: &Path, extra: &[&str], input: &Path) -> (i32, String) {
+    let o = t2p()
+        .arg("convert")
+        .arg("--out")
+        .arg(out)
+        .args(LAYOUT)
+        .args(["--split-bytes", "8KiB", "--block-size", "4KiB", "--quiet"])
+        .args(extra)
+        .arg(input)
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Every file below `dir`, by relative path.
+fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Part files' bytes concatenated per partition directory, in name order (shard, then number).
+fn partitions(all: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for (path, bytes) in all {
+        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
+        if name.starts_with("part-") {
+            out.entry(dir.to_owned())
+                .or_default()
+                .push_str(std::str::from_utf8(bytes).unwrap());
+        }
+    }
+    out
+}
+
+/// Asserts equal partitions, naming the first line that differs.
+fn same_parts(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>, n: u32) {
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>()
+    );
+    for (key, text) in want {
+        let (a, b): (Vec<&str>, Vec<&str>) = (got[key].lines().collect(), text.lines().collect());
+        if let Some(i) = (0..a.len().max(b.len())).find(|&i| a.get(i) != b.get(i)) {
+            panic!(
+                "{n} shards, {key}: line {i} of {} / {}:\n got {:?}\nwant {:?}",
+                a.len(),
+                b.len(),
+                a.get(i),
+                b.get(i)
+            );
+        }
+    }
+}
+
+/// Error entries as (source, offset, code, raw), in file order over the error files given.
+fn error_keys(texts: &[&[u8]]) -> Vec<(String, u64, String, String)> {
+    texts
+        .iter()
+        .flat_map(|t| t.split(|b| *b == b'\n'))
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_slice(l).unwrap();
+            (
+                v["source"].as_str().unwrap().to_owned(),
+                v["offset"].as_u64().unwrap(),
+                v["code"].as_str().unwrap().to_owned(),
+                v["raw"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn manifest(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[test]
+fn shards_together_write_what_one_run_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = inputs(tmp.path());
+    let single = tmp.path().join("single");
+    let (code, err) = convert(&single, &[], &input);
+    assert_eq!(code, 3, "{err}");
+    let one = files(&single);
+    let one_parts = partitions(&one);
+    assert!(
+        one_parts.len() >= 3,
+        "several partitions: {:?}",
+        one_parts.keys()
+    );
+    let one_errors = error_keys(&[&one["errors.ndjson"]]);
+    assert!(one_errors.len() > 100);
+    let one_manifest = manifest(&single.join("manifest.json"));
+
+    for n in 1..=4u32 {
+        let out = tmp.path().join(format!("shards-{n}"));
+        for k in 0..n {
+            let (code, err) = convert(&out, &["--shard", &format!("{k}/{n}")], &input);
+            assert!(code == 0 || code == 3, "shard {k}/{n}: {code} {err}");
+        }
+        let all = files(&out);
+        same_parts(&partitions(&all), &one_parts, n);
+        let errs: Vec<&[u8]> = (0..n)
+            .map(|k| all[&format!("errors-{k:04}.ndjson")].as_slice())
+            .collect();
+        assert_eq!(error_keys(&errs), one_errors, "{n} shards: error entries");
+        assert!(!all.contains_key("manifest.json"));
+        let o = t2p().arg("merge").arg("--out").arg(&out).output().unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let merged = manifest(&out.join("manifest.json"));
+        assert_eq!(
+            merged["totals"], one_manifest["totals"],
+            "{n} shards: totals"
+        );
+        assert_eq!(
+            merged["inputs"], one_manifest["inputs"],
+            "{n} shards: inputs"
+        );
+        assert_eq!(merged["shards"], n);
+        let listed: usize = merged["files"].as_array().unwrap().len();
+        let on_disk = all.keys().filter(|p| p.contains("part-")).count();
+        assert_eq!(listed, on_disk);
+        if n > 1 {
+            // A shard that starts inside a.ndjson does not know its line numbers.
+            let first_of_1 = all["errors-0001.ndjson"]
+                .split(|b| *b == b'\n')
+                .next()
+                .unwrap();
+            let v: Value = serde_json::from_slice(first_of_1).unwrap();
+            assert_eq!(
+                v["source"].as_str().unwrap(),
+                input.join("a.ndjson").to_str().unwrap()
+            );
+            assert!(v.get("line").is_none(), "{v}");
+        }
+    }
+}
+
+#[test]
+fn merge_names_a_missing_shard_and_a_rerun_replaces_only_its_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = inputs(tmp.path());
+    let out = tmp.path().join("out");
+    for k in [0, 2] {
+        let (code, err) = convert(&out, &["--shard", &format!("{k}/3")], &input);
+        assert!(code == 0 || code == 3, "{err}");
+    }
+    let o = t2p().arg("merge").arg("--out").arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("shard 1 (manifest-0001-of-0003.json is missing)"),
+        "{stderr}"
+    );
+    assert!(!out.join("manifest.json").exists());
+
+    let (code, err) = convert(&out, &["--shard", "1/3"], &input);
+    assert!(code == 0 || code == 3, "{err}");
+    let before = files(&out);
+    // A user's file in --out is no business of a shard.
+    std::fs::write(out.join("notes.txt"), b"mine").unwrap();
+    let (code, err) = convert(&out, &["--shard", "1/3"], &input);
+    assert!(code == 0 || code == 3, "rerun without --overwrite: {err}");
+    let after = files(&out);
+    assert_eq!(after["notes.txt"], b"mine");
+    for (path, bytes) in &before {
+        if path.starts_with("manifest-") {
+            let (mut a, mut b) = (
+                manifest(&out.join(path)),
+                serde_json::from_slice::<Value>(bytes).unwrap(),
+            );
+            for m in [&mut a, &mut b] {
+                m["started_at"] = Value::Null;
+                m["finished_at"] = Value::Null;
+            }
+            assert_eq!(a, b, "{path}");
+        } else {
+            assert_eq!(&after[path], bytes, "{path} after a rerun");
+        }
+    }
+    assert_eq!(after.len(), before.len() + 1);
+    let o = t2p().arg("merge").arg("--out").arg(&out).output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn shard_auto_takes_the_index_from_the_scheduler() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = inputs(tmp.path());
+    for (var, k) in [
+        ("JOB_COMPLETION_INDEX", 1),
+        ("AWS_BATCH_JOB_ARRAY_INDEX", 0),
+    ] {
+        let out = tmp.path().join(var);
+        let o = t2p()
+            .env(var, k.to_string())
+            .args([
+                "convert", "--quiet", "--shard", "auto/2", "--now", NOW, "--out",
+            ])
+            .arg(&out)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(matches!(o.status.code(), Some(0 | 3)), "{var}");
+        assert!(
+            out.join(format!("manifest-{k:04}-of-0002.json")).exists(),
+            "{var}"
+        );
+        assert!(out.join(format!("errors-{k:04}.ndjson")).exists(), "{var}");
+    }
+    let out = tmp.path().join("neither");
+    let o = t2p()
+        .args(["convert", "--quiet", "--shard", "auto/2", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("JOB_COMPLETION_INDEX"), "{stderr}");
+    assert!(!out.exists());
+    let o = t2p()
+        .env("JOB_COMPLETION_INDEX", "2")
+        .args(["convert", "--quiet", "--shard", "auto/2", "--out"])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "index past the count");
+}
+
+#[test]
+fn plan_covers_every_input_byte_exactly_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = inputs(tmp.path());
+    let sizes: BTreeMap<String, u64> = std::fs::read_dir(&input)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.to_string_lossy().into_owned(),
+                std::fs::metadata(&p).unwrap().len(),
+            )
+        })
+        .collect();
+    for n in [1u32, 2, 3, 4, 7, 50] {
+        let o = t2p()
+            .args(["plan", "--split-bytes", "8KiB", "--shards", &n.to_string()])
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0));
+        let plan: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(plan.len(), n as usize);
+        let mut seen: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
+        for (k, shard) in plan.iter().enumerate() {
+            assert_eq!(shard["arg"], format!("{k}/{n}"));
+            for r in shard["ranges"].as_array().unwrap() {
+                seen.entry(r["source"].as_str().unwrap().to_owned())
+                    .or_default()
+                    .push((r["start"].as_u64().unwrap(), r["end"].as_u64().unwrap()));
+            }
+        }
+        assert_eq!(
+            seen.keys().collect::<Vec<_>>(),
+            sizes.keys().collect::<Vec<_>>()
+        );
+        for (source, ranges) in &seen {
+            let mut at = 0;
+            for (a, b) in ranges {
+                assert_eq!(*a, at, "{n} shards, {source}: {ranges:?}");
+                assert!(b > a || sizes[source] == 0);
+                at = *b;
+            }
+            assert_eq!(at, sizes[source], "{n} shards, {source}");
+            if !source.ends_with("a.ndjson") {
+                assert_eq!(ranges.len(), 1, "{source} is never cut");
+            }
+        }
+        if n > 1 {
+            assert!(seen[&input.join("a.ndjson").to_string_lossy().into_owned()].len() > 1);
+        }
+    }
+}
