@@ -18,6 +18,13 @@ pub fn main() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    let cli = match cli.command {
+        crate::cli::Cmd::Send(send) => {
+            install_signal_handlers();
+            return crate::send::main(*send, args);
+        }
+        command => Cli { command },
+    };
     let cfg = match cli.into_config(args) {
         Ok(c) => c,
         Err(e) => return fail(&e),

@@ -25,6 +25,8 @@ pub enum Cmd {
     Convert(ConvertArgs),
     /// Convert without writing calls: counts and rejects only.
     Check(CheckArgs),
+    /// Deliver calls to the Data Pipelines API, resumably (see docs/send.md).
+    Send(Box<crate::send::args::SendArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -66,7 +68,7 @@ pub struct CheckArgs {
     pub common: CommonArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Input files or directories; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]
@@ -270,6 +272,11 @@ impl Cli {
                 (Command::Convert, c.common, Some(output), None)
             }
             Cmd::Check(c) => (Command::Check, c.common, None, c.errors),
+            Cmd::Send(_) => {
+                return Err(Error::Usage(
+                    "send is run by crate::send::main, not through a Config".into(),
+                ));
+            }
         };
         let threads = match common.threads {
             Some(0) => return Err(Error::Usage("--threads must be at least 1".into())),
