@@ -26,6 +26,8 @@ pub const MAX_CALL: usize = 32_768;
 /// One injected fault.
 #[derive(Debug, Clone)]
 pub enum Fault {
+    /// Handle the request normally (to place the faults after it).
+    Pass,
     /// Answer with this status (and a small JSON body), recording nothing.
     Status(u16),
     /// 429 with this `Retry-After` value.
