@@ -211,12 +211,16 @@ pub async fn run(
                 active -= 1;
                 live.in_flight.store(active as u64, Ordering::Relaxed);
                 let now = Instant::now();
+                let mut why = None;
                 let (verdict, status, retry_after, answer) = match outcome {
                     Outcome::Answer { status, retry_after, body } => {
                         (retry::classify(status), status, retry_after, body)
                     }
                     Outcome::Timeout => (Verdict::Retry(Cause::Timeout), 0, None, Vec::new()),
-                    Outcome::Connection(_) => (Verdict::Retry(Cause::Connection), 0, None, Vec::new()),
+                    Outcome::Connection(msg) => {
+                        why = Some(msg);
+                        (Verdict::Retry(Cause::Connection), 0, None, Vec::new())
+                    }
                 };
                 if verdict != Verdict::RateLimited {
                     consecutive_429 = 0;
@@ -262,7 +266,11 @@ pub async fn run(
                             if stop.is_none() {
                                 stop = Some(Stop::Exhausted {
                                     batch: job.batch,
-                                    cause: if status > 0 { format!("HTTP {status}") } else { cause.as_str().to_owned() },
+                                    cause: match (status, why) {
+                                        (0, Some(msg)) => format!("connection error: {msg}"),
+                                        (0, None) => "no answer within --request-timeout".to_owned(),
+                                        (s, _) => format!("HTTP {s}"),
+                                    },
                                 });
                             }
                         } else if stop.is_none() {

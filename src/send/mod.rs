@@ -378,20 +378,45 @@ fn keep_done_errors(
     st: &State,
     done: &std::collections::HashMap<u64, ledger::Record>,
 ) -> Result<(std::fs::File, std::path::PathBuf)> {
+    use std::io::BufRead;
     let path = st.path(state::SEND_ERRORS);
-    let old = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(Error::io(&path, e)),
-    };
-    let mut kept = Vec::with_capacity(old.len());
-    for line in old.split_inclusive(|b| *b == b'\n') {
-        if line.ends_with(b"\n") && errors::batch_of(line).is_some_and(|b| done.contains_key(&b)) {
-            kept.extend_from_slice(line);
+    match std::fs::File::open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            state::write_atomically(&st.dir, state::SEND_ERRORS, b"")?;
         }
-    }
-    if kept.len() != old.len() || !path.exists() {
-        state::write_atomically(&st.dir, state::SEND_ERRORS, &kept)?;
+        Err(e) => return Err(Error::io(&path, e)),
+        Ok(f) => {
+            // Streamed through a temporary file: the file may be large.
+            let tmp = st.path(".send-errors.ndjson.partial");
+            let copy = || -> std::io::Result<bool> {
+                let mut reader = std::io::BufReader::new(f);
+                let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+                let (mut line, mut dropped) = (Vec::new(), false);
+                loop {
+                    line.clear();
+                    if reader.read_until(b'\n', &mut line)? == 0 {
+                        break;
+                    }
+                    if line.ends_with(b"\n")
+                        && errors::batch_of(&line).is_some_and(|b| done.contains_key(&b))
+                    {
+                        out.write_all(&line)?;
+                    } else {
+                        dropped = true;
+                    }
+                }
+                out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                Ok(dropped)
+            };
+            match copy() {
+                Ok(true) => std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?,
+                Ok(false) => std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?,
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(Error::io(&path, e));
+                }
+            }
+        }
     }
     let f = std::fs::OpenOptions::new()
         .append(true)

@@ -186,8 +186,12 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
             bytes,
         });
         if sh.verbose {
+            let what = match status {
+                0 => "connection dropped".to_owned(),
+                s => format!("HTTP {s}"),
+            };
             println!(
-                "{:>9.3}s request {n}: HTTP {status}, {calls} calls, {bytes} bytes",
+                "{:>9.3}s request {n}: {what}, {calls} calls, {bytes} bytes",
                 sh.started.elapsed().as_secs_f64()
             );
         }
@@ -210,7 +214,7 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
         let chaos = sh.chaos.lock().unwrap();
         chaos.as_ref().and_then(|(every, list)| {
             (n.is_multiple_of(*every) && !list.is_empty())
-                .then(|| list[((n / every) as usize) % list.len()].clone())
+                .then(|| list[((n / every - 1) as usize) % list.len()].clone())
         })
     });
     match fault {
