@@ -10,8 +10,8 @@
 //! line per request, and can inject faults: `--fail-every N` gives every N-th request the next
 //! of 503, a 429 with `Retry-After: 1`, a dropped connection and 500, in turn;
 //! `--refuse-marker TEXT` answers 400 to any request holding a call that contains TEXT.
-//! `--record FILE` writes the accepted calls there, one a line, when the server is stopped
-//! with Ctrl-C (or after `--exit-after` seconds).
+//! `--record FILE` keeps the accepted calls and writes them there, one a line, when the server
+//! is stopped with Ctrl-C (or after `--exit-after` seconds); without it they are only counted.
 
 #[path = "../tests/common/pipelines_server.rs"]
 mod server;
@@ -57,6 +57,9 @@ fn main() {
         ));
     }
     *s.shared.refuse_marker.lock().unwrap() = args.refuse_marker.clone();
+    s.shared
+        .keep_calls
+        .store(args.record.is_some(), std::sync::atomic::Ordering::Relaxed);
     println!("Pipelines test server on {} (key {:?})", s.url(), args.key);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -74,7 +77,7 @@ fn main() {
     println!(
         "{} requests, {} calls accepted, {} oversized requests dropped, {} unauthorized",
         s.shared.requests.load(std::sync::atomic::Ordering::SeqCst),
-        calls.len(),
+        s.shared.accepted.load(std::sync::atomic::Ordering::SeqCst),
         s.shared.oversized.load(std::sync::atomic::Ordering::SeqCst),
         s.shared
             .unauthorized

@@ -519,42 +519,42 @@ fn sigkill_mid_send_then_the_same_command_delivers_the_rest() {
 }
 
 #[test]
-fn sigint_lets_in_flight_settle_exits_130_and_resumes() {
+fn sigint_and_sigterm_let_in_flight_settle_and_resume() {
     let tmp = TempDir::new().unwrap();
     let input = tmp.path().join("calls.ndjson");
     write_lines(&input, &calls(2000, 10));
-    let srv = Server::start(KEY, 0, false);
-    let state = tmp.path().join("st");
-    let args = [
-        "--max-batch-calls",
-        "10",
-        "--concurrency",
-        "4",
-        "--rate",
-        "100",
-    ];
-    let child = send_cmd(&srv, &state, &args)
-        .arg(&input)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    assert!(wait_for(Duration::from_secs(30), || srv
-        .shared
-        .requests
-        .load(Ordering::SeqCst)
-        >= 20));
-    kill(&child, "-INT");
-    assert_eq!(wait_child(child, Duration::from_secs(30)), 130);
-    assert!(!state.join("send-manifest.json").exists());
-    let o = run(send_cmd(&srv, &state, &args).arg(&input));
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
-    let d = delivered(&srv);
-    assert_eq!(d.len(), 2000);
-    assert!(
-        d.values().all(|n| *n == 1),
-        "in-flight batches were recorded, none resent"
-    );
+    for (sig, status) in [("-INT", 130), ("-TERM", 143)] {
+        let srv = Server::start(KEY, 0, false);
+        let state = tmp.path().join(format!("st{sig}"));
+        let args = [
+            "--max-batch-calls",
+            "10",
+            "--concurrency",
+            "4",
+            "--rate",
+            "100",
+        ];
+        let child = send_cmd(&srv, &state, &args)
+            .arg(&input)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(wait_for(Duration::from_secs(30), || {
+            srv.shared.requests.load(Ordering::SeqCst) >= 20
+        }));
+        kill(&child, sig);
+        assert_eq!(wait_child(child, Duration::from_secs(30)), status);
+        assert!(!state.join("send-manifest.json").exists());
+        let o = run(send_cmd(&srv, &state, &args).arg(&input));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        let d = delivered(&srv);
+        assert_eq!(d.len(), 2000);
+        assert!(
+            d.values().all(|n| *n == 1),
+            "in-flight batches were recorded, none resent"
+        );
+    }
 }
 
 #[test]

@@ -59,8 +59,11 @@ pub struct Shared {
     pub refuse_marker: Mutex<Option<String>>,
     /// Answer 401 to everything.
     pub deny_all: AtomicBool,
-    /// Accepted calls, as sent.
+    /// Accepted calls, as sent (kept only while `keep_calls`).
     pub calls: Mutex<Vec<String>>,
+    pub keep_calls: AtomicBool,
+    /// Calls accepted, counted whether kept or not.
+    pub accepted: AtomicU64,
     pub seen: Mutex<Vec<Seen>>,
     pub requests: AtomicU64,
     /// Requests over the limits (answered 200, dropped).
@@ -88,6 +91,8 @@ impl Server {
             refuse_marker: Mutex::new(None),
             deny_all: AtomicBool::new(false),
             calls: Mutex::new(Vec::new()),
+            keep_calls: AtomicBool::new(true),
+            accepted: AtomicU64::new(0),
             seen: Mutex::new(Vec::new()),
             requests: AtomicU64::new(0),
             oversized: AtomicU64::new(0),
@@ -269,7 +274,9 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
             r#"{"error":"a call in this batch is invalid"}"#,
         ));
     }
-    {
+    sh.accepted
+        .fetch_add(parsed.batch.len() as u64, Ordering::SeqCst);
+    if sh.keep_calls.load(Ordering::Relaxed) {
         let mut calls = sh.calls.lock().unwrap();
         calls.extend(parsed.batch.iter().map(|c| c.get().to_owned()));
     }
