@@ -356,7 +356,8 @@ fn server_errors_timeouts_and_dropped_connections_are_retried() {
     let m = manifest(&state);
     assert_eq!(m["retries"]["http_5xx"], 3);
     assert_eq!(m["retries"]["http_408"], 1);
-    assert_eq!(m["retries"]["timeout"], 1);
+    // At least the slow answer timed out (a very slow machine may add more).
+    assert!(m["retries"]["timeout"].as_u64().unwrap() >= 1);
     assert!(m["retries"]["connection"].as_u64().unwrap() >= 1);
     assert_eq!(m["calls_acknowledged"], 60);
 }
@@ -832,4 +833,29 @@ fn the_rate_is_never_exceeded() {
             assert!(n <= max, "{n} requests within {w:?}");
         }
     }
+}
+
+#[test]
+fn from_track_resumes_with_the_recorded_reference_time() {
+    let tmp = TempDir::new().unwrap();
+    let srv = Server::start(KEY, 0, false);
+    let state = tmp.path().join("st");
+    let input = repo("samples/track-2023-08.ndjson");
+    // No --now: the clock is the reference time, recorded in the ledger for the resume.
+    let o = run(send_cmd(&srv, &state, &["--from", "track"]).arg(&input));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let requests = srv.shared.requests.load(Ordering::SeqCst);
+    assert!(requests > 0);
+    let first = manifest(&state);
+    assert_eq!(first["conversion"]["reused"], false);
+    let o = run(send_cmd(&srv, &state, &["--from", "track"]).arg(&input));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(srv.shared.requests.load(Ordering::SeqCst), requests);
+    let second = manifest(&state);
+    assert_eq!(second["conversion"]["reused"], true);
+    assert_eq!(second["calls_acknowledged"], first["calls_acknowledged"]);
+    assert_eq!(
+        second["calls_acknowledged_earlier"],
+        first["calls_acknowledged"]
+    );
 }
