@@ -35,12 +35,7 @@ pub struct Client {
 impl Client {
     /// A client for `{base}/batch` with `key`, at most `pool` idle connections kept.
     pub fn new(base: &str, key: &str, timeout: Duration, pool: usize) -> Result<Client, String> {
-        let base = base.trim_end_matches('/');
-        let url = reqwest::Url::parse(&format!("{base}/batch"))
-            .map_err(|e| format!("--endpoint {base:?} is not a URL: {e}"))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("--endpoint {base:?} is not an http or https URL"));
-        }
+        let url = batch_url(base)?;
         use base64::Engine;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
         let mut auth = HeaderValue::from_str(&format!("Basic {token}"))
@@ -110,6 +105,17 @@ impl Client {
     }
 }
 
+/// `{base}/batch`, checked: an http or https URL.
+pub fn batch_url(base: &str) -> Result<reqwest::Url, String> {
+    let base = base.trim_end_matches('/');
+    let url = reqwest::Url::parse(&format!("{base}/batch"))
+        .map_err(|e| format!("--endpoint {base:?} is not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("--endpoint {base:?} is not an http or https URL"));
+    }
+    Ok(url)
+}
+
 fn failure(e: &reqwest::Error) -> Outcome {
     if e.is_timeout() {
         return Outcome::Timeout;
@@ -125,4 +131,19 @@ fn failure(e: &reqwest::Error) -> Outcome {
         cur = err.source();
     }
     Outcome::Connection(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert_eq!(
+            batch_url("https://cdp.customer.io/v1/").unwrap().as_str(),
+            "https://cdp.customer.io/v1/batch"
+        );
+        assert!(batch_url("ftp://x/v1").is_err());
+        assert!(batch_url("not a url").is_err());
+    }
 }

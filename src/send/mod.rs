@@ -125,6 +125,7 @@ fn validate(args: SendArgs, command_line: Vec<String>) -> Result<Plan> {
         (None, Region::Us) => "https://cdp.customer.io/v1".to_owned(),
         (None, Region::Eu) => "https://cdp-eu.customer.io/v1".to_owned(),
     };
+    client::batch_url(&endpoint).map_err(Error::Usage)?;
     let key = match &args.write_key_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
