@@ -1,8 +1,14 @@
-//! Pacing: the request rate (a token bucket holding one token, so requests are evenly spaced
-//! and no window of any length sees more than its share plus one) and the adaptive
-//! concurrency (additive increase, multiplicative decrease) within `--concurrency`.
+//! Pacing: the request rate (a token bucket that spaces requests evenly; a request that starts
+//! late, by timer granularity or a busy thread, may use its slot up to [`CATCH_UP`] after it,
+//! so the rate is held on average and no window of any length sees more than its share plus
+//! `rate × CATCH_UP` plus one) and the adaptive concurrency (additive increase, multiplicative
+//! decrease) within `--concurrency`.
 
 use std::time::{Duration, Instant};
+
+/// How late a request may still take its missed slot (at 1000 requests/s: a burst of at most
+/// 10 more, 1 % of a second's share).
+pub const CATCH_UP: Duration = Duration::from_millis(10);
 
 /// At most `rate` requests per second, evenly spaced.
 #[derive(Debug)]
@@ -28,7 +34,8 @@ impl TokenBucket {
 
     /// Takes the next slot: the instant the request may be sent (now or later).
     pub fn reserve(&mut self, now: Instant) -> Instant {
-        let at = self.next.map_or(now, |n| n.max(now));
+        let earliest = now.checked_sub(CATCH_UP).unwrap_or(now);
+        let at = self.next.map_or(now, |n| n.max(earliest));
         self.next = Some(at + self.interval);
         at
     }
@@ -108,6 +115,18 @@ mod tests {
         let slots: Vec<Duration> = (0..5).map(|_| b.reserve(t0) - t0).collect();
         assert_eq!(slots[0], Duration::ZERO);
         assert_eq!(slots[4], Duration::from_millis(400));
+        // Late by 5 ms: the missed slot (500 ms) is still taken, the cadence kept.
+        assert_eq!(
+            b.reserve(t0 + Duration::from_millis(505)) - t0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            b.reserve(t0 + Duration::from_millis(505)) - t0,
+            Duration::from_millis(600)
+        );
+        // Late by far more: the slot moves to now less the catch-up allowance.
+        let late = t0 + Duration::from_secs(3);
+        assert_eq!(b.reserve(late), late - CATCH_UP);
         b.pause(t0 + Duration::from_secs(5));
         assert_eq!(b.reserve(t0) - t0, Duration::from_secs(5));
         let mut free = TokenBucket::new(0.0);
