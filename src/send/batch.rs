@@ -19,6 +19,7 @@ pub struct Span {
     pub sent_at: Option<u32>,
     /// Its input line (1-based) and byte offset in the decompressed source.
     pub line: u64,
+    /// Byte offset of that line in the decompressed source.
     pub offset: u64,
 }
 
@@ -33,9 +34,11 @@ pub struct Batch {
     pub source: usize,
     /// First and last input line of the range (1-based).
     pub first_line: u64,
+    /// Last input line of the range.
     pub last_line: u64,
     /// The request body, `{"batch":[…]}`.
     pub body: Vec<u8>,
+    /// The calls in the body, in order.
     pub calls: Vec<Span>,
     /// `send-errors.ndjson` entries (without the batch number) of the lines not sent.
     pub errors: Vec<Vec<u8>>,

@@ -21,11 +21,15 @@ use tokio::sync::mpsc;
 /// How the sender behaves.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// Requests per second at most (0: no limit).
     pub rate: f64,
+    /// Requests in flight at most.
     pub concurrency: usize,
+    /// Retries per batch for 408, 5xx, timeouts and connection errors.
     pub max_retries: u32,
     /// Backoff before the first retry (doubling up to `backoff_cap`).
     pub backoff_base: Duration,
+    /// The longest backoff.
     pub backoff_cap: Duration,
     /// Source names, for refusal entries.
     pub sources: Arc<Vec<Arc<str>>>,
@@ -47,13 +51,21 @@ pub enum Stop {
 /// What the sender did.
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
+    /// Requests sent, retries included.
     pub requests: u64,
+    /// Retries by cause ([`Cause::as_str`]).
     pub retries: BTreeMap<&'static str, u64>,
+    /// 429 answers.
     pub rate_limited: u64,
+    /// Batches (or halves) split after a 4xx.
     pub splits: u64,
+    /// Batches finished and handed to the ledger.
     pub batches_done: u64,
+    /// Calls acknowledged.
     pub acknowledged: u64,
+    /// Calls refused (single calls still refused after splitting).
     pub refused: u64,
+    /// Body bytes sent, retries included.
     pub bytes_sent: u64,
 }
 

@@ -36,12 +36,19 @@ impl Code {
 
 /// One entry.
 pub struct Entry<'a> {
+    /// The input the line comes from.
     pub source: &'a str,
+    /// The line (1-based).
     pub line: u64,
+    /// Its byte offset in the decompressed input.
     pub offset: u64,
+    /// The batch whose range holds it.
     pub batch: u64,
+    /// Why it was not sent.
     pub code: Code,
+    /// In words.
     pub message: &'a str,
+    /// The line (or the call as sent).
     pub raw: Option<&'a [u8]>,
     /// Full length of a line whose first bytes only are in `raw`.
     pub length: Option<u64>,

@@ -15,7 +15,9 @@ use std::sync::mpsc;
 /// The ledger's first line.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Header {
+    /// Always [`KIND`].
     pub ledger: String,
+    /// The ledger format (1).
     pub version: u32,
     /// Inputs and batch options; a resumed run must have the same.
     pub identity: serde_json::Value,
@@ -27,15 +29,23 @@ pub const KIND: &str = "track2pipelines-send";
 /// One batch that is done.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Record {
+    /// The batch number.
     pub batch: u64,
+    /// Index of its input in the header's list.
     pub source: usize,
+    /// Its first input line (1-based).
     pub first_line: u64,
+    /// Its last input line.
     pub last_line: u64,
     /// Calls in the batch (acknowledged + refused).
     pub calls: u64,
+    /// Calls the server acknowledged.
     pub acknowledged: u64,
+    /// Calls the server refused (in `send-errors.ndjson`).
     pub refused: u64,
+    /// Lines of its range that are not calls or too large.
     pub invalid: u64,
+    /// Recent calls left out (`--recent skip`).
     pub skipped: u64,
     /// xxh3-64 (hex) of the batch's input lines.
     pub sum: String,
@@ -44,7 +54,9 @@ pub struct Record {
 /// What an earlier run left.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The first line.
     pub header: Header,
+    /// Batches done, by number.
     pub done: HashMap<u64, Record>,
     /// Length of the whole lines: a torn last line (a kill during its write) is cut off.
     pub valid_len: u64,
@@ -151,7 +163,9 @@ pub enum Msg {
 /// The thread that writes and fsyncs; it reports each group made durable with the number of
 /// batches in it.
 pub struct Writer {
+    /// Where finished batches go.
     pub tx: mpsc::Sender<Msg>,
+    /// The thread; its result is the first write error.
     pub thread: std::thread::JoinHandle<Result<()>>,
 }
 

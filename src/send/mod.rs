@@ -43,13 +43,21 @@ pub const RECENT: Duration = Duration::from_secs(72 * 3600);
 pub struct Live {
     /// Calls to send in all, when known (0 otherwise).
     pub total: AtomicU64,
+    /// Calls read so far.
     pub read: AtomicU64,
+    /// Calls acknowledged by the server.
     pub acknowledged: AtomicU64,
+    /// Requests sent (retries included).
     pub requests: AtomicU64,
+    /// Body bytes sent.
     pub bytes: AtomicU64,
+    /// Requests awaiting an answer.
     pub in_flight: AtomicU64,
+    /// Retries after 408, 5xx, timeouts, connection errors.
     pub retries: AtomicU64,
+    /// 429 answers.
     pub rate_limited: AtomicU64,
+    /// Calls refused by the server.
     pub refused: AtomicU64,
 }
 
@@ -62,11 +70,17 @@ pub fn now_ms() -> i64 {
 
 /// The validated options of one send.
 pub struct Plan {
+    /// The flags as given.
     pub args: SendArgs,
+    /// The base URL (`--endpoint`, else the region's).
     pub endpoint: String,
+    /// The write key (none only with `--dry-run`); never written anywhere.
     pub key: Option<String>,
+    /// `--sent-at`.
     pub sent_at: SentAt,
+    /// The size limit of one call as sent.
     pub max_call_bytes: usize,
+    /// The command line, for the manifest.
     pub command_line: Vec<String>,
 }
 
@@ -188,14 +202,23 @@ fn validate(args: SendArgs, command_line: Vec<String>) -> Result<Plan> {
 /// What one send did, for the summary and the manifest.
 #[derive(Debug, Default)]
 pub struct Outcome {
+    /// What the reader saw.
     pub read: source::ReadStats,
+    /// What the sender did.
     pub sent: dispatch::Stats,
+    /// Why the run stopped early, if it did.
     pub stop: Option<dispatch::Stop>,
+    /// Each input and its checksum.
     pub inputs: Vec<(String, Option<String>)>,
+    /// Calls less than 72 hours old (counted before sending).
     pub recent: u64,
+    /// `--dry-run`: bodies written.
     pub dry_run_batches: u64,
+    /// `--from track`: what the conversion did.
     pub conversion: Option<track::Converted>,
+    /// Wall time of the run.
     pub elapsed: Duration,
+    /// Every batch done (no early stop).
     pub complete: bool,
 }
 

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// One input file (or stdin) of the send.
 #[derive(Debug, Clone)]
 pub struct Input {
+    /// Where it is read from.
     pub source: Source,
     /// xxh3-128 (hex) of its bytes; none for stdin.
     pub checksum: Option<String>,
@@ -188,10 +189,15 @@ pub fn count(inputs: &[Input], cutoff_ms: i64, max_line: u64) -> Result<(Option<
 /// How the reader works.
 #[derive(Debug, Clone)]
 pub struct ReadConfig {
+    /// `--sent-at`.
     pub sent_at: SentAt,
+    /// A call's size limit, as sent.
     pub max_call_bytes: usize,
+    /// A body's size limit.
     pub max_batch_bytes: usize,
+    /// Calls per body at most.
     pub max_batch_calls: usize,
+    /// `--limit`: stop after this many calls.
     pub limit: Option<u64>,
     /// Calls at or after this time (unix ms) are recent.
     pub recent_cutoff: i64,
@@ -204,21 +210,31 @@ pub struct ReadConfig {
 pub struct ReadStats {
     /// Non-blank lines read.
     pub lines: u64,
+    /// Blank lines (skipped, in no count).
     pub blank: u64,
     /// Lines that are calls (sent, or in batches done earlier).
     pub calls: u64,
+    /// `invalid_call` lines.
     pub invalid: u64,
+    /// `call_too_large` lines.
     pub too_large: u64,
+    /// Recent calls left out (`--recent skip`).
     pub skipped_recent: u64,
+    /// Calls less than 72 hours old, read.
     pub recent: u64,
+    /// Inputs that could not be read to their end.
     pub incomplete_inputs: u64,
     /// Batches done by earlier runs (skipped now), and their counts.
     pub done_batches: u64,
+    /// Calls acknowledged by earlier runs.
     pub done_acknowledged: u64,
+    /// Calls refused in earlier runs.
     pub done_refused: u64,
     /// Batches handed on to be sent, their calls and body bytes.
     pub batches: u64,
+    /// Calls in the batches handed on.
     pub batch_calls: u64,
+    /// Body bytes of the batches handed on.
     pub batch_bytes: u64,
 }
 

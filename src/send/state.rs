@@ -24,6 +24,7 @@ pub const CONVERTED: &str = "converted";
 
 /// An open, locked state directory.
 pub struct State {
+    /// The directory.
     pub dir: PathBuf,
     _lock: File,
 }

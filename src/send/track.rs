@@ -15,9 +15,13 @@ use crate::pipeline::{self, Live};
 /// What the conversion did.
 #[derive(Debug, Clone, Default)]
 pub struct Converted {
+    /// Records read.
     pub records: u64,
+    /// Records converted.
     pub converted: u64,
+    /// Records rejected (in `DIR/errors.ndjson`).
     pub rejected: u64,
+    /// Calls written.
     pub calls: u64,
     /// The conversion of an earlier run of the same send was used.
     pub reused: bool,
