@@ -27,6 +27,9 @@ pub struct Input {
     pub calls: Option<u64>,
     /// The newest call timestamp (unix ms), when a convert manifest says.
     pub last_timestamp: Option<i64>,
+    /// A part file listed by a convert manifest (its checksum is checked before sending): its
+    /// lines of convert's own shape take [`call::prepare_trusted`]'s fast path.
+    pub trusted: bool,
 }
 
 #[derive(serde::Deserialize)]
@@ -87,6 +90,7 @@ pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec
                     checksum: Some(f.checksum_xxh3_128),
                     calls: Some(f.calls),
                     last_timestamp: f.last_timestamp.as_deref().and_then(crate::time::parse_str),
+                    trusted: true,
                 });
             }
             continue;
@@ -103,6 +107,7 @@ pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec
                 checksum: None,
                 calls: None,
                 last_timestamp: None,
+                trusted: false,
             });
         }
     }
@@ -299,12 +304,13 @@ pub fn read_all(
                         let text = text.strip_suffix(b"\r").unwrap_or(text);
                         let batch_no = batcher.open_number();
                         call_buf.clear();
-                        let (code, msg) = match call::prepare(
-                            text,
-                            cfg.sent_at,
-                            cfg.max_call_bytes,
-                            &mut call_buf,
-                        ) {
+                        let (mode, max) = (cfg.sent_at, cfg.max_call_bytes);
+                        let prepared = inp
+                            .trusted
+                            .then(|| call::prepare_trusted(text, mode, max, &mut call_buf))
+                            .flatten()
+                            .unwrap_or_else(|| call::prepare(text, mode, max, &mut call_buf));
+                        let (code, msg) = match prepared {
                             Ok(p) => {
                                 let recent = p.timestamp.is_some_and(|t| t >= cfg.recent_cutoff);
                                 st.recent += u64::from(recent);
