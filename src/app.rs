@@ -28,11 +28,15 @@ pub fn main() -> i32 {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    match &cli.command {
-        crate::cli::Cmd::Plan(a) => return crate::shard::plan::run(a),
-        crate::cli::Cmd::Merge(a) => return crate::shard::merge::run(a, &command_line),
-        _ => {}
-    }
+    let cli = match cli.command {
+        crate::cli::Cmd::Plan(a) => return crate::shard::plan::run(&a),
+        crate::cli::Cmd::Merge(a) => return crate::shard::merge::run(&a, &command_line),
+        crate::cli::Cmd::Send(send) => {
+            install_signal_handlers();
+            return crate::send::main(*send, command_line);
+        }
+        command => Cli { command },
+    };
     let cfg = match cli.into_config(command_line) {
         Ok(c) => c,
         Err(e) => return fail(&e),

@@ -30,6 +30,8 @@ pub enum Cmd {
     Plan(crate::shard::plan::PlanArgs),
     /// Check that all shards of a job completed and write the job's manifest.json.
     Merge(crate::shard::merge::MergeArgs),
+    /// Deliver calls to the Data Pipelines API, resumably (see docs/send.md).
+    Send(Box<crate::send::args::SendArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -81,7 +83,7 @@ pub struct CheckArgs {
     pub common: CommonArgs,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Input files or directories; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]
@@ -497,9 +499,9 @@ impl Cli {
                 )
             }
             Cmd::Check(c) => (Command::Check, None, c.common, c.errors, (None, 0)),
-            Cmd::Plan(_) | Cmd::Merge(_) => {
+            Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => {
                 return Err(Error::Usage(
-                    "plan and merge take no run configuration".into(),
+                    "plan, merge and send take no convert configuration".into(),
                 ));
             }
         };

@@ -38,6 +38,7 @@ pub mod pipeline;
 pub mod pipelines;
 pub mod reject;
 pub mod report;
+pub mod send;
 pub mod shard;
 pub mod simd;
 pub mod stats;

@@ -460,6 +460,19 @@ impl RunDir {
     }
 }
 
+/// Removes what runs wrote in `root` (as `--overwrite` does), then the run's bookkeeping and
+/// `root` itself when that leaves it empty: for a directory that only runs of ours use (`send
+/// --from track`'s conversion).
+pub fn remove_run_output(root: &Path) -> Result<()> {
+    let dir = RunDir::open(root, true, Scope::All, &[])?;
+    drop(dir.journal);
+    for name in [JOURNAL_NAME, LOCK_NAME] {
+        let _ = std::fs::remove_file(root.join(name));
+    }
+    let _ = std::fs::remove_dir(root);
+    Ok(())
+}
+
 fn not_ours(path: &Path) -> Error {
     Error::Usage(format!(
         "{} exists and no run of track2pipelines wrote it; it is left alone (move it, or choose another --out)",

@@ -1,0 +1,259 @@
+//! Packing calls into request bodies: in input order, within `--max-batch-bytes` (the whole
+//! body, `{"batch":[…]}` included) and `--max-batch-calls`. Boundaries depend only on the
+//! calls as sent and the two limits (a `sentAt` set at send time is reckoned at its fixed
+//! width), so a resumed run forms exactly the same batches.
+
+use xxhash_rust::xxh3::Xxh3;
+
+/// Bytes of `{"batch":[` and `]}` around the calls.
+pub const FRAME_BYTES: usize = 12;
+
+/// One call inside a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Where the call starts in the body.
+    pub start: u32,
+    /// Its length.
+    pub len: u32,
+    /// Where its 24-byte `sentAt` value starts in the body (`--sent-at send`).
+    pub sent_at: Option<u32>,
+    /// Its input line (1-based) and byte offset in the decompressed source.
+    pub line: u64,
+    /// Byte offset of that line in the decompressed source.
+    pub offset: u64,
+}
+
+/// A batch: a run of input lines of one source, the calls among them packed into one body.
+/// Lines that are not sent (invalid calls) belong to the batch whose range holds them, so the
+/// ledger's ranges cover every line.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Counts from 0 over the whole send.
+    pub number: u64,
+    /// Index of the source in the send's input list.
+    pub source: usize,
+    /// First and last input line of the range (1-based).
+    pub first_line: u64,
+    /// Last input line of the range.
+    pub last_line: u64,
+    /// The request body, `{"batch":[…]}`.
+    pub body: Vec<u8>,
+    /// The calls in the body, in order.
+    pub calls: Vec<Span>,
+    /// `send-errors.ndjson` entries (without the batch number) of the lines not sent.
+    pub errors: Vec<Vec<u8>>,
+    /// Lines not sent because they are invalid or too large.
+    pub invalid: u64,
+    /// Recent calls left out by `--recent skip`.
+    pub skipped: u64,
+    /// xxh3-64 of the range's lines: a resumed run checks that it reads the same input.
+    pub sum: u64,
+}
+
+/// What a line that is not sent is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Other {
+    /// Not a call, or too large.
+    Invalid,
+    /// A recent call left out (`--recent skip`).
+    Skipped,
+    /// Not a line (a damaged input's note): counted nowhere.
+    Note,
+}
+
+/// Forms batches from calls given one at a time.
+pub struct Batcher {
+    max_bytes: usize,
+    max_calls: usize,
+    next_number: u64,
+    cur: Option<Open>,
+}
+
+struct Open {
+    batch: Batch,
+    hash: Xxh3,
+}
+
+impl Batcher {
+    /// A batcher whose first batch gets number 0.
+    pub fn new(max_bytes: usize, max_calls: usize) -> Batcher {
+        Batcher {
+            max_bytes,
+            max_calls,
+            next_number: 0,
+            cur: None,
+        }
+    }
+
+    fn open(&mut self, source: usize, line: u64) -> &mut Open {
+        if self.cur.is_none() {
+            let mut body = Vec::with_capacity(self.max_bytes.min(1 << 20));
+            body.extend_from_slice(b"{\"batch\":[");
+            self.cur = Some(Open {
+                batch: Batch {
+                    number: self.next_number,
+                    source,
+                    first_line: line,
+                    last_line: line,
+                    body,
+                    calls: Vec::new(),
+                    errors: Vec::new(),
+                    invalid: 0,
+                    skipped: 0,
+                    sum: 0,
+                },
+                hash: Xxh3::new(),
+            });
+            self.next_number += 1;
+        }
+        self.cur.as_mut().expect("just opened")
+    }
+
+    /// Would a call of `len` bytes still fit the open batch?
+    fn fits(&self, len: usize) -> bool {
+        match &self.cur {
+            None => true,
+            Some(o) if o.batch.calls.is_empty() => true,
+            Some(o) => {
+                o.batch.calls.len() < self.max_calls
+                    && o.batch.body.len() + 1 + len + 2 <= self.max_bytes
+            }
+        }
+    }
+
+    /// Adds one call (its bytes as sent; `sent_at` its offset in them) read from `raw` at
+    /// `line`/`offset` of `source`. Returns the batch it closed, if it did not fit.
+    pub fn push_call(
+        &mut self,
+        source: usize,
+        raw: &[u8],
+        call: &[u8],
+        sent_at: Option<usize>,
+        line: u64,
+        offset: u64,
+    ) -> Option<Batch> {
+        let closed = if self.fits(call.len()) {
+            None
+        } else {
+            self.finish()
+        };
+        let open = self.open(source, line);
+        let b = &mut open.batch;
+        if !b.calls.is_empty() {
+            b.body.push(b',');
+        }
+        let start = b.body.len() as u32;
+        b.body.extend_from_slice(call);
+        b.calls.push(Span {
+            start,
+            len: call.len() as u32,
+            sent_at: sent_at.map(|p| start + p as u32),
+            line,
+            offset,
+        });
+        b.last_line = line;
+        open.hash.update(raw);
+        closed
+    }
+
+    /// The number of the open batch (or of the next one): the batch a line not sent now
+    /// belongs to.
+    pub fn open_number(&self) -> u64 {
+        self.cur
+            .as_ref()
+            .map_or(self.next_number, |o| o.batch.number)
+    }
+
+    /// Adds a line that is not sent, with its error entry.
+    pub fn push_other(
+        &mut self,
+        source: usize,
+        raw: &[u8],
+        entry: Vec<u8>,
+        kind: Other,
+        line: u64,
+    ) {
+        let open = self.open(source, line);
+        open.batch.last_line = open.batch.last_line.max(line);
+        open.hash.update(raw);
+        open.batch.errors.push(entry);
+        match kind {
+            Other::Invalid => open.batch.invalid += 1,
+            Other::Skipped => open.batch.skipped += 1,
+            Other::Note => {}
+        }
+    }
+
+    /// Closes the open batch (at the end of a source, or before a call that does not fit).
+    pub fn finish(&mut self) -> Option<Batch> {
+        let mut open = self.cur.take()?;
+        open.batch.body.extend_from_slice(b"]}");
+        open.batch.sum = open.hash.digest();
+        Some(open.batch)
+    }
+}
+
+/// The body `{"batch":[…]}` of the calls `spans` of `body`.
+pub fn sub_body(body: &[u8], spans: &[Span]) -> (Vec<u8>, Vec<Span>) {
+    let mut out = b"{\"batch\":[".to_vec();
+    let mut new = Vec::with_capacity(spans.len());
+    for (i, s) in spans.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let start = out.len() as u32;
+        out.extend_from_slice(&body[s.start as usize..(s.start + s.len) as usize]);
+        new.push(Span {
+            start,
+            sent_at: s.sent_at.map(|p| p - s.start + start),
+            ..*s
+        });
+    }
+    out.extend_from_slice(b"]}");
+    (out, new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_both_limits() {
+        let call = br#"{"type":"track","event":"e"}"#; // 28 bytes
+        let mut b = Batcher::new(FRAME_BYTES + 28 * 3 + 2, 10);
+        let mut out = Vec::new();
+        for line in 1..=7 {
+            out.extend(b.push_call(0, call, call, None, line, 0));
+        }
+        out.extend(b.finish());
+        let sizes: Vec<usize> = out.iter().map(|b| b.calls.len()).collect();
+        assert_eq!(sizes, vec![3, 3, 1]);
+        for batch in &out {
+            assert!(batch.body.len() <= FRAME_BYTES + 28 * 3 + 2);
+            let v: serde_json::Value = serde_json::from_slice(&batch.body).unwrap();
+            assert_eq!(v["batch"].as_array().unwrap().len(), batch.calls.len());
+        }
+        assert_eq!(
+            (out[1].first_line, out[1].last_line, out[1].number),
+            (4, 6, 1)
+        );
+        let mut b = Batcher::new(1 << 20, 2);
+        let mut n = 0;
+        for line in 1..=5 {
+            n += b.push_call(0, call, call, None, line, 0).is_some() as usize;
+        }
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn sub_bodies_keep_calls_and_sent_at() {
+        let mut b = Batcher::new(1000, 10);
+        b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 1, 0);
+        b.push_call(0, b"{\"b\":2}", b"{\"b\":2}", Some(2), 2, 8);
+        let batch = b.finish().unwrap();
+        let (body, spans) = sub_body(&batch.body, &batch.calls[1..]);
+        assert_eq!(body, b"{\"batch\":[{\"b\":2}]}");
+        assert_eq!(spans[0].sent_at, Some(spans[0].start + 2));
+        assert_eq!(spans[0].line, 2);
+    }
+}

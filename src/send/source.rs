@@ -1,0 +1,429 @@
+//! What `send` reads: the inputs resolved (a convert output directory through its
+//! `manifest.json`, Pipelines NDJSON files or directories, `-`), checked before any request
+//! (checksums, the recent-calls count), then read line by line into batches by a reader thread
+//! that hands them on through a small bounded channel.
+
+use super::batch::{Batch, Batcher, Other};
+use super::call::{self, Refusal, SentAt};
+use super::errors::{self, Code, Entry};
+use super::ledger::Record;
+use crate::config::InputFormat;
+use crate::error::{Error, Result};
+use crate::input::{self, Framer, Piece, Source};
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// One input file (or stdin) of the send.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Where it is read from.
+    pub source: Source,
+    /// xxh3-128 (hex) of its bytes; none for stdin.
+    pub checksum: Option<String>,
+    /// Calls it holds, when known before reading (a convert manifest says).
+    pub calls: Option<u64>,
+    /// The newest call timestamp (unix ms), when a convert manifest says.
+    pub last_timestamp: Option<i64>,
+    /// A part file listed by a convert manifest (its checksum is checked before sending): its
+    /// lines of convert's own shape take [`call::prepare_trusted`]'s fast path.
+    pub trusted: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct ConvertManifest {
+    files: Vec<ManifestFile>,
+}
+
+#[derive(serde::Deserialize)]
+struct ManifestFile {
+    path: String,
+    calls: u64,
+    last_timestamp: Option<String>,
+    checksum_xxh3_128: String,
+}
+
+/// Expands the inputs as given. `state` is the state directory: no input may lie in it
+/// (unless `allow_state`, for the conversion `--from track` keeps there).
+pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec<Input>> {
+    let state_c = std::fs::canonicalize(state).unwrap_or_else(|_| state.to_path_buf());
+    let mut out = Vec::new();
+    for arg in inputs {
+        let p = Path::new(arg);
+        if arg != "-" && !allow_state {
+            let c = std::fs::canonicalize(p)
+                .map_err(|e| Error::Usage(format!("cannot read input {arg}: {e}")))?;
+            if c.starts_with(&state_c) {
+                return Err(Error::Usage(format!(
+                    "input {arg} lies inside the state directory {}",
+                    state.display()
+                )));
+            }
+        }
+        let manifest = p.join("manifest.json");
+        if arg != "-" && p.is_dir() && manifest.is_file() {
+            let text = std::fs::read(&manifest).map_err(|e| Error::io(&manifest, e))?;
+            let m: ConvertManifest = serde_json::from_slice(&text).map_err(|e| {
+                Error::Usage(format!(
+                    "{} is not a convert manifest: {e}",
+                    manifest.display()
+                ))
+            })?;
+            for f in m.files {
+                let path: PathBuf = p.join(&f.path);
+                let meta = std::fs::metadata(&path).map_err(|e| {
+                    Error::Usage(format!(
+                        "{} lists {}, which cannot be read: {e}",
+                        manifest.display(),
+                        path.display()
+                    ))
+                })?;
+                out.push(Input {
+                    source: Source {
+                        name: Arc::from(path.to_string_lossy().as_ref()),
+                        path: Some(path),
+                        size: Some(meta.len()),
+                        format: input::Format::Ndjson,
+                        lossy: false,
+                        object: None,
+                    },
+                    checksum: Some(f.checksum_xxh3_128),
+                    calls: Some(f.calls),
+                    last_timestamp: f.last_timestamp.as_deref().and_then(crate::time::parse_str),
+                    trusted: true,
+                });
+            }
+            continue;
+        }
+        let given = [PathBuf::from(arg)];
+        for source in input::discover(&given, InputFormat::Ndjson, None)?.sources {
+            // A state directory inside an input directory is skipped, like hidden files.
+            if let Some(sp) = &source.path
+                && std::fs::canonicalize(sp).is_ok_and(|c| c.starts_with(&state_c))
+            {
+                continue;
+            }
+            out.push(Input {
+                source,
+                checksum: None,
+                calls: None,
+                last_timestamp: None,
+                trusted: false,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// xxh3-128 of a file's bytes, as the convert manifest writes it.
+pub fn checksum(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:032x}", h.digest128()))
+}
+
+/// Checks every input before anything is sent: a listed checksum must match (else exit 2);
+/// files without one get theirs computed, for the ledger.
+pub fn verify(inputs: &mut [Input]) -> Result<()> {
+    for i in inputs.iter_mut() {
+        let Some(path) = i.source.path.clone() else {
+            continue;
+        };
+        let sum = checksum(&path)
+            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", path.display())))?;
+        match &i.checksum {
+            Some(want) if *want != sum => {
+                return Err(Error::Usage(format!(
+                    "{}: checksum {sum} does not match the manifest's {want}; nothing was sent",
+                    path.display()
+                )));
+            }
+            Some(_) => {}
+            None => i.checksum = Some(sum),
+        }
+    }
+    Ok(())
+}
+
+/// Counts the calls of `inputs` and those of them newer than `cutoff_ms`, reading only the
+/// files a manifest cannot answer for. Stdin is not read ahead (None).
+pub fn count(inputs: &[Input], cutoff_ms: i64, max_line: u64) -> Result<(Option<u64>, u64)> {
+    let (mut total, mut recent, mut known) = (0u64, 0u64, true);
+    for i in inputs {
+        if i.source.path.is_none() {
+            known = false;
+            continue;
+        }
+        if let (Some(calls), Some(last)) = (i.calls, i.last_timestamp)
+            && last < cutoff_ms
+        {
+            total += calls;
+            continue;
+        }
+        let reader = input::open(&i.source, Arc::new(AtomicU64::new(0)))?;
+        for piece in Framer::new(reader, 1 << 20, max_line) {
+            let Piece::Lines { data, .. } = piece else {
+                continue;
+            };
+            for line in data.split(|b| *b == b'\n') {
+                let Ok(text) = std::str::from_utf8(line.trim_ascii()) else {
+                    continue;
+                };
+                if text.is_empty() {
+                    continue;
+                }
+                total += 1;
+                let ts = crate::json::RawMap::parse(text).ok().and_then(|m| {
+                    m.get("timestamp")
+                        .and_then(|v| crate::time::parse_str(v.get().trim_matches('"')))
+                });
+                recent += u64::from(ts.is_some_and(|t| t >= cutoff_ms));
+            }
+        }
+    }
+    Ok((known.then_some(total), recent))
+}
+
+/// How the reader works.
+#[derive(Debug, Clone)]
+pub struct ReadConfig {
+    /// `--sent-at`.
+    pub sent_at: SentAt,
+    /// A call's size limit, as sent.
+    pub max_call_bytes: usize,
+    /// A body's size limit.
+    pub max_batch_bytes: usize,
+    /// Calls per body at most.
+    pub max_batch_calls: usize,
+    /// `--limit`: stop after this many calls.
+    pub limit: Option<u64>,
+    /// Calls at or after this time (unix ms) are recent.
+    pub recent_cutoff: i64,
+    /// `--recent skip`: recent calls are not sent.
+    pub skip_recent: bool,
+}
+
+/// What the reader saw.
+#[derive(Debug, Default, Clone)]
+pub struct ReadStats {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Blank lines (skipped, in no count).
+    pub blank: u64,
+    /// Lines that are calls (sent, or in batches done earlier).
+    pub calls: u64,
+    /// `invalid_call` lines.
+    pub invalid: u64,
+    /// `call_too_large` lines.
+    pub too_large: u64,
+    /// Recent calls left out (`--recent skip`).
+    pub skipped_recent: u64,
+    /// Calls less than 72 hours old, read.
+    pub recent: u64,
+    /// Inputs that could not be read to their end.
+    pub incomplete_inputs: u64,
+    /// Batches done by earlier runs (skipped now), and their counts.
+    pub done_batches: u64,
+    /// Calls acknowledged by earlier runs.
+    pub done_acknowledged: u64,
+    /// Calls refused in earlier runs.
+    pub done_refused: u64,
+    /// Batches handed on to be sent, their calls and body bytes.
+    pub batches: u64,
+    /// Calls in the batches handed on.
+    pub batch_calls: u64,
+    /// Body bytes of the batches handed on.
+    pub batch_bytes: u64,
+}
+
+/// Reads every input in order, forms batches, and hands on those not done yet (`done`);
+/// stops early when `emit` returns false (the sender stopped).
+pub fn read_all(
+    cfg: &ReadConfig,
+    inputs: &[Input],
+    done: &HashMap<u64, Record>,
+    live_calls: &AtomicU64,
+    mut emit: impl FnMut(Batch) -> bool,
+) -> Result<ReadStats> {
+    let mut st = ReadStats::default();
+    let mut batcher = Batcher::new(cfg.max_batch_bytes, cfg.max_batch_calls);
+    let mut call_buf = Vec::with_capacity(cfg.max_call_bytes + 64);
+    let max_line = cfg.max_call_bytes as u64 + (64 << 10);
+    let mut handle = |b: Batch, st: &mut ReadStats| -> Result<bool> {
+        if let Some(r) = done.get(&b.number) {
+            if r.source != b.source
+                || r.first_line != b.first_line
+                || r.last_line != b.last_line
+                || r.sum != format!("{:016x}", b.sum)
+            {
+                return Err(Error::Usage(format!(
+                    "batch {} does not match the state's record of it: the input changed since \
+                     the state was made (use --restart to start over)",
+                    b.number
+                )));
+            }
+            st.done_batches += 1;
+            st.done_acknowledged += r.acknowledged;
+            st.done_refused += r.refused;
+            return Ok(true);
+        }
+        st.batches += 1;
+        st.batch_calls += b.calls.len() as u64;
+        st.batch_bytes += b.body.len() as u64;
+        Ok(emit(b))
+    };
+    'inputs: for (si, inp) in inputs.iter().enumerate() {
+        let name = inp.source.name.clone();
+        let reader = input::open(&inp.source, Arc::new(AtomicU64::new(0)))?;
+        for piece in Framer::new(reader, 1 << 20, max_line) {
+            if crate::pipeline::STOP.load(Ordering::Relaxed) {
+                break 'inputs;
+            }
+            match piece {
+                Piece::Lines { data, line, offset } => {
+                    let mut off = offset;
+                    for (ln, raw) in (line..).zip(data.split_inclusive(|b| *b == b'\n')) {
+                        let here = off;
+                        off += raw.len() as u64;
+                        if raw.trim_ascii().is_empty() {
+                            st.blank += 1;
+                            continue;
+                        }
+                        if cfg.limit.is_some_and(|l| st.calls >= l) {
+                            break 'inputs;
+                        }
+                        st.lines += 1;
+                        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+                        let text = text.strip_suffix(b"\r").unwrap_or(text);
+                        let batch_no = batcher.open_number();
+                        call_buf.clear();
+                        let (mode, max) = (cfg.sent_at, cfg.max_call_bytes);
+                        let prepared = inp
+                            .trusted
+                            .then(|| call::prepare_trusted(text, mode, max, &mut call_buf))
+                            .flatten()
+                            .unwrap_or_else(|| call::prepare(text, mode, max, &mut call_buf));
+                        let (code, msg) = match prepared {
+                            Ok(p) => {
+                                let recent = p.timestamp.is_some_and(|t| t >= cfg.recent_cutoff);
+                                st.recent += u64::from(recent);
+                                if recent && cfg.skip_recent {
+                                    st.skipped_recent += 1;
+                                    (
+                                        Code::RecentCall,
+                                        "the call is less than 72 hours old (--recent skip)"
+                                            .to_owned(),
+                                    )
+                                } else {
+                                    st.calls += 1;
+                                    live_calls.fetch_add(1, Ordering::Relaxed);
+                                    if let Some(b) =
+                                        batcher.push_call(si, text, &call_buf, p.sent_at, ln, here)
+                                        && !handle(b, &mut st)?
+                                    {
+                                        break 'inputs;
+                                    }
+                                    continue;
+                                }
+                            }
+                            Err(Refusal::Invalid(m)) => {
+                                st.invalid += 1;
+                                (Code::InvalidCall, m)
+                            }
+                            Err(Refusal::TooLarge(n)) => {
+                                st.too_large += 1;
+                                (
+                                    Code::CallTooLarge,
+                                    format!(
+                                        "the call is {n} bytes as sent, over --max-call-bytes {}",
+                                        cfg.max_call_bytes
+                                    ),
+                                )
+                            }
+                        };
+                        let entry = errors::line(&Entry {
+                            source: &name,
+                            line: ln,
+                            offset: here,
+                            batch: batch_no,
+                            code,
+                            message: &msg,
+                            raw: Some(text),
+                            length: None,
+                            answer: None,
+                        });
+                        let kind = if code == Code::RecentCall {
+                            Other::Skipped
+                        } else {
+                            Other::Invalid
+                        };
+                        batcher.push_other(si, text, entry, kind, ln);
+                    }
+                }
+                Piece::TooLong {
+                    head,
+                    length,
+                    line,
+                    offset,
+                } => {
+                    st.lines += 1;
+                    st.too_large += 1;
+                    let entry = errors::line(&Entry {
+                        source: &name,
+                        line,
+                        offset,
+                        batch: batcher.open_number(),
+                        code: Code::CallTooLarge,
+                        message: &format!(
+                            "the line is {length} bytes, over --max-call-bytes {}",
+                            cfg.max_call_bytes
+                        ),
+                        raw: Some(&head),
+                        length: Some(length),
+                        answer: None,
+                    });
+                    batcher.push_other(si, &head, entry, Other::Invalid, line);
+                }
+                Piece::Corrupt {
+                    line,
+                    offset,
+                    message,
+                    ..
+                } => {
+                    st.incomplete_inputs += 1;
+                    let entry = errors::line(&Entry {
+                        source: &name,
+                        line,
+                        offset,
+                        batch: batcher.open_number(),
+                        code: Code::CorruptInput,
+                        message: &message,
+                        raw: None,
+                        length: None,
+                        answer: None,
+                    });
+                    batcher.push_other(si, b"", entry, Other::Note, line);
+                }
+            }
+        }
+        if let Some(b) = batcher.finish()
+            && !handle(b, &mut st)?
+        {
+            return Ok(st);
+        }
+    }
+    if let Some(b) = batcher.finish() {
+        handle(b, &mut st)?;
+    }
+    Ok(st)
+}

@@ -1,0 +1,285 @@
+//! A Data Pipelines-compatible test server for `send`: `POST /v1/batch` with HTTP Basic auth
+//! (the write key as user, an empty password). Like the real API it answers 200 to a request
+//! over its limits (a body over 500 KB, a call over 32 KB) and drops it; it counts those, so
+//! tests prove the client never sends them. It records every call it accepts and injects faults
+//! on demand: scripted ones for the next requests, a repeating mix every N requests, 400 for any
+//! request holding a chosen marker, 401 for every request.
+//!
+//! Shared by `tests/send.rs` and `examples/pipelines_test_server.rs` (with `#[path]`).
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The API's limits, which the server checks (and answers 200 to, dropping the request).
+pub const MAX_BODY: usize = 500_000;
+pub const MAX_CALL: usize = 32_768;
+
+/// One injected fault.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Handle the request normally (to place the faults after it).
+    Pass,
+    /// Answer with this status (and a small JSON body), recording nothing.
+    Status(u16),
+    /// 429 with this `Retry-After` value.
+    RetryAfter(String),
+    /// Wait this long before handling the request normally.
+    Slow(Duration),
+    /// Close the connection without an answer.
+    Drop,
+}
+
+/// One request the server saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub at: Instant,
+    pub status: u16,
+    pub calls: usize,
+    pub bytes: usize,
+}
+
+/// What the server holds, shared with its handlers.
+#[derive(Debug)]
+pub struct Shared {
+    pub key: String,
+    /// Faults for the next requests, one each, in order.
+    pub faults: Mutex<VecDeque<Fault>>,
+    /// Every `n`-th request gets the next fault of the list, in turn.
+    pub chaos: Mutex<Option<(u64, Vec<Fault>)>>,
+    /// A request holding a call that contains this text gets 400.
+    pub refuse_marker: Mutex<Option<String>>,
+    /// Answer 401 to everything.
+    pub deny_all: AtomicBool,
+    /// Accepted calls, as sent (kept only while `keep_calls`).
+    pub calls: Mutex<Vec<String>>,
+    pub keep_calls: AtomicBool,
+    /// Calls accepted, counted whether kept or not.
+    pub accepted: AtomicU64,
+    pub seen: Mutex<Vec<Seen>>,
+    pub requests: AtomicU64,
+    /// Requests over the limits (answered 200, dropped).
+    pub oversized: AtomicU64,
+    /// Requests with a wrong or missing key.
+    pub unauthorized: AtomicU64,
+    pub started: Instant,
+    /// Print one line per request (the example does).
+    pub verbose: bool,
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Starts a server on 127.0.0.1:`port` (0: a free port) on a thread of its own.
+    pub fn start(key: &str, port: u16, verbose: bool) -> Server {
+        let shared = Arc::new(Shared {
+            key: key.to_owned(),
+            faults: Mutex::new(VecDeque::new()),
+            chaos: Mutex::new(None),
+            refuse_marker: Mutex::new(None),
+            deny_all: AtomicBool::new(false),
+            calls: Mutex::new(Vec::new()),
+            keep_calls: AtomicBool::new(true),
+            accepted: AtomicU64::new(0),
+            seen: Mutex::new(Vec::new()),
+            requests: AtomicU64::new(0),
+            oversized: AtomicU64::new(0),
+            unauthorized: AtomicU64::new(0),
+            started: Instant::now(),
+            verbose,
+        });
+        let std_listener =
+            std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind 127.0.0.1");
+        std_listener.set_nonblocking(true).expect("nonblocking");
+        let addr = std_listener.local_addr().expect("local addr");
+        let sh = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).expect("listener");
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let sh = Arc::clone(&sh);
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(move |req| {
+                            let sh = Arc::clone(&sh);
+                            async move { handle(&sh, req).await }
+                        });
+                        let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                            .serve_connection(TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            });
+        });
+        Server { addr, shared }
+    }
+
+    /// The base URL to give `send --endpoint`.
+    pub fn url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Queues faults for the next requests.
+    pub fn push_faults(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.shared.faults.lock().unwrap().extend(faults);
+    }
+
+    /// The calls accepted so far.
+    pub fn calls(&self) -> Vec<String> {
+        self.shared.calls.lock().unwrap().clone()
+    }
+
+    /// The requests seen so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+}
+
+type Answer = Response<Full<Bytes>>;
+
+fn answer(status: u16, body: &str) -> Answer {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .expect("response")
+}
+
+/// The `Authorization` value the key calls for.
+fn expected_auth(key: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{key}:"))
+    )
+}
+
+#[derive(serde::Deserialize)]
+struct Body<'a> {
+    #[serde(borrow)]
+    batch: Vec<&'a serde_json::value::RawValue>,
+}
+
+async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::Error> {
+    let n = sh.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let at = Instant::now();
+    let log = |status: u16, calls: usize, bytes: usize| {
+        sh.seen.lock().unwrap().push(Seen {
+            at,
+            status,
+            calls,
+            bytes,
+        });
+        if sh.verbose {
+            let what = match status {
+                0 => "connection dropped".to_owned(),
+                s => format!("HTTP {s}"),
+            };
+            println!(
+                "{:>9.3}s request {n}: {what}, {calls} calls, {bytes} bytes",
+                sh.started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    if req.method() != hyper::Method::POST || req.uri().path() != "/v1/batch" {
+        log(404, 0, 0);
+        return Ok(answer(404, r#"{"error":"not found"}"#));
+    }
+    let auth_ok = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == expected_auth(&sh.key));
+    if !auth_ok || sh.deny_all.load(Ordering::SeqCst) {
+        sh.unauthorized.fetch_add(1, Ordering::SeqCst);
+        log(401, 0, 0);
+        return Ok(answer(401, r#"{"error":"unauthorized"}"#));
+    }
+    let fault = sh.faults.lock().unwrap().pop_front().or_else(|| {
+        let chaos = sh.chaos.lock().unwrap();
+        chaos.as_ref().and_then(|(every, list)| {
+            (n.is_multiple_of(*every) && !list.is_empty())
+                .then(|| list[((n / every - 1) as usize) % list.len()].clone())
+        })
+    });
+    match fault {
+        Some(Fault::Drop) => {
+            log(0, 0, 0);
+            return Err(std::io::Error::other("connection dropped on purpose"));
+        }
+        Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
+        _ => {}
+    }
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map_err(std::io::Error::other)?
+        .to_bytes();
+    match fault {
+        Some(Fault::Status(s)) => {
+            log(s, 0, body.len());
+            return Ok(answer(s, r#"{"error":"injected"}"#));
+        }
+        Some(Fault::RetryAfter(v)) => {
+            log(429, 0, body.len());
+            let mut r = answer(429, r#"{"error":"too many requests"}"#);
+            r.headers_mut()
+                .insert("retry-after", v.parse().expect("header value"));
+            return Ok(r);
+        }
+        _ => {}
+    }
+    if body.len() > MAX_BODY {
+        sh.oversized.fetch_add(1, Ordering::SeqCst);
+        log(200, 0, body.len());
+        return Ok(answer(200, r#"{"success":true}"#));
+    }
+    let Ok(parsed) = serde_json::from_slice::<Body>(&body) else {
+        log(400, 0, body.len());
+        return Ok(answer(400, r#"{"error":"invalid JSON"}"#));
+    };
+    if parsed.batch.iter().any(|c| c.get().len() > MAX_CALL) {
+        sh.oversized.fetch_add(1, Ordering::SeqCst);
+        log(200, 0, body.len());
+        return Ok(answer(200, r#"{"success":true}"#));
+    }
+    let marker = sh.refuse_marker.lock().unwrap().clone();
+    if let Some(m) = marker
+        && parsed.batch.iter().any(|c| c.get().contains(&m))
+    {
+        log(400, parsed.batch.len(), body.len());
+        return Ok(answer(
+            400,
+            r#"{"error":"a call in this batch is invalid"}"#,
+        ));
+    }
+    sh.accepted
+        .fetch_add(parsed.batch.len() as u64, Ordering::SeqCst);
+    if sh.keep_calls.load(Ordering::Relaxed) {
+        let mut calls = sh.calls.lock().unwrap();
+        calls.extend(parsed.batch.iter().map(|c| c.get().to_owned()));
+    }
+    log(200, parsed.batch.len(), body.len());
+    Ok(answer(200, r#"{"success":true}"#))
+}

@@ -1,0 +1,184 @@
+//! Helpers shared by the `send` integration tests (`tests/send.rs`, `tests/send_state.rs`):
+//! running the binary against the test server, generating calls, reading the state.
+#![allow(dead_code)]
+
+use crate::server::Server;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+pub const KEY: &str = "test-key-Zq9";
+pub const NOW: &str = "2026-01-01T00:00:00Z";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_track2pipelines")
+}
+
+pub fn repo(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// `send --endpoint URL --state STATE [args]`, quiet, with the key in the environment.
+pub fn send_cmd(srv: &Server, state: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin());
+    cmd.env("CIO_WRITE_KEY", KEY)
+        .env_remove("SOURCE_DATE_EPOCH")
+        .args(["send", "--progress", "never", "--endpoint"])
+        .arg(srv.url())
+        .arg("--state")
+        .arg(state)
+        .args(["--retry-backoff", "10ms"])
+        .args(args);
+    cmd
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .expect("run track2pipelines")
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `n` track calls, one a line; call `i` has messageId `m{i}` and a `pad` of `pad` bytes.
+pub fn calls(n: usize, pad: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"type":"track","userId":"u{i}","event":"e","properties":{{"pad":"{}"}},"messageId":"m{i}","timestamp":"2020-01-01T00:00:00.000Z","sentAt":"2020-01-01T00:00:01.000Z"}}"#,
+                "x".repeat(pad)
+            )
+        })
+        .collect()
+}
+
+pub fn write_lines(path: &Path, lines: &[String]) {
+    let mut text = lines.join("\n");
+    text.push('\n');
+    std::fs::write(path, text).unwrap();
+}
+
+pub fn message_id(call: &str) -> String {
+    let v: Value = serde_json::from_str(call).unwrap();
+    v["messageId"].as_str().unwrap().to_owned()
+}
+
+/// Each messageId the server accepted, with how often.
+pub fn delivered(srv: &Server) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for c in srv.calls() {
+        *m.entry(message_id(&c)).or_default() += 1;
+    }
+    m
+}
+
+pub fn manifest(state: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(state.join("send-manifest.json")).unwrap()).unwrap()
+}
+
+pub fn send_errors(state: &Path) -> Vec<Value> {
+    std::fs::read_to_string(state.join("send-errors.ndjson"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Converts the samples with a fixed `--now`; returns the output directory and its calls.
+pub fn converted_samples(tmp: &TempDir) -> (PathBuf, Vec<String>) {
+    let out = tmp.path().join("out");
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "convert",
+        "--quiet",
+        "--progress",
+        "never",
+        "--now",
+        NOW,
+        "--out",
+    ])
+    .arg(&out);
+    for s in [
+        "samples/track-2023-08.ndjson",
+        "samples/events-2023-10.ndjson.zst",
+        "samples/v2-entities-2023-09.ndjson.gz",
+    ] {
+        cmd.arg(repo(s));
+    }
+    let o = run(&mut cmd);
+    assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let mut lines = Vec::new();
+    for f in m["files"].as_array().unwrap() {
+        let text = std::fs::read_to_string(out.join(f["path"].as_str().unwrap())).unwrap();
+        lines.extend(text.lines().map(str::to_owned));
+    }
+    (out, lines)
+}
+
+/// Waits (at most `limit`) until `cond` holds.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+pub fn kill(child: &Child, sig: &str) {
+    let st = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+pub fn wait_child(mut child: Child, limit: Duration) -> i32 {
+    let t0 = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            use std::os::unix::process::ExitStatusExt;
+            return st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
+        }
+        if t0.elapsed() > limit {
+            let _ = child.kill();
+            panic!("send did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub trait Strict {
+    fn from_str_strict(s: &str) -> jiff::Timestamp;
+}
+impl Strict for jiff::Timestamp {
+    fn from_str_strict(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+}
