@@ -18,6 +18,9 @@ use std::sync::Arc;
 /// Bytes fetched per ranged GET.
 pub const RANGE_BYTES: u64 = 8 << 20;
 
+/// Ranged GETs in flight ahead of the reader (memory: this many ranges, plus the current one).
+pub const AHEAD: usize = 3;
+
 /// An object to read.
 #[derive(Debug, Clone)]
 pub struct Object {
@@ -91,15 +94,15 @@ pub fn first_bytes(object: &Object, n: u64, size: u64) -> io::Result<Vec<u8>> {
         .map_err(store::io_error)
 }
 
-/// Reads an object from `offset` to `size`, one ranged GET ahead.
+/// Reads an object from `offset` to `size`, [`AHEAD`] ranged GETs in flight ahead of the reader.
 pub struct ObjectReader {
     object: Object,
     size: u64,
     /// Where the next fetch starts.
     next_at: u64,
     current: Bytes,
-    /// The next range being fetched, and its length.
-    ahead: Option<(u64, Fetch)>,
+    /// The next ranges being fetched, in order, with their lengths.
+    ahead: std::collections::VecDeque<(u64, Fetch)>,
     failed: bool,
     /// A range came back short: the object ended before its listed size. Reported once the
     /// bytes before it are read.
@@ -116,7 +119,7 @@ impl ObjectReader {
             size,
             next_at: offset.min(size),
             current: Bytes::new(),
-            ahead: None,
+            ahead: std::collections::VecDeque::new(),
             failed: false,
             short: false,
         }
@@ -151,7 +154,13 @@ impl Read for ObjectReader {
                     "the object ended before the size it was listed with",
                 ));
             }
-            let Some((len, task)) = self.ahead.take().or_else(|| self.fetch()) else {
+            while self.ahead.len() < AHEAD && !self.short {
+                match self.fetch() {
+                    Some(f) => self.ahead.push_back(f),
+                    None => break,
+                }
+            }
+            let Some((len, task)) = self.ahead.pop_front() else {
                 return Ok(0);
             };
             let got = store::block_on(task)
@@ -174,8 +183,10 @@ impl Read for ObjectReader {
                     return Err(e);
                 }
             }
-            if !self.short {
-                self.ahead = self.fetch();
+            if self.short {
+                for (_, task) in self.ahead.drain(..) {
+                    task.abort();
+                }
             }
         }
         let n = buf.len().min(self.current.len());
@@ -187,7 +198,7 @@ impl Read for ObjectReader {
 
 impl Drop for ObjectReader {
     fn drop(&mut self) {
-        if let Some((_, task)) = self.ahead.take() {
+        for (_, task) in self.ahead.drain(..) {
             task.abort();
         }
     }
