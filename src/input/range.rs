@@ -3,7 +3,8 @@
 //! the range's start and stops at the first line start at or after its end, reading past the end
 //! only to finish the line that straddles it.
 
-use super::{Counting, Failing, Source};
+use super::decompress::Failing;
+use super::{Counting, Source};
 use crate::error::{Error, Result};
 use crate::shard::Range;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};

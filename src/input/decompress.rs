@@ -1,0 +1,71 @@
+//! Decompression: a source opened and wrapped in the decoder its first bytes call for (gzip
+//! with every member, zstd with every frame, or plain), counting the raw bytes read.
+
+use super::{Source, range};
+use crate::error::{Error, Result};
+use std::fs::File;
+use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts the bytes read through it (the compressed bytes, for progress and the manifest).
+pub struct Counting<R> {
+    pub(super) inner: R,
+    pub(super) count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a source and wraps it in the decompressor its first bytes call for. `raw` counts the
+/// bytes read from the file itself.
+pub fn open(source: &Source, raw: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
+    let inner: Box<dyn Read + Send> = match &source.path {
+        None if source.object.is_some() => range::open_raw(source, 0)?,
+        None => Box::new(io::stdin()),
+        Some(p) => Box::new(
+            File::open(p)
+                .map_err(|e| Error::Usage(format!("cannot open input {}: {e}", p.display())))?,
+        ),
+    };
+    let mut counted = Counting { inner, count: raw };
+    let mut magic = [0u8; 4];
+    let mut got = 0;
+    while got < magic.len() {
+        match counted.read(&mut magic[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A read error right away: let the framer report it as corrupt input.
+            Err(e) => return Ok(Box::new(Failing(Some(e)))),
+        }
+    }
+    let stream = io::Cursor::new(magic[..got].to_vec()).chain(counted);
+    Ok(match &magic[..got] {
+        [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(
+            io::BufReader::with_capacity(256 << 10, stream),
+        )),
+        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(
+            zstd::stream::read::Decoder::new(stream)
+                .map_err(|e| Error::io(source.name.as_ref(), e))?,
+        ),
+        _ => Box::new(stream),
+    })
+}
+
+/// A reader whose first read fails with the error it was made with.
+pub(super) struct Failing(pub(super) Option<io::Error>);
+
+impl Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        match self.0.take() {
+            Some(e) => Err(e),
+            None => Ok(0),
+        }
+    }
+}
