@@ -368,14 +368,7 @@ impl RunDir {
         }
         self.record("file", rel)?;
         let tmp = temp_of(&path);
-        let file = no_follow()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => not_ours(&tmp),
-                _ => Error::io(&tmp, e),
-            })?;
+        let file = create_new(&tmp)?;
         self.pending.push((tmp, path.clone()));
         Ok((file, path))
     }
@@ -386,14 +379,7 @@ impl RunDir {
         self.ensure_parents(rel)?;
         self.record("file", rel)?;
         let tmp = temp_of(&self.root.join(rel));
-        no_follow()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| match e.kind() {
-                io::ErrorKind::AlreadyExists => not_ours(&tmp),
-                _ => Error::io(&tmp, e),
-            })?;
+        create_new(&tmp)?;
         self.scratch.push(tmp.clone());
         Ok(tmp)
     }
@@ -471,6 +457,18 @@ pub fn remove_run_output(root: &Path) -> Result<()> {
     }
     let _ = std::fs::remove_dir(root);
     Ok(())
+}
+
+/// Creates `path`, which must not exist yet (as a file or a link), for writing.
+fn create_new(path: &Path) -> Result<File> {
+    no_follow()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            io::ErrorKind::AlreadyExists => not_ours(path),
+            _ => Error::io(path, e),
+        })
 }
 
 fn not_ours(path: &Path) -> Error {
