@@ -22,8 +22,12 @@ use tempfile::TempDir;
 
 const NOW: &str = "2026-01-01T00:00:00Z";
 
+/// The binary under test; `T2P_BIN` runs these tests against another build (an older one, to
+/// see each test fail on the defect it covers).
 fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_track2pipelines"))
+    std::env::var_os("T2P_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_track2pipelines")))
 }
 
 fn t2p() -> Command {
