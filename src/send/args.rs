@@ -51,6 +51,11 @@ pub struct SendArgs {
     /// The inputs are Track archives, converted on the fly as convert would.
     #[arg(long, value_enum, value_name = "KIND")]
     pub from: Option<FromArg>,
+    /// Send only share K of N of convert output directories: whole part files, N groups of
+    /// nearly equal bytes (K/N, or auto/N: K from JOB_COMPLETION_INDEX or
+    /// AWS_BATCH_JOB_ARRAY_INDEX). Give each shard its own --state.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
     /// Start over: remove the state's files of earlier sends first.
     #[arg(long)]
     pub restart: bool,

@@ -8,9 +8,12 @@
 //! own the state directory; [`track`] converts Track archives first (`--from track`);
 //! [`report`] is what the user sees. This module wires them together.
 //!
-//! Shards: every batch has a number that depends only on the inputs and the batch options;
-//! a later `--shard K/N` can keep the batches whose number is K modulo N (in
-//! [`source::read_all`]'s hand-off) without changing anything else here.
+//! Shards (`--shard K/N`, docs/send.md): only convert output directories may be sharded
+//! ([`source::check_shardable`]); their part files, in the manifests' order, are cut into N
+//! contiguous groups of nearly equal bytes, whole files only ([`source::take_share`], the split
+//! of [`crate::shard::split`] with no file splittable), and only group K is checked and sent.
+//! Everything after that is the plain send of those files; the shard is part of the state's
+//! identity, so a state made for another shard (or for no shard) is refused.
 
 pub mod args;
 pub mod batch;
@@ -82,6 +85,8 @@ pub struct Plan {
     pub max_call_bytes: usize,
     /// The command line, for the manifest.
     pub command_line: Vec<String>,
+    /// `--shard K/N`: send only this share of the part files.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// Runs `send`; returns the exit status.
@@ -184,6 +189,18 @@ fn validate(args: SendArgs, command_line: Vec<String>) -> Result<Plan> {
             ));
         }
     }
+    let shard = args
+        .shard
+        .as_deref()
+        .map(|s| crate::shard::Shard::parse(s, |v| std::env::var(v).ok()))
+        .transpose()?;
+    if shard.is_some() && args.from.is_some() {
+        return Err(usage(
+            "--shard sends a share of convert output directories; with --from track, convert \
+             the archives with convert --shard first, merge them, then send the output with \
+             --shard",
+        ));
+    }
     let sent_at = match args.sent_at {
         SentAtArg::Send => SentAt::Send,
         SentAtArg::Keep => SentAt::Keep,
@@ -196,6 +213,7 @@ fn validate(args: SendArgs, command_line: Vec<String>) -> Result<Plan> {
         sent_at,
         max_call_bytes,
         command_line,
+        shard,
     })
 }
 
@@ -282,8 +300,15 @@ fn run(plan: Plan) -> Result<i32> {
             .iter()
             .map(|i| i.to_string_lossy().into_owned())
             .collect();
+        if plan.shard.is_some() {
+            source::check_shardable(&given)?;
+        }
         (source::resolve(&given, &st.dir, false)?, None)
     };
+    if let Some(shard) = plan.shard {
+        inputs = source::take_share(inputs, shard);
+        identity["shard"] = serde_json::json!({ "index": shard.index, "count": shard.count });
+    }
     source::verify(&mut inputs)?;
     identity["inputs"] = inputs
         .iter()
@@ -296,6 +321,19 @@ fn run(plan: Plan) -> Result<i32> {
         })
         .collect();
     let done = match &old {
+        Some(l) if l.header.identity["shard"] != identity["shard"] => {
+            let name = |v: &serde_json::Value| match (v["index"].as_u64(), v["count"].as_u64()) {
+                (Some(k), Some(n)) => format!("--shard {k}/{n}"),
+                _ => "no --shard".to_owned(),
+            };
+            return Err(usage(format!(
+                "the state directory {} was made for {}, and this is {}: give each shard its \
+                 own --state, or add --restart to start over",
+                st.dir.display(),
+                name(&l.header.identity["shard"]),
+                name(&identity["shard"])
+            )));
+        }
         Some(l) if l.header.identity != identity => {
             return Err(usage(format!(
                 "the state directory {} was made for other inputs or options; run the same \

@@ -114,6 +114,7 @@ pub fn summary_json(
         "started_at": crate::output::manifest::ts(started_at),
         "finished_at": crate::output::manifest::ts(finished_at),
         "endpoint": plan.endpoint,
+        "shard": plan.shard.map(|s| serde_json::json!({"index": s.index, "count": s.count})),
         "dry_run": a.dry_run,
         "complete": o.complete,
         "inputs": o.inputs.iter().map(|(s, c)| serde_json::json!({"source": s, "checksum_xxh3_128": c})).collect::<Vec<_>>(),

@@ -1,7 +1,8 @@
 //! What `send` reads: the inputs resolved (a convert output directory through its
 //! `manifest.json`, Pipelines NDJSON files or directories, `-`), checked before any request
 //! (checksums, the recent-calls count), then read line by line into batches by a reader thread
-//! that hands them on through a small bounded channel.
+//! that hands them on through a small bounded channel. With `--shard K/N` only this shard's
+//! share of the part files is kept ([`take_share`]).
 
 use super::batch::{Batch, Batcher, Other};
 use super::call::{self, Refusal, SentAt};
@@ -115,6 +116,51 @@ pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec
         }
     }
     Ok(out)
+}
+
+/// With `--shard`, every input must be a convert output directory (its `manifest.json`, or
+/// the one `merge` writes, lists the part files): only then are the inputs whole files of known
+/// size that every shard lists alike. Anything else is a usage error.
+pub fn check_shardable(inputs: &[String]) -> Result<()> {
+    if inputs.is_empty() {
+        return Err(Error::Usage(
+            "--shard needs one or more convert output directories as inputs".into(),
+        ));
+    }
+    for arg in inputs {
+        let p = Path::new(arg);
+        if arg == "-" || !p.is_dir() || !p.join("manifest.json").is_file() {
+            return Err(Error::Usage(format!(
+                "--shard sends a share of convert output directories (holding a manifest.json); \
+                 {arg} is not one: send it without --shard"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// This shard's part files: the inputs, in order, cut into `shard.count` contiguous groups of
+/// nearly equal bytes, whole files only (the split of docs/scale-out.md with no file
+/// splittable); group `shard.index` is kept. Every file is in exactly one group; a group may
+/// be empty when there are fewer files than shards.
+pub fn take_share(inputs: Vec<Input>, shard: crate::shard::Shard) -> Vec<Input> {
+    let extents: Vec<crate::shard::Extent> = inputs
+        .iter()
+        .map(|i| crate::shard::Extent {
+            name: i.source.name.to_string(),
+            size: i.source.size.unwrap_or(0),
+            splittable: false,
+        })
+        .collect();
+    let share =
+        crate::shard::split(&extents, shard.count, u64::MAX).swap_remove(shard.index as usize);
+    debug_assert!(share.iter().all(|(_, r)| r.is_whole()));
+    let keep: std::collections::HashSet<usize> = share.iter().map(|(i, _)| *i).collect();
+    inputs
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, inp)| keep.contains(&i).then_some(inp))
+        .collect()
 }
 
 /// xxh3-128 of a file's bytes, as the convert manifest writes it.
