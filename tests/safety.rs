@@ -451,6 +451,29 @@ fn a_symlinked_partition_directory_refuses_the_run() {
 }
 
 #[test]
+fn overwrite_never_removes_through_a_symlink() {
+    let d = TempDir::new().unwrap();
+    let input = write(&d.path().join("a.ndjson"), &events(5, 60));
+    let out = d.path().join("out");
+    assert_eq!(code(&convert(&out, &[input.as_os_str()])), 0);
+    // The user swaps a partition directory for a link to their own files of the same names.
+    let elsewhere = d.path().join("elsewhere");
+    write(
+        &elsewhere.join("part-0000-00000.ndjson"),
+        b"the user's file",
+    );
+    std::fs::remove_dir_all(out.join("type=track")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("type=track")).unwrap();
+    let o = convert(&out, &[os("--overwrite"), input.as_os_str()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(elsewhere.join("part-0000-00000.ndjson")).unwrap(),
+        b"the user's file",
+        "nothing is removed through the link"
+    );
+}
+
+#[test]
 fn check_errors_writes_through_a_symlink_and_keeps_it() {
     let d = TempDir::new().unwrap();
     let input = write(&d.path().join("a.ndjson"), b"{\"not\":\"a call\"}\n");

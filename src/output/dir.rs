@@ -132,11 +132,23 @@ impl Earlier {
         Ok(e)
     }
 
-    /// The files of earlier runs that are still there (final and temporary names).
+    /// The files of earlier runs that are still there (final and temporary names). A file
+    /// reached through a symbolic link below `root` is not ours to remove: it is left out.
     fn present(&self, root: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for rel in &self.files {
             let path = root.join(rel);
+            let through_link = path
+                .ancestors()
+                .skip(1)
+                .take_while(|a| *a != root)
+                .any(|a| {
+                    a.symlink_metadata()
+                        .is_ok_and(|m| m.file_type().is_symlink())
+                });
+            if through_link {
+                continue;
+            }
             for p in [temp_of(&path), path] {
                 if p.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
                     out.push(p);
