@@ -18,14 +18,9 @@ pub enum InputFormat {
     Auto,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CsvLayout {
-    Auto,
-    Http,
-    V2,
-    Events,
-    People,
-}
+/// The CSV layouts, defined with the mapping that reads them (the mapping knows no
+/// configuration).
+pub use crate::translate::csv::CsvLayout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {

@@ -4,12 +4,22 @@
 
 mod tree;
 
-use crate::config::CsvLayout;
 use crate::json::Raw;
 use crate::json::{Kind, write_compact, write_str};
 use crate::reject::{Code, Reject, reject};
 use std::collections::HashMap;
 use tree::{Node, insert};
+
+/// How a CSV file's rows are read: detected from the header (`Auto`), or one layout forced
+/// (`--csv-layout`): HTTP calls, v2 entities, events, people (docs/mapping.md §1.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvLayout {
+    Auto,
+    Http,
+    V2,
+    Events,
+    People,
+}
 
 /// How a cell's text becomes a JSON value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
