@@ -37,22 +37,25 @@ fn t2p() -> Command {
     c
 }
 
-/// `convert --out OUT --now NOW --quiet [args]`.
+/// `convert --now NOW --progress never --quiet --out OUT`, more arguments to come.
+fn convert_cmd(out: &Path) -> Command {
+    let mut c = t2p();
+    c.args([
+        "convert",
+        "--now",
+        NOW,
+        "--progress",
+        "never",
+        "--quiet",
+        "--out",
+    ])
+    .arg(out);
+    c
+}
+
+/// `convert --out OUT --now NOW --quiet [args]`, run to its end.
 fn convert(out: &Path, args: &[&OsStr]) -> Output {
-    t2p()
-        .args([
-            "convert",
-            "--now",
-            NOW,
-            "--progress",
-            "never",
-            "--quiet",
-            "--out",
-        ])
-        .arg(out)
-        .args(args)
-        .output()
-        .unwrap()
+    convert_cmd(out).args(args).output().unwrap()
 }
 
 fn os(s: &str) -> &OsStr {
@@ -372,17 +375,7 @@ fn a_second_run_on_a_locked_out_exits_2_at_once() {
     let d = TempDir::new().unwrap();
     let out = d.path().join("out");
     // The first run reads stdin, which stays open: it holds the lock until stdin closes.
-    let mut first = t2p()
-        .args([
-            "convert",
-            "--now",
-            NOW,
-            "--progress",
-            "never",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
+    let mut first = convert_cmd(&out)
         .arg("-")
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
