@@ -11,56 +11,86 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The progress bar and the thread that redraws it a few times a second.
-pub struct ProgressUi {
+/// A progress bar on stderr and the thread that redraws it every 100 ms; `send` uses it too.
+pub struct Ticker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl ProgressUi {
-    pub fn start(cfg: &Config, live: Arc<Live>) -> ProgressUi {
+impl Ticker {
+    /// Starts the redraw thread when `show` (the bar's template is `template`): `draw` sets
+    /// the bar from the seconds since the start. Without `show`, nothing runs.
+    pub fn start(
+        show: bool,
+        template: &'static str,
+        mut draw: impl FnMut(&ProgressBar, f64) + Send + 'static,
+    ) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
-        let show = match cfg.progress {
-            Progress::Never => false,
-            Progress::Always => true,
-            Progress::Auto => std::io::stderr().is_terminal(),
-        };
         if !show {
-            return ProgressUi { stop, thread: None };
+            return Ticker { stop, thread: None };
         }
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || {
             let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-            bar.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
-            let term = console::Term::stderr();
+            bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
             let started = Instant::now();
             while !flag.load(Ordering::Relaxed) {
+                draw(&bar, started.elapsed().as_secs_f64());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            bar.finish_and_clear();
+        });
+        Ticker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops and clears the bar.
+    pub fn finish(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Whether `--progress` (and a terminal, for `auto`) asks for a bar.
+pub fn shows(progress: Progress) -> bool {
+    match progress {
+        Progress::Never => false,
+        Progress::Always => true,
+        Progress::Auto => std::io::stderr().is_terminal(),
+    }
+}
+
+/// The progress bar of `convert` and `check`.
+pub struct ProgressUi(Ticker);
+
+impl ProgressUi {
+    pub fn start(cfg: &Config, live: Arc<Live>) -> ProgressUi {
+        let term = console::Term::stderr();
+        ProgressUi(Ticker::start(
+            shows(cfg.progress),
+            "{msg}",
+            move |bar, secs| {
                 let now = Snapshot {
                     bytes_read: live.bytes_read.load(Ordering::Relaxed),
                     total_bytes: live.total_bytes.load(Ordering::Relaxed),
                     records: live.records.load(Ordering::Relaxed),
                     calls: live.calls.load(Ordering::Relaxed),
                     rejected: live.rejected.load(Ordering::Relaxed),
-                    secs: started.elapsed().as_secs_f64(),
+                    secs,
                 };
                 // One column short of the width: some terminals wrap a line that fills it.
                 let width = term.size_checked().map_or(80, |(_, cols)| cols as usize);
                 bar.set_message(progress_line(&now, width.saturating_sub(1)));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            bar.finish_and_clear();
-        });
-        ProgressUi {
-            stop,
-            thread: Some(thread),
-        }
+            },
+        ))
     }
 
-    pub fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn finish(self) {
+        self.0.finish();
     }
 }
 

@@ -4,24 +4,17 @@
 
 use super::dispatch::Stop;
 use super::{Live, Outcome, Plan};
-use crate::report::group;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::report::{Ticker, group};
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
 
-/// The progress bar and the thread that redraws it.
-pub struct Progress {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
+/// The progress bar of a send.
+pub struct Progress(Ticker);
 
 impl Progress {
     /// Starts the bar when `--progress` (and a terminal, for `auto`) says so.
     pub fn start(plan: &Plan, live: Arc<Live>) -> Progress {
-        let stop = Arc::new(AtomicBool::new(false));
         let c = &plan.args.common;
         let show = !c.quiet
             && match c.progress {
@@ -29,49 +22,29 @@ impl Progress {
                 crate::cli::ProgressArg::Always => true,
                 crate::cli::ProgressArg::Auto => std::io::stderr().is_terminal(),
             };
-        if !show {
-            return Progress { stop, thread: None };
-        }
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-            bar.set_style(
-                ProgressStyle::with_template("{bar:30} {pos}/{len} calls eta {eta} | {msg}")
-                    .expect("valid template"),
-            );
-            let started = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                let total = live.total.load(Ordering::Relaxed);
-                if total > 0 {
-                    bar.set_length(total);
-                }
-                bar.set_position(live.acknowledged.load(Ordering::Relaxed));
-                let secs = started.elapsed().as_secs_f64().max(1e-3);
-                bar.set_message(format!(
-                    "{:.0} req/s, {:.1} MB/s, {} in flight, {} retries, {} 429s, {} refused",
-                    live.requests.load(Ordering::Relaxed) as f64 / secs,
-                    live.bytes.load(Ordering::Relaxed) as f64 / 1e6 / secs,
-                    live.in_flight.load(Ordering::Relaxed),
-                    group(live.retries.load(Ordering::Relaxed)),
-                    group(live.rate_limited.load(Ordering::Relaxed)),
-                    group(live.refused.load(Ordering::Relaxed)),
-                ));
-                std::thread::sleep(Duration::from_millis(100));
+        let template = "{bar:30} {pos}/{len} calls eta {eta} | {msg}";
+        Progress(Ticker::start(show, template, move |bar, secs| {
+            let total = live.total.load(Ordering::Relaxed);
+            if total > 0 {
+                bar.set_length(total);
             }
-            bar.finish_and_clear();
-        });
-        Progress {
-            stop,
-            thread: Some(thread),
-        }
+            bar.set_position(live.acknowledged.load(Ordering::Relaxed));
+            let secs = secs.max(1e-3);
+            bar.set_message(format!(
+                "{:.0} req/s, {:.1} MB/s, {} in flight, {} retries, {} 429s, {} refused",
+                live.requests.load(Ordering::Relaxed) as f64 / secs,
+                live.bytes.load(Ordering::Relaxed) as f64 / 1e6 / secs,
+                live.in_flight.load(Ordering::Relaxed),
+                group(live.retries.load(Ordering::Relaxed)),
+                group(live.rate_limited.load(Ordering::Relaxed)),
+                group(live.refused.load(Ordering::Relaxed)),
+            ));
+        }))
     }
 
     /// Stops the bar.
-    pub fn finish(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+    pub fn finish(self) {
+        self.0.finish();
     }
 }
 
