@@ -1,5 +1,5 @@
 //! Byte classes of 64-byte blocks as bit masks (bit `i` stands for byte `i`): the building block
-//! of the scanners that go through large texts a block at a time ([`crate::compact`], the CSV
+//! of the scanners that go through large texts a block at a time ([`crate::json::write_compact`], the CSV
 //! record scanner in [`crate::input`]). SSE2 on x86-64, where it is always present; a portable
 //! loop elsewhere.
 

@@ -21,7 +21,7 @@ pub fn from_raw(raw: Raw<'_>) -> Result<i64, BadTime> {
         Kind::Number => parse_number(raw.get())
             .ok_or_else(|| BadTime(format!("{} is not a valid unix time", raw.get()))),
         Kind::String => {
-            let s = decode_str(raw);
+            let s = decode_str(raw).unwrap_or_default();
             parse_str(&s).ok_or_else(|| {
                 BadTime(format!(
                     "{} is neither unix seconds/milliseconds nor an RFC 3339 time",

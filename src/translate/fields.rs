@@ -2,7 +2,7 @@
 //! whose message names the field's path, what it held and what was expected.
 
 use crate::json::Raw;
-use crate::json::{Kind, RawMap, Str};
+use crate::json::{Kind, RawMap};
 use crate::reject::{Reject, reject};
 use crate::time;
 use std::borrow::Cow;
@@ -37,21 +37,16 @@ pub fn opt_str<'a>(map: &RawMap<'a>, key: &str, at: &str) -> Result<Option<Cow<'
 /// Unicode text (a lone surrogate escape such as `"\ud800"`) is `invalid_field`, rather than
 /// reading as an empty string.
 pub fn str_text<'a>(raw: Raw<'a>, at: &str, key: &str) -> Result<Cow<'a, str>, Reject> {
-    if let Some(plain) = crate::json::plain_str(raw) {
-        return Ok(Cow::Borrowed(plain));
-    }
-    serde_json::from_str::<Str>(raw.get())
-        .map(|s| s.0)
-        .map_err(|e| {
-            // The error's position is inside the literal, not the record: leave it out.
-            let e = e.to_string();
-            let why = e.split(" at line ").next().unwrap_or_default();
-            reject!(
-                InvalidField,
-                "{} is not a valid string: {why}",
-                path(at, key)
-            )
-        })
+    crate::json::decode_str(raw).map_err(|e| {
+        // The error's position is inside the literal, not the record: leave it out.
+        let e = e.to_string();
+        let why = e.split(" at line ").next().unwrap_or_default();
+        reject!(
+            InvalidField,
+            "{} is not a valid string: {why}",
+            path(at, key)
+        )
+    })
 }
 
 /// A raw object value (validated to be an object, not parsed).

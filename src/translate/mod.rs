@@ -379,7 +379,7 @@ fn is_entity(map: &RawMap) -> Result<bool, Reject> {
     let (Some(t), Some(_)) = (map.get("type"), map.get("action")) else {
         return Ok(false);
     };
-    if Kind::of(t) == Kind::String && V2_TYPES.contains(&decode_str(t).as_ref()) {
+    if decode_str(t).is_ok_and(|s| V2_TYPES.contains(&s.as_ref())) {
         return Ok(true);
     }
     Err(reject!(

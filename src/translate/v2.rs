@@ -16,7 +16,10 @@ use std::borrow::Cow;
 
 /// Converts one v2 entity (its `type` already checked to be a v2 type).
 pub fn entity(rec: &mut Rec, map: &RawMap) -> Result<(), Reject> {
-    let ty = map.get("type").map(decode_str).unwrap_or_default();
+    let ty = map
+        .get("type")
+        .and_then(|t| decode_str(t).ok())
+        .unwrap_or_default();
     let action = opt_str(map, "action", "")?.unwrap_or_default();
     match ty.as_ref() {
         "person" => person(rec, map, &action),

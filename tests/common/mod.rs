@@ -74,7 +74,9 @@ fn canon_into(raw: Raw, out: &mut String) {
             }
             out.push(']');
         }
-        Kind::String => out.push_str(&serde_json::to_string(decode_str(raw).as_ref()).unwrap()),
+        Kind::String => {
+            out.push_str(&serde_json::to_string(decode_str(raw).unwrap().as_ref()).unwrap())
+        }
         _ => out.push_str(raw.get()),
     }
 }

@@ -1,10 +1,8 @@
-//! Borrowed JSON building blocks for the hot path.
-//!
-//! Records are parsed into [`RawMap`]s: the members of one JSON object in input order, each value
-//! kept as its raw text ([`Raw`]), so user objects pass through untouched and nothing builds a
-//! `serde_json::Value` tree. This module also owns the two writers every output line uses:
-//! [`write_compact`] (copy raw JSON without insignificant whitespace) and [`write_str`] (a JSON
-//! string literal).
+//! The borrowed JSON types every stage shares: [`Raw`] (the text of one valid value),
+//! [`RawMap`] (an object's members in input order, values kept raw), [`Nested`] and [`Record`]
+//! (a record whose `body` is opened in the same pass), [`Kind`], and the one decoder of string
+//! literals, [`decode_str`]. Parsing them is [`super::parse`]'s job; this module only defines
+//! them and how serde_json fills them.
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -38,7 +36,7 @@ impl<'de> Deserialize<'de> for Str<'de> {
 
 /// The text of one valid JSON value, borrowed from the input: what a member's value is kept as
 /// until the mapping needs it. Only a parser makes one (serde_json's `RawValue` deserializer or
-/// [`crate::jsonscan`]), so the text is always valid JSON without surrounding whitespace.
+/// [`super::scan`]), so the text is always valid JSON without surrounding whitespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Raw<'a>(&'a str);
 
@@ -108,12 +106,6 @@ pub struct RawMap<'a> {
 }
 
 impl<'a> RawMap<'a> {
-    /// Parses the text of a JSON object: with [`crate::jsonscan`] when it can, else (and for
-    /// the error message) with serde_json.
-    pub fn parse(text: &'a str) -> serde_json::Result<RawMap<'a>> {
-        crate::jsonscan::object(text).map_or_else(|| serde_json::from_str(text), Ok)
-    }
-
     /// The value of `key`, `null` counting as absent. With duplicate keys the last one wins,
     /// as in most JSON decoders the Track API's clients use.
     pub fn get(&self, key: &str) -> Option<Raw<'a>> {
@@ -221,14 +213,6 @@ pub struct Record<'a> {
     pub body_span: Option<(usize, usize)>,
 }
 
-impl<'a> Record<'a> {
-    /// Parses a record: with [`crate::jsonscan`] when it can, else (and for the error message)
-    /// with serde_json.
-    pub fn parse(text: &'a str) -> serde_json::Result<Record<'a>> {
-        crate::jsonscan::record(text).map_or_else(|| serde_json::from_str(text), Ok)
-    }
-}
-
 impl<'de> Deserialize<'de> for Record<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -254,17 +238,6 @@ impl<'de> Deserialize<'de> for Record<'de> {
     }
 }
 
-/// Parses the text of one JSON value: with [`crate::jsonscan`] when it can, else (and for the
-/// error message) with serde_json.
-pub fn parse_raw(text: &str) -> serde_json::Result<Raw<'_>> {
-    crate::jsonscan::value(text).map_or_else(|| serde_json::from_str(text), Ok)
-}
-
-/// Parses the text of a JSON array into its elements, like [`parse_raw`].
-pub fn parse_array(text: &str) -> serde_json::Result<Vec<Raw<'_>>> {
-    crate::jsonscan::array(text).map_or_else(|| serde_json::from_str(text), Ok)
-}
-
 /// The text of a string literal that holds no escapes (it reads as itself), else `None`.
 pub fn plain_str(raw: Raw<'_>) -> Option<&str> {
     let inner = raw.get().strip_prefix('"')?.strip_suffix('"')?;
@@ -273,152 +246,20 @@ pub fn plain_str(raw: Raw<'_>) -> Option<&str> {
         .then_some(inner)
 }
 
-/// Decodes a raw JSON string literal (borrowing when it has no escapes).
-pub fn decode_str(raw: Raw<'_>) -> Cow<'_, str> {
+/// Decodes a raw JSON string literal, borrowing when it has no escapes: the one string decoder
+/// of the converter. It fails when `raw` is not a string, or is a literal that holds no valid
+/// Unicode text (a lone surrogate escape such as `"\ud800"`); callers decide what that means
+/// (a field's `invalid_field`, or "not one of the known names").
+pub fn decode_str(raw: Raw<'_>) -> serde_json::Result<Cow<'_, str>> {
     if let Some(plain) = plain_str(raw) {
-        return Cow::Borrowed(plain);
+        return Ok(Cow::Borrowed(plain));
     }
-    match serde_json::from_str::<Str>(raw.get()) {
-        Ok(s) => s.0,
-        // The raw text came from a successful parse, so it is a valid literal.
-        Err(_) => Cow::Borrowed(""),
-    }
-}
-
-pub use crate::compact::write_compact;
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// Does this 8-byte word hold a `"`, a `\` or a control character? (SWAR: the classic
-/// "has a zero byte" / "has a byte below n" tests.)
-#[inline]
-fn word_needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    (zero(w ^ (ONES * b'"' as u64)) | zero(w ^ (ONES * b'\\' as u64)) | below_space) != 0
-}
-
-/// Writes `s` as a JSON string literal (only `"`, `\` and control characters are escaped).
-pub fn write_str(out: &mut Vec<u8>, s: &str) {
-    out.push(b'"');
-    let b = s.as_bytes();
-    // Fast path: copy whole 8-byte words that need no escaping.
-    let mut clean = 0;
-    while clean + 8 <= b.len() {
-        let w = u64::from_le_bytes(b[clean..clean + 8].try_into().expect("8 bytes"));
-        if word_needs_escape(w) {
-            break;
-        }
-        clean += 8;
-    }
-    out.extend_from_slice(&b[..clean]);
-    let b = &b[clean..];
-    let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            0..=0x1f => {
-                out.extend_from_slice(&b[start..i]);
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(c >> 4) as usize]);
-                out.push(HEX[(c & 15) as usize]);
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
-        };
-        out.extend_from_slice(&b[start..i]);
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(&b[start..]);
-    out.push(b'"');
-}
-
-/// The byte offset of the first `\u` escape in `text` that is half of a surrogate pair
-/// without its other half (`"\ud800"`), which strict JSON parsers downstream refuse. `text`
-/// is JSON (backslashes appear only inside strings).
-pub fn lone_surrogate(text: &[u8]) -> Option<usize> {
-    let hex = |at: usize| -> Option<u16> {
-        let digits = std::str::from_utf8(text.get(at..at + 4)?).ok()?;
-        u16::from_str_radix(digits, 16).ok()
-    };
-    let mut i = 0;
-    while let Some(p) = text.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
-        let at = i + p;
-        if text.get(at + 1) != Some(&b'u') {
-            i = at + 2;
-            continue;
-        }
-        let unit = hex(at + 2)?;
-        i = at + 6;
-        match unit {
-            0xD800..=0xDBFF => {
-                let low = (text.get(at + 6..at + 8) == Some(b"\\u"))
-                    .then(|| hex(at + 8))
-                    .flatten();
-                if !matches!(low, Some(0xDC00..=0xDFFF)) {
-                    return Some(at);
-                }
-                i = at + 12;
-            }
-            0xDC00..=0xDFFF => return Some(at),
-            _ => {}
-        }
-    }
-    None
+    serde_json::from_str::<Str>(raw.get()).map(|s| s.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lone_surrogates_are_found_and_pairs_are_not() {
-        assert_eq!(lone_surrogate(br#""\ud800""#), Some(1));
-        assert_eq!(lone_surrogate(br#""a\udfff""#), Some(2));
-        assert_eq!(lone_surrogate(br#""\ud83d\ude00""#), None);
-        assert_eq!(
-            lone_surrogate(br#""\\ud800""#),
-            None,
-            "an escaped backslash"
-        );
-        assert_eq!(lone_surrogate(br#""\ud83d\u0041""#), Some(1));
-        assert_eq!(lone_surrogate(b"\\"), None, "ends in an escape");
-        assert_eq!(lone_surrogate(b"\\u12"), None, "a cut-short escape");
-    }
-
-    #[test]
-    fn strings_escape_like_serde_json() {
-        for s in [
-            "plain",
-            "q\"uote",
-            "back\\slash",
-            "nl\nx",
-            "\u{1}\u{1f}",
-            "é😀",
-            "",
-            "a long clean string, then a quote\" and more clean text after it",
-            "sixteen bytes!!!\u{7f}\u{80}\u{1f}",
-            "0123456789abcdef\\",
-            "clean8!!\t",
-        ] {
-            let mut v = Vec::new();
-            write_str(&mut v, s);
-            assert_eq!(
-                String::from_utf8(v).unwrap(),
-                serde_json::to_string(s).unwrap()
-            );
-        }
-    }
 
     #[test]
     fn raw_map_keeps_order_and_treats_null_as_absent() {
@@ -427,7 +268,7 @@ mod tests {
         assert_eq!(keys, ["b", "aA", "n", "b"]);
         assert_eq!(m.get("b").unwrap().get(), "2");
         assert!(m.get("n").is_none());
-        assert_eq!(decode_str(m.get("aA").unwrap()), "x");
+        assert_eq!(decode_str(m.get("aA").unwrap()).unwrap(), "x");
     }
 
     #[test]
@@ -441,16 +282,19 @@ mod tests {
         ] {
             let raw: Raw = serde_json::from_str(lit).unwrap();
             let want: String = serde_json::from_str(lit).unwrap();
-            assert_eq!(decode_str(raw), want, "{lit}");
+            assert_eq!(decode_str(raw).unwrap(), want, "{lit}");
             assert_eq!(
-                matches!(decode_str(raw), Cow::Borrowed(_)),
+                matches!(decode_str(raw), Ok(Cow::Borrowed(_))),
                 !lit.contains('\\'),
                 "{lit}"
             );
         }
-        // Not a string, or a lone surrogate: nothing.
+        // Not a string, or a lone surrogate: an error.
         for lit in ["12", r#""\ud800""#] {
-            assert_eq!(decode_str(serde_json::from_str(lit).unwrap()), "", "{lit}");
+            assert!(
+                decode_str(serde_json::from_str(lit).unwrap()).is_err(),
+                "{lit}"
+            );
         }
     }
 }

@@ -11,7 +11,7 @@
 //! here costs speed, never correctness; the tests and the `json_scan` fuzz target compare the
 //! two on valid and broken input.
 
-use crate::json::{Kind, Nested, Raw, RawMap, Record, Str};
+use super::value::{Kind, Nested, Raw, RawMap, Record, Str};
 use crate::simd;
 use std::borrow::Cow;
 
@@ -349,10 +349,59 @@ impl<'a> Scanner<'a> {
     }
 }
 
+/// The byte offset of the first `\u` escape in `text` that is half of a surrogate pair
+/// without its other half (`"\ud800"`), which strict JSON parsers downstream refuse. `text`
+/// is JSON (backslashes appear only inside strings).
+pub fn lone_surrogate(text: &[u8]) -> Option<usize> {
+    let hex = |at: usize| -> Option<u16> {
+        let digits = std::str::from_utf8(text.get(at..at + 4)?).ok()?;
+        u16::from_str_radix(digits, 16).ok()
+    };
+    let mut i = 0;
+    while let Some(p) = text.get(i..).and_then(|rest| memchr::memchr(b'\\', rest)) {
+        let at = i + p;
+        if text.get(at + 1) != Some(&b'u') {
+            i = at + 2;
+            continue;
+        }
+        let unit = hex(at + 2)?;
+        i = at + 6;
+        match unit {
+            0xD800..=0xDBFF => {
+                let low = (text.get(at + 6..at + 8) == Some(b"\\u"))
+                    .then(|| hex(at + 8))
+                    .flatten();
+                if !matches!(low, Some(0xDC00..=0xDFFF)) {
+                    return Some(at);
+                }
+                i = at + 12;
+            }
+            0xDC00..=0xDFFF => return Some(at),
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn lone_surrogates_are_found_and_pairs_are_not() {
+        assert_eq!(lone_surrogate(br#""\ud800""#), Some(1));
+        assert_eq!(lone_surrogate(br#""a\udfff""#), Some(2));
+        assert_eq!(lone_surrogate(br#""\ud83d\ude00""#), None);
+        assert_eq!(
+            lone_surrogate(br#""\\ud800""#),
+            None,
+            "an escaped backslash"
+        );
+        assert_eq!(lone_surrogate(br#""\ud83d\u0041""#), Some(1));
+        assert_eq!(lone_surrogate(b"\\"), None, "ends in an escape");
+        assert_eq!(lone_surrogate(b"\\u12"), None, "a cut-short escape");
+    }
 
     /// A map's members as plain strings, to compare.
     fn members(m: &RawMap) -> Vec<(String, String)> {

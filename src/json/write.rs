@@ -1,16 +1,64 @@
-//! Copying valid JSON text without the whitespace between its tokens, 64 bytes at a time.
+//! The two writers every output line uses: [`write_str`] (a JSON string literal) and
+//! [`write_compact`] (valid JSON text copied without the whitespace between its tokens).
 //!
-//! User objects pass through the converter as raw text and only lose their insignificant
+//! `write_compact` works 64 bytes at a time. User objects pass through the converter as raw text and only lose their insignificant
 //! whitespace, so this copy runs over most output bytes. Each 64-byte block is turned into three
 //! bit masks (quotes, backslashes, bytes at or below 0x20); quotes escaped by a backslash are
 //! dropped, a prefix XOR of the other quotes marks the bytes inside strings, and only the
 //! whitespace outside strings is cut. The state carried from block to block is two bits: inside a
 //! string or not, and whether the block ended with a backslash that escapes the next byte.
 //!
-//! The input must be valid JSON (a [`crate::json::Raw`] always is): then a byte at or below 0x20
+//! The input must be valid JSON (a [`super::Raw`] always is): then a byte at or below 0x20
 //! outside a string is whitespace, and no string holds one unescaped except the space itself.
 
 use crate::simd;
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Writes `s` as a JSON string literal (only `"`, `\` and control characters are escaped).
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    // Fast path: skip 16 bytes at a time up to the first byte that needs escaping (the same
+    // byte test the scanner uses to run through strings).
+    let mut clean = 0;
+    while let Some(chunk) = b.get(clean..clean + 16) {
+        let stops = simd::string_stops(chunk.try_into().expect("16 bytes"));
+        if stops != 0 {
+            clean += stops.trailing_zeros() as usize;
+            break;
+        }
+        clean += 16;
+    }
+    out.extend_from_slice(&b[..clean]);
+    let b = &b[clean..];
+    let mut start = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0..=0x1f => {
+                out.extend_from_slice(&b[start..i]);
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(c >> 4) as usize]);
+                out.push(HEX[(c & 15) as usize]);
+                start = i + 1;
+                continue;
+            }
+            _ => continue,
+        };
+        out.extend_from_slice(&b[start..i]);
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(&b[start..]);
+    out.push(b'"');
+}
 
 /// Appends `raw` (valid JSON) to `out` without the whitespace between tokens.
 pub fn write_compact(out: &mut Vec<u8>, raw: &str) {
@@ -70,6 +118,30 @@ fn escaped(backslash: u64, carry: &mut u64) -> u64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn strings_escape_like_serde_json() {
+        for s in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nl\nx",
+            "\u{1}\u{1f}",
+            "é😀",
+            "",
+            "a long clean string, then a quote\" and more clean text after it",
+            "sixteen bytes!!!\u{7f}\u{80}\u{1f}",
+            "0123456789abcdef\\",
+            "clean8!!\t",
+        ] {
+            let mut v = Vec::new();
+            write_str(&mut v, s);
+            assert_eq!(
+                String::from_utf8(v).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
+        }
+    }
 
     fn compact(s: &str) -> String {
         let mut v = Vec::new();
