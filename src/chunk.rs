@@ -4,14 +4,13 @@
 
 use crate::bufpool::BufPool;
 use crate::config::CsvLayout;
-use crate::csvrows::Rows;
+use crate::csv::{Plan, Rows, row_record};
 use crate::input::{self, Piece};
 use crate::output::errors;
 use crate::output::files::{CallInfo, PartBuf};
 use crate::output::partition::{PartKey, Partitioner};
-use crate::reject::{Code, Reject};
+use crate::reject::Code;
 use crate::stats::Tally;
-use crate::translate::csv::Plan;
 use crate::translate::{self, Counts, Output};
 use std::sync::Arc;
 
@@ -214,7 +213,7 @@ impl Worker {
                 self.too_long(here, raw, raw.len() as u64, r);
                 continue;
             }
-            let counts = match csv_record(plan, &cells, &ends, &mut json, &mut deferred) {
+            let counts = match row_record(plan, &cells, &ends, &mut json, &mut deferred) {
                 Ok(texts) => {
                     match translate::translate_deferred(&self.opts, &json, &deferred, raw, &mut out)
                     {
@@ -360,49 +359,4 @@ impl Worker {
 
 fn is_blank(line: &[u8]) -> bool {
     line.iter().all(|b| *b == b' ' || *b == b'\t')
-}
-
-/// Checks one CSV row (its cells one after the other in `cells`, ending at `ends`) and writes
-/// the JSON record it stands for into `json`, its JSON cells unchecked (see
-/// [`Plan::row_deferred`]); returns the cells as text.
-fn csv_record<'c>(
-    plan: &Plan,
-    cells: &'c [u8],
-    ends: &[usize],
-    json: &mut Vec<u8>,
-    deferred: &mut Vec<(usize, usize)>,
-) -> Result<Vec<&'c str>, Reject> {
-    if let Some(problem) = &plan.problem {
-        return Err(problem.clone());
-    }
-    if ends.len() != plan.columns() {
-        return Err(Reject::new(
-            Code::CsvInvalid,
-            format!(
-                "the row has {} cells, the header has {}",
-                ends.len(),
-                plan.columns()
-            ),
-        ));
-    }
-    let mut texts = Vec::with_capacity(ends.len());
-    let mut from = 0;
-    for (i, &end) in ends.iter().enumerate() {
-        match simdutf8::basic::from_utf8(&cells[from..end]) {
-            Ok(t) => texts.push(t),
-            Err(_) => {
-                return Err(Reject::new(
-                    Code::CsvInvalid,
-                    format!("cell {} is not valid UTF-8", i + 1),
-                ));
-            }
-        }
-        from = end;
-    }
-    // A check that fails on a cell other than a JSON one: the full check gives the error the
-    // row's first bad cell makes.
-    if let Err(reject) = plan.row_deferred(&texts, json, deferred) {
-        return Err(plan.row(&texts, json).err().unwrap_or(reject));
-    }
-    Ok(texts)
 }

@@ -20,7 +20,7 @@ pub enum InputFormat {
 
 /// The CSV layouts, defined with the mapping that reads them (the mapping knows no
 /// configuration).
-pub use crate::translate::csv::CsvLayout;
+pub use crate::csv::CsvLayout;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {

@@ -26,7 +26,7 @@ pub mod bufpool;
 pub mod chunk;
 pub mod cli;
 pub mod config;
-pub mod csvrows;
+pub mod csv;
 pub mod error;
 pub mod input;
 pub mod json;

@@ -12,14 +12,14 @@ use crate::bufpool::BufPool;
 use crate::chunk::{ChunkResult, Decoder, Worker};
 use crate::config::{Command, Config};
 use crate::error::{Error, Result};
-use crate::input::{self, CsvScan, Cuts, Format, Framer, Piece, Source};
+use crate::csv::{self, CsvScan};
+use crate::input::{self, Cuts, Format, Framer, Piece, Source};
 use crate::output::files::{FileRecord, FileSet};
 use crate::output::partition::Partitioner;
 use crate::output::{Scope, manifest};
 use crate::reject::Code;
 use crate::shard::Range;
 use crate::stats::{InputStats, Tally};
-use crate::translate::csv::{Plan, header_fields};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -585,10 +585,17 @@ fn open_whole(
             ),
             Decoder::Ndjson,
         ),
-        Format::Csv { delimiter } => match input::read_csv_header(&mut reader, delimiter, max_line)
-        {
-            Ok((header, consumed, lines)) => {
-                let plan = Plan::new(&header_fields(&header, delimiter), worker.csv_layout);
+        Format::Csv { delimiter } => match csv::read_header(
+            &mut reader,
+            delimiter,
+            max_line,
+            worker.csv_layout,
+        ) {
+            Ok(csv::Header {
+                plan,
+                consumed,
+                lines,
+            }) => {
                 let cuts = Cuts::Csv(CsvScan::new(delimiter));
                 let framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed)
                     .recycling(Arc::clone(&worker.pool));
@@ -600,7 +607,7 @@ fn open_whole(
             }
             Err(e) => {
                 let code = match e {
-                    input::HeaderProblem::Io(_) => Code::CorruptInput,
+                    csv::HeaderProblem::Io(_) => Code::CorruptInput,
                     _ => Code::CsvInvalid,
                 };
                 (Pieces::failed(code, e.to_string(), 0), Decoder::Ndjson)

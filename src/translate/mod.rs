@@ -7,7 +7,6 @@
 //! family: [`v1`] (HTTP calls to v1 endpoints), [`v2`] (entities), [`relationships`] (group and
 //! Relationship Deleted calls), with [`identity`] and [`fields`] shared by all.
 
-pub mod csv;
 pub mod fields;
 pub mod identity;
 pub mod relationships;
@@ -297,10 +296,10 @@ pub fn translate_record(opts: &Options, text: &[u8], id_bytes: &[u8], out: &mut 
     }
 }
 
-/// Translates a record written by [`csv::Plan::row_deferred`], if its parse finds exactly one
+/// Translates a record written by the CSV plan's `row_deferred` (a CSV row), if its parse finds exactly one
 /// value at each of the `deferred` places (members whose text was not checked when the record
 /// was written). `None`, with nothing written, when it does not: the row must then be written
-/// with [`csv::Plan::row`] and translated again.
+/// in full (`row`) and translated again.
 pub fn translate_deferred(
     opts: &Options,
     text: &[u8],
