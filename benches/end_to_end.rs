@@ -86,7 +86,7 @@ fn process(opts: &Options, partitioner: &Partitioner, data: &[u8]) -> Parts {
 
 fn pieces(corpus: &[u8]) -> impl Iterator<Item = Vec<u8>> + '_ {
     Framer::new(corpus, BLOCK, MAX_LINE).filter_map(|p| match p {
-        Piece::Lines { data, .. } => Some(data),
+        Piece::Records { data, .. } => Some(data),
         _ => None,
     })
 }

@@ -32,7 +32,7 @@ fn frame(data: &[u8], block: usize) -> (usize, u64) {
     let mut bytes = 0;
     let mut last_line = 0;
     for piece in Framer::new(data, block, MAX_LINE) {
-        if let Piece::Lines { data, line, .. } = piece {
+        if let Piece::Records { data, line, .. } = piece {
             bytes += data.len();
             last_line = line;
         }
@@ -53,7 +53,7 @@ fn ndjson(c: &mut Criterion) {
             let mut lines = 0u64;
             let mut longest = 0usize;
             for piece in Framer::new(&corpus[..], 2 << 20, MAX_LINE) {
-                if let Piece::Lines { data, .. } = piece {
+                if let Piece::Records { data, .. } = piece {
                     let mut start = 0;
                     while start < data.len() {
                         let end = memchr::memchr(b'\n', &data[start..])
@@ -90,7 +90,7 @@ fn csv(c: &mut Criterion) {
         b.iter(|| {
             let mut bytes = 0;
             for piece in csv_pieces(&corpus) {
-                if let Piece::Lines { data, .. } = piece {
+                if let Piece::Records { data, .. } = piece {
                     bytes += data.len();
                 }
             }
@@ -102,7 +102,7 @@ fn csv(c: &mut Criterion) {
         b.iter(|| {
             let (mut rows, mut fields) = (0u64, 0usize);
             for piece in csv_pieces(&corpus) {
-                if let Piece::Lines { data, .. } = piece {
+                if let Piece::Records { data, .. } = piece {
                     let mut reader = Rows::new(&data, b',');
                     while reader.next_row(&mut cells, &mut ends).is_some() {
                         rows += 1;
@@ -119,7 +119,7 @@ fn csv(c: &mut Criterion) {
             let mut fields = 0usize;
             let mut rec = csv::ByteRecord::new();
             for piece in csv_pieces(&corpus) {
-                if let Piece::Lines { data, .. } = piece {
+                if let Piece::Records { data, .. } = piece {
                     let mut rdr = csv::ReaderBuilder::new()
                         .has_headers(false)
                         .flexible(true)

@@ -44,3 +44,9 @@ impl Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A fault the tests inject into a debug build through `TRACK2PIPELINES_FAULT` (the panics
+/// and failures no input can cause); always false in a release build.
+pub(crate) fn fault(name: &str) -> bool {
+    cfg!(debug_assertions) && std::env::var_os("TRACK2PIPELINES_FAULT").is_some_and(|v| v == name)
+}

@@ -23,17 +23,18 @@
 
 pub mod app;
 pub mod bufpool;
-pub mod chunk;
+pub mod calls;
+pub mod cancel;
 pub mod cli;
 pub mod config;
 pub mod csv;
 pub mod error;
 pub mod input;
+pub mod job;
 pub mod json;
 pub mod msgid;
 pub mod output;
 pub mod pipeline;
-pub mod pipelines;
 pub mod reject;
 pub mod report;
 pub mod send;

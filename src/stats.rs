@@ -1,6 +1,6 @@
 //! Counters of a run: per input, per chunk and in total.
 
-use crate::pipelines::CallType;
+use crate::calls::CallType;
 use crate::reject::Code;
 
 /// Record and call counts; chunks add theirs into their input's and the run's.

@@ -1,7 +1,7 @@
 //! CSV rows (and NDJSON lines) as `convert` reads them: the header by `input::read_csv_header`
 //! and `translate::csv::Plan`, then pieces cut at unquoted newlines by `input::Framer` with
 //! `input::CsvScan`, each piece turned into calls and error entries by the real worker
-//! (`chunk::Worker`, which reads rows with `csvrows`, by the `csv` crate's rules, builds each
+//! (`chunk::Conversion`, which reads rows with `csvrows`, by the `csv` crate's rules, builds each
 //! row's JSON record with the plan and translates it).
 //!
 //! Checks: no panic; `records = converted + rejected`, one error entry per reject; every row
@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use std::io::Cursor;
 use std::sync::Arc;
 use track2pipelines::bufpool::BufPool;
-use track2pipelines::chunk::{Decoder, Worker};
+use track2pipelines::chunk::{Decoder, Conversion};
 use track2pipelines::config::CsvLayout;
 use track2pipelines::input::{CsvScan, Cuts, Framer, read_csv_header};
 use track2pipelines::output::partition::Partitioner;
@@ -73,7 +73,7 @@ fn check_rows(plan: &Plan, delimiter: u8, body: &[u8]) {
 }
 
 fn run(input: &[u8], csv: Option<(u8, CsvLayout)>, block: usize, max_line: u64) -> Run {
-    let worker = Worker {
+    let worker = Conversion {
         opts: Options::new(NOW_MS),
         partitioner: Partitioner::new(Vec::new()),
         max_line_bytes: max_line,

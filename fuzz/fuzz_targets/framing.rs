@@ -131,7 +131,7 @@ fuzz_target!(|data: &[u8]| {
     for (k, piece) in pieces.iter().enumerate() {
         assert!(!corrupt, "a piece after Corrupt");
         match piece {
-            Piece::Lines { data, line, offset } => {
+            Piece::Records { data, line, offset } => {
                 assert_eq!(*offset as usize, pos, "Lines offset");
                 assert_eq!(*line, 1 + newlines(&input[..pos]), "Lines line at {pos}");
                 assert!(!data.is_empty(), "empty Lines piece");

@@ -22,12 +22,12 @@ impl Cuts {
     }
 }
 
-
-/// A run of the decompressed stream, cut at line ends.
+/// A run of the decompressed stream, cut at record ends.
 #[derive(Debug)]
 pub enum Piece {
-    /// Whole lines (the last may lack its newline at the end of the stream).
-    Lines {
+    /// Whole records: NDJSON lines, or CSV rows (which may span lines); the last may lack its
+    /// newline at the end of the stream.
+    Records {
         data: Vec<u8>,
         /// 1-based number of the first line.
         line: u64,
@@ -133,7 +133,7 @@ impl<R: Read> Framer<R> {
         }
     }
 
-    /// Takes `carry[..cut]` as a Lines piece.
+    /// Takes `carry[..cut]` as a `Records` piece.
     fn take_lines(&mut self, cut: usize) -> Piece {
         let rest_len = self.carry.len() - cut;
         let mut rest = match &self.pool {
@@ -143,12 +143,12 @@ impl<R: Read> Framer<R> {
         rest.extend_from_slice(&self.carry[cut..]);
         let mut data = std::mem::replace(&mut self.carry, rest);
         data.truncate(cut);
-        let piece = Piece::Lines {
+        let piece = Piece::Records {
             line: self.line,
             offset: self.offset,
             data,
         };
-        if let Piece::Lines { data, .. } = &piece {
+        if let Piece::Records { data, .. } = &piece {
             self.line += memchr::memchr_iter(b'\n', data).count() as u64;
         }
         self.offset += cut as u64;
@@ -170,7 +170,7 @@ impl<R: Read> Framer<R> {
             return Some(corrupt);
         }
         self.queued = Some(corrupt);
-        let piece = Piece::Lines {
+        let piece = Piece::Records {
             data: tail,
             line: self.line,
             offset: self.offset,
@@ -328,7 +328,7 @@ mod tests {
     fn lines_of(ps: &[Piece]) -> Vec<(u64, u64, Vec<u8>)> {
         let mut out = Vec::new();
         for p in ps {
-            if let Piece::Lines { data, line, offset } = p {
+            if let Piece::Records { data, line, offset } = p {
                 let mut o = *offset;
                 for (l, chunk) in (*line..).zip(data.split_inclusive(|b| *b == b'\n')) {
                     out.push((l, o, chunk.to_vec()));

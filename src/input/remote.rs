@@ -241,7 +241,7 @@ mod tests {
         let reader = ObjectReader::new(obj, 64, 0);
         let pieces: Vec<Piece> = Framer::new(reader, 4096, 1 << 20).collect();
         match &pieces[..] {
-            [Piece::Lines { data, .. }, Piece::Corrupt { offset, .. }] => {
+            [Piece::Records { data, .. }, Piece::Corrupt { offset, .. }] => {
                 assert_eq!(&data[..], b"{\"a\":1}\n{\"b\":2}\n");
                 assert_eq!(*offset, 16);
             }

@@ -10,9 +10,9 @@
 
 use super::dir::{RunDir, Target};
 use super::partition::{PartKey, Partitioner};
+use crate::calls::CallType;
 use crate::config::Compression;
 use crate::error::{Error, Result};
-use crate::pipelines::CallType;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;
@@ -48,7 +48,8 @@ pub struct PartBuf {
 pub struct FileRecord {
     /// Relative to the output directory, `/`-separated.
     pub path: String,
-    pub calls: u64,
+    /// Lines in the file: calls in a part file, entries in the error file.
+    pub lines: u64,
     /// Size of the file on disk.
     pub bytes: u64,
     pub first_timestamp: Option<i64>,
@@ -490,7 +491,7 @@ impl FileSet {
         }
         let record = FileRecord {
             path: f.rel,
-            calls: f.calls,
+            lines: f.calls,
             bytes: f.bytes,
             first_timestamp: f.ts.map(|t| t.0),
             last_timestamp: f.ts.map(|t| t.1),
@@ -499,7 +500,7 @@ impl FileSet {
         };
         if Some(id) == self.errors {
             self.errors_record = Some(FileRecord {
-                calls: f.lines,
+                lines: f.lines,
                 ..record
             });
         } else {

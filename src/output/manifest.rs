@@ -3,8 +3,8 @@
 //! input and in total.
 
 use super::files::FileRecord;
+use crate::calls::CallType;
 use crate::error::{Error, Result};
-use crate::pipelines::CallType;
 use crate::stats::{InputStats, Tally};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -105,7 +105,7 @@ impl FileEntry {
     pub fn from(r: &FileRecord) -> Self {
         FileEntry {
             path: r.path.clone(),
-            calls: r.calls,
+            calls: r.lines,
             bytes: r.bytes,
             first_timestamp: r.first_timestamp.map(ts),
             last_timestamp: r.last_timestamp.map(ts),

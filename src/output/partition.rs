@@ -1,7 +1,7 @@
 //! Partition keys: which directory a call goes to under `--partition-by`.
 
+use crate::calls::CallType;
 use crate::config::PartitionBy;
-use crate::pipelines::CallType;
 use crate::translate::CallMeta;
 
 /// A call's partition: one value per `--partition-by` level (at most 4 levels).

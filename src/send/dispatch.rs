@@ -33,6 +33,8 @@ pub struct Settings {
     pub backoff_cap: Duration,
     /// Source names, for refusal entries.
     pub sources: Arc<Vec<Arc<str>>>,
+    /// Stops the sending (what is in flight is still awaited) when requested.
+    pub cancel: crate::cancel::Cancel,
 }
 
 /// Why the sender stopped before the end.
@@ -138,10 +140,8 @@ pub async fn run(
     };
 
     loop {
-        if stop.is_none() && crate::pipeline::STOP.load(Ordering::SeqCst) {
-            stop = Some(Stop::Interrupted(
-                crate::pipeline::STOP_SIGNAL.load(Ordering::SeqCst),
-            ));
+        if stop.is_none() && settings.cancel.is_requested() {
+            stop = Some(Stop::Interrupted(settings.cancel.signal()));
         }
         let stopping = stop.is_some();
         let idle = ready.is_empty() && later.is_empty() && held.is_none();

@@ -87,12 +87,14 @@ pub struct Plan {
     pub command_line: Vec<String>,
     /// `--shard K/N`: send only this share of the part files.
     pub shard: Option<crate::shard::Shard>,
+    /// Stops the run when requested (SIGINT, SIGTERM).
+    pub cancel: crate::cancel::Cancel,
 }
 
 /// Runs `send`; returns the exit status.
-pub fn main(args: SendArgs, command_line: Vec<String>) -> i32 {
+pub fn main(args: SendArgs, command_line: Vec<String>, cancel: crate::cancel::Cancel) -> i32 {
     let plan = match validate(args, command_line) {
-        Ok(p) => p,
+        Ok(p) => Plan { cancel, ..p },
         Err(e) => return fail(&e),
     };
     match run(plan) {
@@ -214,6 +216,7 @@ fn validate(args: SendArgs, command_line: Vec<String>) -> Result<Plan> {
         max_call_bytes,
         command_line,
         shard,
+        cancel: crate::cancel::Cancel::new(),
     })
 }
 
@@ -390,6 +393,7 @@ fn run(plan: Plan) -> Result<i32> {
         limit: a.limit,
         recent_cutoff: cutoff,
         skip_recent: a.recent == RecentArg::Skip,
+        cancel: plan.cancel.clone(),
     };
     let mut out = Outcome {
         inputs: inputs
@@ -579,6 +583,7 @@ fn send(
         backoff_base: a.retry_backoff,
         backoff_cap: Duration::from_secs(30),
         sources: Arc::new(inputs.iter().map(|i| i.source.name.clone()).collect()),
+        cancel: plan.cancel.clone(),
     };
     let (read, (sent, stop)) = std::thread::scope(|s| {
         // The reader owns the sending end: when it is done, the sender sees the end.

@@ -218,7 +218,7 @@ pub fn count(inputs: &[Input], cutoff_ms: i64, max_line: u64) -> Result<(Option<
         }
         let reader = input::open(&i.source, Arc::new(AtomicU64::new(0)))?;
         for piece in Framer::new(reader, 1 << 20, max_line) {
-            let Piece::Lines { data, .. } = piece else {
+            let Piece::Records { data, .. } = piece else {
                 continue;
             };
             for line in data.split(|b| *b == b'\n') {
@@ -251,6 +251,8 @@ pub struct ReadConfig {
     pub max_batch_bytes: usize,
     /// Calls per body at most.
     pub max_batch_calls: usize,
+    /// Stops the reading when requested.
+    pub cancel: crate::cancel::Cancel,
     /// `--limit`: stop after this many calls.
     pub limit: Option<u64>,
     /// Calls at or after this time (unix ms) are recent.
@@ -332,11 +334,11 @@ pub fn read_all(
         let name = inp.source.name.clone();
         let reader = input::open(&inp.source, Arc::new(AtomicU64::new(0)))?;
         for piece in Framer::new(reader, 1 << 20, max_line) {
-            if crate::pipeline::STOP.load(Ordering::Relaxed) {
+            if cfg.cancel.is_requested() {
                 break 'inputs;
             }
             match piece {
-                Piece::Lines { data, line, offset } => {
+                Piece::Records { data, line, offset } => {
                     let mut off = offset;
                     for (ln, raw) in (line..).zip(data.split_inclusive(|b| *b == b'\n')) {
                         let here = off;

@@ -125,8 +125,11 @@ pub fn prepare(
             });
         }
     }
-    let live = Live::default();
-    let result = crate::app::execute(&cfg, &live)?;
+    let live = Live {
+        cancel: plan.cancel.clone(),
+        ..Live::default()
+    };
+    let result = crate::job::execute(&cfg, &live)?;
     // The rejected records, copied (streamed) to DIR/errors.ndjson.
     let from = out.join("errors.ndjson");
     let tmp = st.path(".errors.ndjson.partial");

@@ -3,9 +3,9 @@
 //! `context.journeys.identifiers` members they contribute.
 
 use super::fields::{id_text, path};
+use crate::calls::{Member, Obj, Val};
 use crate::json::Raw;
 use crate::json::RawMap;
-use crate::pipelines::{Member, Obj, Val};
 use crate::reject::{Reject, reject};
 use std::borrow::Cow;
 

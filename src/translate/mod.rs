@@ -13,10 +13,10 @@ pub mod relationships;
 pub mod v1;
 pub mod v2;
 
+use crate::calls::{Call, CallType, Trailer, write_call};
 use crate::json::Raw;
 use crate::json::{Kind, RawMap, Record, decode_str};
 use crate::msgid;
-use crate::pipelines::{Call, CallType, Trailer, write_call};
 use crate::reject::{Reject, reject};
 use xxhash_rust::xxh3::Xxh3;
 

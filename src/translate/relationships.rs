@@ -5,9 +5,9 @@
 use super::Rec;
 use super::fields::{opt_raw_obj, parse_obj, path};
 use super::identity::{Object, Person, element_path};
+use crate::calls::{Call, CallType, Member, Obj, Val};
 use crate::json::Raw;
 use crate::json::{Kind, RawMap};
-use crate::pipelines::{Call, CallType, Member, Obj, Val};
 use crate::reject::{Reject, reject};
 use std::borrow::Cow;
 

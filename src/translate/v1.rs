@@ -12,9 +12,9 @@ use super::v2::{
     set_event, ulid_id, v1_device_id,
 };
 use super::{Counts, Options, Output, Rec, batch, convert_one, is_entity, reject_whole};
+use crate::calls::{CallType, Member, Val};
 use crate::json::Raw;
 use crate::json::{Kind, Nested, RawMap, Record};
-use crate::pipelines::{CallType, Member, Val};
 use crate::reject::{Reject, reject};
 use std::borrow::Cow;
 

@@ -7,10 +7,10 @@ use super::fields::{
 };
 use super::identity::{Object, Person, merge_side};
 use super::relationships::{self, Action, People};
+use crate::calls::{Call, CallType, Member, Obj, Val};
 use crate::json::Raw;
 use crate::json::{Kind, RawMap, decode_str};
 use crate::msgid::is_ulid;
-use crate::pipelines::{Call, CallType, Member, Obj, Val};
 use crate::reject::{Reject, reject};
 use std::borrow::Cow;
 

@@ -27,7 +27,7 @@ pub enum Decoder {
 
 /// What every worker needs, shared by all of them.
 #[derive(Debug)]
-pub struct Worker {
+pub struct Conversion {
     pub opts: translate::Options,
     pub partitioner: Partitioner,
     pub max_line_bytes: u64,
@@ -40,7 +40,7 @@ pub struct Worker {
 
 /// What one piece produced.
 #[derive(Debug, Default)]
-pub struct ChunkResult {
+pub struct PieceResult {
     /// Index of the input the piece came from.
     pub input: usize,
     pub parts: Vec<PartBuf>,
@@ -68,7 +68,7 @@ impl At<'_> {
     }
 }
 
-impl Worker {
+impl Conversion {
     /// Translates one piece of input `input` (named `source`); `lines_known` is false when the
     /// piece's line numbers do not count from the start of the file.
     pub fn process(
@@ -78,13 +78,13 @@ impl Worker {
         decoder: &Decoder,
         piece: Piece,
         lines_known: bool,
-    ) -> ChunkResult {
-        let mut r = ChunkResult {
+    ) -> PieceResult {
+        let mut r = PieceResult {
             input,
-            ..ChunkResult::default()
+            ..PieceResult::default()
         };
         match piece {
-            Piece::Lines { data, line, offset } => {
+            Piece::Records { data, line, offset } => {
                 let at = At {
                     source,
                     line,
@@ -154,7 +154,7 @@ impl Worker {
     }
 
     /// NDJSON: one record per line; blank lines counted, over-long ones rejected.
-    fn lines(&self, at: At, data: &[u8], r: &mut ChunkResult) -> Output {
+    fn lines(&self, at: At, data: &[u8], r: &mut PieceResult) -> Output {
         let mut out = self.output(data.len() + data.len() / 4);
         let mut here = at;
         let mut start = 0;
@@ -192,7 +192,7 @@ impl Worker {
         plan: &Plan,
         delimiter: u8,
         data: &[u8],
-        r: &mut ChunkResult,
+        r: &mut PieceResult,
     ) -> Output {
         let mut out = self.output(data.len() + data.len() / 2);
         let mut rows = Rows::new(data, delimiter);
@@ -234,7 +234,7 @@ impl Worker {
 
     /// Books one record's outcome: its counts, its error entries, and (for `check`) drops its
     /// calls.
-    fn settle(&self, at: At, raw: &[u8], counts: Counts, out: &mut Output, r: &mut ChunkResult) {
+    fn settle(&self, at: At, raw: &[u8], counts: Counts, out: &mut Output, r: &mut PieceResult) {
         r.tally.records += counts.records;
         r.tally.converted += counts.converted;
         r.tally.rejected += counts.rejected;
@@ -264,7 +264,7 @@ impl Worker {
     }
 
     /// Rejects an over-long record (`line_too_long`), keeping its first [`input::HEAD_BYTES`].
-    fn too_long(&self, at: At, bytes: &[u8], length: u64, r: &mut ChunkResult) {
+    fn too_long(&self, at: At, bytes: &[u8], length: u64, r: &mut PieceResult) {
         let head = &bytes[..bytes.len().min(input::HEAD_BYTES)];
         let message = format!(
             "the record is {length} bytes, over the {}-byte limit (--max-line-bytes); its first {} \
@@ -291,7 +291,7 @@ impl Worker {
     }
 
     /// Splits a chunk's calls into per-partition buffers.
-    fn partition(&self, out: Output, r: &mut ChunkResult) {
+    fn partition(&self, out: Output, r: &mut PieceResult) {
         for c in &out.calls {
             r.tally.calls[c.kind.index()] += 1;
         }

@@ -2,33 +2,31 @@
 //!
 //! A reader thread opens the inputs one after another, frames them into numbered pieces of
 //! whole records, and hands each piece to the rayon pool; at most `2 × threads + 2` pieces are
-//! in flight at once, which bounds memory whatever the input size. Workers ([`crate::chunk`])
+//! in flight at once, which bounds memory whatever the input size. Workers ([`crate::pipeline::worker`])
 //! parse, translate and serialize a whole piece into per-partition buffers, error-file lines
 //! and counters. The
 //! writer (the calling thread) puts results back in input order and is the only one that
 //! touches the files, so the output is the same whatever the thread count or block size.
 
+mod open;
+pub mod worker;
+
 use crate::bufpool::BufPool;
-use crate::chunk::{ChunkResult, Decoder, Worker};
+use crate::cancel::Cancel;
 use crate::config::{Command, Config};
 use crate::error::{Error, Result};
-use crate::csv::{self, CsvScan};
-use crate::input::{self, Cuts, Format, Framer, Piece, Source};
+use crate::input::{self, Piece, Source};
 use crate::output::files::{FileRecord, FileSet};
 use crate::output::partition::Partitioner;
-use crate::output::{Scope, manifest};
+use crate::pipeline::worker::{Conversion, Decoder, PieceResult};
 use crate::reject::Code;
 use crate::shard::Range;
 use crate::stats::{InputStats, Tally};
+use open::open_pieces;
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::Instant;
-
-/// Set by a signal handler: stop reading, clean up, write no manifest.
-pub static STOP: AtomicBool = AtomicBool::new(false);
-/// The signal that set [`STOP`].
-pub static STOP_SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// What a run did.
 #[derive(Debug, Default)]
@@ -66,9 +64,12 @@ impl RunResult {
     }
 }
 
-/// Live counters the progress display reads.
+/// The shared state of a running job: the live counters the progress display reads, and the
+/// token that stops the run (a signal, or a library user, requests it).
 #[derive(Debug, Default)]
 pub struct Live {
+    /// Requested: stop reading, clean up, write no manifest.
+    pub cancel: Cancel,
     /// Total size of the inputs, when known (0 otherwise).
     pub total_bytes: AtomicU64,
     /// Bytes read from the inputs (compressed bytes for compressed inputs).
@@ -79,7 +80,7 @@ pub struct Live {
 }
 
 enum Body {
-    Chunk(Box<ChunkResult>),
+    Chunk(Box<PieceResult>),
     /// A reader or worker thread panicked: the run fails.
     Panicked(String),
     /// The end of input `input`: its byte counts.
@@ -127,7 +128,7 @@ pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<Run
             .build()
             .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", cfg.threads)))?,
     );
-    let worker = Arc::new(Worker {
+    let worker = Arc::new(Conversion {
         opts: cfg.translate.clone(),
         partitioner: Partitioner::new(
             cfg.output
@@ -160,53 +161,10 @@ pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<Run
     Ok(result)
 }
 
-/// Writes the manifest of a completed `convert` run: the last file, after every other file
-/// of the run is in place.
-pub fn write_manifest(
-    cfg: &Config,
-    result: &RunResult,
-    files: &mut FileSet,
-    started_at_ms: i64,
-    finished_at_ms: i64,
-) -> Result<()> {
-    let Some(out) = &cfg.output else {
-        return Ok(());
-    };
-    let scope = cfg.shard.map_or(Scope::All, Scope::Shard);
-    let name = scope.manifest_name();
-    if fault("fail-manifest") {
-        let err = std::io::Error::other("injected failure");
-        return Err(Error::io(out.dir.join(&name), err));
-    }
-    let m = manifest::Manifest {
-        tool: "track2pipelines",
-        version: env!("CARGO_PKG_VERSION"),
-        command_line: &cfg.command_line,
-        started_at: manifest::ts(started_at_ms),
-        finished_at: manifest::ts(finished_at_ms),
-        now: manifest::ts(cfg.translate.now_ms()),
-        inputs: result
-            .inputs
-            .iter()
-            .map(manifest::InputEntry::from)
-            .collect(),
-        files: result.parts.iter().map(manifest::FileEntry::from).collect(),
-        errors: result.errors.as_ref().map(|r| manifest::ErrorsEntry {
-            path: r.path.clone(),
-            entries: r.calls,
-            bytes: r.bytes,
-            checksum_xxh3_128: r.checksum.clone(),
-        }),
-        totals: manifest::Totals::from(&result.total),
-        shard: result.shard.clone(),
-    };
-    files.put_manifest(&name, &manifest::text(&m))
-}
-
 fn write_loop(
     cfg: &Config,
     (sources, ranges): (&[Source], &[Range]),
-    worker: &Arc<Worker>,
+    worker: &Arc<Conversion>,
     pool: &Arc<rayon::ThreadPool>,
     mut files: Option<&mut FileSet>,
     live: &Live,
@@ -233,6 +191,7 @@ fn write_loop(
         let worker = Arc::clone(worker);
         let pool = Arc::clone(pool);
         let bytes_read = Arc::clone(&live.bytes_read);
+        let cancel = live.cancel.clone();
         let (block, max_line) = (cfg.block_bytes, cfg.max_line_bytes);
         std::thread::Builder::new()
             .name("t2p-reader".into())
@@ -244,6 +203,7 @@ fn write_loop(
                     tx,
                     tokens: token_tx,
                     bytes_read,
+                    cancel,
                     block,
                     max_line,
                 };
@@ -257,12 +217,12 @@ fn write_loop(
     };
     let mut pending: BTreeMap<u64, Body> = BTreeMap::new();
     let mut next = 0u64;
-    let interrupted = || Error::Interrupted(STOP_SIGNAL.load(Ordering::Relaxed));
+    let interrupted = || Error::Interrupted(live.cancel.signal());
     let outcome = (|| -> Result<()> {
         loop {
             let msg = match rx.recv_timeout(std::time::Duration::from_millis(100)) {
                 Ok(msg) => msg,
-                Err(mpsc::RecvTimeoutError::Timeout) if STOP.load(Ordering::Relaxed) => {
+                Err(mpsc::RecvTimeoutError::Timeout) if live.cancel.is_requested() => {
                     return Err(interrupted());
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
@@ -302,7 +262,7 @@ fn write_loop(
                     }
                 }
             }
-            if STOP.load(Ordering::Relaxed) {
+            if live.cancel.is_requested() {
                 return Err(interrupted());
             }
         }
@@ -318,7 +278,7 @@ fn write_loop(
             panic_text(&panic)
         )));
     }
-    if STOP.load(Ordering::Relaxed) {
+    if live.cancel.is_requested() {
         return Err(interrupted());
     }
     Ok(result)
@@ -327,12 +287,15 @@ fn write_loop(
 /// Adds one chunk's results to the run, in order.
 fn apply(
     result: &mut RunResult,
-    mut chunk: ChunkResult,
+    mut chunk: PieceResult,
     files: Option<&mut FileSet>,
     live: &Live,
     pool: &BufPool,
 ) -> Result<()> {
-    assert!(!fault("panic-writer"), "injected writer panic");
+    assert!(
+        !crate::error::fault("panic-writer"),
+        "injected writer panic"
+    );
     if let Some(f) = files {
         for part in chunk.parts.drain(..) {
             f.append_part(&part)?;
@@ -358,12 +321,6 @@ fn apply(
     Ok(())
 }
 
-/// A fault the tests inject into a debug build through `TRACK2PIPELINES_FAULT` (the panics
-/// and failures no input can cause); always false in a release build.
-fn fault(name: &str) -> bool {
-    cfg!(debug_assertions) && std::env::var_os("TRACK2PIPELINES_FAULT").is_some_and(|v| v == name)
-}
-
 /// What a panic carried, for the error message.
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     let what = panic
@@ -376,12 +333,13 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// The reader thread's share of the run.
 struct Reading<'a> {
-    worker: &'a Arc<Worker>,
+    worker: &'a Arc<Conversion>,
     pool: &'a rayon::ThreadPool,
     tx: mpsc::Sender<Msg>,
     /// One token per piece in flight: the bound on memory.
     tokens: mpsc::SyncSender<()>,
     bytes_read: Arc<AtomicU64>,
+    cancel: Cancel,
     block: usize,
     max_line: u64,
 }
@@ -391,8 +349,7 @@ impl Reading<'_> {
     fn read_all(&self, sources: &[Source], ranges: &[Range]) {
         let mut seq = 0u64;
         for (i, (source, range)) in sources.iter().zip(ranges).enumerate() {
-            if STOP.load(Ordering::Relaxed) || self.read_one(i, source, *range, &mut seq).is_none()
-            {
+            if self.cancel.is_requested() || self.read_one(i, source, *range, &mut seq).is_none() {
                 return;
             }
         }
@@ -418,7 +375,10 @@ impl Reading<'_> {
         *seq += 1;
         self.pool.spawn(move || {
             let work = std::panic::AssertUnwindSafe(|| {
-                assert!(!fault("panic-worker"), "injected worker panic");
+                assert!(
+                    !crate::error::fault("panic-worker"),
+                    "injected worker panic"
+                );
                 worker.process(i, &name, &decoder, piece, lines_known)
             });
             let body = match std::panic::catch_unwind(work) {
@@ -432,7 +392,10 @@ impl Reading<'_> {
 
     /// Reads one input (or a shard's range of it) to its end; None when the run is stopping.
     fn read_one(&self, i: usize, source: &Source, range: Range, seq: &mut u64) -> Option<()> {
-        assert!(!fault("panic-reader"), "injected reader panic");
+        assert!(
+            !crate::error::fault("panic-reader"),
+            "injected reader panic"
+        );
         let own = Arc::new(AtomicU64::new(0));
         let (mut pieces, decoder, first) =
             open_pieces(source, range, &own, self.worker, self.block, self.max_line);
@@ -441,7 +404,7 @@ impl Reading<'_> {
         let mut last_seen = 0;
         let mut broken = false;
         for piece in pieces.by_ref() {
-            if STOP.load(Ordering::Relaxed) {
+            if self.cancel.is_requested() {
                 return None;
             }
             let now = own.load(Ordering::Relaxed);
@@ -484,134 +447,5 @@ impl Reading<'_> {
         };
         *seq += 1;
         self.tx.send(end).ok()
-    }
-}
-
-/// The pieces of one source: framed, or the one `corrupt_input` piece of a source that could
-/// not be opened.
-enum Pieces {
-    Framed(Framer<Box<dyn std::io::Read + Send>>),
-    Failed(Option<Piece>),
-}
-
-impl Pieces {
-    /// A source that could not be opened (or read from `offset`).
-    fn failed(code: Code, message: String, offset: u64) -> Pieces {
-        Pieces::Failed(Some(Piece::Corrupt {
-            code,
-            line: 1,
-            offset,
-            message,
-        }))
-    }
-
-    /// Decompressed bytes read from the source so far.
-    fn position(&self) -> u64 {
-        match self {
-            Pieces::Framed(f) => f.position(),
-            Pieces::Failed(_) => 0,
-        }
-    }
-
-    /// The line the next piece would start at.
-    fn line(&self) -> u64 {
-        match self {
-            Pieces::Framed(f) => f.line(),
-            Pieces::Failed(_) => 1,
-        }
-    }
-}
-
-impl Iterator for Pieces {
-    type Item = Piece;
-    fn next(&mut self) -> Option<Piece> {
-        match self {
-            Pieces::Framed(f) => f.next_piece(),
-            Pieces::Failed(p) => p.take(),
-        }
-    }
-}
-
-/// Opens a source and frames it: NDJSON lines, or CSV records after the header (which makes the
-/// plan every piece of the file is decoded with). A range that is not the whole source (part of
-/// a plain NDJSON file, see [`crate::shard`]) is framed from its first line start, returned too.
-fn open_pieces(
-    source: &Source,
-    range: Range,
-    counter: &Arc<AtomicU64>,
-    worker: &Worker,
-    block: usize,
-    max_line: u64,
-) -> (Pieces, Decoder, u64) {
-    if !range.is_whole() {
-        return match input::range::open_lines(source, range, Arc::clone(counter)) {
-            Ok((reader, first)) => {
-                let framer = Framer::with_cuts(reader, block, max_line, Cuts::Lines, 1, first)
-                    .recycling(Arc::clone(&worker.pool));
-                (Pieces::Framed(framer), Decoder::Ndjson, first)
-            }
-            Err(e) => (
-                Pieces::failed(Code::CorruptInput, e.to_string(), range.start),
-                Decoder::Ndjson,
-                range.start,
-            ),
-        };
-    }
-    let (pieces, decoder) = open_whole(source, counter, worker, block, max_line);
-    (pieces, decoder, 0)
-}
-
-/// [`open_pieces`] for a whole source.
-fn open_whole(
-    source: &Source,
-    counter: &Arc<AtomicU64>,
-    worker: &Worker,
-    block: usize,
-    max_line: u64,
-) -> (Pieces, Decoder) {
-    let mut reader = match input::open(source, Arc::clone(counter)) {
-        Ok(r) => r,
-        Err(e) => {
-            return (
-                Pieces::failed(Code::CorruptInput, e.to_string(), 0),
-                Decoder::Ndjson,
-            );
-        }
-    };
-    match source.format {
-        Format::Ndjson => (
-            Pieces::Framed(
-                Framer::new(reader, block, max_line).recycling(Arc::clone(&worker.pool)),
-            ),
-            Decoder::Ndjson,
-        ),
-        Format::Csv { delimiter } => match csv::read_header(
-            &mut reader,
-            delimiter,
-            max_line,
-            worker.csv_layout,
-        ) {
-            Ok(csv::Header {
-                plan,
-                consumed,
-                lines,
-            }) => {
-                let cuts = Cuts::Csv(CsvScan::new(delimiter));
-                let framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed)
-                    .recycling(Arc::clone(&worker.pool));
-                let decoder = Decoder::Csv {
-                    plan: Arc::new(plan),
-                    delimiter,
-                };
-                (Pieces::Framed(framer), decoder)
-            }
-            Err(e) => {
-                let code = match e {
-                    csv::HeaderProblem::Io(_) => Code::CorruptInput,
-                    _ => Code::CsvInvalid,
-                };
-                (Pieces::failed(code, e.to_string(), 0), Decoder::Ndjson)
-            }
-        },
     }
 }

@@ -1,0 +1,127 @@
+//! One `convert` or `check` job from a validated [`Config`], start to end: the output files
+//! prepared (every refusal happens here, before any work), the pipeline run, and the files put
+//! into place with the manifest last (docs/mapping.md §13). The library's entry point for a
+//! whole run: [`execute`].
+
+use crate::config::Config;
+use crate::error::{Error, Result, fault};
+use crate::output::files::FileSet;
+use crate::output::{self, Scope, manifest};
+use crate::pipeline::{self, Live, RunResult};
+use crate::report;
+use std::panic::AssertUnwindSafe;
+
+/// Runs `convert` or `check` from a validated configuration, start to end: the output files
+/// are prepared (all refusals happen here, before any work), the pipeline runs, and the files
+/// are put into place with the manifest last. On any failure, a panic included, this run's
+/// files are removed and nothing that looks complete is left.
+pub fn execute(cfg: &Config, live: &Live) -> Result<RunResult> {
+    let mut files = output::open_files(cfg)?;
+    let started_at = now_ms();
+    let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let result = pipeline::run(cfg, live, files.as_mut())?;
+        complete(cfg, &result, files.as_mut(), started_at)?;
+        Ok(result)
+    }));
+    let outcome = run.unwrap_or_else(|_| Err(Error::Internal("the writer thread panicked".into())));
+    if outcome.is_err()
+        && let Some(f) = files.as_mut()
+    {
+        f.abort();
+    }
+    outcome
+}
+
+/// Puts a finished run's files into place (docs/mapping.md §13): the summary is written
+/// first under a temporary name, then the part and error files are renamed into place, then
+/// the summary, and the manifest last. A failure on the way removes the summary again; the
+/// caller removes the rest.
+fn complete(
+    cfg: &Config,
+    result: &RunResult,
+    mut files: Option<&mut FileSet>,
+    started_at: i64,
+) -> Result<()> {
+    let summary = match &cfg.summary_json {
+        Some(target) => {
+            let mut text = serde_json::to_vec_pretty(&report::summary_json(cfg, result))
+                .expect("summary serializes");
+            text.push(b'\n');
+            let tmp = target.temp();
+            std::fs::write(&tmp, text).map_err(|e| {
+                let _ = std::fs::remove_file(&tmp);
+                Error::io(&target.path, e)
+            })?;
+            Some((tmp, &target.path))
+        }
+        None => None,
+    };
+    let placed = (|| {
+        if let Some(f) = files.as_deref_mut() {
+            f.commit()?;
+        }
+        if let Some((tmp, path)) = &summary {
+            std::fs::rename(tmp, path).map_err(|e| Error::io(path, e))?;
+        }
+        if let Some(f) = files.as_deref_mut() {
+            write_manifest(cfg, result, f, started_at, now_ms())?;
+        }
+        Ok(())
+    })();
+    if placed.is_err()
+        && let Some((tmp, path)) = &summary
+    {
+        let _ = std::fs::remove_file(tmp);
+        let _ = std::fs::remove_file(path);
+    }
+    placed
+}
+
+/// Writes the manifest of a completed `convert` run: the last file, after every other file
+/// of the run is in place.
+fn write_manifest(
+    cfg: &Config,
+    result: &RunResult,
+    files: &mut FileSet,
+    started_at_ms: i64,
+    finished_at_ms: i64,
+) -> Result<()> {
+    let Some(out) = &cfg.output else {
+        return Ok(());
+    };
+    let scope = cfg.shard.map_or(Scope::All, Scope::Shard);
+    let name = scope.manifest_name();
+    if fault("fail-manifest") {
+        let err = std::io::Error::other("injected failure");
+        return Err(Error::io(out.dir.join(&name), err));
+    }
+    let m = manifest::Manifest {
+        tool: "track2pipelines",
+        version: env!("CARGO_PKG_VERSION"),
+        command_line: &cfg.command_line,
+        started_at: manifest::ts(started_at_ms),
+        finished_at: manifest::ts(finished_at_ms),
+        now: manifest::ts(cfg.translate.now_ms()),
+        inputs: result
+            .inputs
+            .iter()
+            .map(manifest::InputEntry::from)
+            .collect(),
+        files: result.parts.iter().map(manifest::FileEntry::from).collect(),
+        errors: result.errors.as_ref().map(|r| manifest::ErrorsEntry {
+            path: r.path.clone(),
+            entries: r.lines,
+            bytes: r.bytes,
+            checksum_xxh3_128: r.checksum.clone(),
+        }),
+        totals: manifest::Totals::from(&result.total),
+        shard: result.shard.clone(),
+    };
+    files.put_manifest(&name, &manifest::text(&m))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
