@@ -44,6 +44,19 @@ impl CallType {
     }
 }
 
+/// Where a written call sits in the mapping's output buffer (`translate::Output::buf`), with
+/// what partitioning needs to know: its type, its time, and the hash of its bucket key. The
+/// mapping fills in the hash because it holds the call's identity when it writes the call.
+#[derive(Debug, Clone, Copy)]
+pub struct CallMeta {
+    pub kind: CallType,
+    pub timestamp: i64,
+    /// Offset just past the call's newline in `buf`; the call starts where the previous ended.
+    pub end: usize,
+    /// xxh3-64 of the bucket key (0 unless the mapping was asked for it: `translate::Options::bucket_hash`).
+    pub bucket: u64,
+}
+
 /// A value inside an output object.
 #[derive(Debug, Clone)]
 pub enum Val<'a> {

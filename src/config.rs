@@ -1,7 +1,8 @@
 //! The validated configuration of a run: everything [`crate::cli`] parsed and checked before
 //! any work starts.
 
-use crate::output::dir::Target;
+use crate::error::{Error, Result};
+use crate::target::Target;
 use crate::translate::Options;
 use std::path::PathBuf;
 
@@ -98,4 +99,56 @@ pub struct Config {
     pub shard: Option<crate::shard::Shard>,
     /// `--split-bytes`: plain NDJSON inputs larger than this may be cut between shards.
     pub split_bytes: u64,
+}
+
+/// Largest shard count: `K` is written in four digits in file names.
+pub const MAX_SHARDS: u32 = 10_000;
+
+/// This process's share: shard `index` of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// Parses `K/N` or `auto/N` (K from `JOB_COMPLETION_INDEX`, else
+    /// `AWS_BATCH_JOB_ARRAY_INDEX`); `env` looks the variables up.
+    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard> {
+        let usage = |why: String| Error::Usage(format!("--shard {text:?}: {why}"));
+        let (k, n) = text
+            .split_once('/')
+            .ok_or_else(|| usage("expected K/N or auto/N, as in 3/8".into()))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| usage(format!("{n:?} is not a shard count")))?;
+        if count == 0 || count > MAX_SHARDS {
+            return Err(usage(format!("the shard count is 1 to {MAX_SHARDS}")));
+        }
+        let (index_text, from) = if k.trim() == "auto" {
+            ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"]
+                .iter()
+                .find_map(|var| env(var).map(|v| (v, format!(" (from {var})"))))
+                .ok_or_else(|| {
+                    usage(
+                        "auto needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or \
+                         AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job), and neither is set"
+                            .into(),
+                    )
+                })?
+        } else {
+            (k.to_owned(), String::new())
+        };
+        let index: u32 = index_text
+            .trim()
+            .parse()
+            .map_err(|_| usage(format!("{index_text:?}{from} is not a shard index")))?;
+        if index >= count {
+            return Err(usage(format!(
+                "the shard index {index}{from} must be below the count {count}"
+            )));
+        }
+        Ok(Shard { index, count })
+    }
 }

@@ -42,5 +42,6 @@ pub mod shard;
 pub mod simd;
 pub mod stats;
 pub mod store;
+pub mod target;
 pub mod time;
 pub mod translate;

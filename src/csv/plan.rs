@@ -185,7 +185,7 @@ impl Plan {
     /// Like [`Plan::row`], except that the JSON cells of top-level members are not checked
     /// here: each is written as it stands (trimmed), and where it lies in `out` goes to
     /// `deferred`. The record is valid, and means what the plan says, exactly when the record's
-    /// parse finds one value at each of those places ([`crate::translate::translate_deferred`]
+    /// parse finds one value at each of those places (`translate::translate_deferred`
     /// checks); otherwise the row must be written again with [`Plan::row`], which says what is
     /// wrong with it. This spares JSON columns (an HTTP call's body) a parse of their own.
     pub fn row_deferred(

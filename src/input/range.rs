@@ -6,10 +6,30 @@
 use super::decompress::Failing;
 use super::{Counting, Source};
 use crate::error::{Error, Result};
-use crate::shard::Range;
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
+
+/// One input's part in a shard: the bytes `start..end` of the file (`end` None: to its end).
+/// Inside a cut file the shard reads the lines that start in that range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub start: u64,
+    pub end: Option<u64>,
+}
+
+impl Range {
+    /// The whole input.
+    pub const WHOLE: Range = Range {
+        start: 0,
+        end: None,
+    };
+
+    /// True for the whole input (read as a single run reads it).
+    pub fn is_whole(&self) -> bool {
+        *self == Range::WHOLE
+    }
+}
 
 /// Opens the raw bytes of a source from byte `offset` on (no decompression).
 pub fn open_raw(source: &Source, offset: u64) -> Result<Box<dyn Read + Send>> {

@@ -4,12 +4,12 @@
 //! symbolic links below `--out`, temp-then-rename with the renames of a run done together at
 //! its end, and their undoing after a fatal error.
 //!
-//! A [`RunDir`] is the `--out` of a `convert` run. A [`Target`] is one file named on the
-//! command line (`check --errors`, `--summary-json`): written under a temporary name beside it,
-//! through a symbolic link if there is one, never replacing the link.
+//! A [`RunDir`] is the `--out` of a `convert` run. A file named on the command line is a
+//! [`crate::target::Target`].
 
 use super::Scope;
 use crate::error::{Error, Result};
+use crate::target::temp_of;
 use std::collections::{BTreeSet, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
@@ -32,15 +32,6 @@ fn bookkeeping_names(scope: Scope) -> (String, String) {
             format!(".track2pipelines-{:04}.journal", s.index),
         ),
     }
-}
-
-/// The temporary name of a file while it is written: `.NAME.partial` in the same directory.
-pub fn temp_of(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.partial"))
 }
 
 fn no_follow() -> OpenOptions {
@@ -511,83 +502,4 @@ fn remove_earlier(root: &Path, earlier: &Earlier, mut present: Vec<PathBuf>) -> 
         }
     }
     Ok(())
-}
-
-/// One file named on the command line (`check --errors`, `--summary-json`), written under a
-/// temporary name beside the file it ends up as. When the name is a symbolic link, the file
-/// written is the link's target: the link stays.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// The file finally written (the link's target, for a link).
-    pub path: PathBuf,
-}
-
-impl Target {
-    /// Checks that the file can be written: its directory exists and is a directory. `flag`
-    /// names the option in messages.
-    pub fn check(given: &Path, flag: &str) -> Result<Target> {
-        let path = resolve_link(given)?;
-        let name_ok = path.file_name().is_some();
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        if !name_ok || !dir.is_dir() {
-            return Err(Error::Usage(format!(
-                "{flag} {}: its directory {} does not exist",
-                given.display(),
-                dir.display()
-            )));
-        }
-        if path.is_dir() {
-            return Err(Error::Usage(format!(
-                "{flag} {} is a directory",
-                given.display()
-            )));
-        }
-        let meta = dir.metadata().map_err(|e| Error::io(&dir, e))?;
-        if meta.permissions().readonly() || !writable(&dir) {
-            return Err(Error::Usage(format!(
-                "{flag} {}: its directory {} is not writable",
-                given.display(),
-                dir.display()
-            )));
-        }
-        Ok(Target { path })
-    }
-
-    /// Where the file is written before it is renamed.
-    pub fn temp(&self) -> PathBuf {
-        temp_of(&self.path)
-    }
-}
-
-fn writable(dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let mut c = dir.as_os_str().as_bytes().to_vec();
-    c.push(0);
-    // SAFETY: `c` is a NUL-terminated path that outlives the call.
-    unsafe { libc::access(c.as_ptr().cast(), libc::W_OK) == 0 }
-}
-
-/// Follows symbolic links at `path` (a chain of them) to the file they name, which need not
-/// exist yet.
-fn resolve_link(path: &Path) -> Result<PathBuf> {
-    let mut path = path.to_path_buf();
-    for _ in 0..40 {
-        match path.symlink_metadata() {
-            Ok(m) if m.file_type().is_symlink() => {
-                let to = std::fs::read_link(&path).map_err(|e| Error::io(&path, e))?;
-                path = match path.parent() {
-                    Some(dir) => dir.join(to),
-                    None => to,
-                };
-            }
-            _ => return Ok(path),
-        }
-    }
-    Err(Error::Usage(format!(
-        "{}: too many levels of symbolic links",
-        path.display()
-    )))
 }

@@ -8,11 +8,12 @@
 //! only on the bytes written to the file, never on chunking or threads, so compressed output is
 //! deterministic too; the frames of many files are compressed in parallel on the worker pool.
 
-use super::dir::{RunDir, Target};
+use super::dir::RunDir;
 use super::partition::{PartKey, Partitioner};
 use crate::calls::CallType;
 use crate::config::Compression;
 use crate::error::{Error, Result};
+use crate::target::Target;
 use rayon::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::fs::File;

@@ -140,7 +140,7 @@ pub fn text(manifest: &Manifest) -> Vec<u8> {
 /// `name` (`merge`'s manifest; a run's own goes through its file set).
 pub fn write_bytes(dir: &Path, name: &str, text: &[u8]) -> Result<()> {
     let path = dir.join(name);
-    let tmp = super::dir::temp_of(&path);
+    let tmp = crate::target::temp_of(&path);
     std::fs::write(&tmp, text).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         Error::io(&path, e)

@@ -1,8 +1,7 @@
 //! Partition keys: which directory a call goes to under `--partition-by`.
 
-use crate::calls::CallType;
+use crate::calls::{CallMeta, CallType};
 use crate::config::PartitionBy;
-use crate::translate::CallMeta;
 
 /// A call's partition: one value per `--partition-by` level (at most 4 levels).
 pub type PartKey = [u64; 4];

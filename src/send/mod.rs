@@ -15,7 +15,6 @@
 //! Everything after that is the plain send of those files; the shard is part of the state's
 //! identity, so a state made for another shard (or for no shard) is refused.
 
-pub mod args;
 pub mod batch;
 pub mod call;
 pub mod client;
@@ -29,8 +28,8 @@ pub mod source;
 pub mod state;
 pub mod track;
 
+use crate::cli::send::{FromArg, RecentArg, Region, SendArgs, SentAtArg};
 use crate::error::{Error, Result};
-use args::{FromArg, RecentArg, Region, SendArgs, SentAtArg};
 use call::SentAt;
 use state::State;
 use std::io::Write;

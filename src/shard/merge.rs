@@ -6,23 +6,12 @@
 //! written.
 
 use super::ShardInfo;
+use crate::cli::shard::MergeArgs;
 use crate::error::{Error, Result};
 use crate::output::scope::{parse_shard_manifest_name, shard_manifest_name};
-use clap::Args;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-
-/// Flags of `merge`.
-#[derive(Debug, Args)]
-pub struct MergeArgs {
-    /// The output directory the shards wrote to.
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// The job's shard count (default: the N of the shard manifests found).
-    #[arg(long, value_name = "N")]
-    pub shards: Option<u32>,
-}
+use std::path::Path;
 
 /// A merge that cannot be done: exit status 1.
 fn failed(msg: String) -> Error {

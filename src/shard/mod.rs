@@ -19,57 +19,8 @@ use crate::input::{Format, Source};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 
-/// Largest shard count: `K` is written in four digits in file names.
-pub const MAX_SHARDS: u32 = 10_000;
-
-/// This process's share: shard `index` of `count`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    /// Parses `K/N` or `auto/N` (K from `JOB_COMPLETION_INDEX`, else
-    /// `AWS_BATCH_JOB_ARRAY_INDEX`); `env` looks the variables up.
-    pub fn parse(text: &str, env: impl Fn(&str) -> Option<String>) -> Result<Shard> {
-        let usage = |why: String| Error::Usage(format!("--shard {text:?}: {why}"));
-        let (k, n) = text
-            .split_once('/')
-            .ok_or_else(|| usage("expected K/N or auto/N, as in 3/8".into()))?;
-        let count: u32 = n
-            .trim()
-            .parse()
-            .map_err(|_| usage(format!("{n:?} is not a shard count")))?;
-        if count == 0 || count > MAX_SHARDS {
-            return Err(usage(format!("the shard count is 1 to {MAX_SHARDS}")));
-        }
-        let (index_text, from) = if k.trim() == "auto" {
-            ["JOB_COMPLETION_INDEX", "AWS_BATCH_JOB_ARRAY_INDEX"]
-                .iter()
-                .find_map(|var| env(var).map(|v| (v, format!(" (from {var})"))))
-                .ok_or_else(|| {
-                    usage(
-                        "auto needs JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or \
-                         AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job), and neither is set"
-                            .into(),
-                    )
-                })?
-        } else {
-            (k.to_owned(), String::new())
-        };
-        let index: u32 = index_text
-            .trim()
-            .parse()
-            .map_err(|_| usage(format!("{index_text:?}{from} is not a shard index")))?;
-        if index >= count {
-            return Err(usage(format!(
-                "the shard index {index}{from} must be below the count {count}"
-            )));
-        }
-        Ok(Shard { index, count })
-    }
-}
+pub use crate::config::{MAX_SHARDS, Shard};
+pub use crate::input::range::Range;
 
 /// What the split knows of one input.
 #[derive(Debug, Clone)]
@@ -78,27 +29,6 @@ pub struct Extent {
     pub size: u64,
     /// A plain (uncompressed) NDJSON file: the only kind that may be cut inside.
     pub splittable: bool,
-}
-
-/// One input's part in a shard: the bytes `start..end` of the file (`end` None: to its end).
-/// Inside a cut file the shard reads the lines that start in that range.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Range {
-    pub start: u64,
-    pub end: Option<u64>,
-}
-
-impl Range {
-    /// The whole input.
-    pub const WHOLE: Range = Range {
-        start: 0,
-        end: None,
-    };
-
-    /// True for the whole input (read as a single run reads it).
-    pub fn is_whole(&self) -> bool {
-        *self == Range::WHOLE
-    }
 }
 
 /// One shard's share: `(input index, range)` pairs, in input order.

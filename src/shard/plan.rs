@@ -2,26 +2,9 @@
 //! JSON array with one element per shard (for a scheduler's fan-out, such as Argo `withParam`).
 
 use super::{RangeEntry, extents, split};
-use crate::cli::{FormatArg, parse_size};
+use crate::cli::shard::PlanArgs;
 use crate::error::{Error, Result};
-use clap::Args;
 use serde::Serialize;
-
-/// Flags of `plan`.
-#[derive(Debug, Args)]
-pub struct PlanArgs {
-    /// Number of shards.
-    #[arg(long, value_name = "N")]
-    pub shards: u32,
-    /// Plain NDJSON inputs larger than this may be cut between shards (as for convert).
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
-    pub split_bytes: u64,
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
-    pub input_format: FormatArg,
-    /// Input files or directories, as convert is given them.
-    #[arg(required = true, value_name = "INPUT")]
-    pub inputs: Vec<std::path::PathBuf>,
-}
 
 /// One shard of the plan.
 #[derive(Debug, Serialize)]

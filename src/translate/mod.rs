@@ -13,7 +13,8 @@ pub mod relationships;
 pub mod v1;
 pub mod v2;
 
-use crate::calls::{Call, CallType, Trailer, write_call};
+pub use crate::calls::CallMeta;
+use crate::calls::{Call, Trailer, write_call};
 use crate::json::Raw;
 use crate::json::{Kind, RawMap, Record, decode_str};
 use crate::msgid;
@@ -66,17 +67,6 @@ impl Options {
             email_trait: false,
         }
     }
-}
-
-/// Where a written call sits in [`Output::buf`], with what partitioning needs to know.
-#[derive(Debug, Clone, Copy)]
-pub struct CallMeta {
-    pub kind: CallType,
-    pub timestamp: i64,
-    /// Offset just past the call's newline in `buf`; the call starts where the previous ended.
-    pub end: usize,
-    /// xxh3-64 of the bucket key (0 unless [`Options::bucket_hash`]).
-    pub bucket: u64,
 }
 
 /// A rejected record or batch item.

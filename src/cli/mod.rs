@@ -1,10 +1,13 @@
 //! Command-line flags, and their validation into a [`Config`] before any work starts.
 
+pub mod send;
+pub mod shard;
+
 use crate::config::{
     Command, Compression, Config, CsvLayout, InputFormat, OutputConfig, PartitionBy, Progress,
 };
 use crate::error::{Error, Result};
-use crate::output::dir::Target;
+use crate::target::Target;
 use crate::translate::{MessageIds, Options};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -27,11 +30,11 @@ pub enum Cmd {
     /// Convert without writing calls: counts and rejects only.
     Check(CheckArgs),
     /// Print how `--shard K/N` splits the inputs among N shards, as JSON.
-    Plan(crate::shard::plan::PlanArgs),
+    Plan(shard::PlanArgs),
     /// Check that all shards of a job completed and write the job's manifest.json.
-    Merge(crate::shard::merge::MergeArgs),
+    Merge(shard::MergeArgs),
     /// Deliver calls to the Data Pipelines API, resumably (see docs/send.md).
-    Send(Box<crate::send::args::SendArgs>),
+    Send(Box<send::SendArgs>),
 }
 
 #[derive(Debug, Args)]

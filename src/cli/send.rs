@@ -1,6 +1,6 @@
-//! The flags of `send`, as clap parses them.
+//! The flags of `send`, as clap parses them (the command is in [`crate::send`]).
 
-use crate::cli::{CommonArgs, parse_size};
+use super::{CommonArgs, parse_size};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;

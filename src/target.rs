@@ -1,0 +1,95 @@
+//! A file named on the command line (`--summary-json`, `check --errors`): checked when the
+//! flags are validated, before any work, and written under a temporary name beside it at the
+//! end of the run. A plain value of the configuration, so [`crate::config`] needs no output
+//! code to hold one.
+
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// The temporary name of a file while it is written: `.NAME.partial` in the same directory.
+pub fn temp_of(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial"))
+}
+
+/// One file named on the command line (`check --errors`, `--summary-json`), written under a
+/// temporary name beside the file it ends up as. When the name is a symbolic link, the file
+/// written is the link's target: the link stays.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The file finally written (the link's target, for a link).
+    pub path: PathBuf,
+}
+
+impl Target {
+    /// Checks that the file can be written: its directory exists and is a directory. `flag`
+    /// names the option in messages.
+    pub fn check(given: &Path, flag: &str) -> Result<Target> {
+        let path = resolve_link(given)?;
+        let name_ok = path.file_name().is_some();
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if !name_ok || !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "{flag} {}: its directory {} does not exist",
+                given.display(),
+                dir.display()
+            )));
+        }
+        if path.is_dir() {
+            return Err(Error::Usage(format!(
+                "{flag} {} is a directory",
+                given.display()
+            )));
+        }
+        let meta = dir.metadata().map_err(|e| Error::io(&dir, e))?;
+        if meta.permissions().readonly() || !writable(&dir) {
+            return Err(Error::Usage(format!(
+                "{flag} {}: its directory {} is not writable",
+                given.display(),
+                dir.display()
+            )));
+        }
+        Ok(Target { path })
+    }
+
+    /// Where the file is written before it is renamed.
+    pub fn temp(&self) -> PathBuf {
+        temp_of(&self.path)
+    }
+}
+
+fn writable(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let mut c = dir.as_os_str().as_bytes().to_vec();
+    c.push(0);
+    // SAFETY: `c` is a NUL-terminated path that outlives the call.
+    unsafe { libc::access(c.as_ptr().cast(), libc::W_OK) == 0 }
+}
+
+/// Follows symbolic links at `path` (a chain of them) to the file they name, which need not
+/// exist yet.
+fn resolve_link(path: &Path) -> Result<PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match path.symlink_metadata() {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = std::fs::read_link(&path).map_err(|e| Error::io(&path, e))?;
+                path = match path.parent() {
+                    Some(dir) => dir.join(to),
+                    None => to,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(Error::Usage(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
+}
