@@ -96,7 +96,7 @@ pub struct Config {
     /// The command line, for the manifest.
     pub command_line: Vec<String>,
     /// `--shard K/N`: this process's share of the inputs (docs/scale-out.md).
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<Shard>,
     /// `--split-bytes`: plain NDJSON inputs larger than this may be cut between shards.
     pub split_bytes: u64,
 }

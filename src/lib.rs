@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! track2pipelines: converts archives of Customer.io Track API calls into Customer.io Data
 //! Pipelines API calls.
 //!
@@ -21,27 +22,35 @@
 //! assert!(call.starts_with(r#"{"type":"track","userId":"42","event":"purchase","properties":{}"#));
 //! ```
 
-pub mod app;
-pub mod bufpool;
+mod app;
+mod bufpool;
 pub mod calls;
-pub mod cancel;
+mod cancel;
 pub mod cli;
 pub mod config;
 pub mod csv;
-pub mod error;
+mod error;
 pub mod input;
 pub mod job;
 pub mod json;
-pub mod msgid;
-pub mod output;
+mod msgid;
+mod output;
 pub mod pipeline;
-pub mod reject;
-pub mod report;
-pub mod send;
-pub mod shard;
-pub mod simd;
-pub mod stats;
-pub mod store;
-pub mod target;
-pub mod time;
+mod reject;
+mod report;
+mod send;
+mod shard;
+mod simd;
+mod stats;
+mod store;
+mod target;
+mod time;
 pub mod translate;
+
+pub use error::{Error, Result};
+
+/// Runs this process's command line (what the `track2pipelines` binary does) and returns the
+/// exit status (docs/mapping.md lists them).
+pub fn main() -> i32 {
+    app::main()
+}

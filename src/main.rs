@@ -2,5 +2,5 @@
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    std::process::exit(track2pipelines::app::main());
+    std::process::exit(track2pipelines::main());
 }

@@ -1,7 +1,7 @@
 //! Command-line flags, and their validation into a [`Config`] before any work starts.
 
-pub mod send;
-pub mod shard;
+pub(crate) mod send;
+pub(crate) mod shard;
 
 use crate::config::{
     Command, Compression, Config, CsvLayout, InputFormat, OutputConfig, PartitionBy, Progress,

@@ -1,32 +1,19 @@
 //! Decompression: a source opened and wrapped in the decoder its first bytes call for (gzip
 //! with every member, zstd with every frame, or plain), counting the raw bytes read.
 
-use super::{Source, range};
+use super::Source;
+use super::raw::{Counting, Failing, open_raw};
 use crate::error::{Error, Result};
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Counts the bytes read through it (the compressed bytes, for progress and the manifest).
-pub struct Counting<R> {
-    pub(super) inner: R,
-    pub(super) count: Arc<AtomicU64>,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
+use std::sync::atomic::AtomicU64;
 
 /// Opens a source and wraps it in the decompressor its first bytes call for. `raw` counts the
 /// bytes read from the file itself.
 pub fn open(source: &Source, raw: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
     let inner: Box<dyn Read + Send> = match &source.path {
-        None if source.object.is_some() => range::open_raw(source, 0)?,
+        None if source.object.is_some() => open_raw(source, 0)?,
         None => Box::new(io::stdin()),
         Some(p) => Box::new(
             File::open(p)
@@ -56,16 +43,4 @@ pub fn open(source: &Source, raw: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>
         ),
         _ => Box::new(stream),
     })
-}
-
-/// A reader whose first read fails with the error it was made with.
-pub(super) struct Failing(pub(super) Option<io::Error>);
-
-impl Read for Failing {
-    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        match self.0.take() {
-            Some(e) => Err(e),
-            None => Ok(0),
-        }
-    }
 }

@@ -4,12 +4,15 @@
 //! start; CSV record ends come from [`crate::csv`]'s scanner). [`range`] reads a shard's byte
 //! range of a plain file, [`remote`] lists and reads objects.
 
-pub mod decompress;
-pub mod discover;
-pub mod frame;
-pub mod range;
-pub mod remote;
+pub(crate) mod decompress;
+pub(crate) mod discover;
+pub(crate) mod frame;
+pub(crate) mod range;
+pub(crate) mod raw;
+pub(crate) mod remote;
 
-pub use decompress::{Counting, open};
+pub use decompress::open;
 pub use discover::{Discovered, Format, Source, discover, format_of};
 pub use frame::{Cuts, Framer, HEAD_BYTES, Piece};
+pub use range::Range;
+pub use raw::Counting;

@@ -3,10 +3,10 @@
 //! the range's start and stops at the first line start at or after its end, reading past the end
 //! only to finish the line that straddles it.
 
-use super::decompress::Failing;
-use super::{Counting, Source};
-use crate::error::{Error, Result};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use super::Source;
+use super::raw::{Counting, Failing, open_raw};
+use crate::error::Result;
+use std::io::{self, BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
@@ -29,30 +29,6 @@ impl Range {
     pub fn is_whole(&self) -> bool {
         *self == Range::WHOLE
     }
-}
-
-/// Opens the raw bytes of a source from byte `offset` on (no decompression).
-pub fn open_raw(source: &Source, offset: u64) -> Result<Box<dyn Read + Send>> {
-    if let Some(object) = &source.object {
-        let size = source.size.unwrap_or(u64::MAX);
-        return Ok(Box::new(super::remote::ObjectReader::new(
-            object.clone(),
-            size,
-            offset,
-        )));
-    }
-    let Some(path) = &source.path else {
-        return Err(Error::Usage(
-            "standard input cannot be read in part".to_owned(),
-        ));
-    };
-    let mut file = std::fs::File::open(path)
-        .map_err(|e| Error::Usage(format!("cannot open input {}: {e}", path.display())))?;
-    if offset > 0 {
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| Error::io(path, e))?;
-    }
-    Ok(Box::new(file))
 }
 
 /// Opens the lines of a plain source that start in `range`. Returns the reader and the offset

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use std::io::Read;
 
 pub use crate::config::{MAX_SHARDS, Shard};
-pub use crate::input::range::Range;
+pub use crate::input::Range;
 
 /// What the split knows of one input.
 #[derive(Debug, Clone)]
@@ -129,7 +129,7 @@ fn is_plain(source: &Source) -> Result<bool> {
     }
     let mut magic = [0u8; 4];
     let mut got = 0;
-    let mut reader = crate::input::range::open_raw(source, 0)?;
+    let mut reader = crate::input::raw::open_raw(source, 0)?;
     while got < magic.len() {
         match reader.read(&mut magic[got..]) {
             Ok(0) => break,

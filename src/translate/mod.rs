@@ -7,11 +7,11 @@
 //! family: [`v1`] (HTTP calls to v1 endpoints), [`v2`] (entities), [`relationships`] (group and
 //! Relationship Deleted calls), with [`identity`] and [`fields`] shared by all.
 
-pub mod fields;
-pub mod identity;
-pub mod relationships;
-pub mod v1;
-pub mod v2;
+mod fields;
+mod identity;
+mod relationships;
+mod v1;
+mod v2;
 
 pub use crate::calls::CallMeta;
 use crate::calls::{Call, Trailer, write_call};
