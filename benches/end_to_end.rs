@@ -27,11 +27,9 @@ use std::time::Duration;
 use clap::Parser;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
-use track2pipelines::app;
+use track2pipelines::job;
 use track2pipelines::cli::Cli;
-use track2pipelines::config::PartitionBy;
 use track2pipelines::input::{Framer, Piece};
-use track2pipelines::output::partition::{PartKey, Partitioner};
 use track2pipelines::pipeline::Live;
 use track2pipelines::translate::{Options, Output, translate_line};
 
@@ -41,13 +39,14 @@ const MAX_LINE: u64 = 16 << 20;
 /// What a worker produces for one piece: per-partition call buffers.
 #[derive(Default)]
 struct Parts {
-    parts: Vec<(PartKey, Vec<u8>)>,
+    /// One buffer per call type (what `--partition-by type` splits by).
+    parts: Vec<(usize, Vec<u8>)>,
     records: u64,
     rejected: u64,
 }
 
 /// Translates the lines of one piece and splits the calls by partition, as a worker does.
-fn process(opts: &Options, partitioner: &Partitioner, data: &[u8]) -> Parts {
+fn process(opts: &Options, data: &[u8]) -> Parts {
     let mut out = Output {
         buf: Vec::with_capacity(data.len() + data.len() / 4),
         ..Output::default()
@@ -70,7 +69,7 @@ fn process(opts: &Options, partitioner: &Partitioner, data: &[u8]) -> Parts {
     }
     let mut from = 0;
     for c in &out.calls {
-        let key = partitioner.key(c);
+        let key = c.kind.index();
         let idx = match r.parts.iter().position(|(k, _)| *k == key) {
             Some(i) => i,
             None => {
@@ -98,14 +97,13 @@ fn in_memory(c: &mut Criterion) {
         corpus.len()
     );
     let opts = common::options();
-    let partitioner = Partitioner::new(vec![PartitionBy::Type]);
     let mut group = c.benchmark_group("in_memory");
     group.throughput(Throughput::Bytes(corpus.len() as u64));
     group.bench_function("threads=1", |b| {
         b.iter(|| {
             let mut bytes = 0usize;
             for data in pieces(&corpus) {
-                let parts = process(&opts, &partitioner, &data);
+                let parts = process(&opts, &data);
                 bytes += parts.parts.iter().map(|(_, d)| d.len()).sum::<usize>();
             }
             black_box(bytes)
@@ -121,7 +119,7 @@ fn in_memory(c: &mut Criterion) {
                 pieces(&corpus)
                     .collect::<Vec<_>>()
                     .into_par_iter()
-                    .map(|data| process(&opts, &partitioner, &data))
+                    .map(|data| process(&opts, &data))
                     .collect()
             });
             black_box(results.iter().map(|p| p.parts.len()).sum::<usize>())
@@ -156,7 +154,7 @@ fn convert(input: &Path, out: &Path, threads: usize) {
         .expect("flags parse")
         .into_config(args)
         .expect("valid config");
-    let result = app::execute(&cfg, &Live::default()).expect("run succeeds");
+    let result = job::execute(&cfg, &Live::default()).expect("run succeeds");
     black_box(result.total.records);
 }
 

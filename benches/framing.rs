@@ -22,8 +22,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use track2pipelines::csvrows::Rows;
-use track2pipelines::input::{CsvScan, Cuts, Framer, Piece, read_csv_header};
+use track2pipelines::csv::{CsvScan, Rows, read_csv_header};
+use track2pipelines::input::{Cuts, Framer, Piece};
 
 const MAX_LINE: u64 = 16 << 20;
 

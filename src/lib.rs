@@ -1,12 +1,23 @@
 #![warn(missing_docs)]
 //! track2pipelines: converts archives of Customer.io Track API calls into Customer.io Data
-//! Pipelines API calls.
+//! Pipelines API calls, and delivers them.
 //!
-//! Stages, each in its own module: [`input`] finds, decompresses and frames the input into
-//! numbered chunks of records; [`chunk`] is a worker's job on one chunk; [`translate`] maps one record to its calls (pure, no I/O);
-//! [`pipelines`] serializes calls; [`output`] owns the partition files, the error file and the
-//! manifest; [`pipeline`] is the only module that knows about threads and channels. [`cli`]
-//! turns flags into a validated [`config::Config`] before any work starts.
+//! One record's way from a file to a part file, each step a module (read their docs in this
+//! order): [`input`] finds the sources, decompresses them and frames each stream into pieces of
+//! whole records; for a CSV file, [`csv`] reads the header, finds where rows end and turns each
+//! row into the JSON record it stands for; [`json`] parses a record into borrowed members;
+//! [`translate`] maps it to its calls (pure: no configuration, I/O or threads); [`calls`] is
+//! the Pipelines call type and its serializer; then the output stage writes each call to its
+//! partition's file, each reject to the error file, and the manifest last. [`pipeline`] runs
+//! those steps on every core (it alone starts threads) and puts the results back in input
+//! order; [`job`] runs one whole `convert` or `check` from a [`config::Config`], which [`cli`]
+//! builds from the flags after checking every path; [`time`] reads and writes timestamps.
+//!
+//! The library's surface: run a job ([`job::execute`], stopped through
+//! [`pipeline::Live::cancel`]); translate one record ([`translate::translate_line`]); the call
+//! and error types ([`calls::Call`], [`translate::Rejected`], [`Error`]). Everything else
+//! (output files, `send`, shards, object storage, progress) is inside the crate and reached
+//! through the binary.
 //!
 //! Translating one record with the library:
 //!
@@ -44,7 +55,7 @@ mod simd;
 mod stats;
 mod store;
 mod target;
-mod time;
+pub mod time;
 pub mod translate;
 
 pub use error::{Error, Result};

@@ -52,11 +52,6 @@ impl Client {
         Ok(Client { http, url, auth })
     }
 
-    /// The URL requests go to.
-    pub fn url(&self) -> &str {
-        self.url.as_str()
-    }
-
     /// Posts `body` and reads the answer.
     pub async fn post(&self, body: Bytes) -> Outcome {
         let sent = self
