@@ -27,9 +27,9 @@ use std::time::Duration;
 use clap::Parser;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
-use track2pipelines::job;
 use track2pipelines::cli::Cli;
 use track2pipelines::input::{Framer, Piece};
+use track2pipelines::job;
 use track2pipelines::pipeline::Live;
 use track2pipelines::translate::{Options, Output, translate_line};
 

@@ -25,9 +25,9 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use track2pipelines::config::CsvLayout;
+use track2pipelines::csv::Plan;
 use track2pipelines::csv::Rows;
 use track2pipelines::json::RawMap;
-use track2pipelines::csv::Plan;
 use track2pipelines::translate::{Output, translate_deferred, translate_line, translate_record};
 
 fn families(c: &mut Criterion) {

@@ -13,7 +13,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::io::{self, Read};
-use track2pipelines::input::{CsvScan, Cuts, Framer, HEAD_BYTES, Piece, read_csv_header};
+use track2pipelines::csv::{CsvScan, read_csv_header};
+use track2pipelines::input::{Cuts, Framer, HEAD_BYTES, Piece};
 
 /// Hands out the input a few bytes at a time; fails at `fail_at` if set.
 struct Trickle<'a> {

@@ -1,4 +1,4 @@
-//! The record scanner (`jsonscan`) against serde_json, on any text.
+//! The record scanner (`json::scanner`) against serde_json, on any text.
 //!
 //! Checks: whenever the scanner accepts a text as an object (a record, a value, an array),
 //! serde_json accepts it too and yields the same members, in the same order, with the same raw
@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use track2pipelines::json::{Nested, Raw, RawMap, Record};
-use track2pipelines::jsonscan;
+use track2pipelines::json::scanner as jsonscan;
 
 fn members(m: &RawMap) -> Vec<(String, String)> {
     m.entries

@@ -9,20 +9,20 @@
 //! touches the files, so the output is the same whatever the thread count or block size.
 
 mod open;
+mod reader;
 pub mod worker;
 
 use crate::bufpool::BufPool;
 use crate::cancel::Cancel;
 use crate::config::{Command, Config};
 use crate::error::{Error, Result};
-use crate::input::{self, Piece, Source};
+use crate::input::{self, Source};
 use crate::output::files::{FileRecord, FileSet};
 use crate::output::partition::Partitioner;
-use crate::pipeline::worker::{Conversion, Decoder, PieceResult};
-use crate::reject::Code;
+use crate::pipeline::worker::{Conversion, PieceResult};
 use crate::shard::Range;
 use crate::stats::{InputStats, Tally};
-use open::open_pieces;
+use reader::{Reading, panic_text};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -44,6 +44,21 @@ pub struct RunResult {
 }
 
 impl RunResult {
+    /// An empty result with one entry per source, in order.
+    fn for_sources(sources: &[Source]) -> RunResult {
+        RunResult {
+            inputs: sources
+                .iter()
+                .map(|s| InputStats {
+                    source: s.name.to_string(),
+                    lossy: s.lossy,
+                    ..InputStats::default()
+                })
+                .collect(),
+            ..RunResult::default()
+        }
+    }
+
     /// Bytes read from the inputs (compressed bytes for compressed inputs).
     pub fn bytes_read(&self) -> u64 {
         self.inputs.iter().map(|i| i.bytes_read).sum()
@@ -161,112 +176,41 @@ pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<Run
     Ok(result)
 }
 
+/// Starts the reader thread, and writes on this one: results are applied in input order as
+/// they arrive, whatever order the workers finish in.
 fn write_loop(
     cfg: &Config,
     (sources, ranges): (&[Source], &[Range]),
     worker: &Arc<Conversion>,
     pool: &Arc<rayon::ThreadPool>,
-    mut files: Option<&mut FileSet>,
+    files: Option<&mut FileSet>,
     live: &Live,
 ) -> Result<RunResult> {
     let in_flight = 2 * cfg.threads + 2;
     let (tx, rx) = mpsc::channel::<Msg>();
     let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
-    let mut result = RunResult {
-        inputs: sources
-            .iter()
-            .map(|s| InputStats {
-                source: s.name.to_string(),
-                lossy: s.lossy,
-                ..InputStats::default()
-            })
-            .collect(),
-        ..RunResult::default()
+    let reading = Reading {
+        sources: sources.to_vec(),
+        ranges: ranges.to_vec(),
+        worker: Arc::clone(worker),
+        pool: Arc::clone(pool),
+        tx,
+        tokens: token_tx,
+        bytes_read: Arc::clone(&live.bytes_read),
+        cancel: live.cancel.clone(),
+        block: cfg.block_bytes,
+        max_line: cfg.max_line_bytes,
     };
-    // The reader runs detached: if a signal comes while it is blocked reading (an idle stdin),
-    // the writer still stops, cleans up and returns; the process exit then ends the reader.
-    let reader = {
-        let sources = sources.to_vec();
-        let ranges = ranges.to_vec();
-        let worker = Arc::clone(worker);
-        let pool = Arc::clone(pool);
-        let bytes_read = Arc::clone(&live.bytes_read);
-        let cancel = live.cancel.clone();
-        let (block, max_line) = (cfg.block_bytes, cfg.max_line_bytes);
-        std::thread::Builder::new()
-            .name("t2p-reader".into())
-            .spawn(move || {
-                let failed = tx.clone();
-                let reading = Reading {
-                    worker: &worker,
-                    pool: &pool,
-                    tx,
-                    tokens: token_tx,
-                    bytes_read,
-                    cancel,
-                    block,
-                    max_line,
-                };
-                let run = std::panic::AssertUnwindSafe(|| reading.read_all(&sources, &ranges));
-                if let Err(panic) = std::panic::catch_unwind(run) {
-                    let body = Body::Panicked(format!("the reader {}", panic_text(&panic)));
-                    let _ = failed.send(Msg { seq: 0, body });
-                }
-            })
-            .map_err(|e| Error::Usage(format!("cannot start the reader thread: {e}")))?
+    let reader = reading.spawn()?;
+    let mut writer = Writer {
+        cfg,
+        result: RunResult::for_sources(sources),
+        files,
+        live,
+        pool,
+        buffers: &worker.pool,
     };
-    let mut pending: BTreeMap<u64, Body> = BTreeMap::new();
-    let mut next = 0u64;
-    let interrupted = || Error::Interrupted(live.cancel.signal());
-    let outcome = (|| -> Result<()> {
-        loop {
-            let msg = match rx.recv_timeout(std::time::Duration::from_millis(100)) {
-                Ok(msg) => msg,
-                Err(mpsc::RecvTimeoutError::Timeout) if live.cancel.is_requested() => {
-                    return Err(interrupted());
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-            };
-            if let Body::Panicked(what) = msg.body {
-                return Err(Error::Internal(what));
-            }
-            pending.insert(msg.seq, msg.body);
-            while let Some(body) = pending.remove(&next) {
-                next += 1;
-                match body {
-                    Body::Chunk(chunk) => {
-                        let _ = token_rx.try_recv();
-                        apply(
-                            &mut result,
-                            *chunk,
-                            files.as_deref_mut(),
-                            live,
-                            &worker.pool,
-                        )?;
-                        if let Some(f) = files.as_deref_mut()
-                            && f.wants_flush(cfg.threads)
-                        {
-                            f.flush(pool)?;
-                        }
-                    }
-                    Body::Panicked(_) => unreachable!("handled on arrival"),
-                    Body::End {
-                        input,
-                        read,
-                        decompressed,
-                    } => {
-                        let s = &mut result.inputs[input];
-                        s.bytes_read = read;
-                        s.bytes_decompressed = decompressed;
-                    }
-                }
-            }
-            if live.cancel.is_requested() {
-                return Err(interrupted());
-            }
-        }
-    })();
+    let outcome = writer.receive(&rx, &token_rx);
     // Dropping the receivers stops the reader if it is still going.
     drop(rx);
     drop(token_rx);
@@ -279,9 +223,85 @@ fn write_loop(
         )));
     }
     if live.cancel.is_requested() {
-        return Err(interrupted());
+        return Err(Error::Interrupted(live.cancel.signal()));
     }
-    Ok(result)
+    Ok(writer.result)
+}
+
+/// The writer's side of the run: the results so far and the files they go to.
+struct Writer<'a, 'f> {
+    cfg: &'a Config,
+    result: RunResult,
+    files: Option<&'f mut FileSet>,
+    live: &'a Live,
+    /// The pool the files' compression is flushed on.
+    pool: &'a rayon::ThreadPool,
+    /// Where the pieces' buffers go back once written.
+    buffers: &'a BufPool,
+}
+
+impl Writer<'_, '_> {
+    /// Receives every message, holding those that arrive early until their turn; returns when
+    /// the reader and every worker are done, or at the first failure or stop request.
+    fn receive(&mut self, rx: &mpsc::Receiver<Msg>, tokens: &mpsc::Receiver<()>) -> Result<()> {
+        let mut pending: BTreeMap<u64, Body> = BTreeMap::new();
+        let mut next = 0u64;
+        let interrupted = |live: &Live| Error::Interrupted(live.cancel.signal());
+        loop {
+            let msg = match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(msg) => msg,
+                Err(mpsc::RecvTimeoutError::Timeout) if self.live.cancel.is_requested() => {
+                    return Err(interrupted(self.live));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            if let Body::Panicked(what) = msg.body {
+                return Err(Error::Internal(what));
+            }
+            pending.insert(msg.seq, msg.body);
+            while let Some(body) = pending.remove(&next) {
+                next += 1;
+                self.take(body, tokens)?;
+            }
+            if self.live.cancel.is_requested() {
+                return Err(interrupted(self.live));
+            }
+        }
+    }
+
+    /// Applies the next message in input order: a piece's results, or an input's end.
+    fn take(&mut self, body: Body, tokens: &mpsc::Receiver<()>) -> Result<()> {
+        match body {
+            Body::Chunk(chunk) => {
+                // One piece fewer in flight: the reader may frame another.
+                let _ = tokens.try_recv();
+                apply(
+                    &mut self.result,
+                    *chunk,
+                    self.files.as_deref_mut(),
+                    self.live,
+                    self.buffers,
+                )?;
+                if let Some(f) = self.files.as_deref_mut()
+                    && f.wants_flush(self.cfg.threads)
+                {
+                    f.flush(self.pool)?;
+                }
+            }
+            Body::Panicked(_) => unreachable!("handled on arrival"),
+            Body::End {
+                input,
+                read,
+                decompressed,
+            } => {
+                let s = &mut self.result.inputs[input];
+                s.bytes_read = read;
+                s.bytes_decompressed = decompressed;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Adds one chunk's results to the run, in order.
@@ -319,133 +339,4 @@ fn apply(
         result.incomplete_inputs += 1;
     }
     Ok(())
-}
-
-/// What a panic carried, for the error message.
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(no message)".into());
-    format!("thread panicked: {what}")
-}
-
-/// The reader thread's share of the run.
-struct Reading<'a> {
-    worker: &'a Arc<Conversion>,
-    pool: &'a rayon::ThreadPool,
-    tx: mpsc::Sender<Msg>,
-    /// One token per piece in flight: the bound on memory.
-    tokens: mpsc::SyncSender<()>,
-    bytes_read: Arc<AtomicU64>,
-    cancel: Cancel,
-    block: usize,
-    max_line: u64,
-}
-
-impl Reading<'_> {
-    /// Frames every input (its range, for a shard) and hands the pieces to the pool.
-    fn read_all(&self, sources: &[Source], ranges: &[Range]) {
-        let mut seq = 0u64;
-        for (i, (source, range)) in sources.iter().zip(ranges).enumerate() {
-            if self.cancel.is_requested() || self.read_one(i, source, *range, &mut seq).is_none() {
-                return;
-            }
-        }
-    }
-
-    /// Hands a piece of input `i` to a worker; None when the run is stopping.
-    fn spawn(
-        &self,
-        i: usize,
-        source: &Source,
-        decoder: &Decoder,
-        (piece, lines_known): (Piece, bool),
-        seq: &mut u64,
-    ) -> Option<()> {
-        self.tokens.send(()).ok()?;
-        let (tx, worker, name) = (
-            self.tx.clone(),
-            Arc::clone(self.worker),
-            Arc::clone(&source.name),
-        );
-        let decoder = decoder.clone();
-        let s = *seq;
-        *seq += 1;
-        self.pool.spawn(move || {
-            let work = std::panic::AssertUnwindSafe(|| {
-                assert!(
-                    !crate::error::fault("panic-worker"),
-                    "injected worker panic"
-                );
-                worker.process(i, &name, &decoder, piece, lines_known)
-            });
-            let body = match std::panic::catch_unwind(work) {
-                Ok(chunk) => Body::Chunk(Box::new(chunk)),
-                Err(panic) => Body::Panicked(format!("a worker {}", panic_text(&panic))),
-            };
-            let _ = tx.send(Msg { seq: s, body });
-        });
-        Some(())
-    }
-
-    /// Reads one input (or a shard's range of it) to its end; None when the run is stopping.
-    fn read_one(&self, i: usize, source: &Source, range: Range, seq: &mut u64) -> Option<()> {
-        assert!(
-            !crate::error::fault("panic-reader"),
-            "injected reader panic"
-        );
-        let own = Arc::new(AtomicU64::new(0));
-        let (mut pieces, decoder, first) =
-            open_pieces(source, range, &own, self.worker, self.block, self.max_line);
-        // Inside a range that starts within the file, line numbers are not known.
-        let lines_known = first == 0;
-        let mut last_seen = 0;
-        let mut broken = false;
-        for piece in pieces.by_ref() {
-            if self.cancel.is_requested() {
-                return None;
-            }
-            let now = own.load(Ordering::Relaxed);
-            self.bytes_read
-                .fetch_add(now - last_seen, Ordering::Relaxed);
-            last_seen = now;
-            broken |= matches!(piece, Piece::Corrupt { .. });
-            self.spawn(i, source, &decoder, (piece, lines_known), seq)?;
-        }
-        let mut read = own.load(Ordering::Relaxed);
-        let mut decompressed = pieces.position();
-        self.bytes_read
-            .fetch_add(read.saturating_sub(last_seen), Ordering::Relaxed);
-        if !range.is_whole() {
-            // Part of a plain file: its own lines' bytes (the shards' counts add up to the file).
-            decompressed -= first.min(decompressed);
-            read = decompressed;
-        }
-        // The size at the start of the run is what the input holds: ending before it means
-        // the file was cut short while being read (docs/mapping.md §13).
-        let short = range.is_whole() && !broken;
-        if let Some(size) = source.size.filter(|&size| short && read < size) {
-            let piece = Piece::Corrupt {
-                code: Code::CorruptInput,
-                line: pieces.line(),
-                offset: decompressed,
-                message: format!(
-                    "input changed while being read: it ended after {read} of the {size} bytes it had when the run started"
-                ),
-            };
-            self.spawn(i, source, &Decoder::Ndjson, (piece, lines_known), seq)?;
-        }
-        let end = Msg {
-            seq: *seq,
-            body: Body::End {
-                input: i,
-                read,
-                decompressed,
-            },
-        };
-        *seq += 1;
-        self.tx.send(end).ok()
-    }
 }
