@@ -481,85 +481,133 @@ fn check_paths(
     Ok(exclude)
 }
 
-impl Cli {
-    /// Validates the flags into a run configuration: every value and every path is checked
-    /// here, before any work starts.
-    pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
-        let (command, output, mut common, errors_file, (shard, split_bytes)) = match self.command {
+/// What the subcommand alone decides, before the flags all commands share are checked.
+struct Job {
+    command: Command,
+    output: Option<OutputConfig>,
+    common: CommonArgs,
+    /// `check --errors`.
+    errors: Option<PathBuf>,
+    shard: Option<crate::config::Shard>,
+    split_bytes: u64,
+}
+
+impl Cmd {
+    /// The command's own part of the configuration; `plan`, `merge` and `send` have none.
+    fn into_job(self) -> Result<Job> {
+        match self {
             Cmd::Convert(c) => {
                 let shard = c
                     .shard
                     .as_deref()
-                    .map(|s| crate::shard::Shard::parse(s, |v| std::env::var(v).ok()))
+                    .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
                     .transpose()?;
-                let output = c.output()?;
-                (
-                    Command::Convert,
-                    Some(output),
-                    c.common,
-                    None,
-                    (shard, c.split_bytes),
-                )
+                Ok(Job {
+                    command: Command::Convert,
+                    output: Some(c.output()?),
+                    common: c.common,
+                    errors: None,
+                    shard,
+                    split_bytes: c.split_bytes,
+                })
             }
-            Cmd::Check(c) => (Command::Check, None, c.common, c.errors, (None, 0)),
-            Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => {
-                return Err(Error::Usage(
-                    "plan, merge and send take no convert configuration".into(),
-                ));
-            }
-        };
-        // `file://` inputs are paths.
-        for input in &mut common.inputs {
+            Cmd::Check(c) => Ok(Job {
+                command: Command::Check,
+                output: None,
+                common: c.common,
+                errors: c.errors,
+                shard: None,
+                split_bytes: 0,
+            }),
+            Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => Err(Error::Usage(
+                "plan, merge and send take no convert configuration".into(),
+            )),
+        }
+    }
+}
+
+impl CommonArgs {
+    /// `file://` inputs are paths.
+    fn resolve_file_urls(&mut self) -> Result<()> {
+        for input in &mut self.inputs {
             if let Some(path) = input.to_str().and_then(crate::store::file_url_path) {
                 *input = path?;
             }
         }
-        common.check_limits()?;
-        let threads = match common.threads {
+        Ok(())
+    }
+
+    /// `--threads`, else every core (at most 256).
+    fn thread_count(&self) -> usize {
+        match self.threads {
             Some(n) => usize::from(n),
             None => std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
-        };
-        let bucket_hash = output.as_ref().is_some_and(|o| {
+        }
+    }
+}
+
+impl LayoutArg {
+    /// The configured CSV layout.
+    fn layout(self) -> CsvLayout {
+        match self {
+            LayoutArg::Auto => CsvLayout::Auto,
+            LayoutArg::Http => CsvLayout::Http,
+            LayoutArg::V2 => CsvLayout::V2,
+            LayoutArg::Events => CsvLayout::Events,
+            LayoutArg::People => CsvLayout::People,
+        }
+    }
+}
+
+/// Checks the files named on the command line (`--errors`, `--summary-json`) and then every
+/// path against the others; returns the two targets and the directory discovery must skip.
+fn checked_paths(job: &Job) -> Result<(Option<Target>, Option<Target>, Option<PathBuf>)> {
+    let errors_file = job
+        .errors
+        .as_ref()
+        .map(|p| Target::check(p, "--errors"))
+        .transpose()?;
+    let summary_json = job
+        .common
+        .summary_json
+        .as_ref()
+        .map(|p| Target::check(p, "--summary-json"))
+        .transpose()?;
+    let mut named = Vec::new();
+    if let Some(t) = &errors_file {
+        named.push(("--errors", t));
+    }
+    if let Some(t) = &summary_json {
+        named.push(("--summary-json", t));
+    }
+    let exclude = check_paths(
+        &job.common.inputs,
+        job.output.as_ref().map(|o| o.dir.as_path()),
+        &named,
+    )?;
+    Ok((errors_file, summary_json, exclude))
+}
+
+impl Cli {
+    /// Validates the flags into a run configuration: every value and every path is checked
+    /// here, before any work starts.
+    pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
+        let mut job = self.command.into_job()?;
+        job.common.resolve_file_urls()?;
+        job.common.check_limits()?;
+        let bucket_hash = job.output.as_ref().is_some_and(|o| {
             o.partition_by
                 .iter()
                 .any(|p| matches!(p, PartitionBy::Bucket(_)))
         });
-        let translate = common.translate_options(bucket_hash)?;
-        let errors_file = errors_file
-            .map(|p| Target::check(&p, "--errors"))
-            .transpose()?;
-        let summary_json = common
-            .summary_json
-            .as_ref()
-            .map(|p| Target::check(p, "--summary-json"))
-            .transpose()?;
-        let mut named = Vec::new();
-        if let Some(t) = &errors_file {
-            named.push(("--errors", t));
-        }
-        if let Some(t) = &summary_json {
-            named.push(("--summary-json", t));
-        }
-        let exclude = check_paths(
-            &common.inputs,
-            output.as_ref().map(|o| o.dir.as_path()),
-            &named,
-        )?;
+        let translate = job.common.translate_options(bucket_hash)?;
+        let (errors_file, summary_json, exclude) = checked_paths(&job)?;
+        let common = job.common;
         Ok(Config {
-            command,
-            input_format: match common.input_format {
-                FormatArg::Ndjson => InputFormat::Ndjson,
-                FormatArg::Csv => InputFormat::Csv,
-                FormatArg::Auto => InputFormat::Auto,
-            },
-            csv_layout: match common.csv_layout {
-                LayoutArg::Auto => CsvLayout::Auto,
-                LayoutArg::Http => CsvLayout::Http,
-                LayoutArg::V2 => CsvLayout::V2,
-                LayoutArg::Events => CsvLayout::Events,
-                LayoutArg::People => CsvLayout::People,
-            },
-            threads,
+            command: job.command,
+            input_format: common.input_format.format(),
+            csv_layout: common.csv_layout.layout(),
+            threads: common.thread_count(),
             translate,
             max_line_bytes: common.max_line_bytes,
             progress: common.progress(),
@@ -567,12 +615,12 @@ impl Cli {
             inputs: common.inputs,
             exclude,
             summary_json,
-            output,
+            output: job.output,
             errors_file,
             block_bytes: common.block_size as usize,
             command_line,
-            shard,
-            split_bytes,
+            shard: job.shard,
+            split_bytes: job.split_bytes,
         })
     }
 }
