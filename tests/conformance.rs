@@ -156,3 +156,18 @@ fn every_case_through_the_binary() {
         assert_eq!(got, want, "case {:?}", case.name);
     }
 }
+
+/// The comparator is as strict as the conformance rules: key order and number text count,
+/// string escapes and whitespace do not.
+#[test]
+fn canon_keeps_key_order_and_number_text_and_decodes_strings() {
+    use common::canon;
+    assert_eq!(
+        canon(r#"{ "a": "\u00e9\n", "b": [1, 2.50] }"#),
+        canon("{\"a\":\"é\\n\",\"b\":[1,2.50]}")
+    );
+    assert_ne!(canon(r#"{"a":1,"b":2}"#), canon(r#"{"b":2,"a":1}"#));
+    assert_ne!(canon(r#"{"a":2.50}"#), canon(r#"{"a":2.5}"#));
+    assert_ne!(canon(r#"{"a":1,"a":1}"#), canon(r#"{"a":1}"#));
+    assert_eq!(canon(r#"{"\u0061":"x"}"#), canon(r#"{"a":"x"}"#));
+}

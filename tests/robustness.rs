@@ -689,17 +689,22 @@ fn a_crlf_line_at_the_limit_is_accepted_at_any_block_size() {
     assert!(errors.is_empty(), "4 KiB blocks: {errors:?}");
 }
 
+/// The last millisecond of 9999 is the latest time a record may carry, as milliseconds (a
+/// number of 10^11 or more, docs/mapping.md) or as RFC 3339 text; its call's timestamp reads
+/// back as that time.
 #[test]
 fn the_last_day_of_9999_is_a_valid_rfc3339_time() {
-    use track2pipelines::time;
-    assert_eq!(time::parse_number("253402300799999"), Some(time::MAX_MS));
-    assert_eq!(
-        time::parse_str("9999-12-31T23:59:59Z"),
-        Some(253_402_300_799_000)
-    );
-    let text = time::format(time::MAX_MS);
-    assert_eq!(
-        time::parse_rfc3339(std::str::from_utf8(&text).unwrap()),
-        Some(time::MAX_MS)
-    );
+    for (ts, want) in [
+        ("253402300799999", "9999-12-31T23:59:59.999Z"),
+        ("\"9999-12-31T23:59:59.999Z\"", "9999-12-31T23:59:59.999Z"),
+        ("\"9999-12-31T23:59:59Z\"", "9999-12-31T23:59:59.000Z"),
+    ] {
+        let record = format!(
+            r#"{{"type":"person","identifiers":{{"id":"1"}},"action":"event","name":"x","timestamp":{ts}}}"#
+        );
+        let (c, out) = translate_checked(&opts(), record.as_bytes());
+        assert_eq!(c.converted, 1, "{ts}: {:?}", out.rejects);
+        let call: Value = serde_json::from_slice(out.call_bytes(0)).unwrap();
+        assert_eq!(call["timestamp"], want, "{ts}");
+    }
 }
