@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::run::{convert_cmd, output};
 use common::{Case, NOW_MS, cases, check_calls};
 use track2pipelines::translate::{Options, Output, translate_line};
 
@@ -79,21 +80,11 @@ fn run_binary(case: &Case) -> (Vec<String>, Vec<serde_json::Value>) {
     let input = dir.path().join("case.ndjson");
     std::fs::write(&input, format!("{}\n", case.input)).unwrap();
     let out = dir.path().join("out");
-    let status = assert_cmd::Command::cargo_bin("track2pipelines")
-        .unwrap()
-        .args(["convert", "--out"])
-        .arg(&out)
-        .args([
-            "--partition-by",
-            "none",
-            "--now",
-            common::NOW,
-            "--progress",
-            "never",
-        ])
-        .arg(&input)
-        .output()
-        .unwrap();
+    let status = output(&mut convert_cmd(
+        &out,
+        &["--partition-by", "none"],
+        &[&input],
+    ));
     let code = status.status.code();
     assert!(
         code == Some(0) || code == Some(3),

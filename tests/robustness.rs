@@ -11,11 +11,11 @@
 mod common;
 
 use base64::Engine;
+use common::run::{convert_cmd, json_lines, manifest, manifest_parts, output, stderr};
 use proptest::prelude::*;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::path::Path;
-use std::process::Command;
 use tempfile::TempDir;
 use track2pipelines::translate::{Counts, Options, Output, translate_line};
 
@@ -382,10 +382,6 @@ fn an_object_with_100k_keys_is_handled() {
 // ------------------------------------------------------------------------------------------
 // Through the binary
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_track2pipelines")
-}
-
 struct Run {
     code: i32,
     manifest: Value,
@@ -394,40 +390,14 @@ struct Run {
 
 fn convert(dir: &Path, input: &Path, opts: &[&str]) -> Run {
     let out = dir.join("out");
-    let o = Command::new(bin())
-        .env_remove("SOURCE_DATE_EPOCH")
-        .args([
-            "convert",
-            "--now",
-            common::NOW,
-            "--progress",
-            "never",
-            "--quiet",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .args(["--overwrite", "--threads", "2"])
-        .args(opts)
-        .arg(input)
-        .output()
-        .unwrap();
+    let opts = [&["--overwrite", "--threads", "2"][..], opts].concat();
+    let o = output(&mut convert_cmd(&out, &opts, &[input]));
     let code = o.status.code().expect("exited");
-    assert!(
-        code == 0 || code == 3,
-        "exit {code}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let manifest = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap())
-        .expect("manifest is JSON");
-    let errors = std::fs::read_to_string(out.join("errors.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("error entries are JSON"))
-        .collect();
+    assert!(code == 0 || code == 3, "exit {code}: {}", stderr(&o));
     Run {
         code,
-        manifest,
-        errors,
+        manifest: manifest(&out),
+        errors: json_lines(&out.join("errors.ndjson")),
     }
 }
 
@@ -624,11 +594,10 @@ fn calls_and_errors(dir: &Path, name: &str, input: &[u8], opts: &[&str]) -> (Str
     let path = dir.join(name);
     std::fs::write(&path, input).unwrap();
     let run = convert(dir, &path, opts);
-    let mut calls = String::new();
-    for f in run.manifest["files"].as_array().unwrap() {
-        let rel = f["path"].as_str().unwrap();
-        calls.push_str(&std::fs::read_to_string(dir.join("out").join(rel)).unwrap());
-    }
+    let calls = manifest_parts(&dir.join("out"))
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
     (calls, run.errors)
 }
 

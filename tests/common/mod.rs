@@ -1,6 +1,9 @@
-//! Shared helpers of the integration tests: the conformance cases and an exact JSON comparator.
-//! Nothing here imports the crate under test.
+//! Shared helpers of the integration tests: the conformance cases, an exact JSON comparator
+//! and, in [`run`], running the binary and reading what it wrote. Nothing here imports the
+//! crate under test.
 #![allow(dead_code)]
+
+pub mod run;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
