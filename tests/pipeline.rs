@@ -1654,7 +1654,7 @@ fn exit_statuses() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Over-long lines whatever the block size (regression tests of fixed bugs)
+// Over-long lines: the same rejects, lengths, offsets and counts at any block size
 
 /// Runs `text` with `--max-line-bytes 1000` and a 4 KiB and the default block size; returns
 /// both runs.

@@ -586,7 +586,7 @@ fn limits_through_the_binary() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Regression tests of bugs found by fuzzing (all fixed)
+// Line endings, BOMs and the limits read the same at any block size; the latest valid time
 
 /// Runs the binary on `input` (named `name`) with `opts`; returns the calls of every part
 /// file in path order, and the error entries.
