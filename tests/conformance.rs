@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::run::{convert_cmd, output};
 use common::{Case, NOW_MS, cases, check_calls};
 use track2pipelines::translate::{Options, Output, translate_line};
 
@@ -79,21 +80,11 @@ fn run_binary(case: &Case) -> (Vec<String>, Vec<serde_json::Value>) {
     let input = dir.path().join("case.ndjson");
     std::fs::write(&input, format!("{}\n", case.input)).unwrap();
     let out = dir.path().join("out");
-    let status = assert_cmd::Command::cargo_bin("track2pipelines")
-        .unwrap()
-        .args(["convert", "--out"])
-        .arg(&out)
-        .args([
-            "--partition-by",
-            "none",
-            "--now",
-            common::NOW,
-            "--progress",
-            "never",
-        ])
-        .arg(&input)
-        .output()
-        .unwrap();
+    let status = output(&mut convert_cmd(
+        &out,
+        &["--partition-by", "none"],
+        &[&input],
+    ));
     let code = status.status.code();
     assert!(
         code == Some(0) || code == Some(3),
@@ -155,4 +146,19 @@ fn every_case_through_the_binary() {
         };
         assert_eq!(got, want, "case {:?}", case.name);
     }
+}
+
+/// The comparator is as strict as the conformance rules: key order and number text count,
+/// string escapes and whitespace do not.
+#[test]
+fn canon_keeps_key_order_and_number_text_and_decodes_strings() {
+    use common::canon;
+    assert_eq!(
+        canon(r#"{ "a": "\u00e9\n", "b": [1, 2.50] }"#),
+        canon("{\"a\":\"é\\n\",\"b\":[1,2.50]}")
+    );
+    assert_ne!(canon(r#"{"a":1,"b":2}"#), canon(r#"{"b":2,"a":1}"#));
+    assert_ne!(canon(r#"{"a":2.50}"#), canon(r#"{"a":2.5}"#));
+    assert_ne!(canon(r#"{"a":1,"a":1}"#), canon(r#"{"a":1}"#));
+    assert_eq!(canon(r#"{"\u0061":"x"}"#), canon(r#"{"a":"x"}"#));
 }

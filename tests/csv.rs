@@ -15,9 +15,9 @@
 
 mod common;
 
+use common::run::{convert_cmd, gzip, manifest, output, output_with_stdin, stderr, zstd_frame};
 use common::{Case, canon, check_calls};
 use serde_json::Value;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -68,16 +68,6 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
     path
 }
 
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-fn zstd(bytes: &[u8]) -> Vec<u8> {
-    zstd::stream::encode_all(bytes, 3).unwrap()
-}
-
 // ------------------------------------------------------------------------------------------
 // Running the binary
 
@@ -98,22 +88,20 @@ struct Run {
 fn convert_with(dir: &Path, extra: &[&str], inputs: &[&Path], stdin: Option<&[u8]>) -> Run {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let out = dir.join(format!("out-{}", RUNS.fetch_add(1, Ordering::Relaxed)));
-    let mut cmd = assert_cmd::Command::cargo_bin("track2pipelines").unwrap();
-    cmd.env_remove("SOURCE_DATE_EPOCH")
-        .args(["convert", "--partition-by", "none", "--now", common::NOW])
-        .args(["--progress", "never", "--quiet", "--out"])
-        .arg(&out)
-        .args(extra)
-        .args(inputs);
-    if let Some(bytes) = stdin {
-        cmd.write_stdin(bytes.to_vec());
-    }
-    let o = cmd.output().unwrap();
+    let mut cmd = convert_cmd(
+        &out,
+        &[&["--partition-by", "none"][..], extra].concat(),
+        inputs,
+    );
+    let o = match stdin {
+        Some(bytes) => output_with_stdin(cmd, bytes),
+        None => output(&mut cmd),
+    };
     let code = o.status.code().expect("exited normally");
-    let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         code == 0 || code == 3,
-        "convert {extra:?} {inputs:?}: exit {code}: {stderr}"
+        "convert {extra:?} {inputs:?}: exit {code}: {}",
+        stderr(&o)
     );
     let mut names: Vec<String> = std::fs::read_dir(&out)
         .unwrap()
@@ -136,8 +124,7 @@ fn convert_with(dir: &Path, extra: &[&str], inputs: &[&Path], stdin: Option<&[u8
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let manifest: Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    let manifest = manifest(&out);
     let run = Run {
         calls,
         errors,
@@ -1143,7 +1130,7 @@ fn compressed_csv_inputs() {
     let plain_people = write(dir.path(), "people.csv", &people);
     let plain_events = write(dir.path(), "events.csv", &events);
     let gz = write(dir.path(), "people.csv.gz", gzip(&people));
-    let zst = write(dir.path(), "events.csv.zst", zstd(&events));
+    let zst = write(dir.path(), "events.csv.zst", zstd_frame(&events));
     let tsv_gz = write(
         dir.path(),
         "people.tsv.gz",

@@ -10,31 +10,17 @@
 //!
 //! Signals and limits come from the shell (`kill`, `ulimit`), so no extra crate is needed.
 
+mod common;
+
+use common::NOW;
+use common::run::{CONVERT, bin, convert_cmd, files, signal, skip, stderr, wait_exit, write_file};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
-
-const NOW: &str = "2026-01-01T00:00:00Z";
-
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_track2pipelines")
-}
-
-/// `convert --out OUT [opts] INPUTS` with a fixed `--now`, quiet.
-fn convert_cmd(out: &Path, opts: &[&str], inputs: &[&Path]) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.env_remove("SOURCE_DATE_EPOCH")
-        .args(["convert", "--now", NOW, "--progress", "never", "--quiet"])
-        .arg("--out")
-        .arg(out)
-        .args(opts)
-        .args(inputs);
-    cmd
-}
 
 /// `n` records of the main shapes, every fifth one invalid JSON; about 140 bytes a line.
 fn corpus(n: usize) -> Vec<u8> {
@@ -63,65 +49,18 @@ fn corpus(n: usize) -> Vec<u8> {
     out
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> PathBuf {
-    std::fs::write(path, bytes).unwrap();
-    path.to_path_buf()
-}
-
-/// Every file below `dir` (hidden ones too), by `/`-separated relative path.
+/// Every file below `dir` (hidden ones too), by `/`-separated relative path; none when the
+/// run removed `dir`.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            if entry.file_type().unwrap().is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().to_string_lossy();
-                out.insert(rel.replace('\\', "/"), std::fs::read(&path).unwrap());
-            }
-        }
+    if dir.exists() {
+        files(dir)
+    } else {
+        BTreeMap::new()
     }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
 }
 
 fn is_temp(rel: &str) -> bool {
     rel.rsplit('/').next().unwrap().starts_with('.')
-}
-
-fn stderr_of(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Sends `sig` (a name `kill` knows: INT, TERM, KILL) to a child.
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args(["-s", sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -s {sig} failed");
-}
-
-/// Waits for a child at most `limit`; kills it and fails if it takes longer.
-fn wait_for(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Polls until `ready` holds for the files below `dir`; false if the child ended first.
@@ -179,7 +118,7 @@ fn stable_manifest(bytes: &[u8]) -> Value {
 
 /// A failed write: status 1, the file and the OS error named, no manifest, no file left.
 fn assert_failed_write(o: &Output, out: &Path, os_error: &str) {
-    let err = stderr_of(o);
+    let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
     assert!(err.contains(os_error), "stderr names the OS error: {err}");
     assert!(
@@ -208,7 +147,7 @@ fn write_past_the_file_size_limit(compress: &str) {
         .arg("-c")
         .arg(r#"ulimit -f 128 && exec "$0" "$@""#)
         .arg(bin())
-        .args(["convert", "--now", NOW, "--progress", "never", "--quiet"])
+        .args(CONVERT)
         .args(["--threads", "2", "--compress", compress])
         .arg("--out")
         .arg(&out)
@@ -266,15 +205,15 @@ impl Drop for SmallFs {
     }
 }
 
-/// On a full filesystem (a 256 KiB tmpfs; skipped with the reason printed where mounting is
-/// not permitted), the run fails cleanly and frees what it wrote.
-fn full_filesystem(compress: &str) {
+/// On a full filesystem (a 256 KiB tmpfs; skipped, saying so in the test output, where
+/// mounting is not permitted), the run fails cleanly and frees what it wrote.
+fn full_filesystem(test: &str, compress: &str) {
     let dir = TempDir::new().unwrap();
     let input = write_file(&dir.path().join("in.ndjson"), &corpus(20_000));
     let fs = match SmallFs::mount(&dir.path().join("small")) {
         Ok(fs) => fs,
         Err(why) => {
-            eprintln!("skipped: the full-filesystem test needs a tmpfs mount: {why}");
+            skip(test, &format!("needs a tmpfs mount: {why}"));
             return;
         }
     };
@@ -290,12 +229,12 @@ fn full_filesystem(compress: &str) {
 
 #[test]
 fn a_full_filesystem_fails_cleanly() {
-    full_filesystem("none");
+    full_filesystem("a_full_filesystem_fails_cleanly", "none");
 }
 
 #[test]
 fn a_full_filesystem_fails_cleanly_compressed() {
-    full_filesystem("gzip");
+    full_filesystem("a_full_filesystem_fails_cleanly_compressed", "gzip");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -354,7 +293,7 @@ fn damaged_and_unreadable_inputs_are_reported_and_the_run_goes_on() {
     let o = convert_cmd(&out, &["--threads", "2"], &inputs)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr_of(&o));
+    assert_eq!(o.status.code(), Some(3), "stderr: {}", stderr(&o));
 
     let manifest: Value =
         serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
@@ -455,7 +394,7 @@ fn sigint_and_sigterm_stop_the_run_and_remove_its_files() {
             "SIG{sig}: the run ended before it could be interrupted"
         );
         signal(&child, sig);
-        let status = wait_for(&mut child, Duration::from_secs(20), &format!("SIG{sig}"));
+        let status = wait_exit(&mut child, Duration::from_secs(20), &format!("SIG{sig}"));
         let mut err = String::new();
         child
             .stderr
@@ -481,7 +420,7 @@ fn after_sigkill_only_temp_files_are_incomplete_and_overwrite_recovers() {
     let opts = ["--threads", "1", "--max-file-bytes", "128KiB"];
     let clean_dir = dir.path().join("clean");
     let o = convert_cmd(&clean_dir, &opts, &[&input]).output().unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", stderr_of(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let clean = snapshot(&clean_dir);
 
     let out = dir.path().join("out");
@@ -491,7 +430,7 @@ fn after_sigkill_only_temp_files_are_incomplete_and_overwrite_recovers() {
     });
     assert!(started, "the run ended before it could be killed");
     signal(&child, "KILL");
-    let status = wait_for(&mut child, Duration::from_secs(20), "SIGKILL");
+    let status = wait_exit(&mut child, Duration::from_secs(20), "SIGKILL");
     assert_eq!(status.code(), None, "killed by the signal");
 
     let killed = snapshot(&out);
@@ -507,11 +446,11 @@ fn after_sigkill_only_temp_files_are_incomplete_and_overwrite_recovers() {
 
     // Refused without --overwrite, then a clean result with it.
     let o = convert_cmd(&out, &opts, &[&input]).output().unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr_of(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = convert_cmd(&out, &[&opts[..], &["--overwrite"]].concat(), &[&input])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", stderr_of(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let mut again = snapshot(&out);
     let mut clean = clean;
     assert_eq!(
@@ -547,7 +486,7 @@ fn sigterm_while_waiting_on_stdin_stops_the_run() {
     assert!(started);
     std::thread::sleep(Duration::from_millis(200));
     signal(&child, "TERM");
-    let status = wait_for(&mut child, Duration::from_secs(10), "SIGTERM on idle stdin");
+    let status = wait_exit(&mut child, Duration::from_secs(10), "SIGTERM on idle stdin");
     drop(stdin);
     assert_eq!(status.code(), Some(143));
     assert!(snapshot_sizes(&out).is_empty());
@@ -572,7 +511,7 @@ fn a_closed_stderr_ends_quietly() {
             .spawn()
             .unwrap();
         drop(child.stderr.take());
-        let status = wait_for(&mut child, Duration::from_secs(30), "check, stderr closed");
+        let status = wait_exit(&mut child, Duration::from_secs(30), "check, stderr closed");
         assert_eq!(status.code(), Some(3), "--progress {progress}: {status:?}");
     }
     // `check … 2>&1 | head -1`, as a user would type it.
@@ -584,7 +523,7 @@ fn a_closed_stderr_ends_quietly() {
         .arg(&input)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(3), "{}", stderr_of(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let first = String::from_utf8_lossy(&o.stdout);
     assert_eq!(first.lines().count(), 1, "{first}");
     assert!(!first.contains("panicked"), "{first}");
@@ -618,7 +557,7 @@ fn a_closed_stdout_ends_quietly() {
             .unwrap()
             .read_to_string(&mut err)
             .unwrap();
-        let status = wait_for(&mut child, Duration::from_secs(10), "--help");
+        let status = wait_exit(&mut child, Duration::from_secs(10), "--help");
         assert_eq!(status.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }

@@ -47,6 +47,8 @@
 //! `additionalProperties: false`, so `context.journeys` is allowed without being described; and
 //! the `group` schema requires neither `groupId` nor a user/anonymous id.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -364,8 +366,7 @@ fn binary_output_validates() {
     std::fs::write(&input, lines).expect("writing the input file");
     let out = tmp.path().join("out");
 
-    let output = assert_cmd::Command::cargo_bin("track2pipelines")
-        .expect("the track2pipelines binary is built")
+    let output = common::run::t2p()
         .arg("convert")
         .arg("--out")
         .arg(&out)

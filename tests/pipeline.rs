@@ -8,38 +8,22 @@
 
 mod common;
 
-use assert_cmd::Command;
+use common::NOW;
+use common::run::{
+    CONVERT, convert_cmd, decompress, files, gzip, lines_of, output, output_with_stdin, t2p,
+    zstd_frame,
+};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
-
-const NOW: &str = common::NOW;
 
 // ------------------------------------------------------------------------------------------
 // Running the binary
 
-fn t2p() -> Command {
-    let mut cmd = Command::cargo_bin("track2pipelines").unwrap();
-    cmd.env_remove("SOURCE_DATE_EPOCH");
-    cmd
-}
-
 /// Runs `convert --out OUT [opts] INPUTS` with a fixed `--now`; returns the exit status.
-fn run_cmd(out: &Path, opts: &[&str], inputs: &[&Path]) -> std::process::Output {
-    t2p()
-        .args(["convert", "--now", NOW, "--progress", "never", "--quiet"])
-        .arg("--out")
-        .arg(out)
-        .args(opts)
-        .args(inputs)
-        .output()
-        .unwrap()
-}
-
 fn convert(out: &Path, opts: &[&str], inputs: &[&Path]) -> i32 {
-    let o = run_cmd(out, opts, inputs);
+    let o = output(&mut convert_cmd(out, opts, inputs));
     let code = o.status.code().expect("exited normally");
     assert!(
         code == 0 || code == 3 || code == 2,
@@ -60,34 +44,16 @@ fn converted(out: &Path, opts: &[&str], inputs: &[&Path]) -> RunOut {
 // Reading what a run wrote
 
 /// The run's own bookkeeping in `--out` (the lock and the run journal): not output.
-fn bookkeeping(root: &Path, path: &Path) -> bool {
-    path.parent() == Some(root)
-        && [".track2pipelines.lock", ".track2pipelines.journal"]
-            .iter()
-            .any(|n| path.file_name().is_some_and(|f| f == *n))
+fn bookkeeping(rel: &str) -> bool {
+    [".track2pipelines.lock", ".track2pipelines.journal"].contains(&rel)
 }
 
 /// Every file below `dir` (hidden ones too, but for the run's bookkeeping), by `/`-separated
 /// relative path.
 fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            if bookkeeping(root, &path) {
-                continue;
-            }
-            if entry.file_type().unwrap().is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().to_string_lossy();
-                out.insert(rel.replace('\\', "/"), std::fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
+    let mut all = files(dir);
+    all.retain(|rel, _| !bookkeeping(rel));
+    all
 }
 
 /// Every directory below `dir`, relative.
@@ -105,29 +71,6 @@ fn dirs_below(dir: &Path) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     walk(dir, dir, &mut out);
     out
-}
-
-/// Decompresses by magic bytes (zstd frames or gzip members, all of them), else returns as is.
-fn decompress(bytes: &[u8]) -> Vec<u8> {
-    match bytes {
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => zstd::stream::decode_all(bytes).unwrap(),
-        [0x1f, 0x8b, ..] => {
-            let mut out = Vec::new();
-            flate2::read::MultiGzDecoder::new(bytes)
-                .read_to_end(&mut out)
-                .unwrap();
-            out
-        }
-        _ => bytes.to_vec(),
-    }
-}
-
-fn lines_of(bytes: &[u8]) -> Vec<String> {
-    let text = std::str::from_utf8(bytes).expect("output is UTF-8");
-    if !text.is_empty() {
-        assert!(text.ends_with('\n'), "output files end with a newline");
-    }
-    text.lines().map(str::to_owned).collect()
 }
 
 fn file_name(rel: &str) -> &str {
@@ -324,16 +267,6 @@ fn mixed_input(n: usize) -> Vec<u8> {
         }
     }
     out
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(6));
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-fn zstd_frame(bytes: &[u8]) -> Vec<u8> {
-    zstd::stream::encode_all(bytes, 3).unwrap()
 }
 
 /// Counts of non-blank lines: the records of an NDJSON input without batches.
@@ -1038,7 +971,7 @@ fn a_second_run_into_the_same_out_is_refused_and_changes_nothing() {
         let out = ins.out(&format!("left-{leftover}"));
         std::fs::create_dir_all(&out).unwrap();
         std::fs::write(out.join(leftover), b"old").unwrap();
-        let o = run_cmd(&out, &[], &[&input]);
+        let o = output(&mut convert_cmd(&out, &[], &[&input]));
         assert_eq!(o.status.code(), Some(2), "{leftover}");
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(leftover), "the file is named: {err}");
@@ -1362,21 +1295,9 @@ fn stdin_is_read_as_source_dash() {
     let file = ins.write("mixed.ndjson", &mixed);
     let from_file = converted(&ins.out("file"), &[], &[&file]);
     let out = ins.out("stdin");
-    let o = t2p()
-        .args([
-            "convert",
-            "--now",
-            NOW,
-            "--progress",
-            "never",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&out)
-        .arg("-")
-        .write_stdin(zstd_frame(&mixed))
-        .output()
-        .unwrap();
+    let mut cmd = t2p();
+    cmd.args(CONVERT).arg("--out").arg(&out).arg("-");
+    let o = output_with_stdin(cmd, &zstd_frame(&mixed));
     assert_eq!(
         o.status.code(),
         Some(3),
@@ -1733,7 +1654,7 @@ fn exit_statuses() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Over-long lines whatever the block size (regression tests of fixed bugs)
+// Over-long lines: the same rejects, lengths, offsets and counts at any block size
 
 /// Runs `text` with `--max-line-bytes 1000` and a 4 KiB and the default block size; returns
 /// both runs.

@@ -11,11 +11,11 @@
 mod common;
 
 use base64::Engine;
+use common::run::{convert_cmd, json_lines, manifest, manifest_parts, output, stderr};
 use proptest::prelude::*;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::path::Path;
-use std::process::Command;
 use tempfile::TempDir;
 use track2pipelines::translate::{Counts, Options, Output, translate_line};
 
@@ -382,10 +382,6 @@ fn an_object_with_100k_keys_is_handled() {
 // ------------------------------------------------------------------------------------------
 // Through the binary
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_track2pipelines")
-}
-
 struct Run {
     code: i32,
     manifest: Value,
@@ -394,40 +390,14 @@ struct Run {
 
 fn convert(dir: &Path, input: &Path, opts: &[&str]) -> Run {
     let out = dir.join("out");
-    let o = Command::new(bin())
-        .env_remove("SOURCE_DATE_EPOCH")
-        .args([
-            "convert",
-            "--now",
-            common::NOW,
-            "--progress",
-            "never",
-            "--quiet",
-        ])
-        .arg("--out")
-        .arg(&out)
-        .args(["--overwrite", "--threads", "2"])
-        .args(opts)
-        .arg(input)
-        .output()
-        .unwrap();
+    let opts = [&["--overwrite", "--threads", "2"][..], opts].concat();
+    let o = output(&mut convert_cmd(&out, &opts, &[input]));
     let code = o.status.code().expect("exited");
-    assert!(
-        code == 0 || code == 3,
-        "exit {code}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let manifest = serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap())
-        .expect("manifest is JSON");
-    let errors = std::fs::read_to_string(out.join("errors.ndjson"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("error entries are JSON"))
-        .collect();
+    assert!(code == 0 || code == 3, "exit {code}: {}", stderr(&o));
     Run {
         code,
-        manifest,
-        errors,
+        manifest: manifest(&out),
+        errors: json_lines(&out.join("errors.ndjson")),
     }
 }
 
@@ -616,7 +586,7 @@ fn limits_through_the_binary() {
 }
 
 // ------------------------------------------------------------------------------------------
-// Regression tests of bugs found by fuzzing (all fixed)
+// Line endings, BOMs and the limits read the same at any block size; the latest valid time
 
 /// Runs the binary on `input` (named `name`) with `opts`; returns the calls of every part
 /// file in path order, and the error entries.
@@ -624,11 +594,10 @@ fn calls_and_errors(dir: &Path, name: &str, input: &[u8], opts: &[&str]) -> (Str
     let path = dir.join(name);
     std::fs::write(&path, input).unwrap();
     let run = convert(dir, &path, opts);
-    let mut calls = String::new();
-    for f in run.manifest["files"].as_array().unwrap() {
-        let rel = f["path"].as_str().unwrap();
-        calls.push_str(&std::fs::read_to_string(dir.join("out").join(rel)).unwrap());
-    }
+    let calls = manifest_parts(&dir.join("out"))
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect();
     (calls, run.errors)
 }
 
@@ -689,17 +658,22 @@ fn a_crlf_line_at_the_limit_is_accepted_at_any_block_size() {
     assert!(errors.is_empty(), "4 KiB blocks: {errors:?}");
 }
 
+/// The last millisecond of 9999 is the latest time a record may carry, as milliseconds (a
+/// number of 10^11 or more, docs/mapping.md) or as RFC 3339 text; its call's timestamp reads
+/// back as that time.
 #[test]
 fn the_last_day_of_9999_is_a_valid_rfc3339_time() {
-    use track2pipelines::time;
-    assert_eq!(time::parse_number("253402300799999"), Some(time::MAX_MS));
-    assert_eq!(
-        time::parse_str("9999-12-31T23:59:59Z"),
-        Some(253_402_300_799_000)
-    );
-    let text = time::format(time::MAX_MS);
-    assert_eq!(
-        time::parse_rfc3339(std::str::from_utf8(&text).unwrap()),
-        Some(time::MAX_MS)
-    );
+    for (ts, want) in [
+        ("253402300799999", "9999-12-31T23:59:59.999Z"),
+        ("\"9999-12-31T23:59:59.999Z\"", "9999-12-31T23:59:59.999Z"),
+        ("\"9999-12-31T23:59:59Z\"", "9999-12-31T23:59:59.000Z"),
+    ] {
+        let record = format!(
+            r#"{{"type":"person","identifiers":{{"id":"1"}},"action":"event","name":"x","timestamp":{ts}}}"#
+        );
+        let (c, out) = translate_checked(&opts(), record.as_bytes());
+        assert_eq!(c.converted, 1, "{ts}: {:?}", out.rejects);
+        let call: Value = serde_json::from_slice(out.call_bytes(0)).unwrap();
+        assert_eq!(call["timestamp"], want, "{ts}");
+    }
 }

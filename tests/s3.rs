@@ -3,11 +3,12 @@
 //! `python3 -m moto.server`; `.ci/run` installs it). A test that cannot start it fails.
 //! The objects are checked with the object_store crate's own S3 client.
 
+mod common;
 mod inputs;
 
-use assert_cmd::Command;
+use common::run::{files, finished, partitions, t2p};
 use futures_util::TryStreamExt;
-use inputs::{NOW, inputs};
+use inputs::{LAYOUT, inputs};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -15,8 +16,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A moto server on a free loopback port, stopped when dropped.
@@ -101,7 +101,7 @@ impl Moto {
 
     /// The tool, pointed at this server.
     fn t2p(&self) -> Command {
-        let mut cmd = Command::cargo_bin("track2pipelines").unwrap();
+        let mut cmd = t2p();
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("AWS_") {
                 cmd.env_remove(k);
@@ -111,9 +111,7 @@ impl Moto {
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ENDPOINT_URL", self.endpoint())
-            .env("AWS_ALLOW_HTTP", "true")
-            .env_remove("JOB_COMPLETION_INDEX")
-            .env_remove("AWS_BATCH_JOB_ARRAY_INDEX");
+            .env("AWS_ALLOW_HTTP", "true");
         cmd
     }
 }
@@ -153,83 +151,22 @@ fn put(s3: &AmazonS3, key: &str, bytes: Vec<u8>) {
     block(s3.put(&Key::from(key), bytes.into())).unwrap();
 }
 
-/// Every file below `dir`, by relative path.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
-/// Part files concatenated per partition, in name order.
-fn partitions(all: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
-    let mut out: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    for (path, bytes) in all {
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        if name.starts_with("part-") {
-            out.entry(dir.to_owned()).or_default().extend(bytes);
-        }
-    }
-    out
-}
-
 /// Error entries as (file name of the source, offset, code, raw).
 fn error_keys(texts: &[&[u8]]) -> Vec<(String, u64, String, String)> {
-    texts
-        .iter()
-        .flat_map(|t| t.split(|b| *b == b'\n'))
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_slice(l).unwrap();
-            let source = v["source"].as_str().unwrap();
-            (
-                source.rsplit('/').next().unwrap().to_owned(),
-                v["offset"].as_u64().unwrap(),
-                v["code"].as_str().unwrap().to_owned(),
-                v["raw"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
+    let mut keys = common::run::error_keys(texts);
+    for (source, ..) in &mut keys {
+        *source = source.rsplit('/').next().unwrap().to_owned();
+    }
+    keys
 }
 
-const OPTS: [&str; 13] = [
-    "--quiet",
-    "--now",
-    NOW,
-    "--partition-by",
-    "type",
-    "--max-file-records",
-    "40",
-    "--split-bytes",
-    "8KiB",
-    "--block-size",
-    "4KiB",
-    "--threads",
-    "2",
-];
-
 fn convert(moto: &Moto, out: &str, extra: &[&str], input: &str) -> (i32, String) {
-    let o = moto
-        .t2p()
-        .args(["convert", "--out", out])
-        .args(OPTS)
-        .args(extra)
-        .arg(input)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    finished(
+        moto.t2p()
+            .args(["convert", "--out", out])
+            .args(LAYOUT)
+            .args(extra)
+            .arg(input),
     )
 }
 
@@ -258,7 +195,7 @@ fn s3_runs_and_shards_write_what_a_local_run_writes() {
         .t2p()
         .args(["convert", "--out"])
         .arg(&local_out)
-        .args(OPTS)
+        .args(LAYOUT)
         .arg(&local_in)
         .output()
         .unwrap();

@@ -11,6 +11,12 @@
 //! that shrink while read; signals during cleanup; FIFOs in input directories; flag checks;
 //! RFC 3339 bounds; lone surrogates.
 
+mod common;
+
+use common::run::{
+    bin, code, convert_cmd, json_lines, manifest, signal, stderr, t2p, wait_exit, write_file,
+};
+use common::{NOW, repo_file};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -20,56 +26,13 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-const NOW: &str = "2026-01-01T00:00:00Z";
-
-/// The binary under test; `T2P_BIN` runs these tests against another build (an older one, to
-/// see each test fail on the defect it covers).
-fn bin() -> PathBuf {
-    std::env::var_os("T2P_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_track2pipelines")))
-}
-
-fn t2p() -> Command {
-    let mut c = Command::new(bin());
-    c.env_remove("SOURCE_DATE_EPOCH")
-        .env_remove("TRACK2PIPELINES_FAULT");
-    c
-}
-
-/// `convert --now NOW --progress never --quiet --out OUT`, more arguments to come.
-fn convert_cmd(out: &Path) -> Command {
-    let mut c = t2p();
-    c.args([
-        "convert",
-        "--now",
-        NOW,
-        "--progress",
-        "never",
-        "--quiet",
-        "--out",
-    ])
-    .arg(out);
-    c
-}
-
 /// `convert --out OUT --now NOW --quiet [args]`, run to its end.
 fn convert(out: &Path, args: &[&OsStr]) -> Output {
-    convert_cmd(out).args(args).output().unwrap()
+    convert_cmd(out, &[], &[]).args(args).output().unwrap()
 }
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)
-}
-
-fn code(o: &Output) -> i32 {
-    o.status
-        .code()
-        .unwrap_or_else(|| panic!("killed: {:?}", o.status))
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Every file below `dir` with its bytes, links listed as `-> target`.
@@ -102,12 +65,6 @@ fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-fn write(path: &Path, bytes: &[u8]) -> PathBuf {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-    path.to_path_buf()
-}
-
 /// `n` v2 events, one a day from 2023-01-01 (ids and names vary).
 fn events(n: usize, step_secs: u64) -> Vec<u8> {
     let mut s = String::new();
@@ -119,18 +76,6 @@ fn events(n: usize, step_secs: u64) -> Vec<u8> {
         );
     }
     s.into_bytes()
-}
-
-fn manifest(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap()
-}
-
-fn error_entries(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 /// Waits (at most 30 s) until `ready` holds or the child exits.
@@ -148,36 +93,13 @@ fn wait_until(child: &mut Child, ready: impl Fn() -> bool) -> bool {
     false
 }
 
-fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let start = Instant::now();
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            panic!("the run did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([&format!("-{sig}"), &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -{sig}");
-}
-
 // ------------------------------------------------------------------------------------------
 // 1. --overwrite removes exactly the files of earlier runs
 
 #[test]
 fn overwrite_removes_only_files_earlier_runs_wrote() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("in/a.ndjson"), &events(40, 86_400));
+    let input = write_file(&d.path().join("in/a.ndjson"), &events(40, 86_400));
     let out = d.path().join("out");
     let first = convert(
         &out,
@@ -194,7 +116,7 @@ fn overwrite_removes_only_files_earlier_runs_wrote() {
         "date=2023-01-01/notes.txt",
     ];
     for m in mine {
-        write(&out.join(m), format!("mine: {m}").as_bytes());
+        write_file(&out.join(m), format!("mine: {m}").as_bytes());
     }
     let again = convert(
         &out,
@@ -243,13 +165,13 @@ fn overwrite_removes_only_files_earlier_runs_wrote() {
 #[test]
 fn a_file_the_run_must_write_that_no_run_wrote_refuses_the_run() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(10, 60));
+    let input = write_file(&d.path().join("a.ndjson"), &events(10, 60));
     let out = d.path().join("out");
-    write(
+    write_file(
         &out.join("type=track/part-0000-00000.ndjson"),
         b"hand-written",
     );
-    write(&out.join("notes.md"), b"notes");
+    write_file(&out.join("notes.md"), b"notes");
     let before = tree(&out);
     for extra in [&[][..], &[os("--overwrite")][..]] {
         let mut args = extra.to_vec();
@@ -273,10 +195,10 @@ fn an_input_inside_out_is_refused_and_kept() {
     let d = TempDir::new().unwrap();
     let gz = Command::new("gzip")
         .arg("-c")
-        .arg(repo("samples/track-2023-08.ndjson"))
+        .arg(repo_file("samples/track-2023-08.ndjson"))
         .output()
         .unwrap();
-    let archive = write(&d.path().join("d/raw/part-00000.ndjson.gz"), &gz.stdout);
+    let archive = write_file(&d.path().join("d/raw/part-00000.ndjson.gz"), &gz.stdout);
     let o = convert(
         &d.path().join("d"),
         &[os("--overwrite"), archive.parent().unwrap().as_os_str()],
@@ -294,7 +216,7 @@ fn an_input_inside_out_is_refused_and_kept() {
 fn out_inside_an_input_directory_is_not_read() {
     let d = TempDir::new().unwrap();
     let input_dir = d.path().join("logs");
-    write(&input_dir.join("a.ndjson"), &events(25, 3600));
+    write_file(&input_dir.join("a.ndjson"), &events(25, 3600));
     let out = input_dir.join("converted");
     let first = convert(&out, &[input_dir.as_os_str()]);
     assert_eq!(code(&first), 0, "{}", stderr(&first));
@@ -305,14 +227,10 @@ fn out_inside_an_input_directory_is_not_read() {
     assert_eq!(m["inputs"].as_array().unwrap().len(), 1);
 }
 
-fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
 #[test]
 fn named_output_files_may_not_be_inputs_or_inside_out() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("in/a.ndjson"), &events(5, 60));
+    let input = write_file(&d.path().join("in/a.ndjson"), &events(5, 60));
     let out = d.path().join("out");
     assert_eq!(code(&convert(&out, &[input.as_os_str()])), 0);
     let before_input = std::fs::read(&input).unwrap();
@@ -375,7 +293,7 @@ fn a_second_run_on_a_locked_out_exits_2_at_once() {
     let d = TempDir::new().unwrap();
     let out = d.path().join("out");
     // The first run reads stdin, which stays open: it holds the lock until stdin closes.
-    let mut first = convert_cmd(&out)
+    let mut first = convert_cmd(&out, &[], &[])
         .arg("-")
         .stdin(Stdio::piped())
         .stderr(Stdio::piped())
@@ -386,7 +304,7 @@ fn a_second_run_on_a_locked_out_exits_2_at_once() {
         .join(".track2pipelines.journal")
         .exists()
         && lock.exists()));
-    let other = write(&d.path().join("b.ndjson"), &events(3, 60));
+    let other = write_file(&d.path().join("b.ndjson"), &events(3, 60));
     let started = Instant::now();
     let second = convert(&out, &[os("--overwrite"), other.as_os_str()]);
     assert_eq!(code(&second), 2, "{}", stderr(&second));
@@ -404,7 +322,7 @@ fn a_second_run_on_a_locked_out_exits_2_at_once() {
         let mut stdin = first.stdin.take().unwrap();
         stdin.write_all(&events(7, 60)).unwrap();
     }
-    let status = wait_exit(&mut first, Duration::from_secs(60));
+    let status = wait_exit(&mut first, Duration::from_secs(60), "the run");
     assert_eq!(status.code(), Some(0));
     assert_eq!(
         manifest(&out)["totals"]["records"],
@@ -419,9 +337,9 @@ fn a_second_run_on_a_locked_out_exits_2_at_once() {
 #[test]
 fn a_symlinked_partition_directory_refuses_the_run() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(5, 60));
+    let input = write_file(&d.path().join("a.ndjson"), &events(5, 60));
     let elsewhere = d.path().join("elsewhere");
-    write(
+    write_file(
         &elsewhere.join("part-0000-00000.ndjson"),
         b"the user's file",
     );
@@ -446,12 +364,12 @@ fn a_symlinked_partition_directory_refuses_the_run() {
 #[test]
 fn overwrite_never_removes_through_a_symlink() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(5, 60));
+    let input = write_file(&d.path().join("a.ndjson"), &events(5, 60));
     let out = d.path().join("out");
     assert_eq!(code(&convert(&out, &[input.as_os_str()])), 0);
     // The user swaps a partition directory for a link to their own files of the same names.
     let elsewhere = d.path().join("elsewhere");
-    write(
+    write_file(
         &elsewhere.join("part-0000-00000.ndjson"),
         b"the user's file",
     );
@@ -469,8 +387,8 @@ fn overwrite_never_removes_through_a_symlink() {
 #[test]
 fn check_errors_writes_through_a_symlink_and_keeps_it() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), b"{\"not\":\"a call\"}\n");
-    let target = write(&d.path().join("real/errors.ndjson"), b"old");
+    let input = write_file(&d.path().join("a.ndjson"), b"{\"not\":\"a call\"}\n");
+    let target = write_file(&d.path().join("real/errors.ndjson"), b"old");
     let link = d.path().join("errors-link.ndjson");
     std::os::unix::fs::symlink(&target, &link).unwrap();
     let o = t2p()
@@ -487,7 +405,7 @@ fn check_errors_writes_through_a_symlink_and_keeps_it() {
             .is_symlink(),
         "the link stays a link"
     );
-    let entries = error_entries(&target);
+    let entries = json_lines(&target);
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["code"], "unknown_shape");
 }
@@ -498,7 +416,7 @@ fn check_errors_writes_through_a_symlink_and_keeps_it() {
 #[test]
 fn a_summary_json_in_a_missing_directory_is_refused_before_work() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(5, 60));
+    let input = write_file(&d.path().join("a.ndjson"), &events(5, 60));
     let out = d.path().join("out");
     let missing = d.path().join("nonexistent/x.json");
     let o = convert(
@@ -512,9 +430,9 @@ fn a_summary_json_in_a_missing_directory_is_refused_before_work() {
 #[test]
 fn a_failure_at_the_manifest_removes_every_file_of_the_run() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(50, 3600));
+    let input = write_file(&d.path().join("a.ndjson"), &events(50, 3600));
     let out = d.path().join("out");
-    write(&out.join("mine.txt"), b"mine");
+    write_file(&out.join("mine.txt"), b"mine");
     let summary = d.path().join("summary.json");
     let o = t2p()
         .env("TRACK2PIPELINES_FAULT", "fail-manifest")
@@ -539,7 +457,7 @@ fn a_failure_at_the_manifest_removes_every_file_of_the_run() {
 #[test]
 fn a_directory_named_like_the_manifest_temp_file_refuses_the_run() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(5, 60));
+    let input = write_file(&d.path().join("a.ndjson"), &events(5, 60));
     let out = d.path().join("out");
     std::fs::create_dir_all(out.join(".manifest.json.partial")).unwrap();
     let o = convert(&out, &[input.as_os_str()]);
@@ -562,11 +480,11 @@ fn a_csv_header_with_an_unclosed_quote_is_one_csv_invalid_entry() {
         ("q.csv", text.clone()),
         ("h.csv", text.replace("id,", "method,path,")),
     ] {
-        let input = write(&d.path().join(name), body.as_bytes());
+        let input = write_file(&d.path().join(name), body.as_bytes());
         let out = d.path().join(format!("out-{name}"));
         let o = convert(&out, &[input.as_os_str()]);
         assert_eq!(code(&o), 3, "{name}: {}", stderr(&o));
-        let entries = error_entries(&out.join("errors.ndjson"));
+        let entries = json_lines(&out.join("errors.ndjson"));
         assert_eq!(entries.len(), 1, "{name}: {entries:?}");
         assert_eq!(entries[0]["code"], "csv_invalid");
         assert_eq!(entries[0]["line"], 1);
@@ -588,12 +506,12 @@ fn a_stray_quote_in_a_large_csv_header_is_reported() {
     while big.len() < 700_000 {
         big += "u1,a.b.c.d.e.f.g.h\n";
     }
-    let input = write(&d.path().join("big.csv"), big.as_bytes());
+    let input = write_file(&d.path().join("big.csv"), big.as_bytes());
     let out = d.path().join("out-big");
     let o = convert(&out, &[input.as_os_str()]);
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert_eq!(
-        error_entries(&out.join("errors.ndjson"))[0]["code"],
+        json_lines(&out.join("errors.ndjson"))[0]["code"],
         "csv_invalid"
     );
 }
@@ -602,7 +520,7 @@ fn a_stray_quote_in_a_large_csv_header_is_reported() {
 fn a_deep_csv_header_does_not_crash() {
     let d = TempDir::new().unwrap();
     let deep = format!("id,{}a\nu1,x\n", "a.".repeat(10_000));
-    let input = write(&d.path().join("d.csv"), deep.as_bytes());
+    let input = write_file(&d.path().join("d.csv"), deep.as_bytes());
     let out = d.path().join("out");
     let o = convert(&out, &[input.as_os_str()]);
     assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
@@ -641,7 +559,7 @@ fn a_header_200_000_levels_deep_nests_the_record_to_its_last_key() {
     let levels = 200_000;
     let d = TempDir::new().unwrap();
     let deep = format!("id,{}a\nu1,x\n", "a.".repeat(levels - 1));
-    let input = write(&d.path().join("d.csv"), deep.as_bytes());
+    let input = write_file(&d.path().join("d.csv"), deep.as_bytes());
     let out = d.path().join("out");
     let o = convert(&out, &[os("--max-call-bytes"), os("0"), input.as_os_str()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -673,8 +591,8 @@ fn deep_json_in_a_cell_or_a_record_does_not_crash() {
         "{{\"type\":\"person\",\"action\":\"identify\",\"identifiers\":{{\"id\":\"u2\"}},\
          \"attributes\":{{\"deep\":{value}}}}}\n"
     );
-    let a = write(&d.path().join("c.csv"), csv.as_bytes());
-    let b = write(&d.path().join("n.ndjson"), ndjson.as_bytes());
+    let a = write_file(&d.path().join("c.csv"), csv.as_bytes());
+    let b = write_file(&d.path().join("n.ndjson"), ndjson.as_bytes());
     let out = d.path().join("out");
     let o = convert(
         &out,
@@ -702,7 +620,7 @@ fn deep_json_in_a_cell_or_a_record_does_not_crash() {
 fn arguments_that_are_not_utf8_are_paths() {
     let d = TempDir::new().unwrap();
     let name = OsStr::from_bytes(b"caf\xe9.ndjson");
-    let input = write(&d.path().join(name), &events(3, 60));
+    let input = write_file(&d.path().join(name), &events(3, 60));
     let o = t2p()
         .args(["check", "--quiet"])
         .arg(&input)
@@ -728,7 +646,7 @@ fn arguments_that_are_not_utf8_are_paths() {
 #[test]
 fn a_panic_in_any_thread_fails_the_run_and_cleans_up() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(30, 60));
+    let input = write_file(&d.path().join("a.ndjson"), &events(30, 60));
     for fault in ["panic-reader", "panic-worker", "panic-writer"] {
         let out = d.path().join(format!("out-{fault}"));
         let o = t2p()
@@ -755,7 +673,7 @@ fn a_panic_in_any_thread_fails_the_run_and_cleans_up() {
 fn many_partitions_under_a_low_open_file_limit_give_the_same_bytes() {
     let d = TempDir::new().unwrap();
     // 1,095 days, one call a day, three call types: type,date gives 1,095 partitions.
-    let input = write(&d.path().join("year.ndjson"), &events(1095, 86_400));
+    let input = write_file(&d.path().join("year.ndjson"), &events(1095, 86_400));
     let run = |out: &Path, extra: &str, limit: u32| -> Output {
         Command::new("sh")
             .arg("-c")
@@ -806,7 +724,7 @@ fn many_partitions_under_a_low_open_file_limit_give_the_same_bytes() {
 #[test]
 fn fifteen_thousand_partitions_stay_under_256_mib() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("hours.ndjson"), &events(15_000, 3600));
+    let input = write_file(&d.path().join("hours.ndjson"), &events(15_000, 3600));
     let out = d.path().join("out");
     let peak_kib = peak_rss_kib(&out, &input);
     assert_eq!(manifest(&out)["files"].as_array().unwrap().len(), 15_000);
@@ -846,7 +764,7 @@ fn peak_rss_kib(out: &Path, input: &Path) -> i64 {
 #[test]
 fn threads_are_1_to_256() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(3, 60));
+    let input = write_file(&d.path().join("a.ndjson"), &events(3, 60));
     for (n, want) in [("0", 2), ("257", 2), ("20000", 2), ("256", 0), ("1", 0)] {
         let o = t2p()
             .args(["check", "--quiet", "--threads", n])
@@ -863,7 +781,7 @@ fn threads_are_1_to_256() {
 #[test]
 fn an_input_truncated_while_read_is_flagged() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("big.ndjson"), &events(400_000, 1));
+    let input = write_file(&d.path().join("big.ndjson"), &events(400_000, 1));
     let full = std::fs::metadata(&input).unwrap().len();
     let out = d.path().join("out");
     let mut child = t2p()
@@ -895,9 +813,9 @@ fn an_input_truncated_while_read_is_flagged() {
         .unwrap()
         .set_len(full / 2)
         .unwrap();
-    let status = wait_exit(&mut child, Duration::from_secs(120));
+    let status = wait_exit(&mut child, Duration::from_secs(120), "the run");
     assert_eq!(status.code(), Some(3));
-    let entries = error_entries(&out.join("errors.ndjson"));
+    let entries = json_lines(&out.join("errors.ndjson"));
     let changed: Vec<&Value> = entries
         .iter()
         .filter(|e| e["code"] == "corrupt_input")
@@ -918,7 +836,7 @@ fn an_input_truncated_while_read_is_flagged() {
 #[test]
 fn more_signals_during_cleanup_do_not_cut_it_short() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("big.ndjson"), &events(200_000, 1));
+    let input = write_file(&d.path().join("big.ndjson"), &events(200_000, 1));
     for round in 0..3 {
         let out = d.path().join(format!("out-{round}"));
         let mut child = t2p()
@@ -943,7 +861,7 @@ fn more_signals_during_cleanup_do_not_cut_it_short() {
         for _ in 0..5 {
             signal(&child, "TERM");
         }
-        let status = wait_exit(&mut child, Duration::from_secs(60));
+        let status = wait_exit(&mut child, Duration::from_secs(60), "the run");
         assert_eq!(status.code(), Some(143), "round {round}");
         assert!(
             tree(&out).is_empty(),
@@ -957,7 +875,7 @@ fn more_signals_during_cleanup_do_not_cut_it_short() {
 fn fifos_in_input_directories_are_named_in_the_summary() {
     let d = TempDir::new().unwrap();
     let dir = d.path().join("in");
-    write(&dir.join("a.ndjson"), &events(3, 60));
+    write_file(&dir.join("a.ndjson"), &events(3, 60));
     let fifo = dir.join("pipe");
     assert!(
         Command::new("mkfifo")
@@ -983,7 +901,7 @@ fn fifos_in_input_directories_are_named_in_the_summary() {
 #[test]
 fn flag_values_agree_with_the_help() {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("a.ndjson"), &events(1, 60));
+    let input = write_file(&d.path().join("a.ndjson"), &events(1, 60));
     let o = convert(
         &d.path().join("o1"),
         &[
@@ -1020,7 +938,7 @@ fn flag_values_agree_with_the_help() {
 /// The calls or the reject code of one record.
 fn one(record: &str) -> Result<Vec<Value>, String> {
     let d = TempDir::new().unwrap();
-    let input = write(&d.path().join("r.ndjson"), format!("{record}\n").as_bytes());
+    let input = write_file(&d.path().join("r.ndjson"), format!("{record}\n").as_bytes());
     let out = d.path().join("out");
     let o = convert(&out, &[os("--partition-by"), os("none"), input.as_os_str()]);
     match code(&o) {
@@ -1029,12 +947,12 @@ fn one(record: &str) -> Result<Vec<Value>, String> {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect()),
-        3 => Err(error_entries(&out.join("errors.ndjson"))[0]["code"]
+        3 => Err(json_lines(&out.join("errors.ndjson"))[0]["code"]
             .as_str()
             .unwrap()
             .to_owned()
             + ": "
-            + error_entries(&out.join("errors.ndjson"))[0]["message"]
+            + json_lines(&out.join("errors.ndjson"))[0]["message"]
                 .as_str()
                 .unwrap()),
         c => panic!("exit {c}: {}", stderr(&o)),

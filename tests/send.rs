@@ -8,6 +8,7 @@
 //! delivered; 401 stops at once; the rate is never exceeded; `--limit`; recent calls. Every wait
 //! is bounded. Resume and state are in `tests/send_state.rs`.
 
+mod common;
 #[path = "common/send_helpers.rs"]
 mod helpers;
 #[path = "common/pipelines_server.rs"]

@@ -7,17 +7,17 @@
 //! the scheduler's variable; a merged manifest is sharded like a single one; `--shard` on any
 //! other input exits 2; a state made for another shard exits 2 unless `--restart`.
 
+mod common;
 #[path = "common/send_helpers.rs"]
 mod helpers;
 #[path = "common/pipelines_server.rs"]
 mod server;
 
+use common::run::{convert_cmd, manifest_parts};
 use helpers::*;
-use serde_json::Value;
 use server::Server;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use tempfile::TempDir;
 
 /// One part file of a convert output: its manifest path, size and calls (lines).
@@ -49,41 +49,21 @@ fn track_records(n: usize) -> String {
     text
 }
 
-fn t2p() -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
-        .env_remove("SOURCE_DATE_EPOCH");
-    cmd
-}
-
 /// Converts `input` into `out` in part files of at most 64 KiB (`extra` added).
 fn convert(input: &Path, out: &Path, extra: &[&str]) {
-    let o = run(t2p()
-        .args(["convert", "--quiet", "--progress", "never", "--now", NOW])
-        .args(["--max-file-bytes", "64KiB", "--out"])
-        .arg(out)
-        .args(extra)
-        .arg(input));
+    let opts = [&["--max-file-bytes", "64KiB"][..], extra].concat();
+    let o = run(&mut convert_cmd(out, &opts, &[input]));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
 
 /// The part files `dir`'s manifest lists, in its order.
 fn parts(dir: &Path) -> Vec<Part> {
-    let m: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
-    m["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let path = f["path"].as_str().unwrap().to_owned();
-            let text = std::fs::read_to_string(dir.join(&path)).unwrap();
-            Part {
-                size: text.len() as u64,
-                calls: text.lines().map(str::to_owned).collect(),
-                path,
-            }
+    manifest_parts(dir)
+        .into_iter()
+        .map(|(path, text)| Part {
+            size: text.len() as u64,
+            calls: text.lines().map(str::to_owned).collect(),
+            path,
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 //! runs against the test server of `tests/common/pipelines_server.rs` on 127.0.0.1; every wait
 //! is bounded; signals come from the shell's `kill`.
 
+mod common;
 #[path = "common/send_helpers.rs"]
 mod helpers;
 #[path = "common/pipelines_server.rs"]
@@ -83,7 +84,7 @@ fn sigkill_mid_send_then_the_same_command_delivers_the_rest() {
         .requests
         .load(Ordering::SeqCst)
         >= 30));
-    kill(&child, "-KILL");
+    signal(&child, "KILL");
     assert_eq!(wait_child(child, Duration::from_secs(10)), 137);
     let first = srv.calls().len();
     let o = run(send_cmd(&srv, &state, &args).arg(&input));
@@ -101,7 +102,7 @@ fn sigint_and_sigterm_let_in_flight_settle_and_resume() {
     let tmp = TempDir::new().unwrap();
     let input = tmp.path().join("calls.ndjson");
     write_lines(&input, &calls(2000, 10));
-    for (sig, status) in [("-INT", 130), ("-TERM", 143)] {
+    for (sig, status) in [("INT", 130), ("TERM", 143)] {
         let srv = Server::start(KEY, 0, false);
         let state = tmp.path().join(format!("st{sig}"));
         let args = [
@@ -121,7 +122,7 @@ fn sigint_and_sigterm_let_in_flight_settle_and_resume() {
         assert!(wait_for(Duration::from_secs(30), || {
             srv.shared.requests.load(Ordering::SeqCst) >= 20
         }));
-        kill(&child, sig);
+        signal(&child, sig);
         assert_eq!(wait_child(child, Duration::from_secs(30)), status);
         assert!(!state.join("send-manifest.json").exists());
         let o = run(send_cmd(&srv, &state, &args).arg(&input));

@@ -2,81 +2,45 @@
 //! write exactly what one run writes, whatever N, with a cut plain file, a .zst, a .gz and a CSV
 //! among the inputs.
 
-use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+mod common;
 mod inputs;
 
-use inputs::{NOW, inputs};
-
-fn t2p() -> Command {
-    let mut cmd = Command::cargo_bin("track2pipelines").unwrap();
-    cmd.env_remove("JOB_COMPLETION_INDEX")
-        .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
-        .env_remove("SOURCE_DATE_EPOCH");
-    cmd
-}
-
-const LAYOUT: [&str; 8] = [
-    "--now",
-    NOW,
-    "--partition-by",
-    "type",
-    "--max-file-records",
-    "40",
-    "--threads",
-    "2",
-];
+use common::run::{code, error_keys, files, finished, output, read_json as manifest, stderr, t2p};
+use inputs::{LAYOUT, NOW, inputs};
 
 fn convert(out: &Path, extra: &[&str], input: &Path) -> (i32, String) {
-    let o = t2p()
-        .arg("convert")
-        .arg("--out")
-        .arg(out)
-        .args(LAYOUT)
-        .args(["--split-bytes", "8KiB", "--block-size", "4KiB", "--quiet"])
-        .args(extra)
-        .arg(input)
-        .output()
-        .unwrap();
-    (
-        o.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
+    finished(
+        t2p()
+            .arg("convert")
+            .arg("--out")
+            .arg(out)
+            .args(LAYOUT)
+            .args(extra)
+            .arg(input),
     )
 }
 
-/// Every file below `dir`, by relative path.
-fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, std::fs::read(&p).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
+/// `merge --out OUT`, run to its end.
+fn merge(out: &Path) -> std::process::Output {
+    output(t2p().arg("merge").arg("--out").arg(out))
 }
 
-/// Part files' bytes concatenated per partition directory, in name order (shard, then number).
+/// `merge --out OUT`, which must succeed.
+fn merged(out: &Path) {
+    let o = merge(out);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// Part files' text concatenated per partition directory, in name order (shard, then number).
 fn partitions(all: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
-    let mut out: BTreeMap<String, String> = BTreeMap::new();
-    for (path, bytes) in all {
-        let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        if name.starts_with("part-") {
-            out.entry(dir.to_owned())
-                .or_default()
-                .push_str(std::str::from_utf8(bytes).unwrap());
-        }
-    }
-    out
+    common::run::partitions(all)
+        .into_iter()
+        .map(|(dir, bytes)| (dir, String::from_utf8(bytes).unwrap()))
+        .collect()
 }
 
 /// Asserts equal partitions, naming the first line that differs.
@@ -97,28 +61,6 @@ fn same_parts(got: &BTreeMap<String, String>, want: &BTreeMap<String, String>, n
             );
         }
     }
-}
-
-/// Error entries as (source, offset, code, raw), in file order over the error files given.
-fn error_keys(texts: &[&[u8]]) -> Vec<(String, u64, String, String)> {
-    texts
-        .iter()
-        .flat_map(|t| t.split(|b| *b == b'\n'))
-        .filter(|l| !l.is_empty())
-        .map(|l| {
-            let v: Value = serde_json::from_slice(l).unwrap();
-            (
-                v["source"].as_str().unwrap().to_owned(),
-                v["offset"].as_u64().unwrap(),
-                v["code"].as_str().unwrap().to_owned(),
-                v["raw"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn manifest(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 #[test]
@@ -152,13 +94,7 @@ fn shards_together_write_what_one_run_writes() {
             .collect();
         assert_eq!(error_keys(&errs), one_errors, "{n} shards: error entries");
         assert!(!all.contains_key("manifest.json"));
-        let o = t2p().arg("merge").arg("--out").arg(&out).output().unwrap();
-        assert_eq!(
-            o.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        merged(&out);
         let merged = manifest(&out.join("manifest.json"));
         assert_eq!(
             merged["totals"], one_manifest["totals"],
@@ -197,7 +133,7 @@ fn merge_names_a_missing_shard_and_a_rerun_replaces_only_its_files() {
         let (code, err) = convert(&out, &["--shard", &format!("{k}/3")], &input);
         assert!(code == 0 || code == 3, "{err}");
     }
-    let o = t2p().arg("merge").arg("--out").arg(&out).output().unwrap();
+    let o = merge(&out);
     assert_eq!(o.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -231,13 +167,7 @@ fn merge_names_a_missing_shard_and_a_rerun_replaces_only_its_files() {
         }
     }
     assert_eq!(after.len(), before.len() + 1);
-    let o = t2p().arg("merge").arg("--out").arg(&out).output().unwrap();
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    merged(&out);
 }
 
 #[test]

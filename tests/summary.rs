@@ -1,10 +1,12 @@
 //! The end-of-run summary on stderr: counts read as words ("1 record", "2 records").
 
+mod common;
+
+use common::run::t2p;
 use std::path::Path;
 
 fn summary(args: &[&str], input: &Path) -> String {
-    let o = assert_cmd::Command::cargo_bin("track2pipelines")
-        .unwrap()
+    let o = t2p()
         .args(args)
         .args(["--now", "2026-01-01T00:00:00Z", "--progress", "never"])
         .arg(input)

@@ -1,31 +1,25 @@
 //! Helpers shared by the `send` integration tests (`tests/send.rs`, `tests/send_state.rs`):
 //! running the binary against the test server, generating calls, reading the state.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
+pub use crate::common::NOW;
+pub use crate::common::repo_file as repo;
+pub use crate::common::run::{bin, code, output as run, signal, stderr, t2p};
+use crate::common::run::{convert_cmd, manifest_calls, wait_exit};
 use crate::server::Server;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub const KEY: &str = "test-key-Zq9";
-pub const NOW: &str = "2026-01-01T00:00:00Z";
-
-pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_track2pipelines")
-}
-
-pub fn repo(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
 
 /// `send --endpoint URL --state STATE [args]`, quiet, with the key in the environment.
 pub fn send_cmd(srv: &Server, state: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
+    let mut cmd = t2p();
     cmd.env("CIO_WRITE_KEY", KEY)
-        .env_remove("SOURCE_DATE_EPOCH")
         .args(["send", "--progress", "never", "--endpoint"])
         .arg(srv.url())
         .arg("--state")
@@ -33,20 +27,6 @@ pub fn send_cmd(srv: &Server, state: &Path, args: &[&str]) -> Command {
         .args(["--retry-backoff", "10ms"])
         .args(args);
     cmd
-}
-
-pub fn run(cmd: &mut Command) -> Output {
-    cmd.stdin(Stdio::null())
-        .output()
-        .expect("run track2pipelines")
-}
-
-pub fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or(-1)
-}
-
-pub fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// `n` track calls, one a line; call `i` has messageId `m{i}` and a `pad` of `pad` bytes.
@@ -96,33 +76,16 @@ pub fn send_errors(state: &Path) -> Vec<Value> {
 /// Converts the samples with a fixed `--now`; returns the output directory and its calls.
 pub fn converted_samples(tmp: &TempDir) -> (PathBuf, Vec<String>) {
     let out = tmp.path().join("out");
-    let mut cmd = Command::new(bin());
-    cmd.args([
-        "convert",
-        "--quiet",
-        "--progress",
-        "never",
-        "--now",
-        NOW,
-        "--out",
-    ])
-    .arg(&out);
-    for s in [
+    let samples = [
         "samples/track-2023-08.ndjson",
         "samples/events-2023-10.ndjson.zst",
         "samples/v2-entities-2023-09.ndjson.gz",
-    ] {
-        cmd.arg(repo(s));
-    }
-    let o = run(&mut cmd);
+    ]
+    .map(repo);
+    let inputs: Vec<&Path> = samples.iter().map(PathBuf::as_path).collect();
+    let o = run(&mut convert_cmd(&out, &[], &inputs));
     assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
-    let m: Value =
-        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
-    let mut lines = Vec::new();
-    for f in m["files"].as_array().unwrap() {
-        let text = std::fs::read_to_string(out.join(f["path"].as_str().unwrap())).unwrap();
-        lines.extend(text.lines().map(str::to_owned));
-    }
+    let lines = manifest_calls(&out);
     (out, lines)
 }
 
@@ -138,27 +101,12 @@ pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-pub fn kill(child: &Child, sig: &str) {
-    let st = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
+/// The child's exit status, 128 + the signal when one ended it; kills it and fails the test
+/// after `limit`.
 pub fn wait_child(mut child: Child, limit: Duration) -> i32 {
-    let t0 = Instant::now();
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            use std::os::unix::process::ExitStatusExt;
-            return st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0));
-        }
-        if t0.elapsed() > limit {
-            let _ = child.kill();
-            panic!("send did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    use std::os::unix::process::ExitStatusExt;
+    let st = wait_exit(&mut child, limit, "send");
+    st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
 }
 
 pub fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -7,6 +7,24 @@ use std::path::{Path, PathBuf};
 
 pub const NOW: &str = "2026-01-01T00:00:00Z";
 
+/// The convert flags of the shard runs: a fixed `--now`, partitions by type, part files of 40
+/// calls, inputs cut at 8 KiB, 4 KiB blocks, two threads, quiet.
+pub const LAYOUT: [&str; 13] = [
+    "--quiet",
+    "--now",
+    NOW,
+    "--partition-by",
+    "type",
+    "--max-file-records",
+    "40",
+    "--split-bytes",
+    "8KiB",
+    "--block-size",
+    "4KiB",
+    "--threads",
+    "2",
+];
+
 /// Lines of every kind: calls of several types, rejects, blank lines, a `\r\n` ending.
 pub fn records(n: usize, seed: usize) -> Vec<u8> {
     let mut out = Vec::new();
