@@ -6,7 +6,7 @@ use super::fields::{
     id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, parse_obj, req_name,
 };
 use super::identity::Person;
-use super::relationships::{self, Action};
+use super::relationships::{self, Action, List};
 use super::v2::{
     self, delivery_call, device_context, device_properties, email_trait, person_call, person_track,
     set_event, ulid_id, v1_device_id,
@@ -400,8 +400,13 @@ fn identify(rec: &mut Rec, seg: Cow<str>, body: &RawMap) -> Result<(), Reject> {
     }
     call.traits = Some(traits);
     rec.emit(&call)?;
-    let at = "body.cio_relationships";
-    relationships::from_person(rec, &person, &rels, rel_action, at, ts)
+    let list = List {
+        elements: &rels,
+        action: rel_action,
+        at: "body.cio_relationships",
+        timestamp: ts,
+    };
+    relationships::from_person(rec, &person, list)
 }
 
 /// `POST /api/v1/forms/{form_id}/submit`: an identify of the person `data.id` or `data.email`
