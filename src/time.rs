@@ -121,46 +121,122 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// milliseconds, computed on the decimal digits so no float rounding creeps in.
 pub fn parse_number(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    let mut i = 0;
-    let mut digits: [u8; 40] = [0; 40];
-    let mut n = 0usize; // significant digits kept
-    let mut int_len: i64 = 0; // digits before the point (after leading zeros)
-    let mut seen_digit = false;
-    let mut overflow_int = false;
-    while i < b.len() && b[i].is_ascii_digit() {
-        seen_digit = true;
-        if n == 0 && b[i] == b'0' {
-            i += 1;
-            continue;
-        }
-        if n < digits.len() {
-            digits[n] = b[i] - b'0';
-            n += 1;
-        } else {
-            overflow_int = true;
-        }
-        int_len += 1;
-        i += 1;
-    }
-    if !seen_digit {
+    let mut dec = Decimal::default();
+    let (i, overflow_int) = dec.read_int(b)?;
+    let i = dec.read_frac(b, i)?;
+    let (exp, i) = read_exponent(b, i)?;
+    if i != b.len() || overflow_int {
         return None;
     }
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        let frac_start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if n == 0 && b[i] == b'0' {
-                int_len -= 1; // leading zero after the point shifts the value down
-            } else if n < digits.len() {
-                digits[n] = b[i] - b'0';
-                n += 1;
-            }
-            i += 1;
-        }
-        if i == frac_start {
-            return None;
+    dec.millis(exp)
+}
+
+/// A number's significant decimal digits: its value is `0.d1d2d3... × 10^(int_len + exp)`.
+struct Decimal {
+    digits: [u8; 40],
+    /// Significant digits kept.
+    n: usize,
+    /// Digits before the point (after leading zeros); negative for zeros after the point.
+    int_len: i64,
+}
+
+impl Default for Decimal {
+    fn default() -> Decimal {
+        Decimal {
+            digits: [0; 40],
+            n: 0,
+            int_len: 0,
         }
     }
+}
+
+impl Decimal {
+    /// Reads the integer digits from the start of `b`: the index after them, and whether more
+    /// significant digits came than are kept; `None` without a digit.
+    fn read_int(&mut self, b: &[u8]) -> Option<(usize, bool)> {
+        let mut i = 0;
+        let mut seen_digit = false;
+        let mut overflow_int = false;
+        while i < b.len() && b[i].is_ascii_digit() {
+            seen_digit = true;
+            if self.n == 0 && b[i] == b'0' {
+                i += 1;
+                continue;
+            }
+            if self.n < self.digits.len() {
+                self.digits[self.n] = b[i] - b'0';
+                self.n += 1;
+            } else {
+                overflow_int = true;
+            }
+            self.int_len += 1;
+            i += 1;
+        }
+        seen_digit.then_some((i, overflow_int))
+    }
+
+    /// Reads a `.` and the fraction's digits at `i`, if there: the index after them; `None`
+    /// for a point without a digit after it.
+    fn read_frac(&mut self, b: &[u8], mut i: usize) -> Option<usize> {
+        if i < b.len() && b[i] == b'.' {
+            i += 1;
+            let frac_start = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                if self.n == 0 && b[i] == b'0' {
+                    self.int_len -= 1; // leading zero after the point shifts the value down
+                } else if self.n < self.digits.len() {
+                    self.digits[self.n] = b[i] - b'0';
+                    self.n += 1;
+                }
+                i += 1;
+            }
+            if i == frac_start {
+                return None;
+            }
+        }
+        Some(i)
+    }
+
+    /// The `k`th significant digit (0 outside the kept digits).
+    fn digit(&self, k: i64) -> u128 {
+        if k >= 0 && (k as usize) < self.n {
+            u128::from(self.digits[k as usize])
+        } else {
+            0
+        }
+    }
+
+    /// The value times `10^exp` as unix milliseconds: an integer part at or above
+    /// [`MS_THRESHOLD`] is milliseconds, below it seconds (three fraction digits kept).
+    fn millis(&self, exp: i64) -> Option<i64> {
+        // value = 0.d1d2d3... × 10^point
+        let point = self.int_len + exp;
+        if self.n == 0 {
+            return Some(0);
+        }
+        if point > 20 {
+            return None;
+        }
+        let mut int: u128 = 0;
+        for k in 0..point.max(0) {
+            int = int * 10 + self.digit(k);
+        }
+        let ms = if int >= MS_THRESHOLD {
+            int
+        } else {
+            let mut frac: u128 = 0;
+            for k in point..point + 3 {
+                frac = frac * 10 + self.digit(k);
+            }
+            int * 1000 + frac
+        };
+        (ms <= MAX_MS as u128).then_some(ms as i64)
+    }
+}
+
+/// Reads an exponent (`e`/`E`, a sign, digits) at `i`, if there: its value (capped in size)
+/// and the index after it; `None` for an `e` without a digit after it.
+fn read_exponent(b: &[u8], mut i: usize) -> Option<(i64, usize)> {
     let mut exp: i64 = 0;
     if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
         i += 1;
@@ -187,38 +263,7 @@ pub fn parse_number(s: &str) -> Option<i64> {
             exp = -exp;
         }
     }
-    if i != b.len() || overflow_int {
-        return None;
-    }
-    // value = 0.d1d2d3... × 10^point
-    let point = int_len + exp;
-    let digit = |k: i64| -> u128 {
-        if k >= 0 && (k as usize) < n {
-            u128::from(digits[k as usize])
-        } else {
-            0
-        }
-    };
-    if n == 0 {
-        return Some(0);
-    }
-    if point > 20 {
-        return None;
-    }
-    let mut int: u128 = 0;
-    for k in 0..point.max(0) {
-        int = int * 10 + digit(k);
-    }
-    let ms = if int >= MS_THRESHOLD {
-        int
-    } else {
-        let mut frac: u128 = 0;
-        for k in point..point + 3 {
-            frac = frac * 10 + digit(k);
-        }
-        int * 1000 + frac
-    };
-    (ms <= MAX_MS as u128).then_some(ms as i64)
+    Some((exp, i))
 }
 
 /// Writes `ms` as `YYYY-MM-DDTHH:MM:SS.sssZ` (24 bytes). `ms` must lie in `0..=MAX_MS`.
@@ -301,6 +346,12 @@ mod tests {
         assert_eq!(parse_number(""), None);
         assert_eq!(parse_number("12a"), None);
         assert_eq!(parse_number("1."), None);
+        assert_eq!(parse_number("1e"), None);
+        assert_eq!(parse_number("1e+1"), Some(10_000));
+        assert_eq!(parse_number("1e-3"), Some(1));
+        assert_eq!(parse_number("0.0"), Some(0));
+        assert_eq!(parse_number("000017E8"), Some(1_700_000_000_000));
+        assert_eq!(parse_number(&"1".repeat(41)), None);
     }
 
     #[test]

@@ -75,25 +75,63 @@ fn detect(bases: &[&str]) -> Option<CsvLayout> {
     }
 }
 
+/// A header cell's column name and the type its suffix (`:json`, `:number`, `:bool`) asks for.
+fn split_suffix(h: &str) -> (&str, Option<CellType>) {
+    let h = h.trim();
+    match h.rsplit_once(':') {
+        Some((b, "json")) => (b, Some(CellType::TypedJson)),
+        Some((b, "number")) => (b, Some(CellType::Number)),
+        Some((b, "bool")) => (b, Some(CellType::Bool)),
+        _ => (h, None),
+    }
+}
+
+/// A column's cell type: its suffix's, else JSON for the layout's always-JSON columns, else
+/// a string.
+fn cell_type(layout: CsvLayout, base: &str, suffix: Option<CellType>) -> CellType {
+    let always_json = match layout {
+        CsvLayout::Http => base == "body",
+        CsvLayout::V2 => ALWAYS_JSON_V2.contains(&base),
+        _ => false,
+    };
+    suffix.unwrap_or(if always_json {
+        CellType::Json
+    } else {
+        CellType::Str
+    })
+}
+
+/// Where in the record a column's value goes (its dotted name, moved under `identifiers` or
+/// `attributes` by the events and people layouts), and whether it is the events layout's
+/// action column.
+fn target(layout: CsvLayout, base: &str) -> (Vec<String>, bool) {
+    let path: Vec<String> = base.split('.').map(str::to_owned).collect();
+    let target = match layout {
+        CsvLayout::Events => match base {
+            "name" | "timestamp" => path,
+            "id" | "email" | "cio_id" | "anonymous_id" => {
+                vec!["identifiers".into(), base.to_owned()]
+            }
+            "event_id" => vec!["id".into()],
+            "type" => return (vec!["action".into()], true),
+            _ => [vec!["attributes".to_owned()], path].concat(),
+        },
+        CsvLayout::People => match base {
+            "id" | "email" | "cio_id" => vec!["identifiers".into(), base.to_owned()],
+            _ => [vec!["attributes".to_owned()], path].concat(),
+        },
+        _ => path,
+    };
+    (target, false)
+}
+
 impl Plan {
     /// Reads a header row. `layout` is `--csv-layout` (`Auto` detects it from the columns).
     pub fn new(header: &[String], layout: CsvLayout) -> Plan {
-        let mut columns = Vec::with_capacity(header.len());
-        let mut types = Vec::with_capacity(header.len());
-        for h in header {
-            let h = h.trim();
-            let (base, ty) = match h.rsplit_once(':') {
-                Some((b, "json")) => (b, Some(CellType::TypedJson)),
-                Some((b, "number")) => (b, Some(CellType::Number)),
-                Some((b, "bool")) => (b, Some(CellType::Bool)),
-                _ => (h, None),
-            };
-            columns.push(base.to_owned());
-            types.push(ty);
-        }
-        let bases: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let (columns, suffixes): (Vec<&str>, Vec<Option<CellType>>) =
+            header.iter().map(|h| split_suffix(h)).unzip();
         let layout = match layout {
-            CsvLayout::Auto => detect(&bases),
+            CsvLayout::Auto => detect(&columns),
             l => Some(l),
         };
         let mut plan = Plan {
@@ -118,59 +156,46 @@ impl Plan {
         };
         let mut targets: Vec<Vec<String>> = Vec::with_capacity(columns.len());
         for (i, base) in columns.iter().enumerate() {
-            let path: Vec<String> = base.split('.').map(str::to_owned).collect();
-            let always_json = match layout {
-                CsvLayout::Http => base == "body",
-                CsvLayout::V2 => ALWAYS_JSON_V2.contains(&base.as_str()),
-                _ => false,
-            };
-            plan.types.push(types[i].unwrap_or(if always_json {
-                CellType::Json
-            } else {
-                CellType::Str
-            }));
-            let target = match layout {
-                CsvLayout::Events => match base.as_str() {
-                    "name" | "timestamp" => path,
-                    "id" | "email" | "cio_id" | "anonymous_id" => {
-                        vec!["identifiers".into(), base.clone()]
-                    }
-                    "event_id" => vec!["id".into()],
-                    "type" => {
-                        plan.action_column = Some(i);
-                        vec!["action".into()]
-                    }
-                    _ => [vec!["attributes".to_owned()], path].concat(),
-                },
-                CsvLayout::People => match base.as_str() {
-                    "id" | "email" | "cio_id" => vec!["identifiers".into(), base.clone()],
-                    _ => [vec!["attributes".to_owned()], path].concat(),
-                },
-                _ => path,
-            };
+            plan.types.push(cell_type(layout, base, suffixes[i]));
+            let (target, is_action) = target(layout, base);
+            if is_action {
+                plan.action_column = Some(i);
+            }
             targets.push(target);
         }
+        plan.set_constants(layout);
+        plan.build_tree(&targets);
+        plan
+    }
+
+    /// The members the events and people layouts write before the columns.
+    fn set_constants(&mut self, layout: CsvLayout) {
         match layout {
             CsvLayout::Events => {
-                plan.constants.push(("type", "\"person\""));
-                plan.default_action = Some("event");
+                self.constants.push(("type", "\"person\""));
+                self.default_action = Some("event");
             }
             CsvLayout::People => {
-                plan.constants.push(("type", "\"person\""));
-                plan.constants.push(("action", "\"identify\""));
+                self.constants.push(("type", "\"person\""));
+                self.constants.push(("action", "\"identify\""));
             }
             _ => {}
         }
-        let is_json = |c: usize| matches!(plan.types[c], CellType::Json | CellType::TypedJson);
+    }
+
+    /// The record's shape from each column's target; a header whose targets clash (a value and
+    /// an object at one place) is the plan's problem.
+    fn build_tree(&mut self, targets: &[Vec<String>]) {
+        let types = &self.types;
+        let is_json = |c: usize| matches!(types[c], CellType::Json | CellType::TypedJson);
         // Each node's children by key, while the tree is built.
         let mut index = HashMap::new();
         for (i, target) in targets.iter().enumerate() {
-            if let Err(why) = insert(&mut plan.nodes, &mut index, target, i, &is_json) {
-                plan.problem = Some(reject!(CsvInvalid, "the CSV header is unusable: {why}"));
+            if let Err(why) = insert(&mut self.nodes, &mut index, target, i, &is_json) {
+                self.problem = Some(reject!(CsvInvalid, "the CSV header is unusable: {why}"));
                 break;
             }
         }
-        plan
     }
 
     pub fn columns(&self) -> usize {

@@ -109,22 +109,25 @@ pub fn relationship_deleted<'a>(
     call
 }
 
-/// A person's relationships to the objects in `elements` (`at` is the list's path).
-pub fn from_person(
-    rec: &mut Rec,
-    person: &Person,
-    elements: &[Raw],
-    action: Action,
-    at: &str,
-    timestamp: i64,
-) -> Result<(), Reject> {
-    for (k, raw) in elements.iter().enumerate() {
-        let el = element(*raw, at, k)?;
-        let here = element_path(at, k);
+/// A `cio_relationships` list to turn into calls: its elements, whether they are added or
+/// deleted, the list's path (`at`, for messages) and the calls' timestamp.
+#[derive(Debug, Clone, Copy)]
+pub struct List<'l> {
+    pub elements: &'l [Raw<'l>],
+    pub action: Action,
+    pub at: &'l str,
+    pub timestamp: i64,
+}
+
+/// A person's relationships to the objects in `list`.
+pub fn from_person(rec: &mut Rec, person: &Person, list: List) -> Result<(), Reject> {
+    for (k, raw) in list.elements.iter().enumerate() {
+        let el = element(*raw, list.at, k)?;
+        let here = element_path(list.at, k);
         let object = Object::from_identifiers(&el.identifiers, &here)?;
-        let call = match action {
-            Action::Add => group(&object, person, None, el.attributes, timestamp),
-            Action::Delete => relationship_deleted(&object, person, timestamp),
+        let call = match list.action {
+            Action::Add => group(&object, person, None, el.attributes, list.timestamp),
+            Action::Delete => relationship_deleted(&object, person, list.timestamp),
         };
         rec.emit(&call)?;
     }
@@ -140,21 +143,17 @@ pub enum People {
     Anonymous,
 }
 
-/// An object's relationships to the people in `elements`.
-#[allow(clippy::too_many_arguments)]
+/// An object's relationships to the people in `list`, named as `people` says.
 pub fn from_object(
     rec: &mut Rec,
     object: &Object,
     attributes: Option<&RawMap>,
-    elements: &[Raw],
-    action: Action,
     people: People,
-    at: &str,
-    timestamp: i64,
+    list: List,
 ) -> Result<(), Reject> {
-    for (k, raw) in elements.iter().enumerate() {
-        let el = element(*raw, at, k)?;
-        let here = element_path(at, k);
+    for (k, raw) in list.elements.iter().enumerate() {
+        let el = element(*raw, list.at, k)?;
+        let here = element_path(list.at, k);
         let person = match people {
             People::Identified => Person::from_identifiers(&el.identifiers, &here)?,
             People::Anonymous => match el.identifiers.get("anonymous_id") {
@@ -167,9 +166,9 @@ pub fn from_object(
                 }
             },
         };
-        let call = match action {
-            Action::Add => group(object, &person, attributes, el.attributes, timestamp),
-            Action::Delete => relationship_deleted(object, &person, timestamp),
+        let call = match list.action {
+            Action::Add => group(object, &person, attributes, el.attributes, list.timestamp),
+            Action::Delete => relationship_deleted(object, &person, list.timestamp),
         };
         rec.emit(&call)?;
     }

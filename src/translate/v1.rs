@@ -6,7 +6,7 @@ use super::fields::{
     id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, parse_obj, req_name,
 };
 use super::identity::Person;
-use super::relationships::{self, Action};
+use super::relationships::{self, Action, List};
 use super::v2::{
     self, delivery_call, device_context, device_properties, email_trait, person_call, person_track,
     set_event, ulid_id, v1_device_id,
@@ -286,86 +286,103 @@ const IDENTIFY_SKIP: [&str; 6] = [
 fn v1_call(rec: &mut Rec, route: Route, body: &RawMap) -> Result<(), Reject> {
     match route {
         Route::Identify(seg) => identify(rec, seg, body),
-        Route::DeletePerson(seg) => {
-            let person = Person::from_segment(seg)?;
-            rec.emit(&person_track(&person, "User Deleted", rec.time(None)))
-        }
-        Route::Suppress(seg) => {
-            let person = Person::from_segment(seg)?;
-            rec.emit(&person_track(&person, "User Suppressed", rec.time(None)))
-        }
-        Route::Unsuppress(seg) => {
-            let person = Person::from_segment(seg)?;
-            rec.emit(&person_track(&person, "User Unsuppressed", rec.time(None)))
-        }
+        Route::DeletePerson(seg) => status_track(rec, seg, "User Deleted"),
+        Route::Suppress(seg) => status_track(rec, seg, "User Suppressed"),
+        Route::Unsuppress(seg) => status_track(rec, seg, "User Unsuppressed"),
         Route::Event(seg) => event(rec, Person::from_segment(seg)?, body),
-        Route::AnonymousEvent => {
-            let Some(anon) = body.get("anonymous_id") else {
-                return Err(reject!(
-                    NoPipelinesEquivalent,
-                    "an anonymous event without body.anonymous_id (an invite event sent to \
-                     data.recipient) has no Pipelines equivalent"
-                ));
-            };
-            event(rec, Person::anonymous(anon, "body")?, body)
-        }
-        Route::AddDevice(seg) => {
-            let person = Person::from_segment(seg)?;
-            let Some(device) = opt_obj(body, "device", "body")? else {
-                return Err(reject!(MissingField, "body.device is required"));
-            };
-            let token = v1_device_id(&device, "body.device")?;
-            let platform = opt_str(&device, "platform", "body.device")?;
-            let ts = rec.time(opt_time(&device, "last_used", "body.device")?);
-            let mut call = person_track(&person, "Device Created or Updated", ts);
-            call.device = Some(device_context(token, platform));
-            call.properties = Some(device_properties(&device, "id", "body.device")?);
-            rec.emit(&call)
-        }
-        Route::DeleteDevice(seg, token) => {
-            let person = Person::from_segment(seg)?;
-            if token.is_empty() {
-                return Err(reject!(
-                    MissingField,
-                    "the device token in the path is empty"
-                ));
-            }
-            let mut call = person_track(&person, "Device Deleted", rec.time(None));
-            call.device = Some(device_context(token, None));
-            rec.emit(&call)
-        }
+        Route::AnonymousEvent => anonymous_event(rec, body),
+        Route::AddDevice(seg) => add_device(rec, seg, body),
+        Route::DeleteDevice(seg, token) => delete_device(rec, seg, token),
         Route::Merge => v2::merge(rec, body, "body", None),
         Route::FormSubmit => form_submit(rec, body),
-        Route::Metrics => {
-            let (id, id_raw) = delivery_id(body)?;
-            let metric = req_name(body, "metric", "body")?;
-            let ts = rec.time(opt_time(body, "timestamp", "body")?);
-            let mut call = delivery_call(id, id_raw, metric, ts);
-            let props = call.properties.get_or_insert_with(Vec::new);
-            for (key, out_key) in [
-                ("recipient", "recipient"),
-                ("reason", "reason"),
-                ("href", "href"),
-            ] {
-                if let Some(v) = body.get(key) {
-                    props.push(Member::Pair(out_key, Val::raw(v)));
-                }
-            }
-            rec.emit(&call)
-        }
-        Route::PushEvents => {
-            let (id, id_raw) = delivery_id(body)?;
-            let metric = req_name(body, "event", "body")?;
-            let ts = rec.time(opt_time(body, "timestamp", "body")?);
-            let mut call = delivery_call(id, id_raw, metric, ts);
-            if let Some(device) = body.get("device_id") {
-                let props = call.properties.get_or_insert_with(Vec::new);
-                props.push(Member::Pair("recipient", Val::raw(device)));
-            }
-            rec.emit(&call)
-        }
+        Route::Metrics => metrics(rec, body),
+        Route::PushEvents => push_events(rec, body),
         Route::V2Entity | Route::V2Batch => unreachable!("v2 routes are handled by http()"),
     }
+}
+
+/// A track named `event` about the person in the path, at the call time (delete, suppress,
+/// unsuppress).
+fn status_track(rec: &mut Rec, seg: Cow<str>, event: &'static str) -> Result<(), Reject> {
+    let person = Person::from_segment(seg)?;
+    rec.emit(&person_track(&person, event, rec.time(None)))
+}
+
+/// `POST /api/v1/events`: an event about `body.anonymous_id`; without one (an invite event)
+/// there is no Pipelines equivalent.
+fn anonymous_event(rec: &mut Rec, body: &RawMap) -> Result<(), Reject> {
+    let Some(anon) = body.get("anonymous_id") else {
+        return Err(reject!(
+            NoPipelinesEquivalent,
+            "an anonymous event without body.anonymous_id (an invite event sent to \
+             data.recipient) has no Pipelines equivalent"
+        ));
+    };
+    event(rec, Person::anonymous(anon, "body")?, body)
+}
+
+/// `PUT /api/v1/customers/{id}/devices`: `Device Created or Updated` for `body.device`, timed
+/// by its `last_used` if it has one.
+fn add_device(rec: &mut Rec, seg: Cow<str>, body: &RawMap) -> Result<(), Reject> {
+    let person = Person::from_segment(seg)?;
+    let Some(device) = opt_obj(body, "device", "body")? else {
+        return Err(reject!(MissingField, "body.device is required"));
+    };
+    let token = v1_device_id(&device, "body.device")?;
+    let platform = opt_str(&device, "platform", "body.device")?;
+    let ts = rec.time(opt_time(&device, "last_used", "body.device")?);
+    let mut call = person_track(&person, "Device Created or Updated", ts);
+    call.device = Some(device_context(token, platform));
+    call.properties = Some(device_properties(&device, "id", "body.device")?);
+    rec.emit(&call)
+}
+
+/// `DELETE /api/v1/customers/{id}/devices/{token}`: `Device Deleted` for a non-empty token.
+fn delete_device(rec: &mut Rec, seg: Cow<str>, token: Cow<str>) -> Result<(), Reject> {
+    let person = Person::from_segment(seg)?;
+    if token.is_empty() {
+        return Err(reject!(
+            MissingField,
+            "the device token in the path is empty"
+        ));
+    }
+    let mut call = person_track(&person, "Device Deleted", rec.time(None));
+    call.device = Some(device_context(token, None));
+    rec.emit(&call)
+}
+
+/// `POST /api/v1/metrics`: a delivery event of `body.metric`, with the body's `recipient`,
+/// `reason` and `href` as properties.
+fn metrics(rec: &mut Rec, body: &RawMap) -> Result<(), Reject> {
+    let (id, id_raw) = delivery_id(body)?;
+    let metric = req_name(body, "metric", "body")?;
+    let ts = rec.time(opt_time(body, "timestamp", "body")?);
+    let mut call = delivery_call(id, id_raw, metric, ts);
+    let props = call.properties.get_or_insert_with(Vec::new);
+    for (key, out_key) in [
+        ("recipient", "recipient"),
+        ("reason", "reason"),
+        ("href", "href"),
+    ] {
+        if let Some(v) = body.get(key) {
+            props.push(Member::Pair(out_key, Val::raw(v)));
+        }
+    }
+    rec.emit(&call)
+}
+
+/// `POST /api/v1/push/events`: a delivery event of `body.event`, its recipient the body's
+/// `device_id`.
+fn push_events(rec: &mut Rec, body: &RawMap) -> Result<(), Reject> {
+    let (id, id_raw) = delivery_id(body)?;
+    let metric = req_name(body, "event", "body")?;
+    let ts = rec.time(opt_time(body, "timestamp", "body")?);
+    let mut call = delivery_call(id, id_raw, metric, ts);
+    if let Some(device) = body.get("device_id") {
+        let props = call.properties.get_or_insert_with(Vec::new);
+        props.push(Member::Pair("recipient", Val::raw(device)));
+    }
+    rec.emit(&call)
 }
 
 fn delivery_id<'a>(body: &RawMap<'a>) -> Result<(Cow<'a, str>, Raw<'a>), Reject> {
@@ -400,8 +417,13 @@ fn identify(rec: &mut Rec, seg: Cow<str>, body: &RawMap) -> Result<(), Reject> {
     }
     call.traits = Some(traits);
     rec.emit(&call)?;
-    let at = "body.cio_relationships";
-    relationships::from_person(rec, &person, &rels, rel_action, at, ts)
+    let list = List {
+        elements: &rels,
+        action: rel_action,
+        at: "body.cio_relationships",
+        timestamp: ts,
+    };
+    relationships::from_person(rec, &person, list)
 }
 
 /// `POST /api/v1/forms/{form_id}/submit`: an identify of the person `data.id` or `data.email`

@@ -6,7 +6,7 @@ use super::fields::{
     id_text, opt_array, opt_obj, opt_raw_obj, opt_str, opt_time, parse_obj, req_name,
 };
 use super::identity::{Object, Person, merge_side};
-use super::relationships::{self, Action, People};
+use super::relationships::{self, Action, List, People};
 use crate::calls::{Call, CallType, Member, Obj, Val};
 use crate::json::Raw;
 use crate::json::{Kind, RawMap, decode_str};
@@ -118,7 +118,8 @@ fn relationships_list<'a>(map: &RawMap<'a>, action: &str) -> Result<Vec<Raw<'a>>
     }
 }
 
-fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
+/// Refuses a person action that is not a Track call.
+fn check_person_action(action: &str) -> Result<(), Reject> {
     let known = matches!(
         action,
         "identify"
@@ -143,6 +144,11 @@ fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
             "person action {action:?} is not a Track call (expected one of {PERSON_ACTIONS})"
         ));
     }
+    Ok(())
+}
+
+fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
+    check_person_action(action)?;
     let own_time = opt_time(map, "timestamp", "")?;
     if action == "merge" {
         return merge(rec, map, "", own_time);
@@ -156,65 +162,119 @@ fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
     let person = Person::from_identifiers(&ids, "identifiers")?;
     let ts = rec.time(own_time);
     match action {
-        "identify" => {
-            let mut call = person_call(CallType::Identify, &person, ts);
-            let attributes = opt_raw_obj(map, "attributes", "")?;
-            let mut traits = inline(attributes);
-            if rec.opts.email_trait {
-                let has_email = match attributes {
-                    Some(a) => parse_obj(a)?.entries.iter().any(|(k, _)| k == "email"),
-                    None => false,
-                };
-                email_trait(&person, &mut traits, has_email);
-            }
-            call.traits = Some(traits);
-            let rels = opt_array(map, "cio_relationships", "")?.unwrap_or_default();
-            rec.emit(&call)?;
-            relationships::from_person(rec, &person, &rels, Action::Add, "cio_relationships", ts)
-        }
-        "event" | "page" | "screen" => {
-            let name = req_name(map, "name", "")?;
-            let kind = match action {
-                "page" => CallType::Page,
-                "screen" => CallType::Screen,
-                _ => CallType::Track,
-            };
-            let mut call = person_call(kind, &person, ts);
-            set_event(&mut call, name, opt_raw_obj(map, "attributes", "")?)?;
-            call.message_id = ulid_id(map);
-            rec.emit(&call)
-        }
+        "identify" => person_identify(rec, map, &person, ts),
+        "event" | "page" | "screen" => person_event(rec, map, &person, action, ts),
         "delete" => rec.emit(&person_track(&person, "User Deleted", ts)),
         "suppress" => rec.emit(&person_track(&person, "User Suppressed", ts)),
         "unsuppress" => rec.emit(&person_track(&person, "User Unsuppressed", ts)),
         "add_relationships" | "add_relationship" => {
-            let rels = relationships_list(map, action)?;
-            relationships::from_person(rec, &person, &rels, Action::Add, "cio_relationships", ts)
+            person_relationships(rec, map, &person, action, Action::Add, ts)
         }
         "delete_relationships" | "delete_relationship" => {
-            let rels = relationships_list(map, action)?;
-            relationships::from_person(rec, &person, &rels, Action::Delete, "cio_relationships", ts)
+            person_relationships(rec, map, &person, action, Action::Delete, ts)
         }
-        "add_device" => {
-            let device = required_device(map, action)?;
-            let token = device_token(&device, "token", "device")?;
-            let platform = opt_str(&device, "platform", "device")?;
-            let ts = rec.time(opt_time(&device, "last_used", "device")?.or(own_time));
-            let mut call = person_track(&person, "Device Created or Updated", ts);
-            call.device = Some(device_context(token, platform));
-            call.properties = Some(device_properties(&device, "token", "device")?);
-            rec.emit(&call)
-        }
+        "add_device" => add_device(rec, map, &person, action, own_time),
         // delete_device | remove_device
-        _ => {
-            let device = required_device(map, action)?;
-            let token = device_token(&device, "token", "device")?;
-            let platform = opt_str(&device, "platform", "device")?;
-            let mut call = person_track(&person, "Device Deleted", ts);
-            call.device = Some(device_context(token, platform));
-            rec.emit(&call)
-        }
+        _ => delete_device(rec, map, &person, action, ts),
     }
+}
+
+/// A person `identify`: the attributes as traits, then a group call per listed relationship.
+fn person_identify(rec: &mut Rec, map: &RawMap, person: &Person, ts: i64) -> Result<(), Reject> {
+    let mut call = person_call(CallType::Identify, person, ts);
+    let attributes = opt_raw_obj(map, "attributes", "")?;
+    let mut traits = inline(attributes);
+    if rec.opts.email_trait {
+        let has_email = match attributes {
+            Some(a) => parse_obj(a)?.entries.iter().any(|(k, _)| k == "email"),
+            None => false,
+        };
+        email_trait(person, &mut traits, has_email);
+    }
+    call.traits = Some(traits);
+    let rels = opt_array(map, "cio_relationships", "")?.unwrap_or_default();
+    rec.emit(&call)?;
+    let list = List {
+        elements: &rels,
+        action: Action::Add,
+        at: "cio_relationships",
+        timestamp: ts,
+    };
+    relationships::from_person(rec, person, list)
+}
+
+/// A person `event`, `page` or `screen`: a track, page or screen call named `name`.
+fn person_event(
+    rec: &mut Rec,
+    map: &RawMap,
+    person: &Person,
+    action: &str,
+    ts: i64,
+) -> Result<(), Reject> {
+    let name = req_name(map, "name", "")?;
+    let kind = match action {
+        "page" => CallType::Page,
+        "screen" => CallType::Screen,
+        _ => CallType::Track,
+    };
+    let mut call = person_call(kind, person, ts);
+    set_event(&mut call, name, opt_raw_obj(map, "attributes", "")?)?;
+    call.message_id = ulid_id(map);
+    rec.emit(&call)
+}
+
+/// A person `add_relationships` or `delete_relationships`: one call per listed object.
+fn person_relationships(
+    rec: &mut Rec,
+    map: &RawMap,
+    person: &Person,
+    action: &str,
+    rel_action: Action,
+    ts: i64,
+) -> Result<(), Reject> {
+    let rels = relationships_list(map, action)?;
+    let list = List {
+        elements: &rels,
+        action: rel_action,
+        at: "cio_relationships",
+        timestamp: ts,
+    };
+    relationships::from_person(rec, person, list)
+}
+
+/// A person `add_device`: `Device Created or Updated`, timed by the device's `last_used` if it
+/// has one.
+fn add_device(
+    rec: &mut Rec,
+    map: &RawMap,
+    person: &Person,
+    action: &str,
+    own_time: Option<i64>,
+) -> Result<(), Reject> {
+    let device = required_device(map, action)?;
+    let token = device_token(&device, "token", "device")?;
+    let platform = opt_str(&device, "platform", "device")?;
+    let ts = rec.time(opt_time(&device, "last_used", "device")?.or(own_time));
+    let mut call = person_track(person, "Device Created or Updated", ts);
+    call.device = Some(device_context(token, platform));
+    call.properties = Some(device_properties(&device, "token", "device")?);
+    rec.emit(&call)
+}
+
+/// A person `delete_device` or `remove_device`: `Device Deleted`.
+fn delete_device(
+    rec: &mut Rec,
+    map: &RawMap,
+    person: &Person,
+    action: &str,
+    ts: i64,
+) -> Result<(), Reject> {
+    let device = required_device(map, action)?;
+    let token = device_token(&device, "token", "device")?;
+    let platform = opt_str(&device, "platform", "device")?;
+    let mut call = person_track(person, "Device Deleted", ts);
+    call.device = Some(device_context(token, platform));
+    rec.emit(&call)
 }
 
 /// A device call's `properties`: `device.attributes`, then every other key directly under
@@ -294,8 +354,9 @@ pub fn merge(rec: &mut Rec, map: &RawMap, at: &str, own_time: Option<i64>) -> Re
 const OBJECT_ACTIONS: &str =
     "identify, identify_anonymous, add_relationships, delete_relationships, delete";
 
-fn object(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
-    let (rel_action, people) = match action {
+/// What an object action does to the relationships it lists, and how they name people.
+fn object_action(action: &str) -> Result<(Action, People), Reject> {
+    Ok(match action {
         "identify" => (Action::Add, People::Identified),
         "identify_anonymous" => (Action::Add, People::Anonymous),
         "add_relationships" | "add_relationship" => (Action::Add, People::Identified),
@@ -307,7 +368,11 @@ fn object(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
                 "object action {action:?} is not a Track call (expected one of {OBJECT_ACTIONS})"
             ));
         }
-    };
+    })
+}
+
+fn object(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
+    let (rel_action, people) = object_action(action)?;
     let Some(ids) = opt_obj(map, "identifiers", "")? else {
         return Err(reject!(
             MissingIdentifier,
@@ -316,56 +381,72 @@ fn object(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
     };
     let object = Object::from_identifiers(&ids, "identifiers")?;
     let ts = rec.time(opt_time(map, "timestamp", "")?);
-    const AT: &str = "cio_relationships";
     match action {
-        "identify" | "identify_anonymous" => {
-            let attributes = opt_obj(map, "attributes", "")?;
-            let rels = opt_array(map, AT, "")?.unwrap_or_default();
-            if !rels.is_empty() {
-                return relationships::from_object(
-                    rec,
-                    &object,
-                    attributes.as_ref(),
-                    &rels,
-                    rel_action,
-                    people,
-                    AT,
-                    ts,
-                );
-            }
-            let person = match people {
-                People::Identified => Person::default(),
-                People::Anonymous => match map.get("anonymous_id") {
-                    Some(a) => Person::anonymous(a, "")?,
-                    None => {
-                        return Err(reject!(
-                            MissingIdentifier,
-                            "identify_anonymous needs anonymous_id or cio_relationships"
-                        ));
-                    }
-                },
-            };
-            let call = relationships::group(&object, &person, attributes.as_ref(), None, ts);
-            rec.emit(&call)
-        }
-        "delete" => {
-            let mut ids = Vec::with_capacity(2);
-            object.push_ids(&mut ids);
-            let mut call = Call::new(CallType::Track, ids, ts);
-            call.anonymous_id = Some(Cow::Owned(match &object.type_id {
-                _ if object.cio => format!("object:{}", object.group_id),
-                Some((_, t)) => format!("object:{t}:{}", object.group_id),
-                None => format!("object:1:{}", object.group_id),
-            }));
-            call.event = Some(Cow::Borrowed("Object Deleted"));
-            call.properties = Some(relationships::object_properties(&object));
-            rec.emit(&call)
-        }
+        "identify" | "identify_anonymous" => object_identify(rec, map, &object, people, ts),
+        "delete" => rec.emit(&object_deleted(&object, ts)),
         _ => {
             let rels = relationships_list(map, action)?;
-            relationships::from_object(rec, &object, None, &rels, rel_action, people, AT, ts)
+            let list = List {
+                elements: &rels,
+                action: rel_action,
+                at: "cio_relationships",
+                timestamp: ts,
+            };
+            relationships::from_object(rec, &object, None, people, list)
         }
     }
+}
+
+/// An object `identify` or `identify_anonymous`: a group call per listed person, or one
+/// group call about no one (or `anonymous_id`) when none is listed.
+fn object_identify(
+    rec: &mut Rec,
+    map: &RawMap,
+    object: &Object,
+    people: People,
+    ts: i64,
+) -> Result<(), Reject> {
+    const AT: &str = "cio_relationships";
+    let attributes = opt_obj(map, "attributes", "")?;
+    let rels = opt_array(map, AT, "")?.unwrap_or_default();
+    if !rels.is_empty() {
+        let list = List {
+            elements: &rels,
+            action: Action::Add,
+            at: AT,
+            timestamp: ts,
+        };
+        return relationships::from_object(rec, object, attributes.as_ref(), people, list);
+    }
+    let person = match people {
+        People::Identified => Person::default(),
+        People::Anonymous => match map.get("anonymous_id") {
+            Some(a) => Person::anonymous(a, "")?,
+            None => {
+                return Err(reject!(
+                    MissingIdentifier,
+                    "identify_anonymous needs anonymous_id or cio_relationships"
+                ));
+            }
+        },
+    };
+    let call = relationships::group(object, &person, attributes.as_ref(), None, ts);
+    rec.emit(&call)
+}
+
+/// An object `delete`: an `Object Deleted` track whose anonymousId names the object.
+fn object_deleted<'a>(object: &Object<'a>, ts: i64) -> Call<'a> {
+    let mut ids = Vec::with_capacity(2);
+    object.push_ids(&mut ids);
+    let mut call = Call::new(CallType::Track, ids, ts);
+    call.anonymous_id = Some(Cow::Owned(match &object.type_id {
+        _ if object.cio => format!("object:{}", object.group_id),
+        Some((_, t)) => format!("object:{t}:{}", object.group_id),
+        None => format!("object:1:{}", object.group_id),
+    }));
+    call.event = Some(Cow::Borrowed("Object Deleted"));
+    call.properties = Some(relationships::object_properties(object));
+    call
 }
 
 fn delivery(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
