@@ -3,8 +3,8 @@
 //! Pipelines API calls.
 //!
 //! Stages, each in its own module: [`input`] finds, decompresses and frames the input into
-//! numbered chunks of records; [`chunk`] is a worker's job on one chunk; [`translate`] maps one record to its calls (pure, no I/O);
-//! [`pipelines`] serializes calls; [`output`] owns the partition files, the error file and the
+//! numbered chunks of records; [`pipeline::worker`] is a worker's job on one chunk; [`translate`] maps one record to its calls (pure, no I/O);
+//! [`calls`] serializes calls; `output` owns the partition files, the error file and the
 //! manifest; [`pipeline`] is the only module that knows about threads and channels. [`cli`]
 //! turns flags into a validated [`config::Config`] before any work starts.
 //!

@@ -36,7 +36,7 @@ impl<'de> Deserialize<'de> for Str<'de> {
 
 /// The text of one valid JSON value, borrowed from the input: what a member's value is kept as
 /// until the mapping needs it. Only a parser makes one (serde_json's `RawValue` deserializer or
-/// [`super::scan`]), so the text is always valid JSON without surrounding whitespace.
+/// `super::scan`), so the text is always valid JSON without surrounding whitespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Raw<'a>(&'a str);
 

@@ -106,7 +106,7 @@ struct Msg {
 }
 
 /// Runs `convert` or `check` as configured, writing into `files` (see
-/// [`crate::output::open_files`]), which the caller commits or rolls back. `live` is updated as
+/// `crate::output::open_files`), which the caller commits or rolls back. `live` is updated as
 /// the run goes.
 pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<RunResult> {
     let started = Instant::now();

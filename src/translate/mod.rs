@@ -4,8 +4,8 @@
 //! detects its shape (v2 entity, v2 batch, logged HTTP call), and appends the serialized calls to
 //! an [`Output`], or a reject when the record cannot be converted. A record converts whole or not
 //! at all: calls already written for a record that then fails are rolled back. One file per
-//! family: [`v1`] (HTTP calls to v1 endpoints), [`v2`] (entities), [`relationships`] (group and
-//! Relationship Deleted calls), with [`identity`] and [`fields`] shared by all.
+//! family: `v1` (HTTP calls to v1 endpoints), `v2` (entities), `relationships` (group and
+//! Relationship Deleted calls), with `identity` and `fields` shared by all.
 
 mod fields;
 mod identity;
