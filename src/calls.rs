@@ -10,15 +10,22 @@ use std::borrow::Cow;
 /// The six Pipelines call types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CallType {
+    /// An `identify` call: a person and their traits.
     Identify,
+    /// A `track` call: an event, by name, with its properties.
     Track,
+    /// A `page` call: a page view.
     Page,
+    /// A `screen` call: a mobile screen view.
     Screen,
+    /// A `group` call: a person's relationship to an object.
     Group,
+    /// An `alias` call: merges a previous id into a user id.
     Alias,
 }
 
 impl CallType {
+    /// Every call type, in the order of [`CallType::index`].
     pub const ALL: [CallType; 6] = [
         CallType::Identify,
         CallType::Track,
@@ -28,6 +35,7 @@ impl CallType {
         CallType::Alias,
     ];
 
+    /// The call's `type` value as written in the output (`"identify"`, `"track"`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             CallType::Identify => "identify",
@@ -39,6 +47,7 @@ impl CallType {
         }
     }
 
+    /// The call type's position in [`CallType::ALL`], for per-type tables.
     pub fn index(self) -> usize {
         self as usize
     }
@@ -49,7 +58,9 @@ impl CallType {
 /// mapping fills in the hash because it holds the call's identity when it writes the call.
 #[derive(Debug, Clone, Copy)]
 pub struct CallMeta {
+    /// The call's type.
     pub kind: CallType,
+    /// The call's time, unix milliseconds.
     pub timestamp: i64,
     /// Offset just past the call's newline in `buf`; the call starts where the previous ended.
     pub end: usize,
@@ -67,6 +78,7 @@ pub enum Val<'a> {
 }
 
 impl<'a> Val<'a> {
+    /// Wraps input JSON text to be copied into the output as it is.
     pub fn raw(v: Raw<'a>) -> Val<'a> {
         Val::Raw(Cow::Borrowed(v.get()))
     }
@@ -81,7 +93,9 @@ pub enum Member<'a> {
     Inline(Raw<'a>),
     /// Every member of an input object, in input order, except the keys in `skip`.
     Spread {
+        /// The input object's members, in input order.
         entries: &'a [(Cow<'a, str>, Raw<'a>)],
+        /// Keys to leave out.
         skip: &'a [&'a str],
     },
 }
@@ -92,14 +106,23 @@ pub type Obj<'a> = Vec<Member<'a>>;
 /// One Pipelines call, borrowing from the record it came from.
 #[derive(Debug, Clone)]
 pub struct Call<'a> {
+    /// The call's type (`type`).
     pub kind: CallType,
+    /// `userId`, if the call has one.
     pub user_id: Option<Cow<'a, str>>,
+    /// `anonymousId`, if the call has one.
     pub anonymous_id: Option<Cow<'a, str>>,
+    /// `groupId`, for `group` calls.
     pub group_id: Option<Cow<'a, str>>,
+    /// `previousId`, for `alias` calls.
     pub previous_id: Option<Cow<'a, str>>,
+    /// `event`, for `track` calls.
     pub event: Option<Cow<'a, str>>,
+    /// `name`, for `page` and `screen` calls.
     pub name: Option<Cow<'a, str>>,
+    /// `traits`, for `identify` and `group` calls.
     pub traits: Option<Obj<'a>>,
+    /// `properties`, for `track`, `page` and `screen` calls.
     pub properties: Option<Obj<'a>>,
     /// `context.device`, for device calls.
     pub device: Option<Obj<'a>>,
@@ -112,6 +135,7 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
+    /// A call of type `kind` with only its identifiers and time set; the caller fills in the rest.
     pub fn new(kind: CallType, identifiers: Obj<'a>, timestamp: i64) -> Call<'a> {
         Call {
             kind,
@@ -142,8 +166,11 @@ impl<'a> Call<'a> {
 
 /// The parts of a call that come from the run and the record rather than the mapping.
 pub struct Trailer<'a> {
+    /// The `integrations` object, compact JSON text, written as it is.
     pub integrations: &'a str,
+    /// The call's `messageId` (a ULID), written between quotes.
     pub message_id: &'a [u8],
+    /// The `sentAt` time, already formatted (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
     pub sent_at: &'a [u8; 24],
 }
 

@@ -6,16 +6,23 @@ use crate::target::Target;
 use crate::translate::Options;
 use std::path::PathBuf;
 
+/// The subcommand a [`Config`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Command {
+    /// `convert`: translate the inputs and write the calls, errors and manifest under `--out`.
     Convert,
+    /// `check`: translate the inputs without writing calls: counts and rejects only.
     Check,
 }
 
+/// `--input-format`: how inputs are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InputFormat {
+    /// One JSON record per line.
     Ndjson,
+    /// CSV: a header row, then one record per row.
     Csv,
+    /// CSV for names ending `.csv` or `.tsv` (before any compression suffix), else NDJSON.
     Auto,
 }
 
@@ -23,14 +30,19 @@ pub enum InputFormat {
 /// configuration).
 pub use crate::csv::CsvLayout;
 
+/// `--compress`: how part files and the error file are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// Plain files.
     None,
+    /// zstd (`.zst`).
     Zstd,
+    /// gzip (`.gz`).
     Gzip,
 }
 
 impl Compression {
+    /// The file-name suffix of this compression: `""`, `".zst"` or `".gz"`.
     pub fn suffix(self) -> &'static str {
         match self {
             Compression::None => "",
@@ -43,28 +55,44 @@ impl Compression {
 /// One level of `--partition-by`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PartitionBy {
+    /// By call type: `type=track`.
     Type,
+    /// By the call's UTC day: `date=2023-08-24`.
     Date,
+    /// By the call's UTC hour: `hour=2023-08-24T16`.
     Hour,
+    /// By the hash of the call's `userId` (else `anonymousId`, else `groupId`), into this many
+    /// buckets: `bucket=007`.
     Bucket(u32),
 }
 
+/// `--progress`: when the progress line is drawn on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
+    /// Only when stderr is a terminal.
     Auto,
+    /// Always, even when stderr is not a terminal.
     Always,
+    /// Never (also with `--quiet`).
     Never,
 }
 
 /// Where the calls and files go (`convert` only).
 #[derive(Debug, Clone)]
 pub struct OutputConfig {
+    /// `--out`: the output directory, or an object-store URL as given.
     pub dir: PathBuf,
+    /// `--partition-by`: the partition levels, outermost first; empty for `none`.
     pub partition_by: Vec<PartitionBy>,
+    /// `--compress`.
     pub compress: Compression,
+    /// `--compress-level`, or the compression's default (zstd 1, gzip 6).
     pub compress_level: i32,
+    /// `--max-file-bytes`: a part file ends before it would pass this size (before compression).
     pub max_file_bytes: u64,
+    /// `--max-file-records`: a part file ends before it would pass this many calls; 0: no limit.
     pub max_file_records: u64,
+    /// `--overwrite`: replace the files of an earlier run in `dir`.
     pub overwrite: bool,
     /// `--max-open-files`.
     pub max_open_files: usize,
@@ -72,20 +100,30 @@ pub struct OutputConfig {
     pub idle_frame_bytes: usize,
 }
 
+/// The validated configuration of a `convert` or `check` run.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The subcommand.
     pub command: Command,
     /// Inputs as given (`-` for stdin).
     pub inputs: Vec<PathBuf>,
     /// A directory discovery skips: `--out`, when it lies inside an input directory.
     pub exclude: Option<PathBuf>,
+    /// `--input-format`.
     pub input_format: InputFormat,
+    /// `--csv-layout` (`Auto`: detected from each file's header).
     pub csv_layout: CsvLayout,
+    /// Worker threads, 1 to 256 (`--threads`, else the cores available).
     pub threads: usize,
+    /// The mapping's settings (reference time, integrations, messageIds, call size limit).
     pub translate: Options,
+    /// `--max-line-bytes`: longer lines are rejected (`line_too_long`).
     pub max_line_bytes: u64,
+    /// `--progress` (`Never` with `--quiet`).
     pub progress: Progress,
+    /// `--quiet`: no progress line and no summary.
     pub quiet: bool,
+    /// `--summary-json`: where the end-of-run summary is written as JSON.
     pub summary_json: Option<Target>,
     /// `convert`: the output directory and layout.
     pub output: Option<OutputConfig>,
@@ -107,7 +145,9 @@ pub const MAX_SHARDS: u32 = 10_000;
 /// This process's share: shard `index` of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
+    /// This shard's index, 0-based, below `count`.
     pub index: u32,
+    /// The number of shards, 1 to [`MAX_SHARDS`].
     pub count: u32,
 }
 

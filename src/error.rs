@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+/// A problem that stops the run, with the exit status it gives ([`Error::exit_code`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad flags, an unreadable input path, a refused `--out`: exit status 2.
@@ -11,7 +12,9 @@ pub enum Error {
     /// An I/O failure on a named file: exit status 1.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What went wrong.
         #[source]
         source: std::io::Error,
     },
@@ -27,6 +30,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// An I/O failure on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
@@ -34,6 +38,7 @@ impl Error {
         }
     }
 
+    /// The process exit status for this error: 2 for usage, 1 for failures, 128 + the signal.
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) => 2,
@@ -43,6 +48,7 @@ impl Error {
     }
 }
 
+/// A result whose error stops the run.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// A fault the tests inject into a debug build through `TRACK2PIPELINES_FAULT` (the panics

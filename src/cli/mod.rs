@@ -12,6 +12,7 @@ use crate::translate::{MessageIds, Options};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
+/// The command line: one subcommand and its flags.
 #[derive(Debug, Parser)]
 #[command(
     name = "track2pipelines",
@@ -19,10 +20,12 @@ use std::path::{Path, PathBuf};
     about = "Convert archives of Customer.io Track API calls into Data Pipelines API calls"
 )]
 pub struct Cli {
+    /// The subcommand given.
     #[command(subcommand)]
     pub command: Cmd,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Convert inputs, writing partitioned calls, errors.ndjson and manifest.json under --out.
@@ -37,6 +40,7 @@ pub enum Cmd {
     Send(Box<send::SendArgs>),
 }
 
+/// The flags of `convert`.
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
     /// Output directory, or an object-store URL (s3://, gs://, az://).
@@ -73,19 +77,23 @@ pub struct ConvertArgs {
     /// With --shard: plain NDJSON inputs larger than this may be cut between shards.
     #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
     pub split_bytes: u64,
+    /// The flags `convert` shares with `check`.
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
+/// The flags of `check`.
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Write the rejected records here (error-file format).
     #[arg(long, value_name = "FILE")]
     pub errors: Option<PathBuf>,
+    /// The flags `check` shares with `convert`.
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
+/// The flags `convert` and `check` share: inputs, formats, the mapping's settings, reporting.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Input files or directories; `-` reads standard input.
@@ -133,13 +141,18 @@ pub struct CommonArgs {
     pub block_size: u64,
 }
 
+/// `--compress` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum CompressArg {
+    /// No compression.
     None,
+    /// zstd, files end .zst.
     Zstd,
+    /// gzip, files end .gz.
     Gzip,
 }
 
+/// `--input-format` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum FormatArg {
     /// One JSON record per line.
@@ -161,6 +174,7 @@ impl FormatArg {
     }
 }
 
+/// `--csv-layout` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LayoutArg {
     /// Detect the layout from the header.
@@ -175,6 +189,7 @@ pub enum LayoutArg {
     People,
 }
 
+/// `--message-ids` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum IdsArg {
     /// Derived from the record's bytes: the same ids on every run.
@@ -183,6 +198,7 @@ pub enum IdsArg {
     Random,
 }
 
+/// `--progress` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ProgressArg {
     /// Only when stderr is a terminal.

@@ -12,8 +12,11 @@ use std::io::{self, Read};
 /// the physical lines it spans (the first row starts on the next one).
 #[derive(Debug)]
 pub struct Header {
+    /// How the file's rows become records, from its columns.
     pub plan: Plan,
+    /// Bytes the header took from the stream (a BOM included): the rows start right after them.
     pub consumed: u64,
+    /// The line number (1-based) of the first byte after the header.
     pub lines: u64,
 }
 

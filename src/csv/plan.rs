@@ -14,10 +14,15 @@ use tree::{Node, insert};
 /// (`--csv-layout`): HTTP calls, v2 entities, events, people (docs/mapping.md §1.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CsvLayout {
+    /// Detect the layout from each file's header.
     Auto,
+    /// Logged HTTP calls: `method`, `path` (or `url`), `body`.
     Http,
+    /// v2 entities: `type`, `action`, `identifiers.*`, ...
     V2,
+    /// Event import: `name` plus `id`, `email`, `cio_id` or `anonymous_id`.
     Events,
+    /// People import: `id`, `email` or `cio_id`, every other column a trait.
     People,
 }
 
@@ -36,6 +41,8 @@ enum CellType {
 /// What a header means: the layout, and where each column's value goes.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The layout the rows are read by: the one forced, else the one detected; `Auto` when the
+    /// header fits none (see `problem`).
     pub layout: CsvLayout,
     /// Members written before the columns (`"type":"person"`), as JSON text.
     constants: Vec<(&'static str, &'static str)>,
@@ -198,6 +205,7 @@ impl Plan {
         }
     }
 
+    /// The number of columns in the header.
     pub fn columns(&self) -> usize {
         self.names.len()
     }

@@ -19,8 +19,11 @@ use memchr::memchr3;
 /// newlines of the piece.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Row {
+    /// Offset in the piece where the row starts.
     pub start: usize,
+    /// Offset in the piece where the row's text ends (before its line end).
     pub end: usize,
+    /// Newlines of the piece before the row: it starts on line `line` (0-based) of the piece.
     pub line: u64,
 }
 
@@ -33,6 +36,7 @@ pub struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
+    /// The rows of `data`, cells split at `delimiter`.
     pub fn new(data: &'a [u8], delimiter: u8) -> Self {
         Rows {
             data,

@@ -23,6 +23,7 @@ pub(crate) enum CsvState {
 }
 
 impl CsvScan {
+    /// A scanner at the start of a stream whose cells are split at `delimiter`.
     pub fn new(delimiter: u8) -> CsvScan {
         CsvScan {
             delimiter,

@@ -11,9 +11,11 @@ use std::sync::Arc;
 /// What a source holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// NDJSON: one JSON record per line.
     Ndjson,
     /// CSV (`delimiter` b',') or TSV (b'\t').
     Csv {
+        /// The cell separator.
         delimiter: u8,
     },
 }
@@ -30,6 +32,7 @@ pub struct Source {
     pub path: Option<PathBuf>,
     /// Size on disk, when known.
     pub size: Option<u64>,
+    /// How the source is read.
     pub format: Format,
     /// An object in object storage (the name is then its URL).
     pub object: Option<remote::Object>,
@@ -38,6 +41,7 @@ pub struct Source {
 /// What discovery found: the sources in order, and what it passed over.
 #[derive(Debug, Default)]
 pub struct Discovered {
+    /// The sources to read, in order.
     pub sources: Vec<Source>,
     /// Entries of input directories that are neither files nor directories (FIFOs, sockets,
     /// devices): not read, named in the summary.

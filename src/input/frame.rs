@@ -8,7 +8,9 @@ use std::io::{self, Read};
 /// Where records end: at every newline (NDJSON), or at newlines outside quoted CSV fields.
 #[derive(Debug, Clone, Copy)]
 pub enum Cuts {
+    /// NDJSON: every newline ends a record.
     Lines,
+    /// CSV: the scanner says which newlines end a record.
     Csv(CsvScan),
 }
 
@@ -28,6 +30,7 @@ pub enum Piece {
     /// Whole records: NDJSON lines, or CSV rows (which may span lines); the last may lack its
     /// newline at the end of the stream.
     Records {
+        /// The records' bytes, line ends included.
         data: Vec<u8>,
         /// 1-based number of the first line.
         line: u64,
@@ -36,17 +39,25 @@ pub enum Piece {
     },
     /// A line longer than the limit: its first bytes and its full length (newline excluded).
     TooLong {
+        /// Its first bytes, at most [`HEAD_BYTES`].
         head: Vec<u8>,
+        /// Its length in bytes, line end excluded.
         length: u64,
+        /// 1-based number of its first line.
         line: u64,
+        /// Offset of its first byte in the decompressed stream.
         offset: u64,
     },
     /// Decompression or reading failed here (`corrupt_input`), or a CSV header could not be
     /// read (`csv_invalid`); nothing more is read from this source. Not a record.
     Corrupt {
+        /// The reject code the failure is reported with.
         code: crate::reject::Code,
+        /// 1-based line where reading stopped.
         line: u64,
+        /// Offset in the decompressed stream where reading stopped.
         offset: u64,
+        /// What failed, for the error entry.
         message: String,
     },
 }
@@ -78,6 +89,8 @@ pub struct Framer<R> {
 }
 
 impl<R: Read> Framer<R> {
+    /// An NDJSON framer from the start of `reader`: pieces of about `block` bytes, any line
+    /// over `max_line` bytes cut out as a [`Piece::TooLong`].
     pub fn new(reader: R, block: usize, max_line: u64) -> Self {
         Framer::with_cuts(reader, block, max_line, Cuts::Lines, 1, 0)
     }
@@ -259,6 +272,7 @@ impl<R: Read> Framer<R> {
         self.consumed
     }
 
+    /// The next piece, or None once the stream has ended (or after a [`Piece::Corrupt`]).
     pub fn next_piece(&mut self) -> Option<Piece> {
         if let Some(p) = self.queued.take() {
             return Some(p);

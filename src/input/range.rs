@@ -14,7 +14,9 @@ use std::sync::atomic::AtomicU64;
 /// Inside a cut file the shard reads the lines that start in that range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Range {
+    /// First byte of the range.
     pub start: u64,
+    /// End of the range (exclusive); None: to the end of the file.
     pub end: Option<u64>,
 }
 

@@ -36,7 +36,7 @@ impl<'de> Deserialize<'de> for Str<'de> {
 
 /// The text of one valid JSON value, borrowed from the input: what a member's value is kept as
 /// until the mapping needs it. Only a parser makes one (serde_json's `RawValue` deserializer or
-/// [`super::scan`]), so the text is always valid JSON without surrounding whitespace.
+/// `super::scan`), so the text is always valid JSON without surrounding whitespace.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Raw<'a>(&'a str);
 
@@ -61,15 +61,22 @@ impl<'de> Deserialize<'de> for Raw<'de> {
 /// The kind of a JSON value, read from the first byte of its raw text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// `{...}`
     Object,
+    /// `[...]`
     Array,
+    /// A string literal.
     String,
+    /// A number.
     Number,
+    /// `true` or `false`.
     Bool,
+    /// `null`.
     Null,
 }
 
 impl Kind {
+    /// The kind of a raw value.
     pub fn of(raw: Raw) -> Kind {
         Kind::of_text(raw.get())
     }
@@ -102,6 +109,7 @@ impl Kind {
 /// The members of one JSON object, in input order, values as raw text.
 #[derive(Default)]
 pub struct RawMap<'a> {
+    /// Each member's decoded key and raw value, in input order, duplicates kept.
     pub entries: Vec<(Cow<'a, str>, Raw<'a>)>,
 }
 
@@ -117,10 +125,12 @@ impl<'a> RawMap<'a> {
             .filter(|v| Kind::of(*v) != Kind::Null)
     }
 
+    /// True when `key` has a value other than `null` (see [`RawMap::get`]).
     pub fn has(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
 
+    /// True for an object with no members.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -149,7 +159,9 @@ impl<'de> Deserialize<'de> for RawMap<'de> {
 /// A value parsed in place rather than kept raw: an object's members, or a string's text (an
 /// HTTP call's `body` is either).
 pub enum Nested<'a> {
+    /// An object's members.
     Map(RawMap<'a>),
+    /// A string's decoded text.
     Text(Cow<'a, str>),
     /// Any other value: only its kind is kept (for the message).
     Other(Kind),
@@ -207,7 +219,9 @@ impl<'de> Deserialize<'de> for Nested<'de> {
 /// pass (it is most of a logged HTTP call, and would otherwise be scanned twice).
 #[derive(Default)]
 pub struct Record<'a> {
+    /// Every member except `body`, in input order.
     pub map: RawMap<'a>,
+    /// The `body` member, parsed in place (the last one, if repeated); None when there is none.
     pub body: Option<Nested<'a>>,
     /// Where the (last) `body` value lies in the record's text, when the scanner parsed it.
     pub body_span: Option<(usize, usize)>,

@@ -31,11 +31,17 @@ use std::time::Instant;
 /// What a run did.
 #[derive(Debug, Default)]
 pub struct RunResult {
+    /// Each input's counts and byte sizes, in input order.
     pub inputs: Vec<InputStats>,
+    /// The counts of the whole run.
     pub total: Tally,
+    /// The part files written, sorted by path (`convert` only).
     pub parts: Vec<FileRecord>,
+    /// The error file, when one was written.
     pub errors: Option<FileRecord>,
+    /// Wall time of the run.
     pub elapsed: std::time::Duration,
+    /// Inputs not read to their end (a damaged stream, or a CSV header that cannot be read).
     pub incomplete_inputs: u64,
     /// Entries of input directories that are not files (FIFOs, sockets), not read.
     pub skipped: Vec<String>,
@@ -89,8 +95,11 @@ pub struct Live {
     pub total_bytes: AtomicU64,
     /// Bytes read from the inputs (compressed bytes for compressed inputs).
     pub bytes_read: Arc<AtomicU64>,
+    /// Records read so far (a batch counts one per element).
     pub records: AtomicU64,
+    /// Records rejected so far.
     pub rejected: AtomicU64,
+    /// Calls made so far.
     pub calls: AtomicU64,
 }
 
@@ -112,7 +121,7 @@ struct Msg {
 }
 
 /// Runs `convert` or `check` as configured, writing into `files` (see
-/// [`crate::output::open_files`]), which the caller commits or rolls back. `live` is updated as
+/// `crate::output::open_files`), which the caller commits or rolls back. `live` is updated as
 /// the run goes.
 pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<RunResult> {
     let started = Instant::now();

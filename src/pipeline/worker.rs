@@ -17,10 +17,13 @@ use std::sync::Arc;
 /// How a piece's bytes become records.
 #[derive(Debug, Clone)]
 pub enum Decoder {
+    /// NDJSON lines, one record each.
     Ndjson,
     /// CSV rows of a file whose header made `plan`.
     Csv {
+        /// How the file's columns make records.
         plan: Arc<Plan>,
+        /// The cell separator.
         delimiter: u8,
     },
 }
@@ -28,11 +31,15 @@ pub enum Decoder {
 /// What every worker needs, shared by all of them.
 #[derive(Debug)]
 pub struct Conversion {
+    /// The mapping's settings.
     pub opts: translate::Options,
+    /// Which part file each call goes to.
     pub partitioner: Partitioner,
+    /// `--max-line-bytes`: longer records are rejected (`line_too_long`).
     pub max_line_bytes: u64,
     /// `convert` keeps the calls; `check` only counts them.
     pub write_calls: bool,
+    /// `--csv-layout`, for the plan made from each CSV file's header.
     pub csv_layout: CsvLayout,
     /// Buffers of finished chunks, for the next ones.
     pub pool: Arc<BufPool>,
@@ -43,9 +50,11 @@ pub struct Conversion {
 pub struct PieceResult {
     /// Index of the input the piece came from.
     pub input: usize,
+    /// The calls, one buffer per partition.
     pub parts: Vec<PartBuf>,
     /// Error-file lines.
     pub errors: Vec<u8>,
+    /// The piece's record, reject and call counts.
     pub tally: Tally,
     /// The input's stream broke in this piece (`corrupt_input`).
     pub incomplete: bool,

@@ -4,8 +4,8 @@
 //! detects its shape (v2 entity, v2 batch, logged HTTP call), and appends the serialized calls to
 //! an [`Output`], or a reject when the record cannot be converted. A record converts whole or not
 //! at all: calls already written for a record that then fails are rolled back. One file per
-//! family: [`v1`] (HTTP calls to v1 endpoints), [`v2`] (entities), [`relationships`] (group and
-//! Relationship Deleted calls), with [`identity`] and [`fields`] shared by all.
+//! family: `v1` (HTTP calls to v1 endpoints), `v2` (entities), `relationships` (group and
+//! Relationship Deleted calls), with `identity` and `fields` shared by all.
 
 mod fields;
 mod identity;
@@ -40,6 +40,7 @@ pub struct Options {
     now_text: [u8; 24],
     /// The `integrations` object, compact JSON text.
     pub integrations: String,
+    /// How calls without a messageId of their own get one.
     pub message_ids: MessageIds,
     /// Largest serialized call accepted; 0 disables the limit.
     pub max_call_bytes: usize,
@@ -56,6 +57,8 @@ impl Options {
         self.now_ms
     }
 
+    /// The defaults (`{"All":true}` integrations, derived messageIds, a 32768-byte call limit),
+    /// with `now_ms` as the run's reference time.
     pub fn new(now_ms: i64) -> Options {
         Options {
             now_ms,
@@ -76,6 +79,7 @@ pub struct Rejected {
     pub item: Option<u32>,
     /// The batch element's text; `None` means the whole record.
     pub raw: Option<String>,
+    /// Why it was rejected.
     pub reject: Reject,
 }
 
@@ -84,11 +88,14 @@ pub struct Rejected {
 pub struct Output {
     /// Serialized calls, each followed by `\n`.
     pub buf: Vec<u8>,
+    /// Where each call of `buf` ends, with its type, time and bucket hash, in order.
     pub calls: Vec<CallMeta>,
+    /// The records and batch items rejected, in order.
     pub rejects: Vec<Rejected>,
 }
 
 impl Output {
+    /// Empties the output for the next records, keeping its allocations.
     pub fn clear(&mut self) {
         self.buf.clear();
         self.calls.clear();
@@ -114,12 +121,16 @@ impl Output {
 /// Record counts of one line: a batch counts one record per element.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Records seen (a batch counts one per element).
     pub records: u64,
+    /// Records converted to calls.
     pub converted: u64,
+    /// Records rejected.
     pub rejected: u64,
 }
 
 impl Counts {
+    /// Adds `o`'s counts to these.
     pub fn add(&mut self, o: Counts) {
         self.records += o.records;
         self.converted += o.converted;
