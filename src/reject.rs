@@ -7,22 +7,36 @@ use std::fmt;
 /// The error-file codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Code {
+    /// The record is not valid JSON (or holds a lone surrogate escape).
     InvalidJson,
+    /// The record is not valid UTF-8.
     InvalidUtf8,
+    /// The record is longer than `--max-line-bytes`.
     LineTooLong,
+    /// A CSV row (or header) that cannot be read: wrong cell count, bad typed cell, header problem.
     CsvInvalid,
+    /// Valid JSON that is no Track API call the tool knows.
     UnknownShape,
+    /// A logged HTTP call to a path or method the Track API does not have.
     UnknownCall,
+    /// A Track call the Pipelines API has nothing for.
     NoPipelinesEquivalent,
+    /// The call names no person or object to apply to.
     MissingIdentifier,
+    /// A field the call needs is absent.
     MissingField,
+    /// A field has the wrong type or an impossible value.
     InvalidField,
+    /// A timestamp that reads as no time between 1970 and 9999.
     InvalidTimestamp,
+    /// The call would be larger than the size limit of one Pipelines call.
     CallTooLarge,
+    /// The input stream broke here (decompression or read failure, or a truncated file).
     CorruptInput,
 }
 
 impl Code {
+    /// Every code, in the order of [`Code::index`].
     pub const ALL: [Code; 13] = [
         Code::InvalidJson,
         Code::InvalidUtf8,
@@ -39,6 +53,7 @@ impl Code {
         Code::CorruptInput,
     ];
 
+    /// The code as the error file and the manifest write it (`invalid_json`).
     pub fn as_str(self) -> &'static str {
         match self {
             Code::InvalidJson => "invalid_json",
@@ -57,6 +72,7 @@ impl Code {
         }
     }
 
+    /// The code's position in [`Code::ALL`].
     pub fn index(self) -> usize {
         self as usize
     }
@@ -71,11 +87,14 @@ impl fmt::Display for Code {
 /// One rejected record: a code and a message a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reject {
+    /// Why, as a code.
     pub code: Code,
+    /// Why, in words: names the field or the byte at fault.
     pub message: String,
 }
 
 impl Reject {
+    /// A reject with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Reject {
         Reject {
             code,

@@ -6,16 +6,22 @@ use crate::reject::Code;
 /// Record and call counts; chunks add theirs into their input's and the run's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tally {
+    /// Records read (blank lines are not records).
     pub records: u64,
+    /// Blank lines skipped.
     pub blank_lines: u64,
+    /// Records that became calls (every batch item converted).
     pub converted: u64,
+    /// Records with at least one error-file entry.
     pub rejected: u64,
     /// Error-file entries by code (batch items counted one by one; `corrupt_input` included).
     pub rejects: [u64; Code::ALL.len()],
+    /// Calls written, by type (in the order of `CallType::ALL`).
     pub calls: [u64; CallType::ALL.len()],
 }
 
 impl Tally {
+    /// Adds `o`'s counts to these.
     pub fn add(&mut self, o: &Tally) {
         self.records += o.records;
         self.blank_lines += o.blank_lines;
@@ -29,10 +35,12 @@ impl Tally {
         }
     }
 
+    /// Calls of every type.
     pub fn total_calls(&self) -> u64 {
         self.calls.iter().sum()
     }
 
+    /// Error-file entries of every code.
     pub fn total_entries(&self) -> u64 {
         self.rejects.iter().sum()
     }
@@ -59,6 +67,7 @@ impl Tally {
 /// What the run knows about one input.
 #[derive(Debug, Clone, Default)]
 pub struct InputStats {
+    /// The input's name (path, `-` or URL).
     pub source: String,
     /// The source's path is not UTF-8: `source` is written lossily.
     pub lossy: bool,
@@ -66,6 +75,7 @@ pub struct InputStats {
     pub bytes_read: u64,
     /// Bytes after decompression.
     pub bytes_decompressed: u64,
+    /// Its records and calls.
     pub tally: Tally,
     /// Reading stopped early (`corrupt_input`).
     pub incomplete: bool,

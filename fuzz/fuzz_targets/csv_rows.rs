@@ -1,8 +1,8 @@
-//! CSV rows (and NDJSON lines) as `convert` reads them: the header by `input::read_csv_header`
-//! and `translate::csv::Plan`, then pieces cut at unquoted newlines by `input::Framer` with
-//! `input::CsvScan`, each piece turned into calls and error entries by the real worker
-//! (`chunk::Conversion`, which reads rows with `csvrows`, by the `csv` crate's rules, builds each
-//! row's JSON record with the plan and translates it).
+//! CSV rows (and NDJSON lines) as `convert` reads them: the header by `csv::read_csv_header`
+//! and `csv::Plan`, then pieces cut at unquoted newlines by `input::Framer` with
+//! `csv::CsvScan`, each piece turned into calls and error entries by the real worker
+//! (`pipeline::worker::Conversion`, which reads rows with `csv::Rows`, by the `csv` crate's
+//! rules, builds each row's JSON record with the plan and translates it).
 //!
 //! Checks: no panic; `records = converted + rejected`, one error entry per reject; every row
 //! the plan accepts is one valid JSON object; and the calls, error entries and counts are the
@@ -16,13 +16,11 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use std::io::Cursor;
 use std::sync::Arc;
-use track2pipelines::bufpool::BufPool;
-use track2pipelines::chunk::{Decoder, Conversion};
 use track2pipelines::config::CsvLayout;
-use track2pipelines::input::{CsvScan, Cuts, Framer, read_csv_header};
-use track2pipelines::output::partition::Partitioner;
-use track2pipelines::stats::Tally;
-use track2pipelines::translate::csv::{Plan, header_fields as fields};
+use track2pipelines::csv::{CsvScan, Plan, header_fields as fields, read_csv_header};
+use track2pipelines::input::{Cuts, Framer};
+use track2pipelines::pipeline::Tally;
+use track2pipelines::pipeline::worker::{Conversion, Decoder};
 use track2pipelines::translate::{self, Options, Output};
 
 const NOW_MS: i64 = 1_767_225_600_000;
@@ -73,21 +71,26 @@ fn check_rows(plan: &Plan, delimiter: u8, body: &[u8]) {
 }
 
 fn run(input: &[u8], csv: Option<(u8, CsvLayout)>, block: usize, max_line: u64) -> Run {
-    let worker = Conversion {
-        opts: Options::new(NOW_MS),
-        partitioner: Partitioner::new(Vec::new()),
-        max_line_bytes: max_line,
-        write_calls: true,
-        csv_layout: csv.map_or(CsvLayout::Auto, |c| c.1),
-        pool: Arc::new(BufPool::new(4)),
-    };
+    let worker = Conversion::new(
+        Options::new(NOW_MS),
+        Vec::new(),
+        max_line,
+        true,
+        csv.map_or(CsvLayout::Auto, |c| c.1),
+        4,
+    );
     let mut reader = Cursor::new(input);
     let (framer, decoder) = match csv {
         Some((delimiter, layout)) => {
-            // A header that cannot be read (unclosed quote, not UTF-8) ends the file at once.
+            // A header that cannot be read (unclosed quote, not UTF-8) ends the file at once:
+            // nothing of it converts, whatever the block size.
             let Ok((header, consumed, lines)) = read_csv_header(&mut reader, delimiter, u64::MAX)
             else {
-                return;
+                return Run {
+                    calls: Vec::new(),
+                    errors: Vec::new(),
+                    tally: Tally::default(),
+                };
             };
             let plan = Plan::new(&fields(&header, delimiter), layout);
             if block > input.len() {
@@ -106,7 +109,7 @@ fn run(input: &[u8], csv: Option<(u8, CsvLayout)>, block: usize, max_line: u64) 
         tally: Tally::default(),
     };
     for piece in framer {
-        let r = worker.process(0, "fuzz", &decoder, piece);
+        let r = worker.process(0, "fuzz", &decoder, piece, true);
         assert_eq!(r.tally.records, r.tally.converted + r.tally.rejected);
         assert_eq!(
             r.tally.total_entries(),

@@ -1,5 +1,5 @@
 //! Framing of a decompressed stream into pieces of whole records (`input::Framer`), NDJSON and
-//! quote-aware CSV (`input::CsvScan`, after `input::read_csv_header`), with tiny blocks, a
+//! quote-aware CSV (`csv::CsvScan`, after `csv::read_csv_header`), with tiny blocks, a
 //! reader that hands out a few bytes at a time (and `Interrupted` now and then), small
 //! `--max-line-bytes`, and optionally a read error part way.
 //!

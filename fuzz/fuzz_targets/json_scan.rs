@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use track2pipelines::json::{Nested, Raw, RawMap, Record};
-use track2pipelines::json::scanner as jsonscan;
+use track2pipelines::json::scanner;
 
 fn members(m: &RawMap) -> Vec<(String, String)> {
     m.entries
@@ -30,23 +30,23 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Some(fast) = jsonscan::object(text) {
+    if let Some(fast) = scanner::object(text) {
         let slow = serde_json::from_str::<RawMap>(text)
             .unwrap_or_else(|e| panic!("scanner accepted an object serde_json refuses: {e}"));
         assert_eq!(members(&fast), members(&slow));
     }
-    if let Some(fast) = jsonscan::record(text) {
+    if let Some(fast) = scanner::record(text) {
         let slow = serde_json::from_str::<Record>(text)
             .unwrap_or_else(|e| panic!("scanner accepted a record serde_json refuses: {e}"));
         assert_eq!(members(&fast.map), members(&slow.map));
         assert_eq!(body(&fast.body), body(&slow.body));
     }
-    if let Some(fast) = jsonscan::value(text) {
+    if let Some(fast) = scanner::value(text) {
         let slow = serde_json::from_str::<Raw>(text)
             .unwrap_or_else(|e| panic!("scanner accepted a value serde_json refuses: {e}"));
         assert_eq!(fast, slow);
     }
-    if let Some(fast) = jsonscan::array(text) {
+    if let Some(fast) = scanner::array(text) {
         let slow = serde_json::from_str::<Vec<Raw>>(text)
             .unwrap_or_else(|e| panic!("scanner accepted an array serde_json refuses: {e}"));
         assert_eq!(fast, slow);

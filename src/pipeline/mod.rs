@@ -18,10 +18,9 @@ use crate::config::{Command, Config};
 use crate::error::{Error, Result};
 use crate::input::{self, Source};
 use crate::output::files::{FileRecord, FileSet};
-use crate::output::partition::Partitioner;
 use crate::pipeline::worker::{Conversion, PieceResult};
 use crate::shard::Range;
-use crate::stats::{InputStats, Tally};
+pub use crate::stats::{InputStats, Tally};
 use reader::{Reading, panic_text};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -152,19 +151,17 @@ pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<Run
             .build()
             .map_err(|e| Error::Usage(format!("cannot start {} threads: {e}", cfg.threads)))?,
     );
-    let worker = Arc::new(Conversion {
-        opts: cfg.translate.clone(),
-        partitioner: Partitioner::new(
-            cfg.output
-                .as_ref()
-                .map(|o| o.partition_by.clone())
-                .unwrap_or_default(),
-        ),
-        max_line_bytes: cfg.max_line_bytes,
-        write_calls: cfg.command == Command::Convert,
-        csv_layout: cfg.csv_layout,
-        pool: Arc::new(BufPool::new(8 * cfg.threads + 32)),
-    });
+    let worker = Arc::new(Conversion::new(
+        cfg.translate.clone(),
+        cfg.output
+            .as_ref()
+            .map(|o| o.partition_by.clone())
+            .unwrap_or_default(),
+        cfg.max_line_bytes,
+        cfg.command == Command::Convert,
+        cfg.csv_layout,
+        8 * cfg.threads + 32,
+    ));
     let mut files = files;
     let mut result = write_loop(
         cfg,

@@ -3,7 +3,7 @@
 //! [`crate::pipeline`] runs many of these at once and puts their results back in order.
 
 use crate::bufpool::BufPool;
-use crate::config::CsvLayout;
+use crate::config::{CsvLayout, PartitionBy};
 use crate::csv::{Plan, Rows, row_record};
 use crate::input::{self, Piece};
 use crate::output::errors;
@@ -34,7 +34,7 @@ pub struct Conversion {
     /// The mapping's settings.
     pub opts: translate::Options,
     /// Which part file each call goes to.
-    pub partitioner: Partitioner,
+    pub(crate) partitioner: Partitioner,
     /// `--max-line-bytes`: longer records are rejected (`line_too_long`).
     pub max_line_bytes: u64,
     /// `convert` keeps the calls; `check` only counts them.
@@ -42,7 +42,7 @@ pub struct Conversion {
     /// `--csv-layout`, for the plan made from each CSV file's header.
     pub csv_layout: CsvLayout,
     /// Buffers of finished chunks, for the next ones.
-    pub pool: Arc<BufPool>,
+    pub(crate) pool: Arc<BufPool>,
 }
 
 /// What one piece produced.
@@ -78,6 +78,27 @@ impl At<'_> {
 }
 
 impl Conversion {
+    /// The settings every worker shares: the mapping's `opts`, the `--partition-by` levels,
+    /// the record size limit, whether calls are kept (`convert`) or only counted (`check`),
+    /// the CSV layout, and how many piece buffers are kept for reuse.
+    pub fn new(
+        opts: translate::Options,
+        partition_by: Vec<PartitionBy>,
+        max_line_bytes: u64,
+        write_calls: bool,
+        csv_layout: CsvLayout,
+        buffers: usize,
+    ) -> Conversion {
+        Conversion {
+            opts,
+            partitioner: Partitioner::new(partition_by),
+            max_line_bytes,
+            write_calls,
+            csv_layout,
+            pool: Arc::new(BufPool::new(buffers)),
+        }
+    }
+
     /// Translates one piece of input `input` (named `source`); `lines_known` is false when the
     /// piece's line numbers do not count from the start of the file.
     pub fn process(

@@ -14,11 +14,13 @@ mod v1;
 mod v2;
 
 pub use crate::calls::CallMeta;
+
 use crate::calls::{Call, Trailer, write_call};
 use crate::json::Raw;
 use crate::json::{Kind, RawMap, Record, decode_str};
 use crate::msgid;
-use crate::reject::{Reject, reject};
+use crate::reject::reject;
+pub use crate::reject::{Code, Reject};
 use xxhash_rust::xxh3::Xxh3;
 
 /// How messageIds are made for calls that carry none.
