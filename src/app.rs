@@ -1,5 +1,6 @@
-//! The program: parse flags, validate them, run, put the files in place, report, and exit with
-//! the status docs/mapping.md gives.
+//! The program: parse the flags, dispatch the subcommand (`convert`/`check` through
+//! [`crate::job`], `send`, `plan`, `merge`), turn SIGINT/SIGTERM into a stop request, report,
+//! and exit with the status docs/mapping.md gives.
 
 use crate::cancel::Cancel;
 use crate::cli::Cli;

@@ -1,6 +1,9 @@
-//! Everything the run writes: partition paths ([`partition`]), the part and error files with
-//! rotation, compression and temp-then-rename ([`files`]), error-file entries ([`errors`]) and
-//! the manifest ([`manifest`]), and which files of `--out` a run owns ([`scope`]).
+//! Everything the run writes, the last step of a record's way: partition paths
+//! ([`partition`]), the part and error files with rotation, compression, the open-files cap
+//! and temp-then-rename ([`files`]), error-file entries ([`errors`]), the manifest
+//! ([`manifest`]), `--out` kept the user's ([`dir`]), which files of `--out` a run owns
+//! ([`scope`]), and an object-store `--out` ([`remote`]). [`open_files`] prepares all of them,
+//! and makes every refusal, before any work starts.
 
 pub mod dir;
 pub mod errors;

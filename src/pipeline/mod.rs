@@ -1,12 +1,14 @@
-//! The batch run, and the only module that knows about threads and channels.
+//! The batch run, and the only module that knows about threads and channels: it wires the
+//! stages of a `convert` or `check` together.
 //!
-//! A reader thread opens the inputs one after another, frames them into numbered pieces of
-//! whole records, and hands each piece to the rayon pool; at most `2 × threads + 2` pieces are
-//! in flight at once, which bounds memory whatever the input size. Workers ([`crate::pipeline::worker`])
-//! parse, translate and serialize a whole piece into per-partition buffers, error-file lines
-//! and counters. The
+//! The reader thread (`reader`) opens the inputs one after another (`open`: the input stages
+//! and, for CSV, the header and plan), frames them into numbered pieces of whole records, and
+//! hands each piece to the rayon pool; at most `2 × threads + 2` pieces are in flight at once,
+//! which bounds memory whatever the input size. Workers ([`worker`]) parse, translate and
+//! serialize a whole piece into per-partition buffers, error-file lines and counters. The
 //! writer (the calling thread) puts results back in input order and is the only one that
-//! touches the files, so the output is the same whatever the thread count or block size.
+//! touches the files, so the output is the same whatever the thread count or block size. A
+//! stop requested through [`Live::cancel`] ends the run between pieces.
 
 mod open;
 mod reader;

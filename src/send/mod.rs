@@ -411,8 +411,7 @@ fn run(plan: Plan) -> Result<i32> {
             &rcfg,
             &inputs,
             &done,
-            ledger_file.expect("a ledger"),
-            errors_file,
+            (ledger_file.expect("a ledger"), errors_file),
             &live,
             &mut out,
         )
@@ -551,14 +550,14 @@ fn dry_run(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Sends every batch not done yet; `state_files` are the state directory's open ledger and
+/// error file (with its path), which the ledger writer owns from here on.
 fn send(
     plan: &Plan,
     rcfg: &source::ReadConfig,
     inputs: &[source::Input],
     done: &std::collections::HashMap<u64, ledger::Record>,
-    ledger_file: std::fs::File,
-    errors: (std::fs::File, std::path::PathBuf),
+    (ledger_file, errors): (std::fs::File, (std::fs::File, std::path::PathBuf)),
     live: &Arc<Live>,
     out: &mut Outcome,
 ) -> Result<()> {

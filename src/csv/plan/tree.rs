@@ -229,7 +229,7 @@ impl Plan {
                     } else {
                         None
                     };
-                    self.write_member(next, cells, flags, out, &mut first, spans, &mut maps)?
+                    self.write_member(next, (cells, flags), out, &mut first, spans, &mut maps)?
                 }
                 Frame::Merged {
                     node,
@@ -273,7 +273,14 @@ impl Plan {
                         if maps[map].entries.iter().any(|(mk, _)| mk == key) {
                             None
                         } else {
-                            self.write_member(tail, cells, flags, out, &mut first, None, &mut maps)?
+                            self.write_member(
+                                tail,
+                                (cells, flags),
+                                out,
+                                &mut first,
+                                None,
+                                &mut maps,
+                            )?
                         }
                     }
                 }
@@ -288,12 +295,11 @@ impl Plan {
 
     /// Writes the member of node `n` when one of its cells is set in the row: its key, then a
     /// cell's value whole, or the `{` of an object and the frame that writes the rest of it.
-    #[allow(clippy::too_many_arguments)]
+    /// The row is its cells and the flags [`Plan::write_members`] set for its nodes.
     fn write_member<'c>(
         &self,
         n: usize,
-        cells: &[&'c str],
-        flags: &[u8],
+        (cells, flags): (&[&'c str], &[u8]),
         out: &mut Vec<u8>,
         first: &mut bool,
         deferred: Option<&mut Vec<(usize, usize)>>,
