@@ -192,6 +192,18 @@ fn call(head: &str, id: &str, timestamp: &str, sent_at: &str) -> String {
     )
 }
 
+/// The identify a people-layout row of person `id` with `traits` makes (derived messageId).
+fn identify(id: &str, traits: &str) -> String {
+    call(
+        &format!(
+            r#"{{"type":"identify","userId":"{id}","traits":{traits},"context":{{"journeys":{{"identifiers":{{"id":"{id}"}}}}}}"#
+        ),
+        DERIVED,
+        NOW,
+        NOW,
+    )
+}
+
 /// Checks calls against expected ones exactly (see the module docs); returns the messageIds.
 fn expect_calls(label: &str, got: &[String], want: &[String]) -> Vec<String> {
     let case = Case {
@@ -676,16 +688,6 @@ fn quoting_crlf_and_bom() {
     let path = write(dir.path(), "crlf.csv", &text.bytes);
     let run = convert(dir.path(), &[], &[&path]);
     assert!(run.errors.is_empty(), "{:?}", run.errors);
-    let identify = |id: &str, traits: &str| {
-        call(
-            &format!(
-                r#"{{"type":"identify","userId":"{id}","traits":{traits},"context":{{"journeys":{{"identifiers":{{"id":"{id}"}}}}}}"#
-            ),
-            DERIVED,
-            NOW,
-            NOW,
-        )
-    };
     expect_calls(
         "crlf",
         &run.calls,
@@ -849,16 +851,6 @@ fn bad_rows_are_rejected_and_the_run_goes_on() {
     let text = csv_text(&rows, "\n", false);
     let path = write(dir.path(), "bad.csv", &text.bytes);
     let run = convert(dir.path(), &[], &[&path]);
-    let identify = |id: &str, traits: &str| {
-        call(
-            &format!(
-                r#"{{"type":"identify","userId":"{id}","traits":{traits},"context":{{"journeys":{{"identifiers":{{"id":"{id}"}}}}}}"#
-            ),
-            DERIVED,
-            NOW,
-            NOW,
-        )
-    };
     expect_calls(
         "bad rows",
         &run.calls,
@@ -1435,16 +1427,6 @@ fn a_json_column_and_dotted_columns_of_the_same_key_combine() {
     let text = csv_text(&rows, "\n", false);
     let path = write(dir.path(), "combine.csv", &text.bytes);
     let run = convert(dir.path(), &[], &[&path]);
-    let identify = |id: &str, traits: &str| {
-        call(
-            &format!(
-                r#"{{"type":"identify","userId":"{id}","traits":{traits},"context":{{"journeys":{{"identifiers":{{"id":"{id}"}}}}}}"#
-            ),
-            DERIVED,
-            NOW,
-            NOW,
-        )
-    };
     expect_calls(
         "combined columns",
         &run.calls,

@@ -71,9 +71,31 @@ struct At<'a> {
     lines_known: bool,
 }
 
-impl At<'_> {
-    fn line(&self) -> Option<u64> {
-        self.lines_known.then_some(self.line)
+impl<'a> At<'a> {
+    /// An error-file entry of `code` here: no batch item, raw text or length unless the caller
+    /// sets them.
+    fn entry<'e>(&self, code: Code, message: &'e str) -> errors::Entry<'e>
+    where
+        'a: 'e,
+    {
+        errors::Entry {
+            source: self.source,
+            line: self.lines_known.then_some(self.line),
+            offset: self.offset,
+            item: None,
+            code,
+            message,
+            raw: None,
+            length: None,
+        }
+    }
+}
+
+impl PieceResult {
+    /// Writes one error-file entry and counts it under its code.
+    fn book(&mut self, entry: &errors::Entry) {
+        self.tally.rejects[entry.code.index()] += 1;
+        errors::write(&mut self.errors, entry);
     }
 }
 
@@ -113,14 +135,15 @@ impl Conversion {
             input,
             ..PieceResult::default()
         };
+        let at = |line, offset| At {
+            source,
+            line,
+            offset,
+            lines_known,
+        };
         match piece {
             Piece::Records { data, line, offset } => {
-                let at = At {
-                    source,
-                    line,
-                    offset,
-                    lines_known,
-                };
+                let at = at(line, offset);
                 let out = match decoder {
                     Decoder::Ndjson => self.lines(at, &data, &mut r),
                     Decoder::Csv { plan, delimiter } => {
@@ -139,17 +162,7 @@ impl Conversion {
                 length,
                 line,
                 offset,
-            } => self.too_long(
-                At {
-                    source,
-                    line,
-                    offset,
-                    lines_known,
-                },
-                &head,
-                length,
-                &mut r,
-            ),
+            } => self.too_long(at(line, offset), &head, length, &mut r),
             Piece::Corrupt {
                 code,
                 line,
@@ -157,20 +170,7 @@ impl Conversion {
                 message,
             } => {
                 r.incomplete = true;
-                r.tally.rejects[code.index()] += 1;
-                errors::write(
-                    &mut r.errors,
-                    &errors::Entry {
-                        source,
-                        line: lines_known.then_some(line),
-                        offset,
-                        item: None,
-                        code,
-                        message: &message,
-                        raw: None,
-                        length: None,
-                    },
-                );
+                r.book(&at(line, offset).entry(code, &message));
             }
         }
         r
@@ -269,20 +269,11 @@ impl Conversion {
         r.tally.converted += counts.converted;
         r.tally.rejected += counts.rejected;
         for rej in out.rejects.drain(..) {
-            r.tally.rejects[rej.reject.code.index()] += 1;
-            errors::write(
-                &mut r.errors,
-                &errors::Entry {
-                    source: at.source,
-                    line: at.line(),
-                    offset: at.offset,
-                    item: rej.item,
-                    code: rej.reject.code,
-                    message: &rej.reject.message,
-                    raw: Some(rej.raw.as_deref().map_or(raw, str::as_bytes)),
-                    length: None,
-                },
-            );
+            r.book(&errors::Entry {
+                item: rej.item,
+                raw: Some(rej.raw.as_deref().map_or(raw, str::as_bytes)),
+                ..at.entry(rej.reject.code, &rej.reject.message)
+            });
         }
         if !self.write_calls {
             // `check`: the calls were serialized (for the size limit) but are not kept.
@@ -304,20 +295,11 @@ impl Conversion {
         );
         r.tally.records += 1;
         r.tally.rejected += 1;
-        r.tally.rejects[Code::LineTooLong.index()] += 1;
-        errors::write(
-            &mut r.errors,
-            &errors::Entry {
-                source: at.source,
-                line: at.line(),
-                offset: at.offset,
-                item: None,
-                code: Code::LineTooLong,
-                message: &message,
-                raw: Some(head),
-                length: Some(length),
-            },
-        );
+        r.book(&errors::Entry {
+            raw: Some(head),
+            length: Some(length),
+            ..at.entry(Code::LineTooLong, &message)
+        });
     }
 
     /// Splits a chunk's calls into per-partition buffers.
