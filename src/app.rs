@@ -28,8 +28,24 @@ pub fn main() -> i32 {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let cli = match cli.command {
-        crate::cli::Cmd::Plan(a) => return crate::shard::plan::run(&a),
-        crate::cli::Cmd::Merge(a) => return crate::shard::merge::run(&a, &command_line),
+        crate::cli::Cmd::Plan(a) => {
+            return match crate::shard::plan::run(&a) {
+                Ok(plan) => {
+                    println!("{plan}");
+                    0
+                }
+                Err(e) => fail(&e),
+            };
+        }
+        crate::cli::Cmd::Merge(a) => {
+            return match crate::shard::merge::run(&a, &command_line) {
+                Ok(summary) => {
+                    report::eprint(&summary);
+                    0
+                }
+                Err(e) => fail(&e),
+            };
+        }
         crate::cli::Cmd::Send(send) => {
             let cancel = Cancel::new();
             install_signal_handlers(&cancel);

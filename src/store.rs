@@ -115,29 +115,6 @@ pub fn open(url: &str) -> Result<Remote> {
     })
 }
 
-/// Inputs are never outputs, in object storage too: an input URL at or below an object-store
-/// `--out` is refused (exit 2), and objects below `--out` found under an input prefix are
-/// skipped.
-pub fn keep_out_of_inputs(
-    out: &str,
-    inputs: &[String],
-    sources: &mut Vec<crate::input::Source>,
-) -> Result<()> {
-    if !is_url(out) {
-        return Ok(());
-    }
-    let base = out.trim_end_matches('/');
-    let below =
-        |name: &str| name.trim_end_matches('/') == base || name.starts_with(&format!("{base}/"));
-    if let Some(i) = inputs.iter().find(|i| below(i)) {
-        return Err(Error::Usage(format!(
-            "input {i} is at or below --out {out}: inputs are never outputs"
-        )));
-    }
-    sources.retain(|s| !below(&s.name));
-    Ok(())
-}
-
 /// The runtime the store's calls run on (two threads: the calls mostly wait on the network).
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();

@@ -6,7 +6,7 @@ use super::files::FileRecord;
 use crate::calls::CallType;
 use crate::error::{Error, Result};
 use crate::stats::{InputStats, Tally};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -24,7 +24,7 @@ pub struct Manifest<'a> {
     pub totals: Totals,
     /// A shard's run: which shard of which job (docs/scale-out.md).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shard: Option<crate::shard::ShardInfo>,
+    pub shard: Option<ShardInfo>,
 }
 
 #[derive(Serialize)]
@@ -146,4 +146,37 @@ pub fn write_bytes(dir: &Path, name: &str, text: &[u8]) -> Result<()> {
         Error::io(&path, e)
     })?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
+}
+
+/// One input of a job, as every shard's manifest lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInput {
+    pub source: String,
+    pub size: u64,
+}
+
+/// One input's range in a share, in file offsets (`end` exclusive; inside a cut file, the lines
+/// that start in `start..end`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeEntry {
+    /// Index of the input in the job's list.
+    pub input: usize,
+    pub source: String,
+    pub start: u64,
+    pub end: u64,
+}
+
+/// The `shard` section of a shard's manifest: who it is and what job it is part of, for
+/// `merge` to check that every shard ran the same job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub index: u32,
+    pub count: u32,
+    pub split_bytes: u64,
+    /// xxh3-64 of the options that decide the output's bytes (mapping, layout, limits).
+    pub options_xxh3: String,
+    /// Every input of the job, in order.
+    pub job_inputs: Vec<JobInput>,
+    /// This shard's share.
+    pub ranges: Vec<RangeEntry>,
 }

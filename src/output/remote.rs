@@ -248,7 +248,7 @@ fn manifest_keys(text: &[u8]) -> Option<Vec<String>> {
     }
     // A job's merged manifest also stands for its shards' manifests.
     if let Some(n) = v["shards"].as_u64() {
-        let n = n.min(u64::from(crate::shard::MAX_SHARDS)) as u32;
+        let n = n.min(u64::from(crate::config::MAX_SHARDS)) as u32;
         keys.extend((0..n).map(|k| super::scope::shard_manifest_name(k, n)));
     }
     Some(keys)

@@ -3,7 +3,7 @@
 //! `manifest-<K>-of-<N>.json`, so N shards share one `--out` without touching each other's
 //! files, and a rerun of a shard replaces exactly its earlier files.
 
-use crate::shard::Shard;
+use crate::config::Shard;
 
 /// The files a run owns in `--out`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,10 +18,10 @@ use crate::bufpool::BufPool;
 use crate::cancel::Cancel;
 use crate::config::{Command, Config};
 use crate::error::{Error, Result};
+use crate::input::Range;
 use crate::input::{self, Source};
 use crate::output::files::{FileRecord, FileSet};
 use crate::pipeline::worker::{Conversion, PieceResult};
-use crate::shard::Range;
 pub use crate::stats::{InputStats, Tally};
 use reader::{Reading, panic_text};
 use std::collections::BTreeMap;
@@ -47,7 +47,7 @@ pub struct RunResult {
     /// Entries of input directories that are not files (FIFOs, sockets), not read.
     pub skipped: Vec<String>,
     /// A shard's run: its place in the job, for the manifest.
-    pub shard: Option<crate::shard::ShardInfo>,
+    pub shard: Option<crate::output::manifest::ShardInfo>,
 }
 
 impl RunResult {
@@ -134,7 +134,7 @@ pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<Run
             .iter()
             .map(|i| i.to_string_lossy().into_owned())
             .collect();
-        crate::store::keep_out_of_inputs(url, &inputs, &mut sources)?;
+        input::remote::keep_out_of_inputs(url, &inputs, &mut sources)?;
     }
     let (sources, ranges, shard) = crate::shard::take_share(cfg, sources)?;
     if sources.iter().all(|s| s.size.is_some()) {

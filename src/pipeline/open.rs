@@ -5,9 +5,9 @@
 
 use super::worker::{Conversion, Decoder};
 use crate::csv::{self, CsvScan};
+use crate::input::Range;
 use crate::input::{self, Cuts, Format, Framer, Piece, Source};
 use crate::reject::Code;
-use crate::shard::Range;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 

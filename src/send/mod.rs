@@ -85,7 +85,7 @@ pub struct Plan {
     /// The command line, for the manifest.
     pub command_line: Vec<String>,
     /// `--shard K/N`: send only this share of the part files.
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::config::Shard>,
     /// Stops the run when requested (SIGINT, SIGTERM).
     pub cancel: crate::cancel::Cancel,
 }
@@ -193,7 +193,7 @@ fn validate(args: SendArgs, command_line: Vec<String>) -> Result<Plan> {
     let shard = args
         .shard
         .as_deref()
-        .map(|s| crate::shard::Shard::parse(s, |v| std::env::var(v).ok()))
+        .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
         .transpose()?;
     if shard.is_some() && args.from.is_some() {
         return Err(usage(

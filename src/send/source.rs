@@ -143,7 +143,7 @@ pub fn check_shardable(inputs: &[String]) -> Result<()> {
 /// nearly equal bytes, whole files only (the split of docs/scale-out.md with no file
 /// splittable); group `shard.index` is kept. Every file is in exactly one group; a group may
 /// be empty when there are fewer files than shards.
-pub fn take_share(inputs: Vec<Input>, shard: crate::shard::Shard) -> Vec<Input> {
+pub fn take_share(inputs: Vec<Input>, shard: crate::config::Shard) -> Vec<Input> {
     let extents: Vec<crate::shard::Extent> = inputs
         .iter()
         .map(|i| crate::shard::Extent {

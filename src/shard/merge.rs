@@ -209,15 +209,11 @@ fn put_remote(url: &str, text: Vec<u8>) -> Result<()> {
         .map_err(|e| failed(format!("cannot write {}: {e}", remote.url_of(&key))))
 }
 
-/// Runs `merge`; returns the exit status.
-pub fn run(args: &MergeArgs, command_line: &[String]) -> i32 {
+/// Runs `merge`: writes the merged manifest and returns the summary line for stderr.
+pub fn run(args: &MergeArgs, command_line: &[String]) -> Result<String> {
     let local = args.out.to_str().and_then(crate::store::file_url_path);
     let out = match local {
-        Some(Ok(path)) => path,
-        Some(Err(e)) => {
-            crate::report::eprint(&format!("track2pipelines: error: {e}\n"));
-            return e.exit_code();
-        }
+        Some(path) => path?,
         None => args.out.clone(),
     };
     let args = &MergeArgs {
@@ -234,17 +230,10 @@ pub fn run(args: &MergeArgs, command_line: &[String]) -> i32 {
         }
         Ok(merged)
     });
-    match result {
-        Ok(m) => {
-            crate::report::eprint(&format!(
-                "track2pipelines: merged {} shards: {} records, {} calls, {} rejected\n",
-                m["shards"], m["totals"]["records"], m["totals"]["calls"], m["totals"]["rejected"]
-            ));
-            0
-        }
-        Err(e) => {
-            crate::report::eprint(&format!("track2pipelines: error: {e}\n"));
-            e.exit_code()
-        }
-    }
+    result.map(|m| {
+        format!(
+            "track2pipelines: merged {} shards: {} records, {} calls, {} rejected\n",
+            m["shards"], m["totals"]["records"], m["totals"]["calls"], m["totals"]["rejected"]
+        )
+    })
 }

@@ -16,11 +16,11 @@ pub mod plan;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::input::{Format, Source};
-use serde::{Deserialize, Serialize};
 use std::io::Read;
 
-pub use crate::config::{MAX_SHARDS, Shard};
+pub use crate::config::MAX_SHARDS;
 pub use crate::input::Range;
+pub use crate::output::manifest::{JobInput, RangeEntry, ShardInfo};
 
 /// What the split knows of one input.
 #[derive(Debug, Clone)]
@@ -144,37 +144,17 @@ fn is_plain(source: &Source) -> Result<bool> {
     ))
 }
 
-/// One input of a job, as every shard's manifest lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobInput {
-    pub source: String,
-    pub size: u64,
-}
-
-/// One input's range in a share, in file offsets (`end` exclusive; inside a cut file, the lines
-/// that start in `start..end`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RangeEntry {
-    /// Index of the input in the job's list.
-    pub input: usize,
-    pub source: String,
-    pub start: u64,
-    pub end: u64,
-}
-
-/// The `shard` section of a shard's manifest: who it is and what job it is part of, for
-/// `merge` to check that every shard ran the same job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShardInfo {
-    pub index: u32,
-    pub count: u32,
-    pub split_bytes: u64,
-    /// xxh3-64 of the options that decide the output's bytes (mapping, layout, limits).
-    pub options_xxh3: String,
-    /// Every input of the job, in order.
-    pub job_inputs: Vec<JobInput>,
-    /// This shard's share.
-    pub ranges: Vec<RangeEntry>,
+/// A share as the manifest and `plan` list it: each range in file offsets, named.
+pub fn range_entries(share: &[(usize, Range)], extents: &[Extent]) -> Vec<RangeEntry> {
+    share
+        .iter()
+        .map(|(i, r)| RangeEntry {
+            input: *i,
+            source: extents[*i].name.clone(),
+            start: r.start,
+            end: r.end.unwrap_or(extents[*i].size),
+        })
+        .collect()
 }
 
 /// A digest of everything in `cfg` that decides the output's bytes; shards of one job agree on
@@ -220,15 +200,7 @@ pub fn take_share(
                 size: e.size,
             })
             .collect(),
-        ranges: share
-            .iter()
-            .map(|(i, r)| RangeEntry {
-                input: *i,
-                source: extents[*i].name.clone(),
-                start: r.start,
-                end: r.end.unwrap_or(extents[*i].size),
-            })
-            .collect(),
+        ranges: range_entries(&share, &extents),
     };
     let (picked, ranges) = share
         .into_iter()
@@ -240,6 +212,7 @@ pub fn take_share(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Shard;
 
     fn ext(size: u64, splittable: bool) -> Extent {
         Extent {

@@ -1,7 +1,7 @@
 //! `track2pipelines plan --shards N INPUT...`: prints how `--shard K/N` splits the inputs, as a
 //! JSON array with one element per shard (for a scheduler's fan-out, such as Argo `withParam`).
 
-use super::{RangeEntry, extents, split};
+use super::{RangeEntry, extents, range_entries, split};
 use crate::cli::shard::PlanArgs;
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -33,15 +33,7 @@ pub fn plan(args: &PlanArgs) -> Result<Vec<PlanShard>> {
         .into_iter()
         .enumerate()
         .map(|(k, share)| {
-            let ranges: Vec<RangeEntry> = share
-                .iter()
-                .map(|(i, r)| RangeEntry {
-                    input: *i,
-                    source: extents[*i].name.clone(),
-                    start: r.start,
-                    end: r.end.unwrap_or(extents[*i].size),
-                })
-                .collect();
+            let ranges = range_entries(&share, &extents);
             PlanShard {
                 shard: k as u32,
                 count: args.shards,
@@ -53,19 +45,7 @@ pub fn plan(args: &PlanArgs) -> Result<Vec<PlanShard>> {
         .collect())
 }
 
-/// Runs `plan`: the JSON on stdout; returns the exit status.
-pub fn run(args: &PlanArgs) -> i32 {
-    match plan(args) {
-        Ok(p) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&p).expect("plan serializes")
-            );
-            0
-        }
-        Err(e) => {
-            crate::report::eprint(&format!("track2pipelines: error: {e}\n"));
-            e.exit_code()
-        }
-    }
+/// Runs `plan`: the plan as pretty JSON, for stdout.
+pub fn run(args: &PlanArgs) -> Result<String> {
+    plan(args).map(|p| serde_json::to_string_pretty(&p).expect("plan serializes"))
 }
