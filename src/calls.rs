@@ -3,6 +3,8 @@
 //! `type, userId, anonymousId, groupId, previousId, event, name, traits, properties, context,
 //! integrations, messageId, timestamp, sentAt`.
 
+pub mod shape;
+
 use crate::json::Raw;
 use crate::json::{write_compact, write_str};
 use std::borrow::Cow;
