@@ -68,6 +68,9 @@ pub struct CallMeta {
     pub end: usize,
     /// xxh3-64 of the bucket key (0 unless the mapping was asked for it: `translate::Options::bucket_hash`).
     pub bucket: u64,
+    /// The call has no time of its own: its `timestamp` is the run's reference time
+    /// (counted in `calls_stamped_now`).
+    pub stamped_now: bool,
 }
 
 /// A value inside an output object.
