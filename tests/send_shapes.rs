@@ -28,12 +28,18 @@ fn lines_that_are_not_pipelines_calls_are_not_sent() {
             r#"{"method":"PUT","path":"/api/v1/customers/42","body":{"plan":"p"}}"#,
             "use --from track",
         ),
-        (r#"{"type":"track","userId":"u","properties":{}}"#, "needs event"),
+        (
+            r#"{"type":"track","userId":"u","properties":{}}"#,
+            "needs event",
+        ),
         (
             r#"{"type":"identify","traits":{"email":"a@b.co"}}"#,
             "userId or anonymousId",
         ),
-        (r#"{"type":"group","userId":"u","traits":{}}"#, "needs groupId"),
+        (
+            r#"{"type":"group","userId":"u","traits":{}}"#,
+            "needs groupId",
+        ),
         (r#"{"type":"alias","userId":"u"}"#, "needs previousId"),
         (
             r#"{"type":"page","userId":"u","properties":[1]}"#,
@@ -46,7 +52,11 @@ fn lines_that_are_not_pipelines_calls_are_not_sent() {
     let state = tmp.path().join("st");
     let o = run(send_cmd(&srv, &state, &["--sent-at", "keep"]).arg(&input));
     assert_eq!(code(&o), 3, "{}", stderr(&o));
-    assert_eq!(srv.calls().len(), 3, "only the three Pipelines calls arrive");
+    assert_eq!(
+        srv.calls().len(),
+        3,
+        "only the three Pipelines calls arrive"
+    );
     let errs = send_errors(&state);
     assert_eq!(errs.len(), bad.len(), "{errs:?}");
     for (k, ((line, says), e)) in bad.iter().zip(&errs).enumerate() {

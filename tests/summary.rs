@@ -82,7 +82,13 @@ fn convert_timed(extra: &[&str]) -> (i32, String, Value, Value, Vec<String>) {
     let out = dir.path().join("out");
     let json = dir.path().join("summary.json");
     let o = t2p()
-        .args(["convert", "--now", "2026-01-01T00:00:00Z", "--progress", "never"])
+        .args([
+            "convert",
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "--progress",
+            "never",
+        ])
         .arg("--out")
         .arg(&out)
         .arg("--summary-json")
@@ -97,7 +103,12 @@ fn convert_timed(extra: &[&str]) -> (i32, String, Value, Value, Vec<String>) {
     let codes = std::fs::read_to_string(out.join("errors.ndjson"))
         .unwrap_or_default()
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["code"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["code"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     let stderr = String::from_utf8(o.stderr).unwrap();
     (o.status.code().unwrap(), stderr, summary, manifest, codes)
@@ -173,7 +184,14 @@ fn check_and_send_from_track_take_the_same_flags() {
     std::fs::write(&input, TIMED).unwrap();
     let json = dir.path().join("summary.json");
     let o = t2p()
-        .args(["check", "--now", "2026-01-01T00:00:00Z", "--progress", "never", "-q"])
+        .args([
+            "check",
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "--progress",
+            "never",
+            "-q",
+        ])
         .args(["--missing-time", "reject", "--keep-failed-calls"])
         .arg("--summary-json")
         .arg(&json)
@@ -188,8 +206,20 @@ fn check_and_send_from_track_take_the_same_flags() {
     // send --from track: the failed calls are not planned (a dry run sends nothing).
     let state = dir.path().join("state");
     let o = t2p()
-        .args(["send", "--from", "track", "--dry-run", "--progress", "never"])
-        .args(["--now", "2026-01-01T00:00:00Z", "--endpoint", "http://127.0.0.1:9/v1"])
+        .args([
+            "send",
+            "--from",
+            "track",
+            "--dry-run",
+            "--progress",
+            "never",
+        ])
+        .args([
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "--endpoint",
+            "http://127.0.0.1:9/v1",
+        ])
         .env("CIO_WRITE_KEY", "k")
         .arg("--state")
         .arg(&state)
@@ -224,7 +254,14 @@ fn merged_manifests_sum_calls_stamped_now() {
     let out = dir.path().join("out");
     for k in ["0/2", "1/2"] {
         let o = t2p()
-            .args(["convert", "--now", "2026-01-01T00:00:00Z", "--progress", "never", "-q"])
+            .args([
+                "convert",
+                "--now",
+                "2026-01-01T00:00:00Z",
+                "--progress",
+                "never",
+                "-q",
+            ])
             .args(["--shard", k, "--out"])
             .arg(&out)
             .args([&a, &b])

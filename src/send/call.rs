@@ -295,10 +295,19 @@ mod tests {
     fn the_fast_path_checks_the_members_a_type_needs() {
         let tail = r#","context":{},"integrations":{},"messageId":"m","timestamp":"2023-08-24T14:00:00.000Z","sentAt":"2026-01-01T00:00:00.000Z"}"#;
         for (head, says) in [
-            (r#"{"type":"track","userId":"u","properties":{"event":"e"}"#, "needs event"),
+            (
+                r#"{"type":"track","userId":"u","properties":{"event":"e"}"#,
+                "needs event",
+            ),
             (r#"{"type":"track","event":"e""#, "userId or anonymousId"),
-            (r#"{"type":"identify","traits":{"userId":"u"}"#, "userId or anonymousId"),
-            (r#"{"type":"group","userId":"u","traits":{"groupId":"g"}"#, "needs groupId"),
+            (
+                r#"{"type":"identify","traits":{"userId":"u"}"#,
+                "userId or anonymousId",
+            ),
+            (
+                r#"{"type":"group","userId":"u","traits":{"groupId":"g"}"#,
+                "needs groupId",
+            ),
             (r#"{"type":"alias","userId":"u""#, "needs previousId"),
             (r#"{"type":"page","userId":7"#, "userId or anonymousId"),
         ] {

@@ -215,8 +215,26 @@ impl<'o> Rec<'o> {
         }
     }
 
-    /// Serializes one call of this record.
+    /// Serializes one call of this record. A call that lacks a member its type needs is not
+    /// written: the record is rejected, so that every call convert writes passes `send`'s
+    /// check of the call shapes (docs/mapping.md, "Calls and the batch schema").
     pub fn emit(&mut self, call: &Call) -> Result<(), Reject> {
+        if let Some(what) = call.lacks() {
+            return Err(match what {
+                "userId or anonymousId" | "userId" => reject!(
+                    MissingIdentifier,
+                    "call {} ({}) would have no {what}",
+                    self.index,
+                    call.kind.as_str()
+                ),
+                _ => reject!(
+                    MissingField,
+                    "call {} ({}) would have no {what}",
+                    self.index,
+                    call.kind.as_str()
+                ),
+            });
+        }
         let id: [u8; 26];
         let message_id: &[u8] = match call.message_id {
             Some(given) if self.index == 0 => given.as_bytes(),
