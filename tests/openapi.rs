@@ -48,7 +48,6 @@
 //! the `group` schema requires neither `groupId` nor a user/anonymous id.
 
 mod common;
-#[allow(dead_code)]
 mod inputs;
 
 use std::collections::BTreeSet;

@@ -227,6 +227,9 @@ fn check_and_send_from_track_take_the_same_flags() {
         .output()
         .unwrap();
     let errors = std::fs::read_to_string(state.join("errors.ndjson")).unwrap_or_default();
+    // Records 1, 4 and the first of 5 have no time: stamped, and warned about.
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("warning: 3 calls had no time"), "{stderr}");
     assert_eq!(
         errors.matches("\"original_call_failed\"").count(),
         2,
