@@ -252,25 +252,7 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
             format!(" ({})", codes.join(", "))
         }
     );
-    let types: Vec<String> = t
-        .calls_by_type()
-        .map(|(k, n)| format!("{} {}", k.as_str(), group(n)))
-        .collect();
-    s += &format!(
-        "  calls     {}{}\n",
-        group(t.total_calls()),
-        if types.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", types.join(", "))
-        }
-    );
-    if t.calls_stamped_now > 0 {
-        s += &format!(
-            "  stamped with the run's clock {}\n",
-            group(t.calls_stamped_now)
-        );
-    }
+    s += &calls_lines(t);
     if t.blank_lines > 0 {
         s += &format!("  blank lines skipped {}\n", group(t.blank_lines));
     }
@@ -305,6 +287,30 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
             } else {
                 ""
             }
+        );
+    }
+    s
+}
+
+/// The summary's lines about calls: by type, and how many were stamped with the run's clock.
+fn calls_lines(t: &crate::stats::Tally) -> String {
+    let types: Vec<String> = t
+        .calls_by_type()
+        .map(|(k, n)| format!("{} {}", k.as_str(), group(n)))
+        .collect();
+    let mut s = format!(
+        "  calls     {}{}\n",
+        group(t.total_calls()),
+        if types.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", types.join(", "))
+        }
+    );
+    if t.calls_stamped_now > 0 {
+        s += &format!(
+            "  stamped with the run's clock {}\n",
+            group(t.calls_stamped_now)
         );
     }
     s

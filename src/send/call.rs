@@ -88,7 +88,26 @@ pub fn prepare(
         .collect();
     let at = map.entries.iter().position(|(k, _)| k == "sentAt");
     let start = out.len();
-    let bytes = text.as_bytes();
+    let sent_at = write_sent_at(text.as_bytes(), &spans, at, mode, out);
+    let len = out.len() - start;
+    if len > max_call_bytes {
+        out.truncate(start);
+        return Err(Refusal::TooLarge(len));
+    }
+    Ok(Prepared { sent_at, timestamp })
+}
+
+/// Appends `bytes` (one call, whose members' values lie at `spans`, `sentAt` the member `at`)
+/// to `out` with its `sentAt` as `mode` wants it; returns where the placeholder's 24 bytes
+/// start, relative to where the call starts in `out` (`--sent-at send`).
+fn write_sent_at(
+    bytes: &[u8],
+    spans: &[(usize, usize)],
+    at: Option<usize>,
+    mode: SentAt,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    let start = out.len();
     let mut sent_at = None;
     match (mode, at) {
         (SentAt::Keep, _) | (SentAt::Omit, None) => out.extend_from_slice(bytes),
@@ -139,12 +158,7 @@ pub fn prepare(
             out.extend_from_slice(&bytes[cut_to..]);
         }
     }
-    let len = out.len() - start;
-    if len > max_call_bytes {
-        out.truncate(start);
-        return Err(Refusal::TooLarge(len));
-    }
-    Ok(Prepared { sent_at, timestamp })
+    sent_at
 }
 
 /// The end of every call `convert` writes: `…,"timestamp":"<24>","sentAt":"<24>"}`.
