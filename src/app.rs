@@ -69,6 +69,10 @@ pub fn main() -> i32 {
     if !cfg.quiet {
         report::eprint(&report::summary_text(&cfg, &result));
     }
+    let now = cfg.translate.now_ms();
+    if let Some(warning) = report::stamped_now_warning(result.total.calls_stamped_now, now) {
+        report::eprint(&warning);
+    }
     result.exit_code()
 }
 

@@ -68,6 +68,9 @@ pub struct CallMeta {
     pub end: usize,
     /// xxh3-64 of the bucket key (0 unless the mapping was asked for it: `translate::Options::bucket_hash`).
     pub bucket: u64,
+    /// The call has no time of its own: its `timestamp` is the run's reference time
+    /// (counted in `calls_stamped_now`).
+    pub stamped_now: bool,
 }
 
 /// A value inside an output object.
@@ -153,6 +156,24 @@ impl<'a> Call<'a> {
             identifiers,
             message_id: None,
             timestamp,
+        }
+    }
+
+    /// The member the call's type needs that it lacks (docs/send.md, the call shapes `send`
+    /// checks): `userId` or `anonymousId` (identify, track, page, screen), `event` (track),
+    /// `groupId` (group), `userId` and `previousId` (alias). `traits`, `properties` and
+    /// `context` are written as objects whatever the call holds.
+    pub fn lacks(&self) -> Option<&'static str> {
+        let person = self.user_id.is_some() || self.anonymous_id.is_some();
+        match self.kind {
+            CallType::Alias if self.user_id.is_none() => Some("userId"),
+            CallType::Alias if self.previous_id.is_none() => Some("previousId"),
+            CallType::Alias => None,
+            CallType::Group if self.group_id.is_none() => Some("groupId"),
+            CallType::Group => None,
+            _ if !person => Some("userId or anonymousId"),
+            CallType::Track if self.event.is_none() => Some("event"),
+            _ => None,
         }
     }
 
@@ -279,5 +300,36 @@ fn write_val(out: &mut Vec<u8>, v: &Val) {
     match v {
         Val::Raw(text) => write_compact(out, text),
         Val::Str(s) => write_str(out, s),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lacks_names_the_member_a_type_needs() {
+        let call = |kind| Call::new(kind, Vec::new(), 0);
+        assert_eq!(
+            call(CallType::Identify).lacks(),
+            Some("userId or anonymousId")
+        );
+        let mut track = call(CallType::Track);
+        track.anonymous_id = Some("a".into());
+        assert_eq!(track.lacks(), Some("event"));
+        track.event = Some("E".into());
+        assert_eq!(track.lacks(), None);
+        let mut group = call(CallType::Group);
+        assert_eq!(group.lacks(), Some("groupId"));
+        group.group_id = Some("g".into());
+        assert_eq!(group.lacks(), None, "a group may name no person");
+        let mut alias = call(CallType::Alias);
+        alias.previous_id = Some("p".into());
+        assert_eq!(alias.lacks(), Some("userId"));
+        alias.user_id = Some("u".into());
+        assert_eq!(alias.lacks(), None);
+        let mut page = call(CallType::Page);
+        page.user_id = Some("u".into());
+        assert_eq!(page.lacks(), None);
     }
 }

@@ -33,11 +33,16 @@ pub enum Code {
     CallTooLarge,
     /// The input stream broke here (decompression or read failure, or a truncated file).
     CorruptInput,
+    /// A logged HTTP call whose envelope says the Track API answered it with a status that is
+    /// not 2xx: it changed nothing at the time, and replaying it would (`--keep-failed-calls`).
+    OriginalCallFailed,
+    /// A record with no call time of its own, with `--missing-time reject`.
+    MissingTimestamp,
 }
 
 impl Code {
     /// Every code, in the order of [`Code::index`].
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 15] = [
         Code::InvalidJson,
         Code::InvalidUtf8,
         Code::LineTooLong,
@@ -51,6 +56,8 @@ impl Code {
         Code::InvalidTimestamp,
         Code::CallTooLarge,
         Code::CorruptInput,
+        Code::OriginalCallFailed,
+        Code::MissingTimestamp,
     ];
 
     /// The code as the error file and the manifest write it (`invalid_json`).
@@ -69,6 +76,8 @@ impl Code {
             Code::InvalidTimestamp => "invalid_timestamp",
             Code::CallTooLarge => "call_too_large",
             Code::CorruptInput => "corrupt_input",
+            Code::OriginalCallFailed => "original_call_failed",
+            Code::MissingTimestamp => "missing_timestamp",
         }
     }
 

@@ -252,19 +252,7 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
             format!(" ({})", codes.join(", "))
         }
     );
-    let types: Vec<String> = t
-        .calls_by_type()
-        .map(|(k, n)| format!("{} {}", k.as_str(), group(n)))
-        .collect();
-    s += &format!(
-        "  calls     {}{}\n",
-        group(t.total_calls()),
-        if types.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", types.join(", "))
-        }
-    );
+    s += &calls_lines(t);
     if t.blank_lines > 0 {
         s += &format!("  blank lines skipped {}\n", group(t.blank_lines));
     }
@@ -304,6 +292,30 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
     s
 }
 
+/// The summary's lines about calls: by type, and how many were stamped with the run's clock.
+fn calls_lines(t: &crate::stats::Tally) -> String {
+    let types: Vec<String> = t
+        .calls_by_type()
+        .map(|(k, n)| format!("{} {}", k.as_str(), group(n)))
+        .collect();
+    let mut s = format!(
+        "  calls     {}{}\n",
+        group(t.total_calls()),
+        if types.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", types.join(", "))
+        }
+    );
+    if t.calls_stamped_now > 0 {
+        s += &format!(
+            "  stamped with the run's clock {}\n",
+            group(t.calls_stamped_now)
+        );
+    }
+    s
+}
+
 /// The end-of-run summary, as JSON.
 pub fn summary_json(cfg: &Config, r: &RunResult) -> serde_json::Value {
     let secs = r.elapsed.as_secs_f64();
@@ -317,6 +329,7 @@ pub fn summary_json(cfg: &Config, r: &RunResult) -> serde_json::Value {
         "rejects": t.rejects_by_code().map(|(c, n)| (c.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
         "calls": t.total_calls(),
         "calls_by_type": t.calls_by_type().map(|(k, n)| (k.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
+        "calls_stamped_now": t.calls_stamped_now,
         "inputs": r.inputs.len(),
         "incomplete_inputs": r.incomplete_inputs,
         "part_files": r.parts.len(),
@@ -326,6 +339,20 @@ pub fn summary_json(cfg: &Config, r: &RunResult) -> serde_json::Value {
         "elapsed_seconds": secs,
         "mb_per_second": mb_per_s(r.bytes_decompressed(), secs),
         "exit_code": r.exit_code(),
+    })
+}
+
+/// The warning printed at the end of a run (even with `--quiet`) when calls were stamped with
+/// the run's clock: in a backfill, "now" may trigger campaigns (docs/mapping.md, "Time").
+pub fn stamped_now_warning(calls: u64, now_ms: i64) -> Option<String> {
+    (calls > 0).then(|| {
+        format!(
+            "track2pipelines: warning: {} had no time of their own and were stamped with the \
+             run's clock ({}); in a backfill that may trigger campaigns. Pass --now to choose \
+             the time, or --missing-time reject to reject such records\n",
+            count(calls, "call"),
+            String::from_utf8_lossy(&crate::time::format(now_ms))
+        )
     })
 }
 

@@ -18,6 +18,8 @@ pub struct Tally {
     pub rejects: [u64; Code::ALL.len()],
     /// Calls written, by type (in the order of `CallType::ALL`).
     pub calls: [u64; CallType::ALL.len()],
+    /// Calls with no time of their own, stamped with the run's reference time (`--now`).
+    pub calls_stamped_now: u64,
 }
 
 impl Tally {
@@ -33,6 +35,7 @@ impl Tally {
         for (a, b) in self.calls.iter_mut().zip(o.calls) {
             *a += b;
         }
+        self.calls_stamped_now += o.calls_stamped_now;
     }
 
     /// Calls of every type.

@@ -30,13 +30,19 @@ fn run_opts(opts: &Options, line: &[u8]) -> Run {
     let counts = translate_line(opts, line, &mut out);
     assert_eq!(counts.records, counts.converted + counts.rejected);
     assert_eq!(out.rejects.len() as u64, counts.rejected);
-    let calls = (0..out.calls.len())
+    let calls: Vec<String> = (0..out.calls.len())
         .map(|i| {
             let b = out.call_bytes(i);
             assert_eq!(b.last(), Some(&b'\n'));
             String::from_utf8(b[..b.len() - 1].to_vec()).unwrap()
         })
         .collect();
+    // Every call written passes the check `send` makes before sending it.
+    for call in &calls {
+        if let Err(e) = track2pipelines::calls::shape::check_text(call) {
+            panic!("{call}: not a Pipelines call as send checks it: {e}");
+        }
+    }
     Run {
         calls,
         rejects: out.rejects,

@@ -48,6 +48,7 @@
 //! the `group` schema requires neither `groupId` nor a user/anonymous id.
 
 mod common;
+mod inputs;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -155,9 +156,12 @@ fn count_key(node: &Value, key: &str) -> usize {
     }
 }
 
-/// One compiled validator per endpoint (call type).
+/// One compiled validator per endpoint (call type), and one for an element of a `/batch`
+/// body (`components.schemas.batch.properties.batch.items`, whose `anyOf` lists identify,
+/// track, page, screen and group, but not alias).
 struct Endpoints {
     validators: Vec<(&'static str, Validator)>,
+    batch_item: Validator,
 }
 
 impl Endpoints {
@@ -200,7 +204,38 @@ impl Endpoints {
                 (call_type, validator)
             })
             .collect();
-        Endpoints { validators }
+        let items = components
+            .pointer("/schemas/batch/properties/batch/items")
+            .cloned()
+            .expect("the batch schema describes its items");
+        let root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": components,
+            "allOf": [items],
+        });
+        let batch_item = jsonschema::options()
+            .with_draft(Draft::Draft202012)
+            .should_validate_formats(true)
+            .offline()
+            .build(&root)
+            .unwrap_or_else(|e| panic!("compiling the batch item schema: {e}"));
+        Endpoints {
+            validators,
+            batch_item,
+        }
+    }
+
+    /// Validates one call as an element of a `/batch` body; `Err` holds a readable report.
+    fn check_batch_item(&self, call: &Value) -> Result<(), String> {
+        let errors: Vec<_> = self.batch_item.iter_errors(call).collect();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let mut report = String::from("invalid as an element of a /batch body:\n");
+        for error in &errors {
+            describe(error, 1, &mut report);
+        }
+        Err(report)
     }
 
     /// Validates one call against its endpoint; `Err` holds a readable report.
@@ -610,4 +645,127 @@ fn validator_is_not_vacuous() {
         "the schema accepted invalid calls:\n{}",
         wrongly_accepted.join("\n")
     );
+}
+
+/// Runs `convert` with `flags` on `inputs` into `out`; exit 0 or 3 (some records rejected).
+fn convert_into(out: &Path, flags: &[&str], inputs: &[PathBuf]) {
+    let output = common::run::t2p()
+        .args([
+            "convert",
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "--progress",
+            "never",
+            "-q",
+        ])
+        .args(["--partition-by", "none", "--out"])
+        .arg(out)
+        .args(flags)
+        .args(inputs)
+        .output()
+        .expect("running track2pipelines");
+    assert!(
+        matches!(output.status.code(), Some(0 | 3)),
+        "convert {inputs:?} exited with {:?}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Every call convert writes, from every corpus the project has (the samples, NDJSON and CSV;
+/// the conformance cases and the extra inputs above, with `--email-trait`; the shard tests'
+/// generated inputs), is a Pipelines call as `send` checks it
+/// (`track2pipelines::calls::shape::check_text`), and validates against the reference schema
+/// of what `send` posts it in: an element of a `/batch` body, except `alias` calls, which the
+/// batch schema does not list, and the `group` call of an object with no relationship (no
+/// `userId` or `anonymousId`), which the batch schema's group items refuse: both are checked
+/// against their own endpoint's schema (docs/mapping.md, "Calls and the batch schema").
+#[test]
+fn every_written_call_passes_the_send_check_and_the_batch_schema() {
+    let endpoints = Endpoints::load();
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let cases = tmp.path().join("cases.ndjson");
+    let mut lines = String::new();
+    for case in load_cases() {
+        lines.push_str(&case.input);
+        lines.push('\n');
+    }
+    for extra in EXTRA_INPUTS {
+        lines.push_str(extra);
+        lines.push('\n');
+    }
+    std::fs::write(&cases, lines).expect("writing the cases");
+    let outs = [
+        tmp.path().join("samples"),
+        tmp.path().join("cases"),
+        tmp.path().join("shards"),
+    ];
+    convert_into(&outs[0], &[], &[repo_path("samples")]);
+    convert_into(&outs[1], &["--email-trait"], &[cases]);
+    convert_into(&outs[2], &[], &[inputs::inputs(tmp.path())]);
+    let mut failures = Vec::new();
+    let mut checked = BTreeSet::new();
+    let mut count = 0;
+    for out in &outs {
+        let mut files = Vec::new();
+        part_files(out, &mut files);
+        assert!(!files.is_empty(), "no part files under {}", out.display());
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("reading a part file");
+            for (n, line) in text.lines().enumerate() {
+                count += 1;
+                let call: Value = serde_json::from_str(line).expect("a call is JSON");
+                let ty = call["type"].as_str().unwrap_or("").to_owned();
+                checked.insert(ty.clone());
+                let at = format!("{}:{}\n  call: {line}", file.display(), n + 1);
+                if let Err(e) = track2pipelines::calls::shape::check_text(line) {
+                    failures.push(format!("{at}\n  send's check: {e}"));
+                }
+                // Calls the batch schema does not take, posted to their own endpoint.
+                let userless_group = ty == "group"
+                    && call.get("userId").is_none()
+                    && call.get("anonymousId").is_none();
+                let schema = if ty == "alias" || userless_group {
+                    endpoints.check(&call)
+                } else {
+                    endpoints.check_batch_item(&call)
+                };
+                if let Err(report) = schema {
+                    failures.push(format!("{at}\n{report}"));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        checked.iter().map(String::as_str).collect::<Vec<_>>(),
+        ["alias", "group", "identify", "page", "screen", "track"],
+        "every call type is written by some corpus"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {count} written calls fail:\n\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The batch item schema is not vacuous: a group call without a user, a track call without
+/// an event and an alias call are not elements of a `/batch` body.
+#[test]
+fn batch_item_schema_refuses_what_it_should() {
+    let endpoints = Endpoints::load();
+    let calls = valid_calls();
+    for (ty, call) in &calls {
+        if ty != "alias" {
+            assert_eq!(endpoints.check_batch_item(call), Ok(()), "{ty}: {call}");
+        }
+    }
+    let mut group = calls["group"].clone();
+    group.as_object_mut().unwrap().remove("userId");
+    group.as_object_mut().unwrap().remove("anonymousId");
+    assert!(endpoints.check_batch_item(&group).is_err(), "{group}");
+    let mut track = calls["track"].clone();
+    track.as_object_mut().unwrap().remove("event");
+    assert!(endpoints.check_batch_item(&track).is_err(), "{track}");
+    assert!(endpoints.check_batch_item(&calls["alias"]).is_err());
 }

@@ -8,7 +8,7 @@ use crate::config::{
 };
 use crate::error::{Error, Result};
 use crate::target::Target;
-use crate::translate::{MessageIds, Options};
+use crate::translate::{MessageIds, MissingTime, Options};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};
 
@@ -118,6 +118,14 @@ pub struct CommonArgs {
     /// traits hold no email (for destinations that read it there).
     #[arg(long)]
     pub email_trait: bool,
+    /// A record with no call time of its own: stamp its calls with the run's reference time
+    /// (counted, with a warning), or reject it (missing_timestamp).
+    #[arg(long, value_enum, default_value_t = MissingTimeArg::Now, value_name = "HOW")]
+    pub missing_time: MissingTimeArg,
+    /// Convert logged HTTP calls whose logged status (status or status_code) is not 2xx;
+    /// without it they are rejected (original_call_failed).
+    #[arg(long)]
+    pub keep_failed_calls: bool,
     /// The `integrations` object of every call (JSON).
     #[arg(long, value_name = "JSON")]
     pub integrations: Option<String>,
@@ -187,6 +195,15 @@ pub enum LayoutArg {
     Events,
     /// People import: id, email or cio_id, every other column a trait.
     People,
+}
+
+/// `--missing-time` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum MissingTimeArg {
+    /// Stamp the calls with the run's reference time (--now), counted and warned about.
+    Now,
+    /// Reject the record (missing_timestamp).
+    Reject,
 }
 
 /// `--message-ids` values.
@@ -380,6 +397,11 @@ impl CommonArgs {
         };
         translate.max_call_bytes = self.max_call_bytes as usize;
         translate.email_trait = self.email_trait;
+        translate.keep_failed_calls = self.keep_failed_calls;
+        translate.missing_time = match self.missing_time {
+            MissingTimeArg::Now => MissingTime::Now,
+            MissingTimeArg::Reject => MissingTime::Reject,
+        };
         translate.bucket_hash = bucket_hash;
         Ok(translate)
     }

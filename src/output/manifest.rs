@@ -69,6 +69,8 @@ pub struct Totals {
     pub rejected: u64,
     pub calls: u64,
     pub calls_by_type: BTreeMap<&'static str, u64>,
+    /// Calls with no time of their own, stamped with the run's reference time (`now`).
+    pub calls_stamped_now: u64,
     pub rejects: BTreeMap<&'static str, u64>,
 }
 
@@ -124,6 +126,7 @@ impl Totals {
             rejected: t.rejected,
             calls: t.total_calls(),
             calls_by_type: by_type(&t.calls),
+            calls_stamped_now: t.calls_stamped_now,
             rejects: t.rejects_by_code().map(|(c, n)| (c.as_str(), n)).collect(),
         }
     }

@@ -75,6 +75,7 @@ mod tests {
             timestamp: 1_692_886_522_000,
             end: 0,
             bucket: 12_345,
+            stamped_now: false,
         };
         assert_eq!(
             p.dir(&p.key(&call)),

@@ -279,6 +279,7 @@ impl Conversion {
             // `check`: the calls were serialized (for the size limit) but are not kept.
             for c in out.calls.drain(..) {
                 r.tally.calls[c.kind.index()] += 1;
+                r.tally.calls_stamped_now += u64::from(c.stamped_now);
             }
             out.buf.clear();
         }
@@ -306,6 +307,7 @@ impl Conversion {
     fn partition(&self, out: Output, r: &mut PieceResult) {
         for c in &out.calls {
             r.tally.calls[c.kind.index()] += 1;
+            r.tally.calls_stamped_now += u64::from(c.stamped_now);
         }
         if out.calls.is_empty() {
             self.pool.give(out.buf);

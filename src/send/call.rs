@@ -1,7 +1,9 @@
-//! One input line as a call to send: checked (a JSON object whose `type` is a Pipelines call
-//! type, at most `--max-call-bytes` as sent) and given its `sentAt` per `--sent-at`. Every
-//! other byte of the line is sent as it is.
+//! One input line as a call to send: checked (one Pipelines call by the shapes of
+//! [`crate::calls::shape`], at most `--max-call-bytes` as sent) and given its `sentAt` per
+//! `--sent-at`. Every other byte of the line is sent as it is.
 
+use crate::calls::shape;
+pub use crate::calls::shape::CALL_TYPES;
 use crate::json::{Kind, RawMap};
 
 /// Width of a `sentAt` value as sent, quotes excluded (`YYYY-MM-DDTHH:MM:SS.sssZ`). With
@@ -30,9 +32,6 @@ impl SentAt {
         }
     }
 }
-
-/// The call types the Pipelines API takes.
-pub const CALL_TYPES: [&str; 6] = ["identify", "track", "page", "screen", "group", "alias"];
 
 /// A checked call, written to the caller's buffer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,19 +70,8 @@ pub fn prepare(
     }
     let map = RawMap::parse(text)
         .map_err(|e| Refusal::Invalid(format!("the line is not valid JSON: {e}")))?;
-    let ty = map.entries.iter().rev().find(|(k, _)| k == "type");
-    match ty.map(|(_, v)| *v) {
-        None => return Err(Refusal::Invalid("the call has no type".into())),
-        Some(v) => {
-            let name = v.get().trim_matches('"');
-            if Kind::of(v) != Kind::String || !CALL_TYPES.contains(&name) {
-                return Err(Refusal::Invalid(format!(
-                    "type {} is not one of identify, track, page, screen, group, alias",
-                    v.get()
-                )));
-            }
-        }
-    }
+    // docs/send.md, "What is not a Pipelines call is not sent".
+    shape::check(&map).map_err(|e| Refusal::Invalid(e.0))?;
     let timestamp = map
         .get("timestamp")
         .filter(|v| Kind::of(*v) == Kind::String)
@@ -100,7 +88,26 @@ pub fn prepare(
         .collect();
     let at = map.entries.iter().position(|(k, _)| k == "sentAt");
     let start = out.len();
-    let bytes = text.as_bytes();
+    let sent_at = write_sent_at(text.as_bytes(), &spans, at, mode, out);
+    let len = out.len() - start;
+    if len > max_call_bytes {
+        out.truncate(start);
+        return Err(Refusal::TooLarge(len));
+    }
+    Ok(Prepared { sent_at, timestamp })
+}
+
+/// Appends `bytes` (one call, whose members' values lie at `spans`, `sentAt` the member `at`)
+/// to `out` with its `sentAt` as `mode` wants it; returns where the placeholder's 24 bytes
+/// start, relative to where the call starts in `out` (`--sent-at send`).
+fn write_sent_at(
+    bytes: &[u8],
+    spans: &[(usize, usize)],
+    at: Option<usize>,
+    mode: SentAt,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    let start = out.len();
     let mut sent_at = None;
     match (mode, at) {
         (SentAt::Keep, _) | (SentAt::Omit, None) => out.extend_from_slice(bytes),
@@ -151,12 +158,7 @@ pub fn prepare(
             out.extend_from_slice(&bytes[cut_to..]);
         }
     }
-    let len = out.len() - start;
-    if len > max_call_bytes {
-        out.truncate(start);
-        return Err(Refusal::TooLarge(len));
-    }
-    Ok(Prepared { sent_at, timestamp })
+    sent_at
 }
 
 /// The end of every call `convert` writes: `…,"timestamp":"<24>","sentAt":"<24>"}`.
@@ -166,7 +168,16 @@ const TAIL_SENT: &[u8] = b"\",\"sentAt\":\"";
 /// The fast path for a line of a part file whose checksum matched its convert manifest: the
 /// bytes are convert's own compact output, so the type is the first member and `timestamp` and
 /// `sentAt` close the object at fixed widths; no parse is needed. None when the line does not
-/// have that shape (then [`prepare`] decides).
+/// have that shape (then [`prepare`] decides, and says why a line is refused).
+///
+/// Of the call shapes (docs/send.md), it skips only what convert's writer guarantees whatever
+/// the record: that the line is one valid compact JSON object (the checksum proves these are
+/// the bytes convert wrote, and convert writes nothing else), and that `traits`, `properties`,
+/// `context` and `integrations` are objects (convert writes the first three as objects it
+/// builds itself and checks `--integrations` is an object before it starts). What depends on
+/// the record is checked here too: the type, and the string members each type needs (`userId`
+/// or `anonymousId`, `event`, `groupId`, `previousId`), which convert writes right after the
+/// type, in a fixed order ([`leading_members`]).
 pub fn prepare_trusted(
     line: &[u8],
     mode: SentAt,
@@ -180,7 +191,8 @@ pub fn prepare_trusted(
     }
     let rest = &line[9..];
     let end = rest.iter().position(|&b| b == b'"')?;
-    if !CALL_TYPES.iter().any(|t| t.as_bytes() == &rest[..end]) {
+    let ty = CALL_TYPES.iter().find(|t| t.as_bytes() == &rest[..end])?;
+    if !has_what_it_needs(ty, leading_members(&rest[end + 1..])) {
         return None;
     }
     let t0 = line.len() - tail;
@@ -215,6 +227,50 @@ pub fn prepare_trusted(
     Some(Ok(Prepared { sent_at, timestamp }))
 }
 
+/// The string members convert writes right after `type`, in this order (docs/mapping.md, key
+/// order); a later key never comes before an earlier one.
+const LEADING: [&str; 5] = ["userId", "anonymousId", "groupId", "previousId", "event"];
+
+/// Which of [`LEADING`] open `rest` (the line after the type's value), each as
+/// `,"key":"string"`, in order.
+fn leading_members(rest: &[u8]) -> [bool; LEADING.len()] {
+    let mut found = [false; LEADING.len()];
+    let mut at = 0;
+    for (i, key) in LEADING.iter().enumerate() {
+        let tail = &rest[at..];
+        let prefix_len = key.len() + 5;
+        let opens = tail.len() > prefix_len
+            && tail.starts_with(b",\"")
+            && tail[2..].starts_with(key.as_bytes())
+            && tail[2 + key.len()..].starts_with(b"\":\"");
+        if !opens {
+            continue;
+        }
+        // The string's closing quote: the first quote not escaped by a backslash.
+        let mut j = prefix_len;
+        while j < tail.len() && tail[j] != b'"' {
+            j += if tail[j] == b'\\' { 2 } else { 1 };
+        }
+        if j >= tail.len() {
+            return found;
+        }
+        found[i] = true;
+        at += j + 1;
+    }
+    found
+}
+
+/// Whether a call of type `ty` whose leading members are `found` has the ones its shape needs.
+fn has_what_it_needs(ty: &str, found: [bool; LEADING.len()]) -> bool {
+    let [user, anonymous, group, previous, event] = found;
+    match ty {
+        "alias" => user && previous,
+        "group" => group,
+        "track" => (user || anonymous) && event,
+        _ => user || anonymous,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +280,8 @@ mod tests {
         let lines = [
             r#"{"type":"track","userId":"42","event":"e","properties":{"sentAt":"x"},"context":{},"integrations":{"All":true},"messageId":"m","timestamp":"2023-08-24T14:00:00.000Z","sentAt":"2026-01-01T00:00:00.000Z"}"#,
             r#"{"type":"identify","anonymousId":"a","traits":{},"messageId":"m2","timestamp":"2023-08-24T14:00:00.000Z","sentAt":"2026-01-01T00:00:00.000Z"}"#,
+            r#"{"type":"group","userId":"","groupId":"g\"1\\","traits":{},"context":{},"integrations":{},"messageId":"m","timestamp":"2023-08-24T14:00:00.000Z","sentAt":"2026-01-01T00:00:00.000Z"}"#,
+            r#"{"type":"alias","userId":"u","previousId":"p","context":{},"integrations":{},"messageId":"m","timestamp":"2023-08-24T14:00:00.000Z","sentAt":"2026-01-01T00:00:00.000Z"}"#,
         ];
         for line in lines {
             for mode in [SentAt::Send, SentAt::Keep, SentAt::Omit] {
@@ -244,6 +302,51 @@ mod tests {
         }
     }
 
+    /// Convert's layout, but a member the type needs is missing (an `event` only inside
+    /// `properties`, a `groupId` only in `traits`, no `previousId`): the fast path hands the
+    /// line to the parse, which refuses it.
+    #[test]
+    fn the_fast_path_checks_the_members_a_type_needs() {
+        let tail = r#","context":{},"integrations":{},"messageId":"m","timestamp":"2023-08-24T14:00:00.000Z","sentAt":"2026-01-01T00:00:00.000Z"}"#;
+        for (head, says) in [
+            (
+                r#"{"type":"track","userId":"u","properties":{"event":"e"}"#,
+                "needs event",
+            ),
+            (r#"{"type":"track","event":"e""#, "userId or anonymousId"),
+            (
+                r#"{"type":"identify","traits":{"userId":"u"}"#,
+                "userId or anonymousId",
+            ),
+            (
+                r#"{"type":"group","userId":"u","traits":{"groupId":"g"}"#,
+                "needs groupId",
+            ),
+            (r#"{"type":"alias","userId":"u""#, "needs previousId"),
+            (r#"{"type":"page","userId":7"#, "userId or anonymousId"),
+        ] {
+            let line = format!("{head}{tail}");
+            let mut out = Vec::new();
+            let fast = prepare_trusted(line.as_bytes(), SentAt::Keep, 32768, &mut out);
+            assert!(fast.is_none(), "{line}");
+            match prepare(line.as_bytes(), SentAt::Keep, 32768, &mut out) {
+                Err(Refusal::Invalid(m)) => assert!(m.contains(says), "{line}: {m}"),
+                other => panic!("{line}: {other:?}"),
+            }
+            assert!(out.is_empty());
+        }
+    }
+
+    #[test]
+    fn track_api_lines_say_use_from_track() {
+        let line = br#"{"type":"group","identifiers":{"object_type_id":"1","object_id":"acme"},"action":"identify","attributes":{"name":"Acme"}}"#;
+        let mut out = Vec::new();
+        match prepare(line, SentAt::Send, 32768, &mut out) {
+            Err(Refusal::Invalid(m)) => assert!(m.contains("use --from track"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
     fn run(line: &str, mode: SentAt) -> Result<(String, Option<usize>), Refusal> {
         let mut out = b"xx".to_vec();
         let p = prepare(line.as_bytes(), mode, 32768, &mut out)?;
@@ -252,27 +355,32 @@ mod tests {
 
     #[test]
     fn sent_at_modes_touch_only_sent_at() {
-        let line =
-            r#"{"type":"track","event":"e","sentAt":"2020-01-01T00:00:00Z","x":{"sentAt":1}}"#;
+        let line = r#"{"type":"track","userId":"u","event":"e","sentAt":"2020-01-01T00:00:00Z","x":{"sentAt":1}}"#;
         let (keep, _) = run(line, SentAt::Keep).unwrap();
         assert_eq!(keep, line);
         let (send, pos) = run(line, SentAt::Send).unwrap();
         assert_eq!(
             send,
-            r#"{"type":"track","event":"e","sentAt":"0000-00-00T00:00:00.000Z","x":{"sentAt":1}}"#
+            r#"{"type":"track","userId":"u","event":"e","sentAt":"0000-00-00T00:00:00.000Z","x":{"sentAt":1}}"#
         );
         assert_eq!(
             &send[pos.unwrap()..pos.unwrap() + 24],
             "0000-00-00T00:00:00.000Z"
         );
         let (omit, _) = run(line, SentAt::Omit).unwrap();
-        assert_eq!(omit, r#"{"type":"track","event":"e","x":{"sentAt":1}}"#);
-        let first = r#"{ "sentAt" : "a" , "type":"page"}"#;
-        assert_eq!(run(first, SentAt::Omit).unwrap().0, r#"{"type":"page"}"#);
-        let only_type = r#"{"type":"page" }"#;
         assert_eq!(
-            run(only_type, SentAt::Send).unwrap().0,
-            r#"{"type":"page","sentAt":"0000-00-00T00:00:00.000Z"}"#
+            omit,
+            r#"{"type":"track","userId":"u","event":"e","x":{"sentAt":1}}"#
+        );
+        let first = r#"{ "sentAt" : "a" , "type":"page","userId":"u"}"#;
+        assert_eq!(
+            run(first, SentAt::Omit).unwrap().0,
+            r#"{"type":"page","userId":"u"}"#
+        );
+        let last = r#"{"type":"page","userId":"u" }"#;
+        assert_eq!(
+            run(last, SentAt::Send).unwrap().0,
+            r#"{"type":"page","userId":"u","sentAt":"0000-00-00T00:00:00.000Z"}"#
         );
     }
 
@@ -291,7 +399,10 @@ mod tests {
             );
         }
         let mut out = Vec::new();
-        let big = format!("{{\"type\":\"track\",\"p\":\"{}\"}}", "x".repeat(100));
+        let big = format!(
+            "{{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"p\":\"{}\"}}",
+            "x".repeat(100)
+        );
         assert_eq!(
             prepare(big.as_bytes(), SentAt::Keep, 50, &mut out),
             Err(Refusal::TooLarge(big.len()))
@@ -303,7 +414,7 @@ mod tests {
     fn timestamp_is_read() {
         let mut out = Vec::new();
         let p = prepare(
-            br#"{"type":"track","timestamp":"2026-01-01T00:00:00.000Z"}"#,
+            br#"{"type":"track","userId":"u","event":"e","timestamp":"2026-01-01T00:00:00.000Z"}"#,
             SentAt::Keep,
             1000,
             &mut out,

@@ -130,7 +130,7 @@ pub fn summary_json(
     if let Some(c) = &o.conversion {
         v["conversion"] = serde_json::json!({
             "records": c.records, "converted": c.converted, "rejected": c.rejected,
-            "calls": c.calls, "reused": c.reused,
+            "calls": c.calls, "calls_stamped_now": c.calls_stamped_now, "reused": c.reused,
         });
     }
     v
@@ -198,6 +198,11 @@ pub fn summary_text(plan: &Plan, o: &Outcome) -> String {
     }
     if r.blank > 0 {
         s += &format!("  blank lines skipped {}\n", group(r.blank));
+    }
+    if let Some(c) = &o.conversion
+        && let Some(w) = crate::report::stamped_now_warning(c.calls_stamped_now, c.now_ms)
+    {
+        s += &w;
     }
     s
 }

@@ -23,6 +23,10 @@ pub struct Converted {
     pub rejected: u64,
     /// Calls written.
     pub calls: u64,
+    /// Calls stamped with the reference time (docs/mapping.md, "Calls stamped with now").
+    pub calls_stamped_now: u64,
+    /// The reference time, unix ms.
+    pub now_ms: i64,
     /// The conversion of an earlier run of the same send was used.
     pub reused: bool,
 }
@@ -33,6 +37,8 @@ struct Totals {
     converted: u64,
     rejected: u64,
     calls: u64,
+    #[serde(default)]
+    calls_stamped_now: u64,
 }
 
 #[derive(serde::Deserialize)]
@@ -121,6 +127,8 @@ pub fn prepare(
                 converted: m.totals.converted,
                 rejected: m.totals.rejected,
                 calls: m.totals.calls,
+                calls_stamped_now: m.totals.calls_stamped_now,
+                now_ms: cfg.translate.now_ms(),
                 reused: true,
             });
         }
@@ -148,6 +156,8 @@ pub fn prepare(
         converted: t.converted,
         rejected: t.rejected,
         calls: t.total_calls(),
+        calls_stamped_now: t.calls_stamped_now,
+        now_ms: cfg.translate.now_ms(),
         reused: false,
     })
 }

@@ -51,6 +51,22 @@ pub struct Options {
     /// `--email-trait`: an identify whose person has an `email` identifier and whose traits
     /// hold no `email` also gets `"email"` in its traits.
     pub email_trait: bool,
+    /// `--keep-failed-calls`: convert logged HTTP calls whose logged status is not 2xx
+    /// (otherwise `original_call_failed`).
+    pub keep_failed_calls: bool,
+    /// `--missing-time`: what becomes of a record with no call time of its own.
+    pub missing_time: MissingTime,
+}
+
+/// `--missing-time`: what becomes of a record with no call time of its own (docs/mapping.md,
+/// "Time").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissingTime {
+    /// Its calls get the run's reference time, and are counted (`calls_stamped_now`).
+    #[default]
+    Now,
+    /// The record is rejected (`missing_timestamp`).
+    Reject,
 }
 
 impl Options {
@@ -70,6 +86,8 @@ impl Options {
             max_call_bytes: 32768,
             bucket_hash: false,
             email_trait: false,
+            keep_failed_calls: false,
+            missing_time: MissingTime::Now,
         }
     }
 }
@@ -161,6 +179,8 @@ pub struct Rec<'o> {
     /// The envelope's call time, if the record had one.
     call_time: Option<i64>,
     sent_at: [u8; 24],
+    /// Some call time of this record fell back to the run's reference time.
+    stamped: std::cell::Cell<bool>,
 }
 
 impl<'o> Rec<'o> {
@@ -173,16 +193,48 @@ impl<'o> Rec<'o> {
             index: 0,
             call_time,
             sent_at: call_time.map_or(opts.now_text, crate::time::format),
+            stamped: std::cell::Cell::new(false),
         }
     }
 
-    /// A call's timestamp: its own time, else the envelope's call time, else now.
-    pub fn time(&self, own: Option<i64>) -> i64 {
-        own.or(self.call_time).unwrap_or(self.opts.now_ms)
+    /// A call's timestamp: its own time, else the envelope's call time, else the run's
+    /// reference time (noted, to count the call in `calls_stamped_now`), or, with
+    /// `--missing-time reject`, a `missing_timestamp` reject.
+    pub fn time(&self, own: Option<i64>) -> Result<i64, Reject> {
+        match own.or(self.call_time) {
+            Some(t) => Ok(t),
+            None if self.opts.missing_time == MissingTime::Reject => Err(reject!(
+                MissingTimestamp,
+                "the record has no call time of its own (no timestamp in the call, no \
+                 timestamp, received_at or sent_at in the envelope) and --missing-time is reject"
+            )),
+            None => {
+                self.stamped.set(true);
+                Ok(self.opts.now_ms)
+            }
+        }
     }
 
-    /// Serializes one call of this record.
+    /// Serializes one call of this record. A call that lacks a member its type needs is not
+    /// written: the record is rejected, so that every call convert writes passes `send`'s
+    /// check of the call shapes (docs/mapping.md, "Calls and the batch schema").
     pub fn emit(&mut self, call: &Call) -> Result<(), Reject> {
+        if let Some(what) = call.lacks() {
+            return Err(match what {
+                "userId or anonymousId" | "userId" => reject!(
+                    MissingIdentifier,
+                    "call {} ({}) would have no {what}",
+                    self.index,
+                    call.kind.as_str()
+                ),
+                _ => reject!(
+                    MissingField,
+                    "call {} ({}) would have no {what}",
+                    self.index,
+                    call.kind.as_str()
+                ),
+            });
+        }
         let id: [u8; 26];
         let message_id: &[u8] = match call.message_id {
             Some(given) if self.index == 0 => given.as_bytes(),
@@ -225,11 +277,16 @@ impl<'o> Rec<'o> {
         } else {
             0
         };
+        // A call of a record whose time fell back to now, carrying that time. (A call of the
+        // same record whose own time is the reference time to the millisecond counts too:
+        // the two cannot be told apart, and such a call is indistinguishable from one stamped.)
+        let stamped_now = self.stamped.get() && call.timestamp == self.opts.now_ms;
         self.out.calls.push(CallMeta {
             kind: call.kind,
             timestamp: call.timestamp,
             end: self.out.buf.len(),
             bucket,
+            stamped_now,
         });
         self.index += 1;
         Ok(())

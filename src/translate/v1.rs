@@ -52,6 +52,9 @@ fn http_inner(
     record: &Record,
 ) -> Result<Counts, Reject> {
     let map = &record.map;
+    if !opts.keep_failed_calls {
+        failed_status(map)?;
+    }
     let call_time = envelope_time(map)?;
     let method = opt_str(map, "method", "")?.unwrap_or_default();
     let target = match opt_str(map, "path", "")? {
@@ -112,6 +115,36 @@ fn http_inner(
             v1_call(rec, route, body_map)
         }),
     })
+}
+
+/// A logged answer that says the call failed at the time (docs/mapping.md, "Calls that failed
+/// at the time"): `status` or `status_code`, a number or a numeric string, not 2xx. Any other
+/// value is ignored. Looked at before the body, so a failed `/api/v2/batch` call is one reject.
+fn failed_status(map: &RawMap) -> Result<(), Reject> {
+    for key in ["status", "status_code"] {
+        let Some(v) = map.get(key) else { continue };
+        let text = match Kind::of(v) {
+            Kind::Number => v.get(),
+            Kind::String => v.get().trim_matches('"').trim(),
+            _ => continue,
+        };
+        let status = match text.parse::<i64>() {
+            Ok(n) => n,
+            // A number written with a fraction or an exponent (`400.0`, `4e2`).
+            Err(_) => match text.parse::<f64>() {
+                Ok(f) if f.is_finite() && f.fract() == 0.0 => f as i64,
+                _ => continue,
+            },
+        };
+        if !(200..300).contains(&status) {
+            return Err(reject!(
+                OriginalCallFailed,
+                "the Track API answered this call with status {status} ({key}): it changed \
+                 nothing then, and replaying it would (--keep-failed-calls converts it anyway)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The envelope's call time: `timestamp`, `received_at` or `sent_at`, the first present.
@@ -305,7 +338,7 @@ fn v1_call(rec: &mut Rec, route: Route, body: &RawMap) -> Result<(), Reject> {
 /// unsuppress).
 fn status_track(rec: &mut Rec, seg: Cow<str>, event: &'static str) -> Result<(), Reject> {
     let person = Person::from_segment(seg)?;
-    rec.emit(&person_track(&person, event, rec.time(None)))
+    rec.emit(&person_track(&person, event, rec.time(None)?))
 }
 
 /// `POST /api/v1/events`: an event about `body.anonymous_id`; without one (an invite event)
@@ -330,7 +363,7 @@ fn add_device(rec: &mut Rec, seg: Cow<str>, body: &RawMap) -> Result<(), Reject>
     };
     let token = v1_device_id(&device, "body.device")?;
     let platform = opt_str(&device, "platform", "body.device")?;
-    let ts = rec.time(opt_time(&device, "last_used", "body.device")?);
+    let ts = rec.time(opt_time(&device, "last_used", "body.device")?)?;
     let mut call = person_track(&person, "Device Created or Updated", ts);
     call.device = Some(device_context(token, platform));
     call.properties = Some(device_properties(&device, "id", "body.device")?);
@@ -346,7 +379,7 @@ fn delete_device(rec: &mut Rec, seg: Cow<str>, token: Cow<str>) -> Result<(), Re
             "the device token in the path is empty"
         ));
     }
-    let mut call = person_track(&person, "Device Deleted", rec.time(None));
+    let mut call = person_track(&person, "Device Deleted", rec.time(None)?);
     call.device = Some(device_context(token, None));
     rec.emit(&call)
 }
@@ -356,7 +389,7 @@ fn delete_device(rec: &mut Rec, seg: Cow<str>, token: Cow<str>) -> Result<(), Re
 fn metrics(rec: &mut Rec, body: &RawMap) -> Result<(), Reject> {
     let (id, id_raw) = delivery_id(body)?;
     let metric = req_name(body, "metric", "body")?;
-    let ts = rec.time(opt_time(body, "timestamp", "body")?);
+    let ts = rec.time(opt_time(body, "timestamp", "body")?)?;
     let mut call = delivery_call(id, id_raw, metric, ts);
     let props = call.properties.get_or_insert_with(Vec::new);
     for (key, out_key) in [
@@ -376,7 +409,7 @@ fn metrics(rec: &mut Rec, body: &RawMap) -> Result<(), Reject> {
 fn push_events(rec: &mut Rec, body: &RawMap) -> Result<(), Reject> {
     let (id, id_raw) = delivery_id(body)?;
     let metric = req_name(body, "event", "body")?;
-    let ts = rec.time(opt_time(body, "timestamp", "body")?);
+    let ts = rec.time(opt_time(body, "timestamp", "body")?)?;
     let mut call = delivery_call(id, id_raw, metric, ts);
     if let Some(device) = body.get("device_id") {
         let props = call.properties.get_or_insert_with(Vec::new);
@@ -403,7 +436,7 @@ fn identify(rec: &mut Rec, seg: Cow<str>, body: &RawMap) -> Result<(), Reject> {
         Some(a) => Some(id_text(a, "body", "anonymous_id")?),
         None => None,
     };
-    let ts = rec.time(opt_time(body, "_timestamp", "body")?);
+    let ts = rec.time(opt_time(body, "_timestamp", "body")?)?;
     let (rel_action, rels) = v1_relationships(body)?;
     let mut call = person_call(CallType::Identify, &person, ts);
     call.anonymous_id = anonymous_id;
@@ -455,7 +488,7 @@ fn form_submit(rec: &mut Rec, body: &RawMap) -> Result<(), Reject> {
         }
     };
     let person = Person::single(key, raw, AT)?;
-    let mut call = person_call(CallType::Identify, &person, rec.time(None));
+    let mut call = person_call(CallType::Identify, &person, rec.time(None)?);
     let mut traits = vec![Member::Spread {
         entries: &data.entries,
         skip: &["id", "email"],
@@ -511,7 +544,7 @@ fn event(rec: &mut Rec, person: Person, body: &RawMap) -> Result<(), Reject> {
         Some("screen") => CallType::Screen,
         _ => CallType::Track,
     };
-    let ts = rec.time(opt_time(body, "timestamp", "body")?);
+    let ts = rec.time(opt_time(body, "timestamp", "body")?)?;
     let mut call = person_call(kind, &person, ts);
     set_event(&mut call, name, opt_raw_obj(body, "data", "body")?)?;
     call.message_id = ulid_id(body);

@@ -160,7 +160,7 @@ fn person(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
         ));
     };
     let person = Person::from_identifiers(&ids, "identifiers")?;
-    let ts = rec.time(own_time);
+    let ts = rec.time(own_time)?;
     match action {
         "identify" => person_identify(rec, map, &person, ts),
         "event" | "page" | "screen" => person_event(rec, map, &person, action, ts),
@@ -254,7 +254,7 @@ fn add_device(
     let device = required_device(map, action)?;
     let token = device_token(&device, "token", "device")?;
     let platform = opt_str(&device, "platform", "device")?;
-    let ts = rec.time(opt_time(&device, "last_used", "device")?.or(own_time));
+    let ts = rec.time(opt_time(&device, "last_used", "device")?.or(own_time))?;
     let mut call = person_track(person, "Device Created or Updated", ts);
     call.device = Some(device_context(token, platform));
     call.properties = Some(device_properties(&device, "token", "device")?);
@@ -345,7 +345,7 @@ pub fn merge(rec: &mut Rec, map: &RawMap, at: &str, own_time: Option<i64>) -> Re
     let (primary, secondary) = (side("primary")?, side("secondary")?);
     let (user_id, member) = merge_side(&primary, &super::fields::path(at, "primary"))?;
     let (previous_id, _) = merge_side(&secondary, &super::fields::path(at, "secondary"))?;
-    let mut call = Call::new(CallType::Alias, vec![member], rec.time(own_time));
+    let mut call = Call::new(CallType::Alias, vec![member], rec.time(own_time)?);
     call.user_id = Some(user_id);
     call.previous_id = Some(previous_id);
     rec.emit(&call)
@@ -380,7 +380,7 @@ fn object(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
         ));
     };
     let object = Object::from_identifiers(&ids, "identifiers")?;
-    let ts = rec.time(opt_time(map, "timestamp", "")?);
+    let ts = rec.time(opt_time(map, "timestamp", "")?)?;
     match action {
         "identify" | "identify_anonymous" => object_identify(rec, map, &object, people, ts),
         "delete" => rec.emit(&object_deleted(&object, ts)),
@@ -468,7 +468,7 @@ fn delivery(rec: &mut Rec, map: &RawMap, action: &str) -> Result<(), Reject> {
     let id = id_text(id_raw, "identifiers", "id")?;
     let metric = req_name(map, "name", "")?;
     let attributes = opt_obj(map, "attributes", "")?;
-    let ts = rec.time(opt_time(map, "timestamp", "")?);
+    let ts = rec.time(opt_time(map, "timestamp", "")?)?;
     let mut call = delivery_call(id, id_raw, metric, ts);
     let props = call.properties.get_or_insert_with(Vec::new);
     if let Some(attrs) = &attributes {
