@@ -1,5 +1,11 @@
-//! Command-line flags, and their validation into a [`Config`] before any work starts.
+//! Command-line flags, and their validation before any work starts: each subcommand's flags
+//! become its validated configuration once, here, and no other module sees a flag. `convert`
+//! and `check` become a [`Config`] (this module, with [`paths`] checking the paths against each
+//! other); `send` a `SendConfig` ([`send`]); `plan` and `merge` a `PlanConfig` and a
+//! `MergeConfig` ([`shard`]). `send --from track` converts with the [`Config`] this module
+//! builds for `convert` from the same flags.
 
+mod paths;
 pub(crate) mod send;
 pub(crate) mod shard;
 
@@ -7,10 +13,17 @@ use crate::config::{
     Command, Compression, Config, CsvLayout, InputFormat, OutputConfig, PartitionBy, Progress,
 };
 use crate::error::{Error, Result};
-use crate::target::Target;
 use crate::translate::{MessageIds, Options};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// `--max-file-bytes`'s default, also the part-file size of `send --from track`'s conversion.
+const DEFAULT_MAX_FILE_BYTES: &str = "256MiB";
+/// `--max-open-files`'s default, also that of `send --from track`'s conversion.
+const DEFAULT_MAX_OPEN_FILES: u32 = 64;
+/// The default of the (hidden) `--idle-frame-bytes`.
+const DEFAULT_IDLE_FRAME_BYTES: &str = "32MiB";
 
 /// The command line: one subcommand and its flags.
 #[derive(Debug, Parser)]
@@ -56,7 +69,7 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "N")]
     pub compress_level: Option<i32>,
     /// Start a new part file before one would exceed this size (before compression).
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
+    #[arg(long, default_value = DEFAULT_MAX_FILE_BYTES, value_parser = parse_size, value_name = "BYTES")]
     pub max_file_bytes: u64,
     /// Start a new part file before one would exceed this many calls (0: unlimited).
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -65,10 +78,10 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub overwrite: bool,
     /// At most this many output files open at once; more partitions are closed and reopened.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=65536), value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_MAX_OPEN_FILES, value_parser = clap::value_parser!(u32).range(2..=65536), value_name = "N")]
     pub max_open_files: u32,
     /// Unfinished compressed frames kept in memory for closed files (tuning and tests).
-    #[arg(long, default_value = "32MiB", value_parser = parse_size, hide = true)]
+    #[arg(long, default_value = DEFAULT_IDLE_FRAME_BYTES, value_parser = parse_size, hide = true)]
     pub idle_frame_bytes: u64,
     /// Take share K of N of the inputs (K/N, or auto/N: K from JOB_COMPLETION_INDEX or
     /// AWS_BATCH_JOB_ARRAY_INDEX).
@@ -93,12 +106,29 @@ pub struct CheckArgs {
     pub common: CommonArgs,
 }
 
-/// The flags `convert` and `check` share: inputs, formats, the mapping's settings, reporting.
+/// The flags `convert` and `check` share: inputs, the mapping's settings, the call size limit,
+/// reporting.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Input files or directories; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+    /// How records are read and mapped.
+    #[command(flatten, next_help_heading = "Conversion")]
+    pub mapping: MappingArgs,
+    /// Reject records with a call larger than this (call_too_large); 0 disables.
+    #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES",
+        help_heading = "Conversion")]
+    pub max_call_bytes: u64,
+    /// The progress line, the summary and where it goes.
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// The mapping's settings: how records are read and which calls they become. `convert` and
+/// `check` take them, and `send` with `--from track` only.
+#[derive(Debug, Clone, Args)]
+pub struct MappingArgs {
     /// Input format.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto, value_name = "FORMAT")]
     pub input_format: FormatArg,
@@ -124,21 +154,24 @@ pub struct CommonArgs {
     /// Reject lines longer than this (line_too_long).
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "BYTES")]
     pub max_line_bytes: u64,
-    /// Reject records with a call larger than this (call_too_large); 0 disables.
-    #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES")]
-    pub max_call_bytes: u64,
-    /// Progress line on stderr.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN")]
-    pub progress: ProgressArg,
-    /// No progress bar and no summary.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Write the end-of-run summary as JSON to this file.
-    #[arg(long, value_name = "FILE")]
-    pub summary_json: Option<PathBuf>,
     /// Bytes read from an input at a time (tuning and tests).
     #[arg(long, default_value = "2MiB", value_parser = parse_size, hide = true)]
     pub block_size: u64,
+}
+
+/// The progress line and the summary: `convert`, `check` and `send` take them.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Progress line on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN",
+        help_heading = "Progress")]
+    pub progress: ProgressArg,
+    /// No progress bar and no summary.
+    #[arg(long, short, help_heading = "Progress")]
+    pub quiet: bool,
+    /// Write the end-of-run summary as JSON to this file.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub summary_json: Option<PathBuf>,
 }
 
 /// `--compress` values.
@@ -370,29 +403,19 @@ impl ConvertArgs {
     }
 }
 
-impl CommonArgs {
-    fn translate_options(&self, bucket_hash: bool) -> Result<Options> {
+impl MappingArgs {
+    /// The mapping's settings; `max_call_bytes` is the command's call size limit.
+    fn translate_options(&self, max_call_bytes: u64, bucket_hash: bool) -> Result<Options> {
         let mut translate = Options::new(reference_now(self.now.as_deref())?);
         translate.integrations = integrations(self.integrations.as_deref())?;
         translate.message_ids = match self.message_ids {
             IdsArg::Derived => MessageIds::Derived,
             IdsArg::Random => MessageIds::Random,
         };
-        translate.max_call_bytes = self.max_call_bytes as usize;
+        translate.max_call_bytes = max_call_bytes as usize;
         translate.email_trait = self.email_trait;
         translate.bucket_hash = bucket_hash;
         Ok(translate)
-    }
-
-    fn progress(&self) -> Progress {
-        if self.quiet {
-            return Progress::Never;
-        }
-        match self.progress {
-            ProgressArg::Auto => Progress::Auto,
-            ProgressArg::Always => Progress::Always,
-            ProgressArg::Never => Progress::Never,
-        }
     }
 
     fn check_limits(&self) -> Result<()> {
@@ -406,152 +429,6 @@ impl CommonArgs {
         }
         Ok(())
     }
-}
-
-/// `path` made absolute with every existing part resolved (links included), so two spellings
-/// of one place compare equal; the part that does not exist yet is appended as written.
-fn resolved(path: &Path) -> PathBuf {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut tail = Vec::new();
-    let mut head = abs.as_path();
-    loop {
-        if let Ok(real) = head.canonicalize() {
-            let mut out = real;
-            out.extend(tail.iter().rev());
-            return out;
-        }
-        match (head.parent(), head.file_name()) {
-            (Some(parent), Some(name)) => {
-                tail.push(name.to_os_string());
-                head = parent;
-            }
-            _ => return abs,
-        }
-    }
-}
-
-/// The inputs as given, checked against the run's outputs (docs/mapping.md §13): an input at or
-/// below `--out` is refused; `--out` inside an input directory is skipped by discovery
-/// (returned); a file option naming an input or a file below `--out` is refused.
-fn check_paths(
-    inputs: &[PathBuf],
-    out: Option<&Path>,
-    files: &[(&str, &Target)],
-) -> Result<Option<PathBuf>> {
-    let is_url = |p: &Path| p.to_str().is_some_and(crate::store::is_url);
-    // An object-store `--out` is checked against the inputs when they are listed.
-    let out = out.filter(|o| !is_url(o)).map(resolved);
-    let mut exclude = None;
-    let mut given = Vec::new();
-    for input in inputs.iter().filter(|i| i.as_os_str() != "-" && !is_url(i)) {
-        let real = input
-            .canonicalize()
-            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", input.display())))?;
-        if let Some(out) = &out {
-            if real.starts_with(out) {
-                return Err(Error::Usage(format!(
-                    "input {} is inside --out {}: a run's output never holds its inputs",
-                    input.display(),
-                    out.display()
-                )));
-            }
-            if real.is_dir() && out.starts_with(&real) {
-                exclude = Some(out.clone());
-            }
-        }
-        given.push((input, real));
-    }
-    for (flag, target) in files {
-        let real = resolved(&target.path);
-        if let Some(out) = &out
-            && real.starts_with(out)
-        {
-            return Err(Error::Usage(format!(
-                "{flag} {} is inside --out {}: choose a file outside it",
-                target.path.display(),
-                out.display()
-            )));
-        }
-        if let Some(run_dir) = real
-            .ancestors()
-            .skip(1)
-            .find(|a| crate::output::dir::is_run_dir(a))
-        {
-            return Err(Error::Usage(format!(
-                "{flag} {} is inside {}, the output of a track2pipelines run: choose a file outside it",
-                target.path.display(),
-                run_dir.display()
-            )));
-        }
-        if let Some((input, _)) = given
-            .iter()
-            .find(|(_, r)| *r == real || (r.is_dir() && real.starts_with(r)))
-        {
-            return Err(Error::Usage(format!(
-                "{flag} {} would overwrite or join the input {}",
-                target.path.display(),
-                input.display()
-            )));
-        }
-    }
-    Ok(exclude)
-}
-
-/// What the subcommand alone decides, before the flags all commands share are checked.
-struct Job {
-    command: Command,
-    output: Option<OutputConfig>,
-    common: CommonArgs,
-    /// `check --errors`.
-    errors: Option<PathBuf>,
-    shard: Option<crate::config::Shard>,
-    split_bytes: u64,
-}
-
-impl Cmd {
-    /// The command's own part of the configuration; `plan`, `merge` and `send` have none.
-    fn into_job(self) -> Result<Job> {
-        match self {
-            Cmd::Convert(c) => {
-                let shard = c
-                    .shard
-                    .as_deref()
-                    .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
-                    .transpose()?;
-                Ok(Job {
-                    command: Command::Convert,
-                    output: Some(c.output()?),
-                    common: c.common,
-                    errors: None,
-                    shard,
-                    split_bytes: c.split_bytes,
-                })
-            }
-            Cmd::Check(c) => Ok(Job {
-                command: Command::Check,
-                output: None,
-                common: c.common,
-                errors: c.errors,
-                shard: None,
-                split_bytes: 0,
-            }),
-            Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => Err(Error::Usage(
-                "plan, merge and send take no convert configuration".into(),
-            )),
-        }
-    }
-}
-
-impl CommonArgs {
-    /// `file://` inputs are paths.
-    fn resolve_file_urls(&mut self) -> Result<()> {
-        for input in &mut self.inputs {
-            if let Some(path) = input.to_str().and_then(crate::store::file_url_path) {
-                *input = path?;
-            }
-        }
-        Ok(())
-    }
 
     /// `--threads`, else every core (at most 256).
     fn thread_count(&self) -> usize {
@@ -560,6 +437,153 @@ impl CommonArgs {
             None => std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
         }
     }
+}
+
+impl ReportArgs {
+    /// `--progress`, `Never` with `--quiet`.
+    fn progress(&self) -> Progress {
+        if self.quiet {
+            return Progress::Never;
+        }
+        match self.progress {
+            ProgressArg::Auto => Progress::Auto,
+            ProgressArg::Always => Progress::Always,
+            ProgressArg::Never => Progress::Never,
+        }
+    }
+}
+
+/// What the subcommand alone decides, before the flags all commands share are checked.
+struct Job {
+    command: Command,
+    output: Option<OutputConfig>,
+    inputs: Vec<PathBuf>,
+    mapping: MappingArgs,
+    max_call_bytes: u64,
+    report: ReportArgs,
+    /// `check --errors`.
+    errors: Option<PathBuf>,
+    shard: Option<crate::config::Shard>,
+    split_bytes: u64,
+}
+
+impl Job {
+    /// `convert`'s own part of the configuration.
+    fn convert(c: ConvertArgs) -> Result<Job> {
+        let shard = c
+            .shard
+            .as_deref()
+            .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
+            .transpose()?;
+        Ok(Job {
+            command: Command::Convert,
+            output: Some(c.output()?),
+            inputs: c.common.inputs,
+            mapping: c.common.mapping,
+            max_call_bytes: c.common.max_call_bytes,
+            report: c.common.report,
+            errors: None,
+            shard,
+            split_bytes: c.split_bytes,
+        })
+    }
+
+    /// `check`'s own part of the configuration.
+    fn check(c: CheckArgs) -> Job {
+        Job {
+            command: Command::Check,
+            output: None,
+            inputs: c.common.inputs,
+            mapping: c.common.mapping,
+            max_call_bytes: c.common.max_call_bytes,
+            report: c.common.report,
+            errors: c.errors,
+            shard: None,
+            split_bytes: 0,
+        }
+    }
+
+    /// Validates the flags into a run configuration: every value and every path is checked
+    /// here, before any work starts. `convert`, `check` and `send --from track` all come
+    /// through here.
+    fn into_config(mut self, command_line: Vec<String>) -> Result<Config> {
+        for input in &mut self.inputs {
+            // `file://` inputs are paths.
+            if let Some(path) = input.to_str().and_then(crate::store::file_url_path) {
+                *input = path?;
+            }
+        }
+        self.mapping.check_limits()?;
+        let bucket_hash = self.output.as_ref().is_some_and(|o| {
+            o.partition_by
+                .iter()
+                .any(|p| matches!(p, PartitionBy::Bucket(_)))
+        });
+        let translate = self
+            .mapping
+            .translate_options(self.max_call_bytes, bucket_hash)?;
+        let (errors_file, summary_json, exclude) = paths::checked_paths(&self)?;
+        let mapping = self.mapping;
+        Ok(Config {
+            command: self.command,
+            input_format: mapping.input_format.format(),
+            csv_layout: mapping.csv_layout.layout(),
+            threads: mapping.thread_count(),
+            translate,
+            max_line_bytes: mapping.max_line_bytes,
+            progress: self.report.progress(),
+            quiet: self.report.quiet,
+            inputs: self.inputs,
+            exclude,
+            summary_json,
+            output: self.output,
+            errors_file,
+            block_bytes: mapping.block_size as usize,
+            command_line,
+            shard: self.shard,
+            split_bytes: self.split_bytes,
+        })
+    }
+}
+
+/// The configuration of `send --from track`'s conversion: `convert`'s, built by the same
+/// function from the same mapping flags, into `out` as one plain file set in input order
+/// (`--partition-by none`, no compression, `convert`'s default file sizes, replaced on each
+/// conversion), quiet and with no summary of its own (the send reports).
+fn track_conversion(
+    inputs: Vec<PathBuf>,
+    mapping: MappingArgs,
+    max_call_bytes: u64,
+    out: PathBuf,
+    command_line: Vec<String>,
+) -> Result<Config> {
+    let output = OutputConfig {
+        dir: out,
+        partition_by: Vec::new(),
+        compress: Compression::None,
+        compress_level: 1,
+        max_file_bytes: parse_size(DEFAULT_MAX_FILE_BYTES).expect("a valid default"),
+        max_file_records: 0,
+        overwrite: true,
+        max_open_files: DEFAULT_MAX_OPEN_FILES as usize,
+        idle_frame_bytes: parse_size(DEFAULT_IDLE_FRAME_BYTES).expect("a valid default") as usize,
+    };
+    let job = Job {
+        command: Command::Convert,
+        output: Some(output),
+        inputs,
+        mapping,
+        max_call_bytes,
+        report: ReportArgs {
+            progress: ProgressArg::Never,
+            quiet: true,
+            summary_json: None,
+        },
+        errors: None,
+        shard: None,
+        split_bytes: 0,
+    };
+    job.into_config(command_line)
 }
 
 impl LayoutArg {
@@ -575,69 +599,60 @@ impl LayoutArg {
     }
 }
 
-/// Checks the files named on the command line (`--errors`, `--summary-json`) and then every
-/// path against the others; returns the two targets and the directory discovery must skip.
-fn checked_paths(job: &Job) -> Result<(Option<Target>, Option<Target>, Option<PathBuf>)> {
-    let errors_file = job
-        .errors
-        .as_ref()
-        .map(|p| Target::check(p, "--errors"))
-        .transpose()?;
-    let summary_json = job
-        .common
-        .summary_json
-        .as_ref()
-        .map(|p| Target::check(p, "--summary-json"))
-        .transpose()?;
-    let mut named = Vec::new();
-    if let Some(t) = &errors_file {
-        named.push(("--errors", t));
-    }
-    if let Some(t) = &summary_json {
-        named.push(("--summary-json", t));
-    }
-    let exclude = check_paths(
-        &job.common.inputs,
-        job.output.as_ref().map(|o| o.dir.as_path()),
-        &named,
-    )?;
-    Ok((errors_file, summary_json, exclude))
+/// A command whose flags are validated, ready to run.
+pub(crate) enum Validated {
+    /// `convert` or `check`.
+    Job(Box<Config>),
+    /// `plan`.
+    Plan(crate::shard::plan::PlanConfig),
+    /// `merge`.
+    Merge(crate::shard::merge::MergeConfig),
+    /// `send`.
+    Send(Box<crate::send::SendConfig>),
+}
+
+/// Parses a command line: the flags, and clap's matches (which say which values the user
+/// gave). A clap error is help, the version, or a bad flag; it prints itself.
+pub(crate) fn parse(args: &[OsString]) -> std::result::Result<(Cli, ArgMatches), clap::Error> {
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok((cli, matches))
 }
 
 impl Cli {
-    /// Validates the flags into a run configuration: every value and every path is checked
-    /// here, before any work starts.
-    pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
-        let mut job = self.command.into_job()?;
-        job.common.resolve_file_urls()?;
-        job.common.check_limits()?;
-        let bucket_hash = job.output.as_ref().is_some_and(|o| {
-            o.partition_by
-                .iter()
-                .any(|p| matches!(p, PartitionBy::Bucket(_)))
-        });
-        let translate = job.common.translate_options(bucket_hash)?;
-        let (errors_file, summary_json, exclude) = checked_paths(&job)?;
-        let common = job.common;
-        Ok(Config {
-            command: job.command,
-            input_format: common.input_format.format(),
-            csv_layout: common.csv_layout.layout(),
-            threads: common.thread_count(),
-            translate,
-            max_line_bytes: common.max_line_bytes,
-            progress: common.progress(),
-            quiet: common.quiet,
-            inputs: common.inputs,
-            exclude,
-            summary_json,
-            output: job.output,
-            errors_file,
-            block_bytes: common.block_size as usize,
-            command_line,
-            shard: job.shard,
-            split_bytes: job.split_bytes,
+    /// Validates the flags of any subcommand into its configuration; `matches` are those
+    /// [`parse`] returned with `self`.
+    pub(crate) fn validate(
+        self,
+        matches: &ArgMatches,
+        command_line: Vec<String>,
+    ) -> Result<Validated> {
+        let sub = |name| {
+            matches
+                .subcommand_matches(name)
+                .expect("the parsed subcommand")
+        };
+        Ok(match self.command {
+            Cmd::Plan(a) => Validated::Plan(a.into_config()?),
+            Cmd::Merge(a) => Validated::Merge(a.into_config(command_line)?),
+            Cmd::Send(a) => Validated::Send(Box::new(a.into_config(sub("send"), command_line)?)),
+            command => Validated::Job(Box::new(Cli { command }.into_config(command_line)?)),
         })
+    }
+
+    /// Validates the flags of `convert` or `check` into a run configuration: every value and
+    /// every path is checked here, before any work starts.
+    pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
+        let job = match self.command {
+            Cmd::Convert(c) => Job::convert(c)?,
+            Cmd::Check(c) => Job::check(c),
+            Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => {
+                return Err(Error::Usage(
+                    "plan, merge and send take no convert configuration".into(),
+                ));
+            }
+        };
+        job.into_config(command_line)
     }
 }
 

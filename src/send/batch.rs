@@ -213,6 +213,18 @@ pub fn sub_body(body: &[u8], spans: &[Span]) -> (Vec<u8>, Vec<Span>) {
     (out, new)
 }
 
+/// Sets the `sentAt` of every call of `body` that has one to `now_ms` (`--sent-at send`: the
+/// time the request is first sent), in place: the value has a fixed width, so no byte moves.
+pub fn stamp_sent_at(body: &mut [u8], calls: &[Span], now_ms: i64) {
+    if calls.iter().all(|s| s.sent_at.is_none()) {
+        return;
+    }
+    let ts = crate::time::format(now_ms);
+    for p in calls.iter().filter_map(|s| s.sent_at) {
+        body[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
