@@ -59,30 +59,8 @@ pub fn prepare(
         cfg.translate.set_now_ms(ms);
     }
     let out = st.path(state::CONVERTED);
-    let mut tracks = Vec::new();
-    for s in crate::input::discover(&cfg.inputs, cfg.input_format, None)?.sources {
-        if let Some(p) = &s.path {
-            let (c, d) = (std::fs::canonicalize(p), std::fs::canonicalize(&st.dir));
-            if let (Ok(c), Ok(d)) = (c, d)
-                && c.starts_with(&d)
-            {
-                return Err(Error::Usage(format!(
-                    "input {} lies inside the state directory",
-                    s.name
-                )));
-            }
-        }
-        let sum = match &s.path {
-            Some(p) => Some(
-                source::checksum(p)
-                    .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", p.display())))?,
-            ),
-            None => None,
-        };
-        tracks.push(serde_json::json!({"source": s.name.as_ref(), "size": s.size, "checksum_xxh3_128": sum}));
-    }
     let track_id = serde_json::json!({
-        "inputs": tracks,
+        "inputs": track_inputs(&cfg, st)?,
         "mapping": cfg.mapping_identity(),
         "now_ms": cfg.translate.now_ms(),
     });
@@ -113,7 +91,47 @@ pub fn prepare(
         ..Live::default()
     };
     let result = crate::job::execute(&cfg, &live)?;
-    // The rejected records, copied (streamed) to DIR/errors.ndjson.
+    copy_errors(st, &out)?;
+    let t = &result.total;
+    Ok(Converted {
+        records: t.records,
+        converted: t.converted,
+        rejected: t.rejected,
+        calls: t.total_calls(),
+        reused: false,
+    })
+}
+
+/// The Track inputs, each with its size and checksum, for the state's identity; an input
+/// inside the state directory is refused.
+fn track_inputs(cfg: &crate::config::Config, st: &State) -> Result<Vec<serde_json::Value>> {
+    let mut tracks = Vec::new();
+    for s in crate::input::discover(&cfg.inputs, cfg.input_format, None)?.sources {
+        if let Some(p) = &s.path {
+            let (c, d) = (std::fs::canonicalize(p), std::fs::canonicalize(&st.dir));
+            if let (Ok(c), Ok(d)) = (c, d)
+                && c.starts_with(&d)
+            {
+                return Err(Error::Usage(format!(
+                    "input {} lies inside the state directory",
+                    s.name
+                )));
+            }
+        }
+        let sum = match &s.path {
+            Some(p) => Some(
+                source::checksum(p)
+                    .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
+        tracks.push(serde_json::json!({"source": s.name.as_ref(), "size": s.size, "checksum_xxh3_128": sum}));
+    }
+    Ok(tracks)
+}
+
+/// The rejected records of the conversion in `out`, copied (streamed) to `DIR/errors.ndjson`.
+fn copy_errors(st: &State, out: &std::path::Path) -> Result<()> {
     let from = out.join("errors.ndjson");
     let tmp = st.path(".errors.ndjson.partial");
     let copied = if from.exists() {
@@ -124,13 +142,5 @@ pub fn prepare(
     copied
         .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
         .and_then(|()| std::fs::rename(&tmp, st.path(state::ERRORS)))
-        .map_err(|e| Error::io(st.path(state::ERRORS), e))?;
-    let t = &result.total;
-    Ok(Converted {
-        records: t.records,
-        converted: t.converted,
-        rejected: t.rejected,
-        calls: t.total_calls(),
-        reused: false,
-    })
+        .map_err(|e| Error::io(st.path(state::ERRORS), e))
 }
