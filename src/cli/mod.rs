@@ -512,6 +512,51 @@ impl Cli {
 mod tests {
     use super::*;
 
+    /// The identities written down in a send's state and a shard's manifest are built from
+    /// named fields: these values may change only on purpose (old states and shard manifests
+    /// would no longer match).
+    #[test]
+    fn option_identities_are_pinned() {
+        let input = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let out = std::env::temp_dir().join("t2p-identity-test-never-written");
+        let args = [
+            "t2p",
+            "convert",
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "--partition-by",
+            "date,bucket:4",
+            "--compress",
+            "zstd",
+            "--email-trait",
+            "--integrations",
+            r#"{"All": false}"#,
+        ];
+        let cli = Cli::try_parse_from(args.iter().copied().chain([
+            "--out",
+            out.to_str().unwrap(),
+            input,
+        ]))
+        .unwrap();
+        let cfg = cli.into_config(Vec::new()).unwrap();
+        assert_eq!(
+            cfg.mapping_identity(),
+            serde_json::json!({
+                "input_format": "auto", "csv_layout": "auto", "max_line_bytes": 16 << 20,
+                "max_call_bytes": 32768, "integrations": r#"{"All":false}"#,
+                "message_ids": "derived", "email_trait": true,
+            })
+        );
+        assert_eq!(
+            cfg.layout_identity(),
+            serde_json::json!({
+                "partition_by": ["date", "bucket:4"], "compress": "zstd", "compress_level": 1,
+                "max_file_bytes": 256 << 20, "max_file_records": 0,
+            })
+        );
+        assert_eq!(crate::shard::options_digest(&cfg), "05cecd3b6be2a55f");
+    }
+
     #[test]
     fn sizes() {
         assert_eq!(parse_size("4096"), Ok(4096));
