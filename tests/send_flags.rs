@@ -297,6 +297,26 @@ fn a_state_made_before_is_untouched_by_a_refusal() {
     assert_eq!(srv.shared.requests.load(Ordering::SeqCst), requests);
 }
 
+#[test]
+fn a_summary_json_on_an_input_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let input = tmp.path().join("calls.ndjson");
+    write_lines(&input, &calls(10, 5));
+    let before = std::fs::read(&input).unwrap();
+    let srv = Server::start(KEY, 0, false);
+    let state = tmp.path().join("st");
+    let summary = input.to_str().unwrap();
+    let o = run(send_cmd(&srv, &state, &["--summary-json", summary]).arg(&input));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--summary-json"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        before,
+        "the input was overwritten"
+    );
+    assert_eq!(srv.shared.requests.load(Ordering::SeqCst), 0);
+}
+
 fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut files: Vec<_> = walk(dir)
         .into_iter()

@@ -32,7 +32,7 @@ fn resolved(path: &Path) -> PathBuf {
 /// The inputs as given, checked against the run's outputs (docs/mapping.md §13): an input at or
 /// below `--out` is refused; `--out` inside an input directory is skipped by discovery
 /// (returned); a file option naming an input or a file below `--out` is refused.
-fn check_paths(
+pub(super) fn check_paths(
     inputs: &[PathBuf],
     out: Option<&Path>,
     files: &[(&str, &Target)],

@@ -367,7 +367,8 @@ impl SendArgs {
         Ok(key.map(WriteKey::new))
     }
 
-    /// `--summary-json`: its directory exists and is not the state directory.
+    /// `--summary-json`: its directory exists, and it is neither in the state directory nor an
+    /// input (or inside an input directory or a convert output).
     fn check_summary_json(&self) -> Result<()> {
         let Some(p) = &self.report.summary_json else {
             return Ok(());
@@ -388,6 +389,9 @@ impl SendArgs {
                 "--summary-json may not lie inside the state directory",
             ));
         }
+        // Never an input, nor a file inside an input directory or a convert output.
+        let target = crate::target::Target::check(p, "--summary-json")?;
+        super::paths::check_paths(&self.inputs, None, &[("--summary-json", &target)])?;
         Ok(())
     }
 }

@@ -258,6 +258,20 @@ mod tests {
     }
 
     #[test]
+    fn stamping_sets_only_the_sent_at_values() {
+        let mut b = Batcher::new(1000, 10);
+        let with = br#"{"sentAt":"0000-00-00T00:00:00.000Z"}"#;
+        b.push_call(0, with, with, Some(11), 1, 0);
+        b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 2, 40);
+        let mut batch = b.finish().unwrap();
+        stamp_sent_at(&mut batch.body, &batch.calls, 1_767_225_600_000);
+        assert_eq!(
+            batch.body,
+            br#"{"batch":[{"sentAt":"2026-01-01T00:00:00.000Z"},{"a":1}]}"#
+        );
+    }
+
+    #[test]
     fn sub_bodies_keep_calls_and_sent_at() {
         let mut b = Batcher::new(1000, 10);
         b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 1, 0);
