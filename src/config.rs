@@ -1,5 +1,6 @@
-//! The validated configuration of a run: everything [`crate::cli`] parsed and checked before
-//! any work starts.
+//! The validated configuration of a `convert` or `check` run (and of `send --from track`'s
+//! conversion): everything the command line's flags became once `src/cli/` parsed and checked
+//! them, before any work starts.
 
 use crate::error::{Error, Result};
 use crate::target::Target;

@@ -1,9 +1,9 @@
 //! Command-line flags, and their validation before any work starts: each subcommand's flags
 //! become its validated configuration once, here, and no other module sees a flag. `convert`
-//! and `check` become a [`Config`] (this module, their own flags in [`convert`], [`paths`]
-//! checking the paths against each other); `send` a `SendConfig` ([`send`]); `plan` and `merge` a `PlanConfig` and a
-//! `MergeConfig` ([`shard`]). `send --from track` converts with the [`Config`] this module
-//! builds for `convert` from the same flags.
+//! and `check` become a [`Config`] (this module; their own flags in `cli/convert.rs`, the paths
+//! checked against each other in `cli/paths.rs`); `send` a `SendConfig` (`cli/send.rs`); `plan`
+//! and `merge` a `PlanConfig` and a `MergeConfig` (`cli/shard.rs`). `send --from track`
+//! converts with the [`Config`] this module builds for `convert` from the same flags.
 
 mod convert;
 mod paths;
