@@ -1,9 +1,9 @@
-//! `send`'s flags, end to end: the values it refuses before anything is sent (limits above the
-//! API's, an endpoint holding a secret, conversion options without `--from track`), and a
-//! `--help` that describes every option under its heading (docs/send.md, "Options"). Every
-//! refusal runs the real binary against the test server of `tests/common/pipelines_server.rs`
-//! on 127.0.0.1 and proves that it received no request and that the state directory was not
-//! made.
+//! `send`'s flags (and the shard count of `plan` and `merge`), end to end: the values `send`
+//! refuses before anything is sent (limits above the API's, an endpoint holding a secret,
+//! conversion options without `--from track`, a summary file on an input), and a `--help` that
+//! describes every option under its heading (docs/send.md, "Options"). Every refusal runs the
+//! real binary against the test server of `tests/common/pipelines_server.rs` on 127.0.0.1 and
+//! proves that it received no request and that the state directory was not made.
 
 mod common;
 #[path = "common/send_helpers.rs"]
@@ -327,4 +327,37 @@ fn snapshot(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
         .collect();
     files.sort();
     files
+}
+
+#[test]
+fn plan_and_merge_refuse_a_shard_count_of_zero() {
+    // merge --shards 0 panicked (an index out of bounds) before its flags were validated.
+    let tmp = TempDir::new().unwrap();
+    let input = tmp.path().join("calls.ndjson");
+    write_lines(&input, &calls(3, 5));
+    for args in [
+        vec![
+            "merge",
+            "--shards",
+            "0",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+        vec!["plan", "--shards", "0", input.to_str().unwrap()],
+        vec![
+            "merge",
+            "--shards",
+            "10001",
+            "--out",
+            tmp.path().to_str().unwrap(),
+        ],
+    ] {
+        let o = run(t2p().args(&args));
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("--shards is 1 to 10000"),
+            "{}",
+            stderr(&o)
+        );
+    }
 }
