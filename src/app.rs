@@ -1,14 +1,14 @@
-//! The program: parse the flags, dispatch the subcommand (`convert`/`check` through
-//! [`crate::job`], `send`, `plan`, `merge`), turn SIGINT/SIGTERM into a stop request, report,
-//! and exit with the status docs/mapping.md gives.
+//! The program: parse the flags and validate them into the subcommand's configuration
+//! ([`crate::cli`]), run it (`convert`/`check` through [`crate::job`], `send`, `plan`,
+//! `merge`), turn SIGINT/SIGTERM into a stop request, report, and exit with the status
+//! docs/mapping.md gives.
 
 use crate::cancel::Cancel;
-use crate::cli::Cli;
+use crate::cli::Validated;
 use crate::error::Error;
 use crate::job;
 use crate::pipeline::Live;
 use crate::report::{self, ProgressUi};
-use clap::Parser;
 use std::ffi::OsString;
 use std::sync::Arc;
 
@@ -16,8 +16,8 @@ use std::sync::Arc;
 pub fn main() -> i32 {
     // Arguments are taken as they are: a path that is not UTF-8 is still a path.
     let args: Vec<OsString> = std::env::args_os().collect();
-    let cli = match Cli::try_parse_from(&args) {
-        Ok(c) => c,
+    let (cli, matches) = match crate::cli::parse(&args) {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { 2 } else { 0 };
@@ -27,9 +27,10 @@ pub fn main() -> i32 {
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    let cli = match cli.command {
-        crate::cli::Cmd::Plan(a) => {
-            return match crate::shard::plan::run(&a) {
+    let cfg = match cli.validate(&matches, command_line) {
+        Ok(Validated::Job(cfg)) => cfg,
+        Ok(Validated::Plan(cfg)) => {
+            return match crate::shard::plan::run(&cfg) {
                 Ok(plan) => {
                     println!("{plan}");
                     0
@@ -37,8 +38,8 @@ pub fn main() -> i32 {
                 Err(e) => fail(&e),
             };
         }
-        crate::cli::Cmd::Merge(a) => {
-            return match crate::shard::merge::run(&a, &command_line) {
+        Ok(Validated::Merge(cfg)) => {
+            return match crate::shard::merge::run(&cfg) {
                 Ok(summary) => {
                     report::eprint(&summary);
                     0
@@ -46,15 +47,11 @@ pub fn main() -> i32 {
                 Err(e) => fail(&e),
             };
         }
-        crate::cli::Cmd::Send(send) => {
+        Ok(Validated::Send(cfg)) => {
             let cancel = Cancel::new();
             install_signal_handlers(&cancel);
-            return crate::send::main(*send, command_line, cancel);
+            return crate::send::main(&cfg, &cancel);
         }
-        command => Cli { command },
-    };
-    let cfg = match cli.into_config(command_line) {
-        Ok(c) => c,
         Err(e) => return fail(&e),
     };
     let live = Arc::new(Live::default());

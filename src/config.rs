@@ -1,5 +1,6 @@
-//! The validated configuration of a run: everything [`crate::cli`] parsed and checked before
-//! any work starts.
+//! The validated configuration of a `convert` or `check` run (and of `send --from track`'s
+//! conversion): everything the command line's flags became once `src/cli/` parsed and checked
+//! them, before any work starts.
 
 use crate::error::{Error, Result};
 use crate::target::Target;
@@ -137,6 +138,72 @@ pub struct Config {
     pub shard: Option<Shard>,
     /// `--split-bytes`: plain NDJSON inputs larger than this may be cut between shards.
     pub split_bytes: u64,
+}
+
+impl Config {
+    /// The options that decide which calls a record becomes, by name, for the identities
+    /// that are written down and compared later (a send's state, a shard's manifest): explicit
+    /// fields and fixed names, so a renamed field or another compiler never changes them. The
+    /// reference time is left out (each identity records it on its own).
+    pub fn mapping_identity(&self) -> serde_json::Value {
+        let t = &self.translate;
+        serde_json::json!({
+            "input_format": match self.input_format {
+                InputFormat::Ndjson => "ndjson",
+                InputFormat::Csv => "csv",
+                InputFormat::Auto => "auto",
+            },
+            "csv_layout": match self.csv_layout {
+                CsvLayout::Auto => "auto",
+                CsvLayout::Http => "http",
+                CsvLayout::V2 => "v2",
+                CsvLayout::Events => "events",
+                CsvLayout::People => "people",
+            },
+            "max_line_bytes": self.max_line_bytes,
+            "max_call_bytes": t.max_call_bytes,
+            "integrations": t.integrations,
+            "message_ids": match t.message_ids {
+                crate::translate::MessageIds::Derived => "derived",
+                crate::translate::MessageIds::Random => "random",
+            },
+            "email_trait": t.email_trait,
+            "keep_failed_calls": t.keep_failed_calls,
+            "missing_time": match t.missing_time {
+                crate::translate::MissingTime::Now => "now",
+                crate::translate::MissingTime::Reject => "reject",
+            },
+        })
+    }
+
+    /// The options that decide the output's files (partitions, compression, file sizes), by
+    /// name as in [`Config::mapping_identity`]; null for `check`.
+    pub fn layout_identity(&self) -> serde_json::Value {
+        let Some(o) = &self.output else {
+            return serde_json::Value::Null;
+        };
+        let keys: Vec<String> = o
+            .partition_by
+            .iter()
+            .map(|p| match p {
+                PartitionBy::Type => "type".to_owned(),
+                PartitionBy::Date => "date".to_owned(),
+                PartitionBy::Hour => "hour".to_owned(),
+                PartitionBy::Bucket(n) => format!("bucket:{n}"),
+            })
+            .collect();
+        serde_json::json!({
+            "partition_by": keys,
+            "compress": match o.compress {
+                Compression::None => "none",
+                Compression::Zstd => "zstd",
+                Compression::Gzip => "gzip",
+            },
+            "compress_level": o.compress_level,
+            "max_file_bytes": o.max_file_bytes,
+            "max_file_records": o.max_file_records,
+        })
+    }
 }
 
 /// Largest shard count: `K` is written in four digits in file names.

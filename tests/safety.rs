@@ -898,23 +898,79 @@ fn fifos_in_input_directories_are_named_in_the_summary() {
     assert_eq!(s["skipped_not_regular"][0], fifo.to_string_lossy().as_ref());
 }
 
+/// The description of `option` in `convert --help`, on one line.
+fn convert_help_of(option: &str) -> String {
+    let o = t2p().args(["convert", "--help"]).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let help = String::from_utf8(o.stdout).unwrap();
+    let mut lines = help
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(&format!("{option} ")));
+    assert!(lines.next().is_some(), "{option} is not in convert --help");
+    lines
+        .take_while(|l| !l.trim_start().starts_with('-'))
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `A-B` range that follows `word` in `text` ("zstd 1-22" gives (1, 22)).
+fn range_after(text: &str, word: &str) -> (i32, i32) {
+    let at = text
+        .find(word)
+        .unwrap_or_else(|| panic!("no {word:?} in {text:?}"))
+        + word.len();
+    let span: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '-')
+        .collect();
+    let (lo, hi) = span.split_once('-').unwrap();
+    (lo.parse().unwrap(), hi.parse().unwrap())
+}
+
 #[test]
 fn flag_values_agree_with_the_help() {
     let d = TempDir::new().unwrap();
     let input = write_file(&d.path().join("a.ndjson"), &events(1, 60));
+    // --compress-level: the ranges the help gives are exactly the levels taken.
+    let level_help = convert_help_of("--compress-level");
+    let mut n = 0;
+    for codec in ["zstd", "gzip"] {
+        let (lo, hi) = range_after(&level_help, &format!("{codec} "));
+        for (level, want) in [(lo - 1, 2), (lo, 0), (hi, 0), (hi + 1, 2)] {
+            n += 1;
+            let level = level.to_string();
+            let o = convert(
+                &d.path().join(format!("o{n}")),
+                &[
+                    os("--compress"),
+                    os(codec),
+                    os("--compress-level"),
+                    os(&level),
+                    input.as_os_str(),
+                ],
+            );
+            assert_eq!(code(&o), want, "{codec} {level}: {}", stderr(&o));
+        }
+    }
+    // A level without compression is refused (the help ties the level to zstd and gzip).
     let o = convert(
-        &d.path().join("o1"),
+        &d.path().join("none"),
         &[
             os("--compress"),
             os("none"),
             os("--compress-level"),
-            os("99"),
+            os("1"),
             input.as_os_str(),
         ],
     );
     assert_eq!(code(&o), 2, "{}", stderr(&o));
-    // --now in unix seconds, like SOURCE_DATE_EPOCH, whatever the size of the number.
-    let out = d.path().join("o2");
+    // --now: "RFC 3339, or unix seconds; default SOURCE_DATE_EPOCH, else the clock".
+    let now_help = convert_help_of("--now");
+    for words in ["RFC 3339", "unix seconds", "SOURCE_DATE_EPOCH"] {
+        assert!(now_help.contains(words), "{now_help}");
+    }
+    let out = d.path().join("unix");
     let o = t2p()
         .args(["convert", "--quiet", "--now", "253402300799", "--out"])
         .arg(&out)
@@ -923,7 +979,22 @@ fn flag_values_agree_with_the_help() {
         .unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(manifest(&out)["now"], "9999-12-31T23:59:59.000Z");
-    let out = d.path().join("o3");
+    let out = d.path().join("rfc3339");
+    let o = t2p()
+        .args([
+            "convert",
+            "--quiet",
+            "--now",
+            "2024-02-29T12:00:00Z",
+            "--out",
+        ])
+        .arg(&out)
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(manifest(&out)["now"], "2024-02-29T12:00:00.000Z");
+    let out = d.path().join("epoch");
     let o = Command::new(bin())
         .env("SOURCE_DATE_EPOCH", "1700000000")
         .args(["convert", "--quiet", "--out"])
@@ -933,6 +1004,19 @@ fn flag_values_agree_with_the_help() {
         .unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(manifest(&out)["now"], "2023-11-14T22:13:20.000Z");
+    // --threads: "1 to 256".
+    let (lo, hi) = range_after(
+        &convert_help_of("--threads").replace(" to ", "-"),
+        "threads, ",
+    );
+    for (threads, want) in [(lo - 1, 2), (lo, 0), (hi + 1, 2)] {
+        let out = d.path().join(format!("t{threads}"));
+        let o = convert(
+            &out,
+            &[os("--threads"), os(&threads.to_string()), input.as_os_str()],
+        );
+        assert_eq!(code(&o), want, "--threads {threads}: {}", stderr(&o));
+    }
 }
 
 /// The calls or the reject code of one record.

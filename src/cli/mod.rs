@@ -1,16 +1,26 @@
-//! Command-line flags, and their validation into a [`Config`] before any work starts.
+//! Command-line flags, and their validation before any work starts: each subcommand's flags
+//! become its validated configuration once, here, and no other module sees a flag. `convert`
+//! and `check` become a [`Config`] (this module; their own flags in `cli/convert.rs`, the paths
+//! checked against each other in `cli/paths.rs`); `send` a `SendConfig` (`cli/send.rs`); `plan`
+//! and `merge` a `PlanConfig` and a `MergeConfig` (`cli/shard.rs`). `send --from track`
+//! converts with the [`Config`] this module builds for `convert` from the same flags.
 
+mod convert;
+mod paths;
 pub(crate) mod send;
 pub(crate) mod shard;
+
+pub use convert::{CheckArgs, CompressArg, ConvertArgs};
 
 use crate::config::{
     Command, Compression, Config, CsvLayout, InputFormat, OutputConfig, PartitionBy, Progress,
 };
 use crate::error::{Error, Result};
-use crate::target::Target;
 use crate::translate::{MessageIds, MissingTime, Options};
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use convert::{DEFAULT_IDLE_FRAME_BYTES, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_OPEN_FILES};
+use std::ffi::OsString;
+use std::path::PathBuf;
 
 /// The command line: one subcommand and its flags.
 #[derive(Debug, Parser)]
@@ -40,65 +50,29 @@ pub enum Cmd {
     Send(Box<send::SendArgs>),
 }
 
-/// The flags of `convert`.
-#[derive(Debug, Args)]
-pub struct ConvertArgs {
-    /// Output directory, or an object-store URL (s3://, gs://, az://).
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
-    /// Comma list of type, date, hour, bucket:N, or none.
-    #[arg(long, default_value = "type", value_name = "KEYS")]
-    pub partition_by: String,
-    /// Compress the part files and the error file.
-    #[arg(long, value_enum, default_value_t = CompressArg::None)]
-    pub compress: CompressArg,
-    /// Compression level (zstd 1-22, default 1; gzip 0-9, default 6).
-    #[arg(long, value_name = "N")]
-    pub compress_level: Option<i32>,
-    /// Start a new part file before one would exceed this size (before compression).
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
-    pub max_file_bytes: u64,
-    /// Start a new part file before one would exceed this many calls (0: unlimited).
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub max_file_records: u64,
-    /// Replace the files of an earlier run in --out.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// At most this many output files open at once; more partitions are closed and reopened.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(2..=65536), value_name = "N")]
-    pub max_open_files: u32,
-    /// Unfinished compressed frames kept in memory for closed files (tuning and tests).
-    #[arg(long, default_value = "32MiB", value_parser = parse_size, hide = true)]
-    pub idle_frame_bytes: u64,
-    /// Take share K of N of the inputs (K/N, or auto/N: K from JOB_COMPLETION_INDEX or
-    /// AWS_BATCH_JOB_ARRAY_INDEX).
-    #[arg(long, value_name = "K/N")]
-    pub shard: Option<String>,
-    /// With --shard: plain NDJSON inputs larger than this may be cut between shards.
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
-    pub split_bytes: u64,
-    /// The flags `convert` shares with `check`.
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-/// The flags of `check`.
-#[derive(Debug, Args)]
-pub struct CheckArgs {
-    /// Write the rejected records here (error-file format).
-    #[arg(long, value_name = "FILE")]
-    pub errors: Option<PathBuf>,
-    /// The flags `check` shares with `convert`.
-    #[command(flatten)]
-    pub common: CommonArgs,
-}
-
-/// The flags `convert` and `check` share: inputs, formats, the mapping's settings, reporting.
+/// The flags `convert` and `check` share: inputs, the mapping's settings, the call size limit,
+/// reporting.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
     /// Input files or directories; `-` reads standard input.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+    /// How records are read and mapped.
+    #[command(flatten, next_help_heading = "Conversion")]
+    pub mapping: MappingArgs,
+    /// Reject records with a call larger than this (call_too_large); 0 disables.
+    #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES",
+        help_heading = "Conversion")]
+    pub max_call_bytes: u64,
+    /// The progress line, the summary and where it goes.
+    #[command(flatten)]
+    pub report: ReportArgs,
+}
+
+/// The mapping's settings: how records are read and which calls they become. `convert` and
+/// `check` take them, and `send` with `--from track` only.
+#[derive(Debug, Clone, Args)]
+pub struct MappingArgs {
     /// Input format.
     #[arg(long, value_enum, default_value_t = FormatArg::Auto, value_name = "FORMAT")]
     pub input_format: FormatArg,
@@ -132,32 +106,24 @@ pub struct CommonArgs {
     /// Reject lines longer than this (line_too_long).
     #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "BYTES")]
     pub max_line_bytes: u64,
-    /// Reject records with a call larger than this (call_too_large); 0 disables.
-    #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES")]
-    pub max_call_bytes: u64,
-    /// Progress line on stderr.
-    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN")]
-    pub progress: ProgressArg,
-    /// No progress bar and no summary.
-    #[arg(long, short)]
-    pub quiet: bool,
-    /// Write the end-of-run summary as JSON to this file.
-    #[arg(long, value_name = "FILE")]
-    pub summary_json: Option<PathBuf>,
     /// Bytes read from an input at a time (tuning and tests).
     #[arg(long, default_value = "2MiB", value_parser = parse_size, hide = true)]
     pub block_size: u64,
 }
 
-/// `--compress` values.
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum CompressArg {
-    /// No compression.
-    None,
-    /// zstd, files end .zst.
-    Zstd,
-    /// gzip, files end .gz.
-    Gzip,
+/// The progress line and the summary: `convert`, `check` and `send` take them.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Progress line on stderr.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN",
+        help_heading = "Progress")]
+    pub progress: ProgressArg,
+    /// No progress bar and no summary.
+    #[arg(long, short, help_heading = "Progress")]
+    pub quiet: bool,
+    /// Write the end-of-run summary as JSON to this file.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    pub summary_json: Option<PathBuf>,
 }
 
 /// `--input-format` values.
@@ -246,37 +212,6 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
         .ok_or_else(|| format!("{s:?} is too large"))
 }
 
-fn parse_partition(s: &str) -> Result<Vec<PartitionBy>> {
-    let mut keys = Vec::new();
-    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
-    if parts == ["none"] {
-        return Ok(keys);
-    }
-    for p in parts {
-        let key = match p {
-            "type" => PartitionBy::Type,
-            "date" => PartitionBy::Date,
-            "hour" => PartitionBy::Hour,
-            _ => match p.strip_prefix("bucket:").map(str::parse::<u32>) {
-                Some(Ok(n)) if n >= 1 => PartitionBy::Bucket(n),
-                _ => {
-                    return Err(Error::Usage(format!(
-                        "--partition-by: {p:?} is not one of type, date, hour, bucket:N (N >= 1), none"
-                    )));
-                }
-            },
-        };
-        let same = |k: &PartitionBy| std::mem::discriminant(k) == std::mem::discriminant(&key);
-        if keys.iter().any(same) {
-            return Err(Error::Usage(format!(
-                "--partition-by: {p:?} is given twice"
-            )));
-        }
-        keys.push(key);
-    }
-    Ok(keys)
-}
-
 /// The reference time: `--now`, else SOURCE_DATE_EPOCH, else the clock.
 fn reference_now(flag: Option<&str>) -> Result<i64> {
     if let Some(s) = flag {
@@ -337,65 +272,16 @@ fn integrations(flag: Option<&str>) -> Result<String> {
     Ok(String::from_utf8(out).expect("compacted JSON stays UTF-8"))
 }
 
-impl ConvertArgs {
-    /// `--compress` and `--compress-level`, checked together.
-    fn compression(&self) -> Result<(Compression, i32)> {
-        let compress = match self.compress {
-            CompressArg::None => Compression::None,
-            CompressArg::Zstd => Compression::Zstd,
-            CompressArg::Gzip => Compression::Gzip,
-        };
-        let level = match (compress, self.compress_level) {
-            (Compression::None, Some(_)) => {
-                return Err(Error::Usage(
-                    "--compress-level needs --compress zstd or gzip".into(),
-                ));
-            }
-            (Compression::Zstd, Some(l)) if !(1..=22).contains(&l) => {
-                return Err(Error::Usage("--compress-level for zstd is 1 to 22".into()));
-            }
-            (Compression::Gzip, Some(l)) if !(0..=9).contains(&l) => {
-                return Err(Error::Usage("--compress-level for gzip is 0 to 9".into()));
-            }
-            (_, Some(l)) => l,
-            (Compression::Gzip, None) => 6,
-            (_, None) => 1,
-        };
-        Ok((compress, level))
-    }
-
-    fn output(&self) -> Result<OutputConfig> {
-        let (compress, compress_level) = self.compression()?;
-        if self.max_file_bytes == 0 {
-            return Err(Error::Usage("--max-file-bytes must be at least 1".into()));
-        }
-        let dir = match self.out.to_str().and_then(crate::store::file_url_path) {
-            Some(path) => path?,
-            None => self.out.clone(),
-        };
-        Ok(OutputConfig {
-            dir,
-            partition_by: parse_partition(&self.partition_by)?,
-            compress,
-            compress_level,
-            max_file_bytes: self.max_file_bytes,
-            max_file_records: self.max_file_records,
-            overwrite: self.overwrite,
-            max_open_files: self.max_open_files as usize,
-            idle_frame_bytes: usize::try_from(self.idle_frame_bytes).unwrap_or(usize::MAX),
-        })
-    }
-}
-
-impl CommonArgs {
-    fn translate_options(&self, bucket_hash: bool) -> Result<Options> {
+impl MappingArgs {
+    /// The mapping's settings; `max_call_bytes` is the command's call size limit.
+    fn translate_options(&self, max_call_bytes: u64, bucket_hash: bool) -> Result<Options> {
         let mut translate = Options::new(reference_now(self.now.as_deref())?);
         translate.integrations = integrations(self.integrations.as_deref())?;
         translate.message_ids = match self.message_ids {
             IdsArg::Derived => MessageIds::Derived,
             IdsArg::Random => MessageIds::Random,
         };
-        translate.max_call_bytes = self.max_call_bytes as usize;
+        translate.max_call_bytes = max_call_bytes as usize;
         translate.email_trait = self.email_trait;
         translate.keep_failed_calls = self.keep_failed_calls;
         translate.missing_time = match self.missing_time {
@@ -404,17 +290,6 @@ impl CommonArgs {
         };
         translate.bucket_hash = bucket_hash;
         Ok(translate)
-    }
-
-    fn progress(&self) -> Progress {
-        if self.quiet {
-            return Progress::Never;
-        }
-        match self.progress {
-            ProgressArg::Auto => Progress::Auto,
-            ProgressArg::Always => Progress::Always,
-            ProgressArg::Never => Progress::Never,
-        }
     }
 
     fn check_limits(&self) -> Result<()> {
@@ -428,152 +303,6 @@ impl CommonArgs {
         }
         Ok(())
     }
-}
-
-/// `path` made absolute with every existing part resolved (links included), so two spellings
-/// of one place compare equal; the part that does not exist yet is appended as written.
-fn resolved(path: &Path) -> PathBuf {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut tail = Vec::new();
-    let mut head = abs.as_path();
-    loop {
-        if let Ok(real) = head.canonicalize() {
-            let mut out = real;
-            out.extend(tail.iter().rev());
-            return out;
-        }
-        match (head.parent(), head.file_name()) {
-            (Some(parent), Some(name)) => {
-                tail.push(name.to_os_string());
-                head = parent;
-            }
-            _ => return abs,
-        }
-    }
-}
-
-/// The inputs as given, checked against the run's outputs (docs/mapping.md §13): an input at or
-/// below `--out` is refused; `--out` inside an input directory is skipped by discovery
-/// (returned); a file option naming an input or a file below `--out` is refused.
-fn check_paths(
-    inputs: &[PathBuf],
-    out: Option<&Path>,
-    files: &[(&str, &Target)],
-) -> Result<Option<PathBuf>> {
-    let is_url = |p: &Path| p.to_str().is_some_and(crate::store::is_url);
-    // An object-store `--out` is checked against the inputs when they are listed.
-    let out = out.filter(|o| !is_url(o)).map(resolved);
-    let mut exclude = None;
-    let mut given = Vec::new();
-    for input in inputs.iter().filter(|i| i.as_os_str() != "-" && !is_url(i)) {
-        let real = input
-            .canonicalize()
-            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", input.display())))?;
-        if let Some(out) = &out {
-            if real.starts_with(out) {
-                return Err(Error::Usage(format!(
-                    "input {} is inside --out {}: a run's output never holds its inputs",
-                    input.display(),
-                    out.display()
-                )));
-            }
-            if real.is_dir() && out.starts_with(&real) {
-                exclude = Some(out.clone());
-            }
-        }
-        given.push((input, real));
-    }
-    for (flag, target) in files {
-        let real = resolved(&target.path);
-        if let Some(out) = &out
-            && real.starts_with(out)
-        {
-            return Err(Error::Usage(format!(
-                "{flag} {} is inside --out {}: choose a file outside it",
-                target.path.display(),
-                out.display()
-            )));
-        }
-        if let Some(run_dir) = real
-            .ancestors()
-            .skip(1)
-            .find(|a| crate::output::dir::is_run_dir(a))
-        {
-            return Err(Error::Usage(format!(
-                "{flag} {} is inside {}, the output of a track2pipelines run: choose a file outside it",
-                target.path.display(),
-                run_dir.display()
-            )));
-        }
-        if let Some((input, _)) = given
-            .iter()
-            .find(|(_, r)| *r == real || (r.is_dir() && real.starts_with(r)))
-        {
-            return Err(Error::Usage(format!(
-                "{flag} {} would overwrite or join the input {}",
-                target.path.display(),
-                input.display()
-            )));
-        }
-    }
-    Ok(exclude)
-}
-
-/// What the subcommand alone decides, before the flags all commands share are checked.
-struct Job {
-    command: Command,
-    output: Option<OutputConfig>,
-    common: CommonArgs,
-    /// `check --errors`.
-    errors: Option<PathBuf>,
-    shard: Option<crate::config::Shard>,
-    split_bytes: u64,
-}
-
-impl Cmd {
-    /// The command's own part of the configuration; `plan`, `merge` and `send` have none.
-    fn into_job(self) -> Result<Job> {
-        match self {
-            Cmd::Convert(c) => {
-                let shard = c
-                    .shard
-                    .as_deref()
-                    .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
-                    .transpose()?;
-                Ok(Job {
-                    command: Command::Convert,
-                    output: Some(c.output()?),
-                    common: c.common,
-                    errors: None,
-                    shard,
-                    split_bytes: c.split_bytes,
-                })
-            }
-            Cmd::Check(c) => Ok(Job {
-                command: Command::Check,
-                output: None,
-                common: c.common,
-                errors: c.errors,
-                shard: None,
-                split_bytes: 0,
-            }),
-            Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => Err(Error::Usage(
-                "plan, merge and send take no convert configuration".into(),
-            )),
-        }
-    }
-}
-
-impl CommonArgs {
-    /// `file://` inputs are paths.
-    fn resolve_file_urls(&mut self) -> Result<()> {
-        for input in &mut self.inputs {
-            if let Some(path) = input.to_str().and_then(crate::store::file_url_path) {
-                *input = path?;
-            }
-        }
-        Ok(())
-    }
 
     /// `--threads`, else every core (at most 256).
     fn thread_count(&self) -> usize {
@@ -582,6 +311,153 @@ impl CommonArgs {
             None => std::thread::available_parallelism().map_or(1, |n| n.get().min(256)),
         }
     }
+}
+
+impl ReportArgs {
+    /// `--progress`, `Never` with `--quiet`.
+    fn progress(&self) -> Progress {
+        if self.quiet {
+            return Progress::Never;
+        }
+        match self.progress {
+            ProgressArg::Auto => Progress::Auto,
+            ProgressArg::Always => Progress::Always,
+            ProgressArg::Never => Progress::Never,
+        }
+    }
+}
+
+/// What the subcommand alone decides, before the flags all commands share are checked.
+struct Job {
+    command: Command,
+    output: Option<OutputConfig>,
+    inputs: Vec<PathBuf>,
+    mapping: MappingArgs,
+    max_call_bytes: u64,
+    report: ReportArgs,
+    /// `check --errors`.
+    errors: Option<PathBuf>,
+    shard: Option<crate::config::Shard>,
+    split_bytes: u64,
+}
+
+impl Job {
+    /// `convert`'s own part of the configuration.
+    fn convert(c: ConvertArgs) -> Result<Job> {
+        let shard = c
+            .shard
+            .as_deref()
+            .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
+            .transpose()?;
+        Ok(Job {
+            command: Command::Convert,
+            output: Some(c.output()?),
+            inputs: c.common.inputs,
+            mapping: c.common.mapping,
+            max_call_bytes: c.common.max_call_bytes,
+            report: c.common.report,
+            errors: None,
+            shard,
+            split_bytes: c.split_bytes,
+        })
+    }
+
+    /// `check`'s own part of the configuration.
+    fn check(c: CheckArgs) -> Job {
+        Job {
+            command: Command::Check,
+            output: None,
+            inputs: c.common.inputs,
+            mapping: c.common.mapping,
+            max_call_bytes: c.common.max_call_bytes,
+            report: c.common.report,
+            errors: c.errors,
+            shard: None,
+            split_bytes: 0,
+        }
+    }
+
+    /// Validates the flags into a run configuration: every value and every path is checked
+    /// here, before any work starts. `convert`, `check` and `send --from track` all come
+    /// through here.
+    fn into_config(mut self, command_line: Vec<String>) -> Result<Config> {
+        for input in &mut self.inputs {
+            // `file://` inputs are paths.
+            if let Some(path) = input.to_str().and_then(crate::store::file_url_path) {
+                *input = path?;
+            }
+        }
+        self.mapping.check_limits()?;
+        let bucket_hash = self.output.as_ref().is_some_and(|o| {
+            o.partition_by
+                .iter()
+                .any(|p| matches!(p, PartitionBy::Bucket(_)))
+        });
+        let translate = self
+            .mapping
+            .translate_options(self.max_call_bytes, bucket_hash)?;
+        let (errors_file, summary_json, exclude) = paths::checked_paths(&self)?;
+        let mapping = self.mapping;
+        Ok(Config {
+            command: self.command,
+            input_format: mapping.input_format.format(),
+            csv_layout: mapping.csv_layout.layout(),
+            threads: mapping.thread_count(),
+            translate,
+            max_line_bytes: mapping.max_line_bytes,
+            progress: self.report.progress(),
+            quiet: self.report.quiet,
+            inputs: self.inputs,
+            exclude,
+            summary_json,
+            output: self.output,
+            errors_file,
+            block_bytes: mapping.block_size as usize,
+            command_line,
+            shard: self.shard,
+            split_bytes: self.split_bytes,
+        })
+    }
+}
+
+/// The configuration of `send --from track`'s conversion: `convert`'s, built by the same
+/// function from the same mapping flags, into `out` as one plain file set in input order
+/// (`--partition-by none`, no compression, `convert`'s default file sizes, replaced on each
+/// conversion), quiet and with no summary of its own (the send reports).
+fn track_conversion(
+    inputs: Vec<PathBuf>,
+    mapping: MappingArgs,
+    max_call_bytes: u64,
+    out: PathBuf,
+    command_line: Vec<String>,
+) -> Result<Config> {
+    let output = OutputConfig {
+        dir: out,
+        partition_by: Vec::new(),
+        compress: Compression::None,
+        compress_level: 1,
+        max_file_bytes: parse_size(DEFAULT_MAX_FILE_BYTES).expect("a valid default"),
+        max_file_records: 0,
+        overwrite: true,
+        max_open_files: DEFAULT_MAX_OPEN_FILES as usize,
+        idle_frame_bytes: parse_size(DEFAULT_IDLE_FRAME_BYTES).expect("a valid default") as usize,
+    };
+    let job = Job {
+        command: Command::Convert,
+        output: Some(output),
+        inputs,
+        mapping,
+        max_call_bytes,
+        report: ReportArgs {
+            progress: ProgressArg::Never,
+            quiet: true,
+            summary_json: None,
+        },
+        errors: None,
+        shard: None,
+        split_bytes: 0,
+    };
+    job.into_config(command_line)
 }
 
 impl LayoutArg {
@@ -597,75 +473,111 @@ impl LayoutArg {
     }
 }
 
-/// Checks the files named on the command line (`--errors`, `--summary-json`) and then every
-/// path against the others; returns the two targets and the directory discovery must skip.
-fn checked_paths(job: &Job) -> Result<(Option<Target>, Option<Target>, Option<PathBuf>)> {
-    let errors_file = job
-        .errors
-        .as_ref()
-        .map(|p| Target::check(p, "--errors"))
-        .transpose()?;
-    let summary_json = job
-        .common
-        .summary_json
-        .as_ref()
-        .map(|p| Target::check(p, "--summary-json"))
-        .transpose()?;
-    let mut named = Vec::new();
-    if let Some(t) = &errors_file {
-        named.push(("--errors", t));
-    }
-    if let Some(t) = &summary_json {
-        named.push(("--summary-json", t));
-    }
-    let exclude = check_paths(
-        &job.common.inputs,
-        job.output.as_ref().map(|o| o.dir.as_path()),
-        &named,
-    )?;
-    Ok((errors_file, summary_json, exclude))
+/// A command whose flags are validated, ready to run.
+pub(crate) enum Validated {
+    /// `convert` or `check`.
+    Job(Box<Config>),
+    /// `plan`.
+    Plan(crate::shard::plan::PlanConfig),
+    /// `merge`.
+    Merge(crate::shard::merge::MergeConfig),
+    /// `send`.
+    Send(Box<crate::send::SendConfig>),
+}
+
+/// Parses a command line: the flags, and clap's matches (which say which values the user
+/// gave). A clap error is help, the version, or a bad flag; it prints itself.
+pub(crate) fn parse(args: &[OsString]) -> std::result::Result<(Cli, ArgMatches), clap::Error> {
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let cli = Cli::from_arg_matches(&matches)?;
+    Ok((cli, matches))
 }
 
 impl Cli {
-    /// Validates the flags into a run configuration: every value and every path is checked
-    /// here, before any work starts.
-    pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
-        let mut job = self.command.into_job()?;
-        job.common.resolve_file_urls()?;
-        job.common.check_limits()?;
-        let bucket_hash = job.output.as_ref().is_some_and(|o| {
-            o.partition_by
-                .iter()
-                .any(|p| matches!(p, PartitionBy::Bucket(_)))
-        });
-        let translate = job.common.translate_options(bucket_hash)?;
-        let (errors_file, summary_json, exclude) = checked_paths(&job)?;
-        let common = job.common;
-        Ok(Config {
-            command: job.command,
-            input_format: common.input_format.format(),
-            csv_layout: common.csv_layout.layout(),
-            threads: common.thread_count(),
-            translate,
-            max_line_bytes: common.max_line_bytes,
-            progress: common.progress(),
-            quiet: common.quiet,
-            inputs: common.inputs,
-            exclude,
-            summary_json,
-            output: job.output,
-            errors_file,
-            block_bytes: common.block_size as usize,
-            command_line,
-            shard: job.shard,
-            split_bytes: job.split_bytes,
+    /// Validates the flags of any subcommand into its configuration; `matches` are those
+    /// [`parse`] returned with `self`.
+    pub(crate) fn validate(
+        self,
+        matches: &ArgMatches,
+        command_line: Vec<String>,
+    ) -> Result<Validated> {
+        let sub = |name| {
+            matches
+                .subcommand_matches(name)
+                .expect("the parsed subcommand")
+        };
+        Ok(match self.command {
+            Cmd::Plan(a) => Validated::Plan(a.into_config()?),
+            Cmd::Merge(a) => Validated::Merge(a.into_config(command_line)?),
+            Cmd::Send(a) => Validated::Send(Box::new(a.into_config(sub("send"), command_line)?)),
+            command => Validated::Job(Box::new(Cli { command }.into_config(command_line)?)),
         })
+    }
+
+    /// Validates the flags of `convert` or `check` into a run configuration: every value and
+    /// every path is checked here, before any work starts.
+    pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
+        let job = match self.command {
+            Cmd::Convert(c) => Job::convert(c)?,
+            Cmd::Check(c) => Job::check(c),
+            Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => {
+                return Err(Error::Usage(
+                    "plan, merge and send take no convert configuration".into(),
+                ));
+            }
+        };
+        job.into_config(command_line)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The identities written down in a send's state and a shard's manifest are built from
+    /// named fields: these values may change only on purpose (old states and shard manifests
+    /// would no longer match).
+    #[test]
+    fn option_identities_are_pinned() {
+        let input = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+        let out = std::env::temp_dir().join("t2p-identity-test-never-written");
+        let args = [
+            "t2p",
+            "convert",
+            "--now",
+            "2026-01-01T00:00:00Z",
+            "--partition-by",
+            "date,bucket:4",
+            "--compress",
+            "zstd",
+            "--email-trait",
+            "--integrations",
+            r#"{"All": false}"#,
+        ];
+        let cli = Cli::try_parse_from(args.iter().copied().chain([
+            "--out",
+            out.to_str().unwrap(),
+            input,
+        ]))
+        .unwrap();
+        let cfg = cli.into_config(Vec::new()).unwrap();
+        assert_eq!(
+            cfg.mapping_identity(),
+            serde_json::json!({
+                "input_format": "auto", "csv_layout": "auto", "max_line_bytes": 16 << 20,
+                "max_call_bytes": 32768, "integrations": r#"{"All":false}"#,
+                "message_ids": "derived", "email_trait": true,
+            })
+        );
+        assert_eq!(
+            cfg.layout_identity(),
+            serde_json::json!({
+                "partition_by": ["date", "bucket:4"], "compress": "zstd", "compress_level": 1,
+                "max_file_bytes": 256 << 20, "max_file_records": 0,
+            })
+        );
+        assert_eq!(crate::shard::options_digest(&cfg), "05cecd3b6be2a55f");
+    }
 
     #[test]
     fn sizes() {
@@ -675,21 +587,5 @@ mod tests {
         assert_eq!(parse_size("1g"), Ok(1 << 30));
         assert!(parse_size("12 parsecs").is_err());
         assert!(parse_size("").is_err());
-    }
-
-    #[test]
-    fn partitions() {
-        assert_eq!(parse_partition("none").unwrap(), vec![]);
-        assert_eq!(
-            parse_partition("date,type,bucket:16").unwrap(),
-            vec![
-                PartitionBy::Date,
-                PartitionBy::Type,
-                PartitionBy::Bucket(16)
-            ]
-        );
-        assert!(parse_partition("type,type").is_err());
-        assert!(parse_partition("bucket:0").is_err());
-        assert!(parse_partition("color").is_err());
     }
 }

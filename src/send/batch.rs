@@ -213,6 +213,18 @@ pub fn sub_body(body: &[u8], spans: &[Span]) -> (Vec<u8>, Vec<Span>) {
     (out, new)
 }
 
+/// Sets the `sentAt` of every call of `body` that has one to `now_ms` (`--sent-at send`: the
+/// time the request is first sent), in place: the value has a fixed width, so no byte moves.
+pub fn stamp_sent_at(body: &mut [u8], calls: &[Span], now_ms: i64) {
+    if calls.iter().all(|s| s.sent_at.is_none()) {
+        return;
+    }
+    let ts = crate::time::format(now_ms);
+    for p in calls.iter().filter_map(|s| s.sent_at) {
+        body[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +255,20 @@ mod tests {
             n += b.push_call(0, call, call, None, line, 0).is_some() as usize;
         }
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn stamping_sets_only_the_sent_at_values() {
+        let mut b = Batcher::new(1000, 10);
+        let with = br#"{"sentAt":"0000-00-00T00:00:00.000Z"}"#;
+        b.push_call(0, with, with, Some(11), 1, 0);
+        b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 2, 40);
+        let mut batch = b.finish().unwrap();
+        stamp_sent_at(&mut batch.body, &batch.calls, 1_767_225_600_000);
+        assert_eq!(
+            batch.body,
+            br#"{"batch":[{"sentAt":"2026-01-01T00:00:00.000Z"},{"a":1}]}"#
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `send`: delivers calls to the Data Pipelines HTTP API, at least once, resumably, within the
 //! API's limits (docs/send.md).
 //!
-//! Modules: [`args`] the flags; [`source`] resolves, checks and reads the inputs;
+//! Modules, in the order a call goes through them: [`config`] is the validated configuration
+//! (`src/cli/send.rs` builds it from the flags); [`track`] converts Track archives first
+//! (`--from track`); [`source`] resolves, checks and reads the inputs;
 //! [`call`] checks one call and sets its `sentAt`; [`batch`] packs calls into bodies;
 //! [`rate`] paces (token bucket, adaptive concurrency); [`retry`] reads answers;
 //! [`client`] is the HTTP side; [`dispatch`] drives the requests; [`ledger`] and [`state`]
-//! own the state directory; [`track`] converts Track archives first (`--from track`);
-//! [`report`] is what the user sees. This module wires them together.
+//! own the state directory; [`report`] is what the user sees. This module wires them
+//! together, one named step each (see [`run`]).
 //!
 //! Shards (`--shard K/N`, docs/send.md): only convert output directories may be sharded
 //! ([`source::check_shardable`]); their part files, in the manifests' order, are cut into N
@@ -18,6 +20,7 @@
 pub mod batch;
 pub mod call;
 pub mod client;
+pub mod config;
 pub mod dispatch;
 pub mod errors;
 pub mod ledger;
@@ -28,11 +31,13 @@ pub mod source;
 pub mod state;
 pub mod track;
 
-use crate::cli::send::{FromArg, RecentArg, Region, SendArgs, SentAtArg};
+pub use config::{Recent, SendConfig, TrackConversion, WriteKey};
+
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use call::SentAt;
 use state::State;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -70,153 +75,20 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The validated options of one send.
-pub struct Plan {
-    /// The flags as given.
-    pub args: SendArgs,
-    /// The base URL (`--endpoint`, else the region's).
-    pub endpoint: String,
-    /// The write key (none only with `--dry-run`); never written anywhere.
-    pub key: Option<String>,
-    /// `--sent-at`.
-    pub sent_at: SentAt,
-    /// The size limit of one call as sent.
-    pub max_call_bytes: usize,
-    /// The command line, for the manifest.
-    pub command_line: Vec<String>,
-    /// `--shard K/N`: send only this share of the part files.
-    pub shard: Option<crate::config::Shard>,
-    /// Stops the run when requested (SIGINT, SIGTERM).
-    pub cancel: crate::cancel::Cancel,
-}
-
-/// Runs `send`; returns the exit status.
-pub fn main(args: SendArgs, command_line: Vec<String>, cancel: crate::cancel::Cancel) -> i32 {
-    let plan = match validate(args, command_line) {
-        Ok(p) => Plan { cancel, ..p },
-        Err(e) => return fail(&e),
-    };
-    match run(plan) {
+/// Runs `send` with its validated configuration; returns the exit status. `cancel` stops the
+/// run (SIGINT, SIGTERM).
+pub fn main(cfg: &SendConfig, cancel: &Cancel) -> i32 {
+    match run(cfg, cancel) {
         Ok(code) => code,
-        Err(e) => fail(&e),
+        Err(e) => {
+            crate::report::eprint(&format!("track2pipelines: error: {e}\n"));
+            e.exit_code()
+        }
     }
-}
-
-fn fail(e: &Error) -> i32 {
-    crate::report::eprint(&format!("track2pipelines: error: {e}\n"));
-    e.exit_code()
 }
 
 fn usage(msg: impl Into<String>) -> Error {
     Error::Usage(msg.into())
-}
-
-fn validate(args: SendArgs, command_line: Vec<String>) -> Result<Plan> {
-    if !(args.rate.is_finite() && args.rate >= 0.0) {
-        return Err(usage(
-            "--rate must be a number of requests per second, 0 or more",
-        ));
-    }
-    if !(1..=1024).contains(&args.concurrency) {
-        return Err(usage("--concurrency must be between 1 and 1024"));
-    }
-    if args.max_batch_calls == 0 {
-        return Err(usage("--max-batch-calls must be at least 1"));
-    }
-    if args.request_timeout.is_zero() {
-        return Err(usage("--request-timeout must be more than 0"));
-    }
-    let max_call_bytes = match args.common.max_call_bytes {
-        0 => (args.max_batch_bytes as usize).saturating_sub(batch::FRAME_BYTES),
-        n => n as usize,
-    };
-    if (args.max_batch_bytes as usize) < max_call_bytes + batch::FRAME_BYTES {
-        return Err(usage(format!(
-            "--max-batch-bytes must be at least --max-call-bytes + {} ({})",
-            batch::FRAME_BYTES,
-            max_call_bytes + batch::FRAME_BYTES
-        )));
-    }
-    if args.max_batch_bytes > u32::MAX as u64 {
-        return Err(usage("--max-batch-bytes is too large"));
-    }
-    let endpoint = match (&args.endpoint, args.region) {
-        (Some(e), _) => e.trim_end_matches('/').to_owned(),
-        (None, Region::Us) => "https://cdp.customer.io/v1".to_owned(),
-        (None, Region::Eu) => "https://cdp-eu.customer.io/v1".to_owned(),
-    };
-    client::batch_url(&endpoint).map_err(Error::Usage)?;
-    let key = match &args.write_key_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                usage(format!(
-                    "cannot read --write-key-file {}: {e}",
-                    path.display()
-                ))
-            })?;
-            Some(text.trim().to_owned())
-        }
-        None => std::env::var("CIO_WRITE_KEY")
-            .ok()
-            .map(|k| k.trim().to_owned()),
-    }
-    .filter(|k| !k.is_empty());
-    if key.is_none() && !args.dry_run {
-        return Err(usage(
-            "no write key: set CIO_WRITE_KEY or give --write-key-file FILE",
-        ));
-    }
-    if let Some(k) = &key
-        && k.bytes().any(|b| b.is_ascii_control())
-    {
-        return Err(usage("the write key holds control characters"));
-    }
-    if let Some(p) = &args.common.summary_json {
-        let dir = p
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        if !dir.is_dir() {
-            return Err(usage(format!(
-                "--summary-json {}: its directory does not exist",
-                p.display()
-            )));
-        }
-        let abs =
-            |x: &std::path::Path| std::fs::canonicalize(x).unwrap_or_else(|_| x.to_path_buf());
-        if abs(dir).starts_with(abs(&args.state)) {
-            return Err(usage(
-                "--summary-json may not lie inside the state directory",
-            ));
-        }
-    }
-    let shard = args
-        .shard
-        .as_deref()
-        .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
-        .transpose()?;
-    if shard.is_some() && args.from.is_some() {
-        return Err(usage(
-            "--shard sends a share of convert output directories; with --from track, convert \
-             the archives with convert --shard first, merge them, then send the output with \
-             --shard",
-        ));
-    }
-    let sent_at = match args.sent_at {
-        SentAtArg::Send => SentAt::Send,
-        SentAtArg::Keep => SentAt::Keep,
-        SentAtArg::Omit => SentAt::Omit,
-    };
-    Ok(Plan {
-        args,
-        endpoint,
-        key,
-        sent_at,
-        max_call_bytes,
-        command_line,
-        shard,
-        cancel: crate::cancel::Cancel::new(),
-    })
 }
 
 /// What one send did, for the summary and the manifest.
@@ -272,42 +144,107 @@ impl Outcome {
     }
 }
 
-fn run(plan: Plan) -> Result<i32> {
+/// The batches an earlier run of this send finished, by number.
+type Done = std::collections::HashMap<u64, ledger::Record>;
+
+/// One send, step by step: the state opened; the inputs resolved and checked, which with the
+/// options make the resume identity ([`resume_identity`], [`done_batches`]); recent calls
+/// counted; the state repaired for this run ([`repair_state`]); the batches written
+/// ([`dry_run`]) or sent ([`send`]); the manifest and the summaries.
+fn run(cfg: &SendConfig, cancel: &Cancel) -> Result<i32> {
     let started = Instant::now();
     let started_at = now_ms();
-    let a = &plan.args;
-    let st = State::open(&a.state, a.restart)?;
+    let st = State::open(&cfg.state, cfg.restart)?;
     let old = ledger::load(&st.path(state::LEDGER))?;
-    let mut identity = serde_json::json!({
-        "endpoint": plan.endpoint,
-        "sent_at": plan.sent_at.as_str(),
-        "max_batch_bytes": a.max_batch_bytes,
-        "max_batch_calls": a.max_batch_calls,
-        "max_call_bytes": plan.max_call_bytes,
-        "limit": a.limit,
-        "recent": if a.recent == RecentArg::Skip { "skip" } else { "send" },
-    });
-    let (mut inputs, conversion) = if a.from == Some(FromArg::Track) {
-        let conv = track::prepare(&plan, &st, old.as_ref(), &mut identity)?;
-        let inputs = source::resolve(
-            &[st.path(state::CONVERTED).to_string_lossy().into_owned()],
-            &st.dir,
-            true,
-        )?;
-        (inputs, Some(conv))
-    } else {
-        let given: Vec<String> = a
-            .common
-            .inputs
-            .iter()
-            .map(|i| i.to_string_lossy().into_owned())
-            .collect();
-        if plan.shard.is_some() {
-            source::check_shardable(&given)?;
-        }
-        (source::resolve(&given, &st.dir, false)?, None)
+    let mut identity = resume_identity(cfg);
+    let (inputs, conversion) = resolve_inputs(cfg, cancel, &st, old.as_ref(), &mut identity)?;
+    let done = done_batches(&st, old.as_ref(), &identity)?;
+    let cutoff = now_ms() - RECENT.as_millis() as i64;
+    let (total, recent) = count_recent(cfg, &inputs, cutoff)?;
+    // From here on the state changes.
+    let (ledger_file, errors_file) = repair_state(cfg, &st, old.as_ref(), &identity, &done)?;
+    let live = Arc::new(Live::default());
+    if let Some(t) = total {
+        let limited = cfg.limit.map_or(t, |l| l.min(t));
+        live.total.store(limited, Ordering::Relaxed);
+    }
+    let progress = report::Progress::start(cfg, Arc::clone(&live));
+    let rcfg = source::ReadConfig {
+        sent_at: cfg.sent_at,
+        max_call_bytes: cfg.max_call_bytes,
+        max_batch_bytes: cfg.max_batch_bytes,
+        max_batch_calls: cfg.max_batch_calls,
+        limit: cfg.limit,
+        recent_cutoff: cutoff,
+        skip_recent: cfg.recent == Recent::Skip,
+        cancel: cancel.clone(),
     };
-    if let Some(shard) = plan.shard {
+    let mut out = Outcome {
+        inputs: inputs
+            .iter()
+            .map(|i| (i.source.name.to_string(), i.checksum.clone()))
+            .collect(),
+        recent,
+        conversion,
+        ..Outcome::default()
+    };
+    let result = match ledger_file {
+        None => dry_run(&st, &rcfg, &inputs, &done, errors_file, &live, &mut out),
+        Some(ledger_file) => {
+            let files = (ledger_file, errors_file);
+            send(cfg, &rcfg, &inputs, &done, files, &live, &mut out)
+        }
+    };
+    progress.finish();
+    result?;
+    out.elapsed = started.elapsed();
+    out.complete = out.stop.is_none();
+    finish(cfg, &st, &out, started_at)
+}
+
+/// What a state directory is made for, before the inputs are known: the endpoint and every
+/// option that shapes the batches (docs/send.md, "State and resume"). A resumed run must
+/// have the same identity.
+fn resume_identity(cfg: &SendConfig) -> serde_json::Value {
+    serde_json::json!({
+        "endpoint": cfg.endpoint,
+        "sent_at": cfg.sent_at.as_str(),
+        "max_batch_bytes": cfg.max_batch_bytes,
+        "max_batch_calls": cfg.max_batch_calls,
+        "max_call_bytes": cfg.max_call_bytes,
+        "limit": cfg.limit,
+        "recent": if cfg.recent == Recent::Skip { "skip" } else { "send" },
+    })
+}
+
+/// The inputs to send (after `--from track`'s conversion and `--shard`'s share), their
+/// checksums verified, recorded in `identity`.
+fn resolve_inputs(
+    cfg: &SendConfig,
+    cancel: &Cancel,
+    st: &State,
+    old: Option<&ledger::Loaded>,
+    identity: &mut serde_json::Value,
+) -> Result<(Vec<source::Input>, Option<track::Converted>)> {
+    let (mut inputs, conversion) = match &cfg.from_track {
+        Some(conversion) => {
+            let conv = track::prepare(conversion, cancel, st, old, identity)?;
+            let converted = [st.path(state::CONVERTED).to_string_lossy().into_owned()];
+            (source::resolve(&converted, &st.dir, true)?, Some(conv))
+        }
+        None => {
+            let given: Vec<String> = cfg
+                .inputs
+                .iter()
+                .map(|i| i.to_string_lossy().into_owned())
+                .collect();
+            if cfg.shard.is_some() {
+                source::check_shardable(&given)?;
+            }
+            (source::resolve(&given, &st.dir, false)?, None)
+        }
+    };
+    if let Some(shard) = cfg.shard {
         inputs = source::take_share(inputs, shard);
         identity["shard"] = serde_json::json!({ "index": shard.index, "count": shard.count });
     }
@@ -322,115 +259,108 @@ fn run(plan: Plan) -> Result<i32> {
             })
         })
         .collect();
-    let done = match &old {
-        Some(l) if l.header.identity["shard"] != identity["shard"] => {
-            let name = |v: &serde_json::Value| match (v["index"].as_u64(), v["count"].as_u64()) {
-                (Some(k), Some(n)) => format!("--shard {k}/{n}"),
-                _ => "no --shard".to_owned(),
-            };
-            return Err(usage(format!(
-                "the state directory {} was made for {}, and this is {}: give each shard its \
-                 own --state, or add --restart to start over",
-                st.dir.display(),
-                name(&l.header.identity["shard"]),
-                name(&identity["shard"])
-            )));
-        }
-        Some(l) if l.header.identity != identity => {
-            return Err(usage(format!(
-                "the state directory {} was made for other inputs or options; run the same \
-                 command as before to resume, or add --restart to start over",
-                st.dir.display()
-            )));
-        }
-        Some(l) => l.done.clone(),
-        None => Default::default(),
+    Ok((inputs, conversion))
+}
+
+/// The batches done by earlier runs, when the state was made for this send; a state made for
+/// another shard, other inputs or other options is refused.
+fn done_batches(
+    st: &State,
+    old: Option<&ledger::Loaded>,
+    identity: &serde_json::Value,
+) -> Result<Done> {
+    let Some(l) = old else {
+        return Ok(Done::default());
     };
-    let cutoff = now_ms() - RECENT.as_millis() as i64;
-    let (total, recent) = source::count(&inputs, cutoff, plan.max_call_bytes as u64 + (64 << 10))?;
+    if l.header.identity["shard"] != identity["shard"] {
+        let name = |v: &serde_json::Value| match (v["index"].as_u64(), v["count"].as_u64()) {
+            (Some(k), Some(n)) => format!("--shard {k}/{n}"),
+            _ => "no --shard".to_owned(),
+        };
+        return Err(usage(format!(
+            "the state directory {} was made for {}, and this is {}: give each shard its \
+             own --state, or add --restart to start over",
+            st.dir.display(),
+            name(&l.header.identity["shard"]),
+            name(&identity["shard"])
+        )));
+    }
+    if l.header.identity != *identity {
+        return Err(usage(format!(
+            "the state directory {} was made for other inputs or options; run the same \
+             command as before to resume, or add --restart to start over",
+            st.dir.display()
+        )));
+    }
+    Ok(l.done.clone())
+}
+
+/// Counts the calls (when the inputs say) and those less than 72 hours old, warns about the
+/// latter, and stops under `--recent fail`.
+fn count_recent(
+    cfg: &SendConfig,
+    inputs: &[source::Input],
+    cutoff: i64,
+) -> Result<(Option<u64>, u64)> {
+    let (total, recent) = source::count(inputs, cutoff, cfg.max_call_bytes as u64 + (64 << 10))?;
     if recent > 0 {
         crate::report::eprint(&format!(
             "track2pipelines: warning: {} call{} less than 72 hours old: Customer.io may trigger \
              campaigns from them ({})\n",
             crate::report::group(recent),
             if recent == 1 { " is" } else { "s are" },
-            match a.recent {
-                RecentArg::Allow => "sending them; --recent skip leaves them out",
-                RecentArg::Skip => "--recent skip: leaving them out",
-                RecentArg::Fail => "--recent fail: nothing is sent",
+            match cfg.recent {
+                Recent::Allow => "sending them; --recent skip leaves them out",
+                Recent::Skip => "--recent skip: leaving them out",
+                Recent::Fail => "--recent fail: nothing is sent",
             }
         ));
-        if a.recent == RecentArg::Fail {
+        if cfg.recent == Recent::Fail {
             return Err(usage(format!(
                 "{recent} recent calls and --recent fail; nothing was sent"
             )));
         }
     }
-    // From here on the state changes.
+    Ok((total, recent))
+}
+
+/// Makes the state ready for this run: the manifest of an earlier complete run removed, the
+/// ledger created or cut back to its last whole line and opened (none with `--dry-run`), and
+/// `send-errors.ndjson` kept to the batches done.
+fn repair_state(
+    cfg: &SendConfig,
+    st: &State,
+    old: Option<&ledger::Loaded>,
+    identity: &serde_json::Value,
+    done: &Done,
+) -> Result<(Option<std::fs::File>, (std::fs::File, PathBuf))> {
     let ledger_path = st.path(state::LEDGER);
-    let ledger_file = if a.dry_run {
+    let ledger_file = if cfg.dry_run {
         None
     } else {
         let _ = std::fs::remove_file(st.path(state::MANIFEST));
-        Some(match &old {
+        Some(match old {
             Some(l) => ledger::reopen(&ledger_path, l.valid_len)?,
-            None => ledger::create(&ledger_path, &identity)?,
+            None => ledger::create(&ledger_path, identity)?,
         })
     };
-    let errors_file = keep_done_errors(&st, &done)?;
-    let live = Arc::new(Live::default());
-    if let Some(t) = total {
-        let limited = a.limit.map_or(t, |l| l.min(t));
-        live.total.store(limited, Ordering::Relaxed);
-    }
-    let progress = report::Progress::start(&plan, Arc::clone(&live));
-    let rcfg = source::ReadConfig {
-        sent_at: plan.sent_at,
-        max_call_bytes: plan.max_call_bytes,
-        max_batch_bytes: a.max_batch_bytes as usize,
-        max_batch_calls: a.max_batch_calls,
-        limit: a.limit,
-        recent_cutoff: cutoff,
-        skip_recent: a.recent == RecentArg::Skip,
-        cancel: plan.cancel.clone(),
-    };
-    let mut out = Outcome {
-        inputs: inputs
-            .iter()
-            .map(|i| (i.source.name.to_string(), i.checksum.clone()))
-            .collect(),
-        recent,
-        conversion,
-        ..Outcome::default()
-    };
-    let result = if a.dry_run {
-        dry_run(&st, &rcfg, &inputs, &done, errors_file, &live, &mut out)
-    } else {
-        send(
-            &plan,
-            &rcfg,
-            &inputs,
-            &done,
-            (ledger_file.expect("a ledger"), errors_file),
-            &live,
-            &mut out,
-        )
-    };
-    progress.finish();
-    result?;
-    out.elapsed = started.elapsed();
-    out.complete = out.stop.is_none();
+    Ok((ledger_file, keep_done_errors(st, done)?))
+}
+
+/// The end of a run: `send-manifest.json` when every batch is done (not for a dry run), the
+/// summary on stderr and in `--summary-json`, and why the run stopped early if it did.
+fn finish(cfg: &SendConfig, st: &State, out: &Outcome, started_at: i64) -> Result<i32> {
     let code = out.exit_code();
-    let summary = report::summary_json(&plan, &out, started_at, now_ms(), code);
-    if out.complete && !a.dry_run {
+    let summary = report::summary_json(cfg, out, started_at, now_ms(), code);
+    if out.complete && !cfg.dry_run {
         let mut text = serde_json::to_vec_pretty(&summary).expect("manifest serializes");
         text.push(b'\n');
         state::write_atomically(&st.dir, state::MANIFEST, &text)?;
     }
-    if !a.common.quiet {
-        crate::report::eprint(&report::summary_text(&plan, &out));
+    if !cfg.quiet {
+        crate::report::eprint(&report::summary_text(cfg, out));
     }
-    if let Some(p) = &a.common.summary_json {
+    if let Some(p) = &cfg.summary_json {
         let mut text = serde_json::to_vec_pretty(&summary).expect("summary serializes");
         text.push(b'\n');
         std::fs::write(p, text).map_err(|e| Error::io(p, e))?;
@@ -500,8 +430,8 @@ fn dry_run(
     st: &State,
     rcfg: &source::ReadConfig,
     inputs: &[source::Input],
-    done: &std::collections::HashMap<u64, ledger::Record>,
-    errors: (std::fs::File, std::path::PathBuf),
+    done: &Done,
+    errors: (std::fs::File, PathBuf),
     live: &Live,
     out: &mut Outcome,
 ) -> Result<()> {
@@ -511,12 +441,7 @@ fn dry_run(
     let (mut ef, epath) = errors;
     let mut failure: Option<Error> = None;
     let stats = source::read_all(rcfg, inputs, done, &live.read, |mut b| {
-        let ts = crate::time::format(now_ms());
-        for s in &b.calls {
-            if let Some(p) = s.sent_at {
-                b.body[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
-            }
-        }
+        batch::stamp_sent_at(&mut b.body, &b.calls, now_ms());
         let mut errs = Vec::new();
         for e in &b.errors {
             errs.extend_from_slice(e);
@@ -550,20 +475,20 @@ fn dry_run(
     Ok(())
 }
 
-/// Sends every batch not done yet; `state_files` are the state directory's open ledger and
-/// error file (with its path), which the ledger writer owns from here on.
+/// Sends every batch not done yet: the reader on a thread of its own, the requests on a small
+/// runtime, the ledger on its writer's thread. `state_files` are the state directory's open
+/// ledger and error file (with its path), which the ledger writer owns from here on.
 fn send(
-    plan: &Plan,
+    cfg: &SendConfig,
     rcfg: &source::ReadConfig,
     inputs: &[source::Input],
-    done: &std::collections::HashMap<u64, ledger::Record>,
-    (ledger_file, errors): (std::fs::File, (std::fs::File, std::path::PathBuf)),
+    done: &Done,
+    (ledger_file, errors): (std::fs::File, (std::fs::File, PathBuf)),
     live: &Arc<Live>,
     out: &mut Outcome,
 ) -> Result<()> {
-    let a = &plan.args;
-    let key = plan.key.as_deref().expect("a key outside --dry-run");
-    let client = client::Client::new(&plan.endpoint, key, a.request_timeout, a.concurrency)
+    let key = cfg.key.as_ref().expect("a key outside --dry-run").expose();
+    let client = client::Client::new(&cfg.endpoint, key, cfg.request_timeout, cfg.concurrency)
         .map_err(Error::Usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -573,15 +498,15 @@ fn send(
         .map_err(|e| Error::io("tokio runtime", e))?;
     let (btx, brx) = tokio::sync::mpsc::channel::<batch::Batch>(4);
     let (dtx, drx) = tokio::sync::mpsc::unbounded_channel::<usize>();
-    let writer = ledger::Writer::spawn((ledger_file, st_path(plan, state::LEDGER)), errors, dtx);
+    let writer = ledger::Writer::spawn((ledger_file, cfg.state.join(state::LEDGER)), errors, dtx);
     let settings = dispatch::Settings {
-        rate: a.rate,
-        concurrency: a.concurrency,
-        max_retries: a.max_retries,
-        backoff_base: a.retry_backoff,
+        rate: cfg.rate,
+        concurrency: cfg.concurrency,
+        max_retries: cfg.max_retries,
+        backoff_base: cfg.retry_backoff,
         backoff_cap: Duration::from_secs(30),
         sources: Arc::new(inputs.iter().map(|i| i.source.name.clone()).collect()),
-        cancel: plan.cancel.clone(),
+        cancel: rcfg.cancel.clone(),
     };
     let (read, (sent, stop)) = std::thread::scope(|s| {
         // The reader owns the sending end: when it is done, the sender sees the end.
@@ -612,8 +537,4 @@ fn send(
     out.sent = sent;
     out.stop = stop;
     Ok(())
-}
-
-fn st_path(plan: &Plan, name: &str) -> std::path::PathBuf {
-    plan.args.state.join(name)
 }

@@ -3,9 +3,8 @@
 //! same summary as JSON (`--summary-json`, and `send-manifest.json`). Never the key.
 
 use super::dispatch::Stop;
-use super::{Live, Outcome, Plan};
+use super::{Live, Outcome, SendConfig};
 use crate::report::{Ticker, group};
-use std::io::IsTerminal;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -14,14 +13,8 @@ pub struct Progress(Ticker);
 
 impl Progress {
     /// Starts the bar when `--progress` (and a terminal, for `auto`) says so.
-    pub fn start(plan: &Plan, live: Arc<Live>) -> Progress {
-        let c = &plan.args.common;
-        let show = !c.quiet
-            && match c.progress {
-                crate::cli::ProgressArg::Never => false,
-                crate::cli::ProgressArg::Always => true,
-                crate::cli::ProgressArg::Auto => std::io::stderr().is_terminal(),
-            };
+    pub fn start(cfg: &SendConfig, live: Arc<Live>) -> Progress {
+        let show = !cfg.quiet && crate::report::shows(cfg.progress);
         let template = "{bar:30} {pos}/{len} calls eta {eta} | {msg}";
         Progress(Ticker::start(show, template, move |bar, secs| {
             let total = live.total.load(Ordering::Relaxed);
@@ -69,13 +62,12 @@ pub fn stop_text(stop: &Stop) -> String {
 
 /// The summary, as JSON (also the body of `send-manifest.json`).
 pub fn summary_json(
-    plan: &Plan,
+    cfg: &SendConfig,
     o: &Outcome,
     started_at: i64,
     finished_at: i64,
     exit_code: i32,
 ) -> serde_json::Value {
-    let a = &plan.args;
     let secs = o.elapsed.as_secs_f64().max(1e-9);
     let r = &o.read;
     let requests = o.sent.requests.max(o.dry_run_batches);
@@ -83,12 +75,12 @@ pub fn summary_json(
         "tool": "track2pipelines",
         "version": env!("CARGO_PKG_VERSION"),
         "command": "send",
-        "command_line": plan.command_line,
+        "command_line": cfg.command_line,
         "started_at": crate::output::manifest::ts(started_at),
         "finished_at": crate::output::manifest::ts(finished_at),
-        "endpoint": plan.endpoint,
-        "shard": plan.shard.map(|s| serde_json::json!({"index": s.index, "count": s.count})),
-        "dry_run": a.dry_run,
+        "endpoint": cfg.endpoint,
+        "shard": cfg.shard.map(|s| serde_json::json!({"index": s.index, "count": s.count})),
+        "dry_run": cfg.dry_run,
         "complete": o.complete,
         "inputs": o.inputs.iter().map(|(s, c)| serde_json::json!({"source": s, "checksum_xxh3_128": c})).collect::<Vec<_>>(),
         "calls_read": r.lines,
@@ -114,9 +106,9 @@ pub fn summary_json(
         "mb_per_second": o.sent.bytes_sent as f64 / 1e6 / secs,
         "exit_code": exit_code,
     });
-    if a.dry_run {
-        let est = if a.rate > 0.0 {
-            r.batches as f64 / a.rate
+    if cfg.dry_run {
+        let est = if cfg.rate > 0.0 {
+            r.batches as f64 / cfg.rate
         } else {
             0.0
         };
@@ -137,7 +129,7 @@ pub fn summary_json(
 }
 
 /// The summary, as text on stderr.
-pub fn summary_text(plan: &Plan, o: &Outcome) -> String {
+pub fn summary_text(cfg: &SendConfig, o: &Outcome) -> String {
     let r = &o.read;
     let secs = o.elapsed.as_secs_f64().max(1e-9);
     let mut s = String::new();
@@ -151,9 +143,9 @@ pub fn summary_text(plan: &Plan, o: &Outcome) -> String {
             if c.reused { " (conversion reused)" } else { "" }
         );
     }
-    if plan.args.dry_run {
-        let est = if plan.args.rate > 0.0 {
-            r.batches as f64 / plan.args.rate
+    if cfg.dry_run {
+        let est = if cfg.rate > 0.0 {
+            r.batches as f64 / cfg.rate
         } else {
             0.0
         };
@@ -163,8 +155,8 @@ pub fn summary_text(plan: &Plan, o: &Outcome) -> String {
             group(r.batches),
             group(r.batch_bytes),
             est,
-            plan.args.rate,
-            plan.args.state.join(super::state::DRY_RUN).display()
+            cfg.rate,
+            cfg.state.join(super::state::DRY_RUN).display()
         );
     } else {
         s += &format!(
@@ -193,7 +185,7 @@ pub fn summary_text(plan: &Plan, o: &Outcome) -> String {
             group(r.too_large),
             group(r.skipped_recent),
             group(o.refused()),
-            plan.args.state.join(super::state::SEND_ERRORS).display()
+            cfg.state.join(super::state::SEND_ERRORS).display()
         );
     }
     if r.blank > 0 {

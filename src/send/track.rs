@@ -1,5 +1,6 @@
 //! `--from track`: the inputs are Track archives. They are converted first, by the library's
-//! own convert run (every mapping option applies), into `DIR/converted/` (a convert output
+//! own convert run with the configuration `convert` builds from the same flags (every mapping
+//! option applies), into `DIR/converted/` (a convert output
 //! directory with its manifest); the rejected records are copied to `DIR/errors.ndjson`; then
 //! that directory is sent like any convert output. Conversion is deterministic, and its output
 //! is kept in the state, so a resumed send reuses it and forms the same batches. The reference
@@ -7,8 +8,8 @@
 
 use super::ledger::Loaded;
 use super::state::{self, State};
-use super::{Plan, source};
-use crate::cli::{Cli, Cmd, CompressArg, ConvertArgs};
+use super::{TrackConversion, source};
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::pipeline::Live;
 
@@ -49,64 +50,24 @@ struct ManifestTotals {
 /// Converts the Track inputs into `DIR/converted/` (or reuses an earlier run's conversion of
 /// the same inputs with the same options), recording what they were in `identity`.
 pub fn prepare(
-    plan: &Plan,
+    conversion: &TrackConversion,
+    cancel: &Cancel,
     st: &State,
     old: Option<&Loaded>,
     identity: &mut serde_json::Value,
 ) -> Result<Converted> {
-    let mut common = plan.args.common.clone();
+    let mut cfg = conversion.config.clone();
+    // A resume converts as the first run did: with the reference time it recorded.
     let recorded_now = old
         .and_then(|l| l.header.identity["track"]["now_ms"].as_i64())
-        .filter(|_| common.now.is_none());
+        .filter(|_| !conversion.now_given);
     if let Some(ms) = recorded_now {
-        common.now = Some(String::from_utf8_lossy(&crate::time::format(ms)).into_owned());
+        cfg.translate.set_now_ms(ms);
     }
     let out = st.path(state::CONVERTED);
-    let cli = Cli {
-        command: Cmd::Convert(ConvertArgs {
-            out: out.clone(),
-            partition_by: "none".into(),
-            compress: CompressArg::None,
-            compress_level: None,
-            max_file_bytes: 256 << 20,
-            max_file_records: 0,
-            overwrite: true,
-            max_open_files: 64,
-            idle_frame_bytes: 32 << 20,
-            shard: None,
-            split_bytes: 256 << 20,
-            common,
-        }),
-    };
-    let cfg = cli.into_config(plan.command_line.clone())?;
-    let mut tracks = Vec::new();
-    for s in crate::input::discover(&cfg.inputs, cfg.input_format, None)?.sources {
-        if let Some(p) = &s.path {
-            let (c, d) = (std::fs::canonicalize(p), std::fs::canonicalize(&st.dir));
-            if let (Ok(c), Ok(d)) = (c, d)
-                && c.starts_with(&d)
-            {
-                return Err(Error::Usage(format!(
-                    "input {} lies inside the state directory",
-                    s.name
-                )));
-            }
-        }
-        let sum = match &s.path {
-            Some(p) => Some(
-                source::checksum(p)
-                    .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", p.display())))?,
-            ),
-            None => None,
-        };
-        tracks.push(serde_json::json!({"source": s.name.as_ref(), "size": s.size, "checksum_xxh3_128": sum}));
-    }
     let track_id = serde_json::json!({
-        "inputs": tracks,
-        "mapping": format!(
-            "{:?} {:?} {:?} {}",
-            cfg.translate, cfg.input_format, cfg.csv_layout, cfg.max_line_bytes
-        ),
+        "inputs": track_inputs(&cfg, st)?,
+        "mapping": cfg.mapping_identity(),
         "now_ms": cfg.translate.now_ms(),
     });
     identity["track"] = track_id.clone();
@@ -134,22 +95,11 @@ pub fn prepare(
         }
     }
     let live = Live {
-        cancel: plan.cancel.clone(),
+        cancel: cancel.clone(),
         ..Live::default()
     };
     let result = crate::job::execute(&cfg, &live)?;
-    // The rejected records, copied (streamed) to DIR/errors.ndjson.
-    let from = out.join("errors.ndjson");
-    let tmp = st.path(".errors.ndjson.partial");
-    let copied = if from.exists() {
-        std::fs::copy(&from, &tmp).map(drop)
-    } else {
-        std::fs::write(&tmp, b"")
-    };
-    copied
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, st.path(state::ERRORS)))
-        .map_err(|e| Error::io(st.path(state::ERRORS), e))?;
+    copy_errors(st, &out)?;
     let t = &result.total;
     Ok(Converted {
         records: t.records,
@@ -160,4 +110,47 @@ pub fn prepare(
         now_ms: cfg.translate.now_ms(),
         reused: false,
     })
+}
+
+/// The Track inputs, each with its size and checksum, for the state's identity; an input
+/// inside the state directory is refused.
+fn track_inputs(cfg: &crate::config::Config, st: &State) -> Result<Vec<serde_json::Value>> {
+    let mut tracks = Vec::new();
+    for s in crate::input::discover(&cfg.inputs, cfg.input_format, None)?.sources {
+        if let Some(p) = &s.path {
+            let (c, d) = (std::fs::canonicalize(p), std::fs::canonicalize(&st.dir));
+            if let (Ok(c), Ok(d)) = (c, d)
+                && c.starts_with(&d)
+            {
+                return Err(Error::Usage(format!(
+                    "input {} lies inside the state directory",
+                    s.name
+                )));
+            }
+        }
+        let sum = match &s.path {
+            Some(p) => Some(
+                source::checksum(p)
+                    .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", p.display())))?,
+            ),
+            None => None,
+        };
+        tracks.push(serde_json::json!({"source": s.name.as_ref(), "size": s.size, "checksum_xxh3_128": sum}));
+    }
+    Ok(tracks)
+}
+
+/// The rejected records of the conversion in `out`, copied (streamed) to `DIR/errors.ndjson`.
+fn copy_errors(st: &State, out: &std::path::Path) -> Result<()> {
+    let from = out.join("errors.ndjson");
+    let tmp = st.path(".errors.ndjson.partial");
+    let copied = if from.exists() {
+        std::fs::copy(&from, &tmp).map(drop)
+    } else {
+        std::fs::write(&tmp, b"")
+    };
+    copied
+        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
+        .and_then(|()| std::fs::rename(&tmp, st.path(state::ERRORS)))
+        .map_err(|e| Error::io(st.path(state::ERRORS), e))
 }

@@ -6,12 +6,24 @@
 //! written.
 
 use super::ShardInfo;
-use crate::cli::shard::MergeArgs;
 use crate::error::{Error, Result};
 use crate::output::scope::{parse_shard_manifest_name, shard_manifest_name};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The validated flags of `merge` (built by `src/cli/shard.rs`).
+#[derive(Debug, Clone)]
+pub struct MergeConfig {
+    /// `--out`: the directory (a `file://` URL already made a path) or object-store URL the
+    /// shards wrote to.
+    pub out: PathBuf,
+    /// `--shards`: the job's shard count, 1 to [`crate::config::MAX_SHARDS`] (default: the N of the
+    /// shard manifests found).
+    pub shards: Option<u32>,
+    /// The command line, for the merged manifest.
+    pub command_line: Vec<String>,
+}
 
 /// A merge that cannot be done: exit status 1.
 fn failed(msg: String) -> Error {
@@ -210,18 +222,9 @@ fn put_remote(url: &str, text: Vec<u8>) -> Result<()> {
 }
 
 /// Runs `merge`: writes the merged manifest and returns the summary line for stderr.
-pub fn run(args: &MergeArgs, command_line: &[String]) -> Result<String> {
-    let local = args.out.to_str().and_then(crate::store::file_url_path);
-    let out = match local {
-        Some(path) => path?,
-        None => args.out.clone(),
-    };
-    let args = &MergeArgs {
-        out,
-        shards: args.shards,
-    };
+pub fn run(args: &MergeConfig) -> Result<String> {
     let result = shard_manifests(&args.out).and_then(|found| {
-        let merged = merge(&found, args.shards, command_line)?;
+        let merged = merge(&found, args.shards, &args.command_line)?;
         let mut text = serde_json::to_vec_pretty(&merged).expect("manifest serializes");
         text.push(b'\n');
         match args.out.to_str().filter(|d| crate::store::is_url(d)) {

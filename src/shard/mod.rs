@@ -18,7 +18,6 @@ use crate::error::{Error, Result};
 use crate::input::{Format, Source};
 use std::io::Read;
 
-pub use crate::config::MAX_SHARDS;
 pub use crate::input::Range;
 pub use crate::output::manifest::{JobInput, RangeEntry, ShardInfo};
 
@@ -158,21 +157,16 @@ pub fn range_entries(share: &[(usize, Range)], extents: &[Extent]) -> Vec<RangeE
 }
 
 /// A digest of everything in `cfg` that decides the output's bytes; shards of one job agree on
-/// it. Paths, thread counts and `--overwrite` are left out.
+/// it. Paths, thread counts and `--overwrite` are left out. Built from named fields
+/// ([`Config::mapping_identity`], [`Config::layout_identity`]), never from `Debug` output, so
+/// it stays the same across compilers and refactorings.
 pub fn options_digest(cfg: &Config) -> String {
-    let layout = cfg.output.as_ref().map(|o| {
-        (
-            &o.partition_by,
-            o.compress,
-            o.compress_level,
-            o.max_file_bytes,
-            o.max_file_records,
-        )
-    });
-    let text = format!(
-        "{:?}|{:?}|{:?}|{:?}|{}",
-        cfg.translate, layout, cfg.input_format, cfg.csv_layout, cfg.max_line_bytes
-    );
+    let text = serde_json::json!({
+        "now_ms": cfg.translate.now_ms(),
+        "mapping": cfg.mapping_identity(),
+        "layout": cfg.layout_identity(),
+    })
+    .to_string();
     format!("{:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
 }
 

@@ -2,9 +2,23 @@
 //! JSON array with one element per shard (for a scheduler's fan-out, such as Argo `withParam`).
 
 use super::{RangeEntry, extents, range_entries, split};
-use crate::cli::shard::PlanArgs;
-use crate::error::{Error, Result};
+use crate::config::InputFormat;
+use crate::error::Result;
 use serde::Serialize;
+use std::path::PathBuf;
+
+/// The validated flags of `plan` (built by `src/cli/shard.rs`).
+#[derive(Debug, Clone)]
+pub struct PlanConfig {
+    /// `--shards`, 1 to [`crate::config::MAX_SHARDS`].
+    pub shards: u32,
+    /// `--split-bytes`: plain NDJSON inputs larger than this may be cut between shards.
+    pub split_bytes: u64,
+    /// `--input-format`, as convert is given it.
+    pub input_format: InputFormat,
+    /// The inputs, as convert is given them.
+    pub inputs: Vec<PathBuf>,
+}
 
 /// One shard of the plan.
 #[derive(Debug, Serialize)]
@@ -19,14 +33,8 @@ pub struct PlanShard {
 }
 
 /// Computes the plan.
-pub fn plan(args: &PlanArgs) -> Result<Vec<PlanShard>> {
-    if args.shards == 0 || args.shards > super::MAX_SHARDS {
-        return Err(Error::Usage(format!(
-            "--shards is 1 to {}",
-            super::MAX_SHARDS
-        )));
-    }
-    let sources = crate::input::discover(&args.inputs, args.input_format.format(), None)?.sources;
+pub fn plan(args: &PlanConfig) -> Result<Vec<PlanShard>> {
+    let sources = crate::input::discover(&args.inputs, args.input_format, None)?.sources;
     let extents = extents(&sources, args.split_bytes)?;
     let shares = split(&extents, args.shards, args.split_bytes);
     Ok(shares
@@ -46,6 +54,6 @@ pub fn plan(args: &PlanArgs) -> Result<Vec<PlanShard>> {
 }
 
 /// Runs `plan`: the plan as pretty JSON, for stdout.
-pub fn run(args: &PlanArgs) -> Result<String> {
+pub fn run(args: &PlanConfig) -> Result<String> {
     plan(args).map(|p| serde_json::to_string_pretty(&p).expect("plan serializes"))
 }

@@ -75,6 +75,12 @@ impl Options {
         self.now_ms
     }
 
+    /// Sets the run's reference time (a resumed `send --from track` reuses the one it recorded).
+    pub fn set_now_ms(&mut self, now_ms: i64) {
+        self.now_ms = now_ms;
+        self.now_text = crate::time::format(now_ms);
+    }
+
     /// The defaults (`{"All":true}` integrations, derived messageIds, a 32768-byte call limit),
     /// with `now_ms` as the run's reference time.
     pub fn new(now_ms: i64) -> Options {
