@@ -59,6 +59,9 @@ pub struct SendArgs {
     /// Start over: remove the state's files of earlier sends first.
     #[arg(long)]
     pub restart: bool,
+    /// Send again the calls recorded as refused (refused_by_server) in send-errors.ndjson.
+    #[arg(long)]
+    pub retry_refused: bool,
     /// Calls less than 72 hours old: send them (with a warning), leave them out, or stop.
     #[arg(long, value_enum, default_value_t = RecentArg::Allow)]
     pub recent: RecentArg,

@@ -346,6 +346,12 @@ fn run(plan: Plan) -> Result<i32> {
         Some(l) => l.done.clone(),
         None => Default::default(),
     };
+    let mut done = done;
+    let (resend, ledger_len) = match &old {
+        Some(l) if a.retry_refused && !a.dry_run => reopen_refused(&st, l, &mut done)?,
+        Some(l) => (Default::default(), l.valid_len),
+        None => (Default::default(), 0),
+    };
     let cutoff = now_ms() - RECENT.as_millis() as i64;
     let (total, recent) = source::count(&inputs, cutoff, plan.max_call_bytes as u64 + (64 << 10))?;
     if recent > 0 {
@@ -373,7 +379,7 @@ fn run(plan: Plan) -> Result<i32> {
     } else {
         let _ = std::fs::remove_file(st.path(state::MANIFEST));
         Some(match &old {
-            Some(l) => ledger::reopen(&ledger_path, l.valid_len)?,
+            Some(_) => ledger::reopen(&ledger_path, ledger_len)?,
             None => ledger::create(&ledger_path, &identity)?,
         })
     };
@@ -412,6 +418,7 @@ fn run(plan: Plan) -> Result<i32> {
             &inputs,
             &done,
             (ledger_file.expect("a ledger"), errors_file),
+            &resend,
             &live,
             &mut out,
         )
@@ -439,6 +446,42 @@ fn run(plan: Plan) -> Result<i32> {
         crate::report::eprint(&format!("track2pipelines: {}\n", report::stop_text(stop)));
     }
     Ok(code)
+}
+
+/// `--retry-refused`: the lines to send again, by batch.
+type Resend = std::collections::HashMap<u64, std::collections::HashSet<u64>>;
+
+/// `--retry-refused` (docs/send.md): the batches done with refused calls are made not done
+/// again: the ledger is rewritten without their lines (atomically, before anything else
+/// changes), so their `send-errors.ndjson` entries are dropped like those of any batch not
+/// done, and the sender sends only their refused calls, counting the others acknowledged as
+/// before. A run stopped on the way leaves them simply not done: the next run sends them.
+/// Returns the lines to send again and the new ledger's length.
+fn reopen_refused(
+    st: &State,
+    old: &ledger::Loaded,
+    done: &mut std::collections::HashMap<u64, ledger::Record>,
+) -> Result<(Resend, u64)> {
+    let path = st.path(state::SEND_ERRORS);
+    let refused = errors::refused_lines(&path).map_err(|e| Error::io(&path, e))?;
+    let resend: Resend = refused
+        .into_iter()
+        .filter(|(b, _)| done.get(b).is_some_and(|r| r.refused > 0))
+        .collect();
+    let mut text = serde_json::to_vec(&old.header).expect("header serializes");
+    text.push(b'\n');
+    if resend.is_empty() {
+        return Ok((resend, old.valid_len));
+    }
+    done.retain(|b, _| !resend.contains_key(b));
+    let mut records: Vec<&ledger::Record> = done.values().collect();
+    records.sort_by_key(|r| r.batch);
+    for r in records {
+        serde_json::to_writer(&mut text, r).expect("record serializes");
+        text.push(b'\n');
+    }
+    state::write_atomically(&st.dir, state::LEDGER, &text)?;
+    Ok((resend, text.len() as u64))
 }
 
 /// Keeps, in `send-errors.ndjson`, only the entries of batches done earlier (a run stopped
@@ -558,6 +601,7 @@ fn send(
     inputs: &[source::Input],
     done: &std::collections::HashMap<u64, ledger::Record>,
     (ledger_file, errors): (std::fs::File, (std::fs::File, std::path::PathBuf)),
+    resend: &Resend,
     live: &Arc<Live>,
     out: &mut Outcome,
 ) -> Result<()> {
@@ -582,6 +626,8 @@ fn send(
         backoff_cap: Duration::from_secs(30),
         sources: Arc::new(inputs.iter().map(|i| i.source.name.clone()).collect()),
         cancel: plan.cancel.clone(),
+        redactor: Arc::new(errors::Redactor::new(Some(key))),
+        resend: Arc::new(resend.clone()),
     };
     let (read, (sent, stop)) = std::thread::scope(|s| {
         // The reader owns the sending end: when it is done, the sender sees the end.
