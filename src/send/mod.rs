@@ -416,9 +416,8 @@ fn run(plan: Plan) -> Result<i32> {
             &plan,
             &rcfg,
             &inputs,
-            &done,
+            (&done, &resend),
             (ledger_file.expect("a ledger"), errors_file),
-            &resend,
             &live,
             &mut out,
         )
@@ -593,15 +592,15 @@ fn dry_run(
     Ok(())
 }
 
-/// Sends every batch not done yet; `state_files` are the state directory's open ledger and
+/// Sends every batch not done yet (and, with `--retry-refused`, the refused calls of
+/// `resend`); `state_files` are the state directory's open ledger and
 /// error file (with its path), which the ledger writer owns from here on.
 fn send(
     plan: &Plan,
     rcfg: &source::ReadConfig,
     inputs: &[source::Input],
-    done: &std::collections::HashMap<u64, ledger::Record>,
+    (done, resend): (&std::collections::HashMap<u64, ledger::Record>, &Resend),
     (ledger_file, errors): (std::fs::File, (std::fs::File, std::path::PathBuf)),
-    resend: &Resend,
     live: &Arc<Live>,
     out: &mut Outcome,
 ) -> Result<()> {

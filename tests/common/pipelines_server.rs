@@ -285,40 +285,22 @@ fn blanket_answer(sh: &Shared) -> Option<Answer> {
 
 async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::Error> {
     let n = sh.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let at = Instant::now();
-    let path = req.uri().path().to_owned();
-    let log = |status: u16, calls: usize, bytes: usize| {
-        sh.seen.lock().unwrap().push(Seen {
-            at,
-            path: path.clone(),
-            status,
-            calls,
-            bytes,
-        });
-        if sh.verbose {
-            let what = match status {
-                0 => "connection dropped".to_owned(),
-                s => format!("HTTP {s}"),
-            };
-            println!(
-                "{:>9.3}s request {n} {path}: {what}, {calls} calls, {bytes} bytes",
-                sh.started.elapsed().as_secs_f64()
-            );
-        }
+    let log = Log {
+        sh,
+        n,
+        at: Instant::now(),
+        path: req.uri().path().to_owned(),
     };
     if let Some(r) = blanket_answer(sh) {
-        log(r.status().as_u16(), 0, 0);
+        log.log(r.status().as_u16(), 0, 0);
         return Ok(r);
     }
-    let alias = path == "/v1/alias";
-    if req.method() != hyper::Method::POST || !(path == "/v1/batch" || alias) {
-        log(404, 0, 0);
+    let alias = log.path == "/v1/alias";
+    if req.method() != hyper::Method::POST || !(log.path == "/v1/batch" || alias) {
+        log.log(404, 0, 0);
         return Ok(answer(404, r#"{"error":"not found"}"#));
     }
-    let strict = req
-        .headers()
-        .get("x-strict-mode")
-        .is_some_and(|v| v.as_bytes() == b"1");
+    let strict = req.headers().get("x-strict-mode").map(|v| v.as_bytes()) == Some(b"1");
     if !strict {
         // The API's permissive default: 200, and whatever was wrong is dropped.
         let body = req
@@ -327,7 +309,7 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
             .await
             .map_err(std::io::Error::other)?;
         sh.permissive.fetch_add(1, Ordering::SeqCst);
-        log(200, 0, body.to_bytes().len());
+        log.log(200, 0, body.to_bytes().len());
         return Ok(answer(200, r#"{"success":true}"#));
     }
     let auth_ok = req
@@ -337,19 +319,13 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
         .is_some_and(|v| v == expected_auth(&sh.key));
     if !auth_ok || sh.deny_all.load(Ordering::SeqCst) {
         sh.unauthorized.fetch_add(1, Ordering::SeqCst);
-        log(401, 0, 0);
+        log.log(401, 0, 0);
         return Ok(answer(401, r#"{"error":"unauthorized"}"#));
     }
-    let fault = sh.faults.lock().unwrap().pop_front().or_else(|| {
-        let chaos = sh.chaos.lock().unwrap();
-        chaos.as_ref().and_then(|(every, list)| {
-            (n.is_multiple_of(*every) && !list.is_empty())
-                .then(|| list[((n / every - 1) as usize) % list.len()].clone())
-        })
-    });
+    let fault = next_fault(sh, n);
     match fault {
         Some(Fault::Drop) => {
-            log(0, 0, 0);
+            log.log(0, 0, 0);
             return Err(std::io::Error::other("connection dropped on purpose"));
         }
         Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
@@ -362,87 +338,150 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
-    match fault {
-        Some(Fault::Status(s)) => {
-            log(s, 0, body.len());
-            return Ok(answer(s, r#"{"error":"injected"}"#));
+    if let Some(r) = fault.and_then(|f| faulty_answer(f, &log, body.len())) {
+        return Ok(r);
+    }
+    Ok(take_calls(sh, &log, &body, alias, &headers))
+}
+
+/// Where a request is logged.
+struct Log<'a> {
+    sh: &'a Shared,
+    n: u64,
+    at: Instant,
+    path: String,
+}
+
+impl Log<'_> {
+    fn log(&self, status: u16, calls: usize, bytes: usize) {
+        self.sh.seen.lock().unwrap().push(Seen {
+            at: self.at,
+            path: self.path.clone(),
+            status,
+            calls,
+            bytes,
+        });
+        if self.sh.verbose {
+            let what = match status {
+                0 => "connection dropped".to_owned(),
+                s => format!("HTTP {s}"),
+            };
+            println!(
+                "{:>9.3}s request {} {}: {what}, {calls} calls, {bytes} bytes",
+                self.sh.started.elapsed().as_secs_f64(),
+                self.n,
+                self.path
+            );
         }
-        Some(Fault::RetryAfter(v)) => {
-            log(429, 0, body.len());
+    }
+}
+
+/// The scripted fault for request `n`, else the chaos list's.
+fn next_fault(sh: &Shared, n: u64) -> Option<Fault> {
+    sh.faults.lock().unwrap().pop_front().or_else(|| {
+        let chaos = sh.chaos.lock().unwrap();
+        chaos.as_ref().and_then(|(every, list)| {
+            (n.is_multiple_of(*every) && !list.is_empty())
+                .then(|| list[((n / every - 1) as usize) % list.len()].clone())
+        })
+    })
+}
+
+/// The answer a fault gives once the body is read (none: handle the request normally).
+fn faulty_answer(fault: Fault, log: &Log, bytes: usize) -> Option<Answer> {
+    match fault {
+        Fault::Status(s) => {
+            log.log(s, 0, bytes);
+            Some(answer(s, r#"{"error":"injected"}"#))
+        }
+        Fault::RetryAfter(v) => {
+            log.log(429, 0, bytes);
             let mut r = answer(429, r#"{"error":"too many requests"}"#);
             r.headers_mut()
                 .insert("retry-after", v.parse().expect("header value"));
-            return Ok(r);
+            Some(r)
         }
-        Some(Fault::CutOff) => {
-            log(200, 0, body.len());
-            return Ok(cut_off());
+        Fault::CutOff => {
+            log.log(200, 0, bytes);
+            Some(cut_off())
         }
-        _ => {}
+        Fault::Pass | Fault::Slow(_) | Fault::Drop => None,
     }
-    if body.len() > MAX_BODY {
-        sh.oversized.fetch_add(1, Ordering::SeqCst);
-        log(200, 0, body.len());
-        return Ok(answer(200, r#"{"success":true}"#));
+}
+
+/// The calls of a body: the `batch` array, or the alias call itself.
+fn calls_of(body: &[u8], alias: bool) -> Option<Vec<String>> {
+    if alias {
+        let text = std::str::from_utf8(body).ok()?;
+        serde_json::from_str::<serde_json::Value>(text).ok()?;
+        return Some(vec![text.to_owned()]);
     }
-    let calls: Vec<String> = if alias {
-        match std::str::from_utf8(&body) {
-            Ok(text) if serde_json::from_str::<serde_json::Value>(text).is_ok() => {
-                vec![text.to_owned()]
-            }
-            _ => {
-                log(400, 0, body.len());
-                return Ok(answer(400, r#"{"error":"invalid JSON"}"#));
-            }
-        }
-    } else {
-        let Ok(parsed) = serde_json::from_slice::<Body>(&body) else {
-            log(400, 0, body.len());
-            return Ok(answer(400, r#"{"error":"invalid JSON"}"#));
-        };
-        parsed.batch.iter().map(|c| c.get().to_owned()).collect()
-    };
-    if calls.iter().any(|c| c.len() > MAX_CALL) {
-        sh.oversized.fetch_add(1, Ordering::SeqCst);
-        log(200, 0, body.len());
-        return Ok(answer(200, r#"{"success":true}"#));
-    }
-    // Strict validation: each call of the type its endpoint takes.
-    for (i, c) in calls.iter().enumerate() {
+    let parsed = serde_json::from_slice::<Body>(body).ok()?;
+    Some(parsed.batch.iter().map(|c| c.get().to_owned()).collect())
+}
+
+/// Strict validation: the first call that is not of a type its endpoint takes.
+fn refused_call(calls: &[String], alias: bool) -> Option<String> {
+    calls.iter().enumerate().find_map(|(i, c)| {
         let kind = type_of(c);
         let ok = match kind.as_deref() {
             Some("alias") => alias,
             Some(t) => !alias && BATCH_TYPES.contains(&t),
             None => false,
         };
-        if !ok {
-            log(400, calls.len(), body.len());
-            return Ok(answer(
-                400,
-                &format!(
-                    r#"{{"error":"call {i} is invalid: type {:?} is not accepted here"}}"#,
-                    kind.unwrap_or_default()
-                ),
-            ));
-        }
+        (!ok).then(|| {
+            format!(
+                r#"{{"error":"call {i} is invalid: type {:?} is not accepted here"}}"#,
+                kind.unwrap_or_default()
+            )
+        })
+    })
+}
+
+/// A well-formed strict request: checks the limits (200 and dropped over them, as the API
+/// does), the calls and the refusal marker, then keeps the calls.
+fn take_calls(
+    sh: &Shared,
+    log: &Log,
+    body: &[u8],
+    alias: bool,
+    headers: &hyper::HeaderMap,
+) -> Answer {
+    if body.len() > MAX_BODY {
+        sh.oversized.fetch_add(1, Ordering::SeqCst);
+        log.log(200, 0, body.len());
+        return answer(200, r#"{"success":true}"#);
+    }
+    let Some(calls) = calls_of(body, alias) else {
+        log.log(400, 0, body.len());
+        return answer(400, r#"{"error":"invalid JSON"}"#);
+    };
+    if calls.iter().any(|c| c.len() > MAX_CALL) {
+        sh.oversized.fetch_add(1, Ordering::SeqCst);
+        log.log(200, 0, body.len());
+        return answer(200, r#"{"success":true}"#);
+    }
+    if let Some(why) = refused_call(&calls, alias) {
+        log.log(400, calls.len(), body.len());
+        return answer(400, &why);
     }
     let marker = sh.refuse_marker.lock().unwrap().clone();
     if let Some(m) = marker
         && let Some(i) = calls.iter().position(|c| c.contains(&m))
     {
-        log(400, calls.len(), body.len());
+        log.log(400, calls.len(), body.len());
         if sh.echo_headers.load(Ordering::SeqCst) {
-            return Ok(echo_page(&headers));
+            return echo_page(headers);
         }
-        return Ok(answer(
+        return answer(
             400,
             &format!(r#"{{"error":"a call in this batch is invalid (call {i})"}}"#),
-        ));
+        );
     }
     sh.accepted.fetch_add(calls.len() as u64, Ordering::SeqCst);
-    log(200, calls.len(), body.len());
+    log.log(200, calls.len(), body.len());
     if sh.keep_calls.load(Ordering::Relaxed) {
         sh.calls.lock().unwrap().extend(calls);
     }
-    Ok(answer(200, r#"{"success":true}"#))
+    answer(200, r#"{"success":true}"#)
 }
