@@ -209,6 +209,17 @@ impl Batcher {
     }
 }
 
+/// Sets the `sentAt` of every call of `body` that has one to `now_ms` (in place: the value
+/// has a fixed width, so no boundary moves).
+pub fn stamp(body: &mut [u8], spans: &[Span], now_ms: i64) {
+    let ts = crate::time::format(now_ms);
+    for s in spans {
+        if let Some(p) = s.sent_at {
+            body[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
+        }
+    }
+}
+
 /// Is this call (as sent) an `alias`? A quick look for the word first, a parse only then.
 pub fn is_alias(call: &[u8]) -> bool {
     #[derive(serde::Deserialize)]

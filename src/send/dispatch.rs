@@ -294,7 +294,7 @@ impl Sender {
             None => {
                 // The ledger writer is gone (an I/O error): nothing more is durable.
                 self.pending_durable = 0;
-                self.stop.get_or_insert(Stop::Ledger);
+                self.stop(Stop::Ledger);
             }
         }
     }
@@ -530,7 +530,7 @@ impl Sender {
         errors.extend(t.refusals);
         self.pending_durable += 1;
         if self.ledger.send(Msg::Done { record, errors }).is_err() {
-            self.stop.get_or_insert(Stop::Ledger);
+            self.stop(Stop::Ledger);
         }
     }
 }
@@ -540,14 +540,8 @@ fn stamp(body: &Bytes, spans: &[Span]) -> Bytes {
     if spans.iter().all(|s| s.sent_at.is_none()) {
         return body.clone();
     }
-    let now = super::now_ms();
-    let ts = crate::time::format(now);
     let mut v = body.to_vec();
-    for s in spans {
-        if let Some(p) = s.sent_at {
-            v[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
-        }
-    }
+    super::batch::stamp(&mut v, spans, super::now_ms());
     Bytes::from(v)
 }
 

@@ -553,12 +553,7 @@ fn dry_run(
     let (mut ef, epath) = errors;
     let mut failure: Option<Error> = None;
     let stats = source::read_all(rcfg, inputs, done, &live.read, |mut b| {
-        let ts = crate::time::format(now_ms());
-        for s in &b.calls {
-            if let Some(p) = s.sent_at {
-                b.body[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
-            }
-        }
+        batch::stamp(&mut b.body, &b.calls, now_ms());
         let mut errs = Vec::new();
         for e in &b.errors {
             errs.extend_from_slice(e);
