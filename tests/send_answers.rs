@@ -113,7 +113,7 @@ fn a_success_cut_off_before_its_end_is_retried() {
     assert_eq!(d.len(), 60, "every call recorded by the server");
     let m = manifest(&state);
     assert_eq!(m["calls_acknowledged"], 60);
-    assert_eq!(m["retries"]["connection"], 3);
+    assert!(m["retries"]["connection"].as_u64().unwrap() >= 3);
 }
 
 #[test]
@@ -301,4 +301,28 @@ fn alias_calls_go_to_their_own_endpoint_in_order() {
     let want: Vec<(String, usize)> = want.iter().map(|(p, n)| (p.to_string(), *n)).collect();
     assert_eq!(paths, want);
     assert_eq!(manifest(&state)["calls_acknowledged"], 9);
+}
+
+#[test]
+fn an_endpoint_with_user_information_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let input = input_of(&tmp, &calls(3, 1));
+    let srv = Server::start(KEY, 0, false);
+    let state = tmp.path().join("st");
+    let o = run(t2p()
+        .env("CIO_WRITE_KEY", KEY)
+        .args(["send", "--progress", "never", "--endpoint"])
+        .arg(format!("http://user:{KEY}@{}/v1", srv.addr))
+        .arg("--state")
+        .arg(&state)
+        .arg(&input));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(!stderr(&o).contains(KEY), "{}", stderr(&o));
+    assert_eq!(srv.shared.requests.load(Ordering::SeqCst), 0);
+    if state.exists() {
+        for f in walk(&state) {
+            let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap()).into_owned();
+            assert!(!text.contains(KEY), "{}", f.display());
+        }
+    }
 }
