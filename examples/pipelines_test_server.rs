@@ -6,8 +6,11 @@
 //! CIO_WRITE_KEY=test-key track2pipelines send --endpoint http://127.0.0.1:8787/v1 --state st out/
 //! ```
 //!
-//! It checks Basic auth, answers 200 to (and drops) requests over the API's limits, prints one
-//! line per request, and can inject faults: `--fail-every N` gives every N-th request the next
+//! It answers like the API: without the header `X-Strict-Mode: 1` (which `send` always sends)
+//! it answers 200 and keeps nothing, as the API's permissive default does; with it, it checks
+//! Basic auth (401) and the call types (400, `alias` only on `/v1/alias`). It answers 200 to
+//! (and drops) requests over the API's limits, prints one line per request, and can inject
+//! faults: `--fail-every N` gives every N-th request the next
 //! of 503, a 429 with `Retry-After: 1`, a dropped connection and 500, in turn;
 //! `--refuse-marker TEXT` answers 400 to any request holding a call that contains TEXT.
 //! `--record FILE` keeps the accepted calls and writes them there, one a line, when the server
@@ -75,10 +78,14 @@ fn main() {
     }
     let calls = s.calls();
     println!(
-        "{} requests, {} calls accepted, {} oversized requests dropped, {} unauthorized",
+        "{} requests, {} calls accepted, {} oversized requests dropped, {} without strict mode \
+         (dropped), {} unauthorized",
         s.shared.requests.load(std::sync::atomic::Ordering::SeqCst),
         s.shared.accepted.load(std::sync::atomic::Ordering::SeqCst),
         s.shared.oversized.load(std::sync::atomic::Ordering::SeqCst),
+        s.shared
+            .permissive
+            .load(std::sync::atomic::Ordering::SeqCst),
         s.shared
             .unauthorized
             .load(std::sync::atomic::Ordering::SeqCst),

@@ -29,6 +29,10 @@ pub struct SendArgs {
     /// Start over: remove the state's files of earlier sends first.
     #[arg(long, help_heading = "State and resume")]
     pub restart: bool,
+    /// Send again the calls an earlier run recorded as refused by the server
+    /// (refused_by_server in send-errors.ndjson), for example after fixing them upstream.
+    #[arg(long, help_heading = "State and resume")]
+    pub retry_refused: bool,
 
     /// Base URL of the Pipelines API (http or https, no user:password@), instead of --region's.
     #[arg(long, value_name = "URL", help_heading = "Delivery")]
@@ -222,6 +226,7 @@ impl SendArgs {
             inputs: self.inputs,
             state: self.state,
             restart: self.restart,
+            retry_refused: self.retry_refused,
             endpoint,
             key,
             rate: self.rate,

@@ -2,7 +2,12 @@
 //! body, `{"batch":[…]}` included) and `--max-batch-calls`. Boundaries depend only on the
 //! calls as sent and the two limits (a `sentAt` set at send time is reckoned at its fixed
 //! width), so a resumed run forms exactly the same batches.
+//!
+//! An `alias` call is a batch of its own, posted to `{base}/alias` with the call itself as the
+//! body: the API's `batch` schema has no `alias` (docs/send.md, "alias calls"). The batch open
+//! before it is closed first, so the order of the calls is kept.
 
+use super::client::Route;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Bytes of `{"batch":[` and `]}` around the calls.
@@ -36,7 +41,9 @@ pub struct Batch {
     pub first_line: u64,
     /// Last input line of the range.
     pub last_line: u64,
-    /// The request body, `{"batch":[…]}`.
+    /// Where the body goes: `/batch`, or `/alias` for a single alias call.
+    pub route: Route,
+    /// The request body, `{"batch":[…]}` (for `/alias`, the call itself).
     pub body: Vec<u8>,
     /// The calls in the body, in order.
     pub calls: Vec<Span>,
@@ -95,6 +102,7 @@ impl Batcher {
                     source,
                     first_line: line,
                     last_line: line,
+                    route: Route::Batch,
                     body,
                     calls: Vec::new(),
                     errors: Vec::new(),
@@ -109,11 +117,12 @@ impl Batcher {
         self.cur.as_mut().expect("just opened")
     }
 
-    /// Would a call of `len` bytes still fit the open batch?
-    fn fits(&self, len: usize) -> bool {
+    /// Would a call of `len` bytes (an alias call or not) still fit the open batch?
+    fn fits(&self, len: usize, alias: bool) -> bool {
         match &self.cur {
             None => true,
             Some(o) if o.batch.calls.is_empty() => true,
+            Some(o) if alias || o.batch.route == Route::Alias => false,
             Some(o) => {
                 o.batch.calls.len() < self.max_calls
                     && o.batch.body.len() + 1 + len + 2 <= self.max_bytes
@@ -132,14 +141,19 @@ impl Batcher {
         line: u64,
         offset: u64,
     ) -> Option<Batch> {
-        let closed = if self.fits(call.len()) {
+        let alias = is_alias(call);
+        let closed = if self.fits(call.len(), alias) {
             None
         } else {
             self.finish()
         };
         let open = self.open(source, line);
         let b = &mut open.batch;
-        if !b.calls.is_empty() {
+        if alias {
+            // Its own request: the body is the call alone.
+            b.route = Route::Alias;
+            b.body.clear();
+        } else if !b.calls.is_empty() {
             b.body.push(b',');
         }
         let start = b.body.len() as u32;
@@ -187,10 +201,34 @@ impl Batcher {
     /// Closes the open batch (at the end of a source, or before a call that does not fit).
     pub fn finish(&mut self) -> Option<Batch> {
         let mut open = self.cur.take()?;
-        open.batch.body.extend_from_slice(b"]}");
+        if open.batch.route == Route::Batch {
+            open.batch.body.extend_from_slice(b"]}");
+        }
         open.batch.sum = open.hash.digest();
         Some(open.batch)
     }
+}
+
+/// Sets the `sentAt` of every call of `body` that has one to `now_ms` (in place: the value
+/// has a fixed width, so no boundary moves).
+pub fn stamp(body: &mut [u8], spans: &[Span], now_ms: i64) {
+    let ts = crate::time::format(now_ms);
+    for s in spans {
+        if let Some(p) = s.sent_at {
+            body[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
+        }
+    }
+}
+
+/// Is this call (as sent) an `alias`? A quick look for the word first, a parse only then.
+pub fn is_alias(call: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    memchr::memmem::find(call, b"alias").is_some()
+        && serde_json::from_slice::<Typed>(call).is_ok_and(|t| t.kind.as_deref() == Some("alias"))
 }
 
 /// The body `{"batch":[…]}` of the calls `spans` of `body`.
@@ -211,18 +249,6 @@ pub fn sub_body(body: &[u8], spans: &[Span]) -> (Vec<u8>, Vec<Span>) {
     }
     out.extend_from_slice(b"]}");
     (out, new)
-}
-
-/// Sets the `sentAt` of every call of `body` that has one to `now_ms` (`--sent-at send`: the
-/// time the request is first sent), in place: the value has a fixed width, so no byte moves.
-pub fn stamp_sent_at(body: &mut [u8], calls: &[Span], now_ms: i64) {
-    if calls.iter().all(|s| s.sent_at.is_none()) {
-        return;
-    }
-    let ts = crate::time::format(now_ms);
-    for p in calls.iter().filter_map(|s| s.sent_at) {
-        body[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
-    }
 }
 
 #[cfg(test)]
@@ -261,14 +287,46 @@ mod tests {
     fn stamping_sets_only_the_sent_at_values() {
         let mut b = Batcher::new(1000, 10);
         let with = br#"{"sentAt":"0000-00-00T00:00:00.000Z"}"#;
-        b.push_call(0, with, with, Some(11), 1, 0);
-        b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 2, 40);
+        assert!(b.push_call(0, with, with, Some(11), 1, 0).is_none());
+        assert!(b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 2, 40).is_none());
         let mut batch = b.finish().unwrap();
-        stamp_sent_at(&mut batch.body, &batch.calls, 1_767_225_600_000);
+        stamp(&mut batch.body, &batch.calls, 1_767_225_600_000);
         assert_eq!(
             batch.body,
             br#"{"batch":[{"sentAt":"2026-01-01T00:00:00.000Z"},{"a":1}]}"#
         );
+    }
+
+    #[test]
+    fn alias_calls_are_batches_of_their_own_in_order() {
+        let track = br#"{"type":"track","event":"alias","userId":"u"}"#;
+        let alias = br#"{"type":"alias","userId":"u1","previousId":"u0"}"#;
+        let mut b = Batcher::new(1000, 10);
+        let mut out = Vec::new();
+        for (line, call) in [track.as_slice(), track, alias, alias, track]
+            .iter()
+            .enumerate()
+        {
+            out.extend(b.push_call(0, call, call, None, line as u64 + 1, 0));
+        }
+        b.push_other(0, b"x", b"{}\n".to_vec(), Other::Invalid, 6);
+        out.extend(b.finish());
+        let shape: Vec<(Route, usize, u64, u64)> = out
+            .iter()
+            .map(|b| (b.route, b.calls.len(), b.first_line, b.last_line))
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                (Route::Batch, 2, 1, 2),
+                (Route::Alias, 1, 3, 3),
+                (Route::Alias, 1, 4, 4),
+                (Route::Batch, 1, 5, 6)
+            ]
+        );
+        assert_eq!(out[1].body, alias);
+        assert_eq!(out[1].calls[0].start, 0);
+        assert!(!is_alias(track));
     }
 
     #[test]

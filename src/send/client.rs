@@ -1,41 +1,91 @@
 //! The HTTP side: one reqwest client (rustls, HTTP/2 where the server offers it, a pool of
-//! kept-alive connections) that posts a body to `{base}/batch` with Basic auth and reports
-//! what came back. The key lives only in the client's auth header value, marked sensitive.
+//! kept-alive connections) that posts a body to `{base}/batch` (or `{base}/alias`) with Basic
+//! auth and reports what came back. The key lives only in the client's auth header value,
+//! marked sensitive.
+//!
+//! What makes an answer mean what it says (docs/send.md, "What counts as acknowledged"):
+//! every request carries `X-Strict-Mode: 1` (without it the API answers 200 to what it then
+//! drops); redirects are never followed (a 3xx comes back as it is, with its `Location`); and
+//! a 2xx is reported only when its whole body arrived: an answer cut off before its end is a
+//! dropped connection.
+//!
+//! [`Transport`] is what the sender needs of a client, so its decisions can be tested with a
+//! fake one.
 
 use bytes::Bytes;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use std::future::Future;
 use std::time::Duration;
 
 /// How much of a refusing server's answer is kept.
 pub const ANSWER_BYTES: usize = 4096;
 
+/// The header that turns the API's permissive default off.
+pub const STRICT_MODE: &str = "X-Strict-Mode";
+
+/// Where a body goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `POST {base}/batch`, body `{"batch":[…]}`.
+    Batch,
+    /// `POST {base}/alias`, body one `alias` call (the batch schema has no `alias`).
+    Alias,
+}
+
 /// What one request got.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// An HTTP answer: its status, `Retry-After` and the first [`ANSWER_BYTES`] of its body.
+    /// A whole HTTP answer: its status, `Retry-After`, `Location` and the first
+    /// [`ANSWER_BYTES`] of its body.
     Answer {
         status: u16,
         retry_after: Option<String>,
+        location: Option<String>,
         body: Vec<u8>,
     },
     /// No answer within the timeout.
     Timeout,
-    /// The connection failed (the message names the cause, never the key).
+    /// The connection failed, or the answer was cut off (the message names the cause, never
+    /// the key).
     Connection(String),
 }
 
-/// Posts batches.
+impl Outcome {
+    /// An answer with this status and nothing else (fakes in tests).
+    #[cfg(test)]
+    pub fn status(status: u16) -> Outcome {
+        Outcome::Answer {
+            status,
+            retry_after: None,
+            location: None,
+            body: Vec::new(),
+        }
+    }
+}
+
+/// What the sender needs of an HTTP client: post a body, get an [`Outcome`].
+pub trait Transport: Clone + Send + Sync + 'static {
+    /// Posts `body` to `route` and reads the whole answer.
+    fn post(&self, route: Route, body: Bytes) -> impl Future<Output = Outcome> + Send;
+}
+
+/// Posts batches and alias calls.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
-    url: reqwest::Url,
+    batch: reqwest::Url,
+    alias: reqwest::Url,
     auth: HeaderValue,
 }
 
 impl Client {
-    /// A client for `{base}/batch` with `key`, at most `pool` idle connections kept.
+    /// A client for `{base}/batch` and `{base}/alias` with `key`, at most `pool` idle
+    /// connections kept.
     pub fn new(base: &str, key: &str, timeout: Duration, pool: usize) -> Result<Client, String> {
-        let url = batch_url(base)?;
+        let batch = batch_url(base)?;
+        let alias = batch
+            .join("alias")
+            .map_err(|e| format!("--endpoint {base:?}: {e}"))?;
         use base64::Engine;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
         let mut auth = HeaderValue::from_str(&format!("Basic {token}"))
@@ -43,70 +93,93 @@ impl Client {
         auth.set_sensitive(true);
         let http = reqwest::Client::builder()
             .user_agent(concat!("track2pipelines/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .pool_max_idle_per_host(pool)
             .tcp_nodelay(true)
             .build()
             .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
-        Ok(Client { http, url, auth })
+        Ok(Client {
+            http,
+            batch,
+            alias,
+            auth,
+        })
     }
+}
 
-    /// Posts `body` and reads the answer.
-    pub async fn post(&self, body: Bytes) -> Outcome {
+impl Transport for Client {
+    async fn post(&self, route: Route, body: Bytes) -> Outcome {
+        let url = match route {
+            Route::Batch => &self.batch,
+            Route::Alias => &self.alias,
+        };
         let sent = self
             .http
-            .post(self.url.clone())
+            .post(url.clone())
             .header(AUTHORIZATION, self.auth.clone())
             .header(CONTENT_TYPE, "application/json")
+            .header(STRICT_MODE, "1")
             .body(body)
             .send()
             .await;
-        let mut resp = match sent {
-            Ok(r) => r,
-            Err(e) => return failure(&e),
-        };
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut body = Vec::new();
-        // Read the answer (so the connection can be reused), keeping its first bytes.
-        let mut read = 0usize;
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    read += chunk.len();
-                    let room = ANSWER_BYTES.saturating_sub(body.len());
-                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if read > 1 << 20 {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                // The status is known: a body cut short does not change what it means.
-                Err(e) if e.is_timeout() && !(200..300).contains(&status) => break,
-                Err(e) if e.is_timeout() => return Outcome::Timeout,
-                Err(_) => break,
-            }
-        }
-        Outcome::Answer {
-            status,
-            retry_after,
-            body,
+        match sent {
+            Ok(resp) => read_answer(resp).await,
+            Err(e) => failure(&e),
         }
     }
 }
 
-/// `{base}/batch`, checked: an http or https URL.
+/// Reads an answer to its end (so the connection can be reused, and so a 2xx counts only
+/// when it arrived whole), keeping its first [`ANSWER_BYTES`].
+async fn read_answer(mut resp: reqwest::Response) -> Outcome {
+    let status = resp.status().as_u16();
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = header(RETRY_AFTER);
+    let location = header(LOCATION);
+    let mut body = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = ANSWER_BYTES.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) => break,
+            // A 2xx cut short is no acknowledgement: the request is tried again.
+            Err(e) if (200..300).contains(&status) => return failure(&e),
+            // Any other status means what it says, whole body or not.
+            Err(_) => break,
+        }
+    }
+    Outcome::Answer {
+        status,
+        retry_after,
+        location,
+        body,
+    }
+}
+
+/// `{base}/batch`, checked: an http or https URL without user information (a key there
+/// would be written wherever the endpoint is).
 pub fn batch_url(base: &str) -> Result<reqwest::Url, String> {
     let base = base.trim_end_matches('/');
     let url = reqwest::Url::parse(&format!("{base}/batch"))
-        .map_err(|e| format!("--endpoint {base:?} is not a URL: {e}"))?;
+        .map_err(|_| "--endpoint is not a URL".to_string())?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(format!("--endpoint {base:?} is not an http or https URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(
+            "--endpoint may not hold a user name or password: give the write key with \
+             CIO_WRITE_KEY or --write-key-file"
+                .to_string(),
+        );
     }
     Ok(url)
 }
@@ -115,7 +188,7 @@ fn failure(e: &reqwest::Error) -> Outcome {
     if e.is_timeout() {
         return Outcome::Timeout;
     }
-    // The chain of causes, without the URL (which never holds the key, but keep it short).
+    // The chain of causes (the URL never holds the key: `batch_url` refuses user information).
     let mut msg = String::new();
     let mut cur: Option<&dyn std::error::Error> = Some(e);
     while let Some(err) = cur {
@@ -140,5 +213,10 @@ mod tests {
         );
         assert!(batch_url("ftp://x/v1").is_err());
         assert!(batch_url("not a url").is_err());
+        let e = batch_url("https://u:secret@cdp.customer.io/v1").unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+        assert!(batch_url("https://secret@cdp.customer.io/v1").is_err());
+        let c = Client::new("http://127.0.0.1:1/v1", "k", Duration::from_secs(1), 1).unwrap();
+        assert_eq!(c.alias.as_str(), "http://127.0.0.1:1/v1/alias");
     }
 }

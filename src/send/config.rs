@@ -67,6 +67,8 @@ pub struct SendConfig {
     pub state: PathBuf,
     /// `--restart`: remove the state's files of earlier sends first.
     pub restart: bool,
+    /// `--retry-refused`: send again the calls earlier runs recorded as refused by the server.
+    pub retry_refused: bool,
     /// The base URL (`--endpoint`, else the region's), without a trailing `/` and without user
     /// information.
     pub endpoint: String,

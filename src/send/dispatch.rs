@@ -1,22 +1,31 @@
 //! The sender: one task on a small tokio runtime that takes batches from the reader, paces
-//! them (token bucket, 429 pauses, adaptive concurrency), posts them, reads each answer's
-//! verdict (acknowledge, retry, split, stop) and hands finished batches to the ledger writer.
-//! A batch counts as in flight until its ledger line is durable, so a kill at any moment
-//! resends at most `--concurrency` batches.
+//! them (token bucket, 429 pauses, adaptive concurrency), posts them through a [`Transport`]
+//! and moves each request that comes back through one named transition of a state machine:
+//! [`Sender::acknowledge`], [`Sender::retry`], [`Sender::wait_on_429`], [`Sender::split`],
+//! [`Sender::refuse`] or [`Sender::stop`]. What an answer means is decided in
+//! [`super::retry`]; finished batches go to the ledger writer. A batch counts as in flight
+//! until its ledger line is durable, so a kill at any moment resends at most `--concurrency`
+//! batches.
+//!
+//! Until the endpoint has acknowledged one call, a batch that ends with refused calls is held
+//! back (parked): if the endpoint turns out to refuse everything (docs/send.md), the run stops
+//! and those calls stay unacknowledged instead of being recorded as refused.
 
 use super::Live;
 use super::batch::{Batch, Span, sub_body};
-use super::client::{Client, Outcome};
-use super::errors::{self, Code, Entry};
+use super::client::{Outcome, Route, Transport};
+use super::errors::{self, Code, Entry, Redactor};
 use super::ledger::{Msg, Record};
 use super::rate::{Aimd, TokenBucket};
-use super::retry::{self, Cause, Verdict};
+use super::retry::{Attempt, Cause, Judge, Step};
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
+
+pub use super::retry::Stop;
 
 /// How the sender behaves.
 #[derive(Debug, Clone)]
@@ -25,7 +34,7 @@ pub struct Settings {
     pub rate: f64,
     /// Requests in flight at most.
     pub concurrency: usize,
-    /// Retries per batch for 408, 5xx, timeouts and connection errors.
+    /// Retries per batch for 408, 5xx, timeouts and connection errors; 429s in a row.
     pub max_retries: u32,
     /// Backoff before the first retry (doubling up to `backoff_cap`).
     pub backoff_base: Duration,
@@ -35,19 +44,11 @@ pub struct Settings {
     pub sources: Arc<Vec<Arc<str>>>,
     /// Stops the sending (what is in flight is still awaited) when requested.
     pub cancel: crate::cancel::Cancel,
-}
-
-/// Why the sender stopped before the end.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Stop {
-    /// 401/403.
-    Auth(u16),
-    /// A batch used up its retries.
-    Exhausted { batch: u64, cause: String },
-    /// SIGINT/SIGTERM.
-    Interrupted(i32),
-    /// The ledger could not be written.
-    Ledger,
+    /// Keeps the key out of stored answers and messages.
+    pub redactor: Arc<Redactor>,
+    /// `--retry-refused`: for each batch sent again, the lines of the calls to send (the
+    /// others were acknowledged before).
+    pub resend: Arc<HashMap<u64, HashSet<u64>>>,
 }
 
 /// What the sender did.
@@ -71,15 +72,17 @@ pub struct Stats {
     pub bytes_sent: u64,
 }
 
+/// One request's worth of calls: a whole batch, or a part of one after splits.
 struct Job {
-    batch: u64,
+    route: Route,
     body: Bytes,
     spans: Vec<Span>,
-    attempts: u32,
+    attempt: Attempt,
     /// The whole batch, not sent yet: its `sentAt` values are still to be set.
     unstamped: bool,
 }
 
+/// A batch whose requests are not all settled.
 struct Tracker {
     batch: Batch,
     outstanding: usize,
@@ -90,33 +93,423 @@ struct Tracker {
 
 type Done = (Job, Outcome, Duration);
 
-/// Sends every batch `batches` yields; returns what happened and why it stopped early, if
-/// it did.
-pub async fn run(
-    client: Client,
+/// The sender's state between two events.
+struct Sender {
+    settings: Settings,
+    judge: Judge,
+    stats: Stats,
+    stop: Option<Stop>,
+    bucket: TokenBucket,
+    aimd: Aimd,
+    trackers: HashMap<u64, Tracker>,
+    /// Jobs to send next (splits and 429s first), then the retries waiting out a backoff.
+    ready: VecDeque<Job>,
+    later: Vec<(Instant, Job)>,
+    /// The next job and the slot the token bucket gave it.
+    held: Option<(Job, Instant)>,
+    pause_until: Instant,
+    active: usize,
+    pending_durable: usize,
+    input_done: bool,
+    /// Batches done with refusals before anything was acknowledged.
+    parked: Vec<Tracker>,
+    ledger: std::sync::mpsc::Sender<Msg>,
+    live: Arc<Live>,
+}
+
+/// Sends every batch `batches` yields through `transport`; returns what happened and why it
+/// stopped early, if it did.
+pub async fn run<T: Transport>(
+    transport: T,
     settings: Settings,
     mut batches: mpsc::Receiver<Batch>,
     ledger: std::sync::mpsc::Sender<Msg>,
     mut durable: mpsc::UnboundedReceiver<usize>,
     live: Arc<Live>,
 ) -> (Stats, Option<Stop>) {
-    let mut st = Stats::default();
-    let mut stop: Option<Stop> = None;
-    let mut bucket = TokenBucket::new(settings.rate);
-    let mut aimd = Aimd::new(settings.concurrency);
+    let mut s = Sender::new(settings, ledger, live);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
-    let mut trackers: HashMap<u64, Tracker> = HashMap::new();
-    let mut ready: VecDeque<Job> = VecDeque::new();
-    let mut later: Vec<(Instant, Job)> = Vec::new();
-    let mut held: Option<(Job, Instant)> = None;
-    let mut pause_until = Instant::now();
-    let mut active = 0usize;
-    let mut pending_durable = 0usize;
-    let mut input_done = false;
-    let mut consecutive_429 = 0u32;
+    loop {
+        s.check_cancel();
+        s.release_parked();
+        if s.finished() {
+            break;
+        }
+        let now = Instant::now();
+        s.wake_retries(now);
+        if s.wants_job() {
+            let next = match s.ready.pop_front() {
+                Some(j) => Some(j),
+                None if !s.input_done => match batches.try_recv() {
+                    Ok(b) => s.start_batch(b),
+                    Err(mpsc::error::TryRecvError::Empty) => None,
+                    Err(mpsc::error::TryRecvError::Disconnected) => {
+                        s.input_done = true;
+                        None
+                    }
+                },
+                None => None,
+            };
+            s.hold(next, now);
+        }
+        if let Some(job) = s.take_due(now) {
+            let (transport, tx) = (transport.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                let t0 = Instant::now();
+                let outcome = transport.post(job.route, job.body.clone()).await;
+                let _ = tx.send((job, outcome, t0.elapsed()));
+            });
+            continue;
+        }
+        let wake = s.next_wake(now);
+        let take_new = s.wants_job() && s.ready.is_empty() && !s.input_done;
+        tokio::select! {
+            Some((job, outcome, latency)) = done_rx.recv() => s.answered(job, outcome, latency),
+            n = durable.recv() => s.durable(n),
+            b = batches.recv(), if take_new => match b {
+                Some(b) => {
+                    let job = s.start_batch(b);
+                    s.hold(job, Instant::now());
+                }
+                None => s.input_done = true,
+            },
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+    (s.stats, s.stop)
+}
 
-    // Finishes a batch whose calls are all acknowledged or refused.
-    let finish = |t: Tracker, st: &mut Stats, pending: &mut usize| -> bool {
+impl Sender {
+    fn new(settings: Settings, ledger: std::sync::mpsc::Sender<Msg>, live: Arc<Live>) -> Sender {
+        Sender {
+            judge: Judge::new(
+                settings.max_retries,
+                settings.backoff_base,
+                settings.backoff_cap,
+            ),
+            stats: Stats::default(),
+            stop: None,
+            bucket: TokenBucket::new(settings.rate),
+            aimd: Aimd::new(settings.concurrency),
+            trackers: HashMap::new(),
+            ready: VecDeque::new(),
+            later: Vec::new(),
+            held: None,
+            pause_until: Instant::now(),
+            active: 0,
+            pending_durable: 0,
+            input_done: false,
+            parked: Vec::new(),
+            settings,
+            ledger,
+            live,
+        }
+    }
+
+    fn check_cancel(&mut self) {
+        if self.stop.is_none() && self.settings.cancel.is_requested() {
+            self.stop = Some(Stop::Interrupted(self.settings.cancel.signal()));
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.ready.is_empty() && self.later.is_empty() && self.held.is_none()
+    }
+
+    /// Nothing in flight, nothing to make durable, and either stopped or out of work.
+    fn finished(&self) -> bool {
+        self.active == 0
+            && self.pending_durable == 0
+            && (self.stop.is_some() || (self.input_done && self.idle() && self.parked.is_empty()))
+    }
+
+    /// A retry waiting out its backoff keeps its place: later batches do not overtake more
+    /// than `--concurrency` allows (docs/send.md, order).
+    fn has_room(&self) -> bool {
+        self.stop.is_none()
+            && self.active + self.pending_durable + self.later.len() < self.aimd.limit()
+    }
+
+    fn wants_job(&self) -> bool {
+        self.has_room() && self.held.is_none()
+    }
+
+    /// Retries whose wait is over go first.
+    fn wake_retries(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.later.len() {
+            if self.later[i].0 <= now {
+                self.ready.push_back(self.later.swap_remove(i).1);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn hold(&mut self, job: Option<Job>, now: Instant) {
+        if let Some(j) = job {
+            self.held = Some((j, self.bucket.reserve(now)));
+        }
+    }
+
+    /// The held job, when its slot (and any 429 pause) has come, counted as sent.
+    fn take_due(&mut self, now: Instant) -> Option<Job> {
+        let slot = self.held.as_ref()?.1;
+        if !self.has_room() || slot.max(self.pause_until) > now {
+            return None;
+        }
+        let (mut job, _) = self.held.take()?;
+        if job.unstamped {
+            // The batch's first request: its calls' sentAt is now.
+            job.body = stamp(&job.body, &job.spans);
+            job.unstamped = false;
+        }
+        self.active += 1;
+        self.stats.requests += 1;
+        self.stats.bytes_sent += job.body.len() as u64;
+        let live = &self.live;
+        live.requests.fetch_add(1, Ordering::Relaxed);
+        live.bytes
+            .fetch_add(job.body.len() as u64, Ordering::Relaxed);
+        live.in_flight.store(self.active as u64, Ordering::Relaxed);
+        Some(job)
+    }
+
+    fn next_wake(&self, now: Instant) -> Instant {
+        let mut wake = now + Duration::from_millis(50);
+        if self.has_room()
+            && let Some((_, slot)) = &self.held
+        {
+            wake = wake.min((*slot).max(self.pause_until));
+        }
+        if let Some(t) = self.later.iter().map(|(t, _)| *t).min() {
+            wake = wake.min(t);
+        }
+        wake
+    }
+
+    fn durable(&mut self, n: Option<usize>) {
+        match n {
+            Some(n) => self.pending_durable -= n,
+            None => {
+                // The ledger writer is gone (an I/O error): nothing more is durable.
+                self.pending_durable = 0;
+                self.stop(Stop::Ledger);
+            }
+        }
+    }
+
+    /// Tracks a new batch; its first job, or none when it has no call to send (it is done
+    /// at once).
+    fn start_batch(&mut self, mut b: Batch) -> Option<Job> {
+        let mut body = Bytes::from(std::mem::take(&mut b.body));
+        let mut spans = b.calls.clone();
+        let mut acknowledged = 0;
+        if let Some(lines) = self.settings.resend.get(&b.number) {
+            // --retry-refused: only the calls refused before; the others were acknowledged.
+            spans.retain(|s| lines.contains(&s.line));
+            acknowledged = (b.calls.len() - spans.len()) as u64;
+            if b.route == Route::Batch && spans.len() < b.calls.len() {
+                let (sub, sub_spans) = sub_body(&body, &spans);
+                (body, spans) = (Bytes::from(sub), sub_spans);
+            }
+        }
+        let t = Tracker {
+            outstanding: 1,
+            acknowledged,
+            refused: 0,
+            refusals: Vec::new(),
+            batch: b,
+        };
+        if spans.is_empty() {
+            self.finish(t);
+            return None;
+        }
+        let job = Job {
+            route: t.batch.route,
+            body,
+            attempt: Attempt {
+                batch: t.batch.number,
+                calls: spans.len(),
+                ..Attempt::default()
+            },
+            spans,
+            unstamped: true,
+        };
+        self.trackers.insert(t.batch.number, t);
+        Some(job)
+    }
+
+    /// A request came back: judge it, then take the transition it calls for.
+    fn answered(&mut self, mut job: Job, outcome: Outcome, latency: Duration) {
+        self.active -= 1;
+        self.live
+            .in_flight
+            .store(self.active as u64, Ordering::Relaxed);
+        let step = self
+            .judge
+            .judge(&mut job.attempt, &outcome, SystemTime::now());
+        let now = Instant::now();
+        match step {
+            Step::Acknowledge => self.acknowledge(job, latency, now),
+            Step::Retry { cause, wait } => self.retry(job, cause, now + wait, now),
+            Step::WaitOn429 { wait } => self.wait_on_429(job, now + wait, now),
+            Step::Split => self.split(job),
+            Step::Refuse { status } => {
+                let body = match &outcome {
+                    Outcome::Answer { body, .. } => body.as_slice(),
+                    _ => &[],
+                };
+                self.refuse(job, status, body);
+            }
+            Step::Stop(stop) => self.stop(stop),
+        }
+    }
+
+    fn acknowledge(&mut self, job: Job, latency: Duration, now: Instant) {
+        self.aimd.success(latency, now);
+        let n = job.spans.len() as u64;
+        self.live.acknowledged.fetch_add(n, Ordering::Relaxed);
+        self.settle(job.attempt.batch, |t| t.acknowledged += n);
+    }
+
+    fn retry(&mut self, job: Job, cause: Cause, at: Instant, now: Instant) {
+        *self.stats.retries.entry(cause.as_str()).or_default() += 1;
+        self.live.retries.fetch_add(1, Ordering::Relaxed);
+        if cause != Cause::Connection {
+            self.aimd.decrease(now);
+        }
+        if self.stop.is_none() {
+            self.later.push((at, job));
+        }
+    }
+
+    /// Pauses the whole sender until `until`; the job goes again first.
+    fn wait_on_429(&mut self, job: Job, until: Instant, now: Instant) {
+        self.stats.rate_limited += 1;
+        self.live.rate_limited.fetch_add(1, Ordering::Relaxed);
+        self.pause_until = self.pause_until.max(until);
+        self.bucket.pause(self.pause_until);
+        self.aimd.decrease(now);
+        if self.stop.is_none() {
+            self.ready.push_front(job);
+        }
+    }
+
+    /// Sends the two halves instead (the first half first).
+    fn split(&mut self, job: Job) {
+        if self.stop.is_some() {
+            return;
+        }
+        self.stats.splits += 1;
+        if let Some(t) = self.trackers.get_mut(&job.attempt.batch) {
+            t.outstanding += 1;
+        }
+        let mid = job.spans.len() / 2;
+        for part in [&job.spans[mid..], &job.spans[..mid]] {
+            let (body, spans) = sub_body(&job.body, part);
+            self.ready.push_front(Job {
+                route: job.route,
+                body: Bytes::from(body),
+                attempt: Attempt {
+                    batch: job.attempt.batch,
+                    calls: spans.len(),
+                    ..Attempt::default()
+                },
+                spans,
+                unstamped: false,
+            });
+        }
+    }
+
+    /// Records the job's single call as refused, with the server's (redacted) answer.
+    fn refuse(&mut self, job: Job, status: u16, answer: &[u8]) {
+        if self.stop.is_some() {
+            // Stopped meanwhile: the call stays unacknowledged rather than refused.
+            return;
+        }
+        let s = job.spans[0];
+        let raw = &job.body[s.start as usize..(s.start + s.len) as usize];
+        let answer = self.settings.redactor.redact(answer);
+        let sources = Arc::clone(&self.settings.sources);
+        self.live.refused.fetch_add(1, Ordering::Relaxed);
+        self.settle(job.attempt.batch, |t| {
+            t.refusals.push(errors::line(&Entry {
+                source: &sources[t.batch.source],
+                line: s.line,
+                offset: s.offset,
+                batch: t.batch.number,
+                code: Code::RefusedByServer,
+                message: &format!("the server refused this call with HTTP {status}"),
+                raw: Some(raw),
+                length: None,
+                answer: Some((status, &answer)),
+            }));
+            t.refused += 1;
+        });
+    }
+
+    /// Stops the run (the first reason is kept, but a refused key wins); what is in flight
+    /// settles, and nothing more is sent.
+    fn stop(&mut self, stop: Stop) {
+        let stop = match stop {
+            Stop::Redirect { status, location } => Stop::Redirect {
+                status,
+                location: location.map(|l| self.settings.redactor.redact_str(&l)),
+            },
+            Stop::Exhausted { batch, cause } => Stop::Exhausted {
+                batch,
+                cause: self.settings.redactor.redact_str(&cause),
+            },
+            other => other,
+        };
+        let replace = match (&self.stop, &stop) {
+            (None, _) => true,
+            (Some(Stop::Auth(_)), _) => false,
+            (Some(_), new) => matches!(new, Stop::Auth(_)),
+        };
+        if replace {
+            self.stop = Some(stop);
+        }
+    }
+
+    /// One request of a batch is settled (`apply` books it); the batch is done when none is
+    /// left. The finishing code shared by acknowledgements and refusals.
+    fn settle(&mut self, batch: u64, apply: impl FnOnce(&mut Tracker)) {
+        let Some(t) = self.trackers.get_mut(&batch) else {
+            return;
+        };
+        apply(t);
+        t.outstanding -= 1;
+        if t.outstanding > 0 {
+            return;
+        }
+        let t = self.trackers.remove(&batch).expect("tracked");
+        if t.refused > 0 && !self.judge.accepted() {
+            self.parked.push(t);
+        } else {
+            self.finish(t);
+        }
+    }
+
+    /// Parked batches go to the ledger once a call was acknowledged (the endpoint works), or
+    /// at the end of a run that did not stop, or when they would hold up the sending.
+    fn release_parked(&mut self) {
+        if self.parked.is_empty() || self.stop.is_some() {
+            return;
+        }
+        let blocking = self.active == 0
+            && self.idle()
+            && (self.input_done || self.parked.len() >= self.aimd.limit());
+        if self.judge.accepted() || blocking {
+            for t in std::mem::take(&mut self.parked) {
+                self.finish(t);
+            }
+        }
+    }
+
+    /// Hands a batch whose calls are all acknowledged or refused to the ledger writer.
+    fn finish(&mut self, t: Tracker) {
         let b = t.batch;
         let record = Record {
             batch: b.number,
@@ -130,268 +523,16 @@ pub async fn run(
             skipped: b.skipped,
             sum: format!("{:016x}", b.sum),
         };
-        st.batches_done += 1;
-        st.acknowledged += t.acknowledged;
-        st.refused += t.refused;
+        self.stats.batches_done += 1;
+        self.stats.acknowledged += t.acknowledged;
+        self.stats.refused += t.refused;
         let mut errors = b.errors;
         errors.extend(t.refusals);
-        *pending += 1;
-        ledger.send(Msg::Done { record, errors }).is_ok()
-    };
-
-    loop {
-        if stop.is_none() && settings.cancel.is_requested() {
-            stop = Some(Stop::Interrupted(settings.cancel.signal()));
-        }
-        let stopping = stop.is_some();
-        let idle = ready.is_empty() && later.is_empty() && held.is_none();
-        if active == 0 && pending_durable == 0 && (stopping || (input_done && idle)) {
-            break;
-        }
-        let now = Instant::now();
-        let room = !stopping && active + pending_durable < aimd.limit();
-        // Retries whose wait is over go first.
-        let mut i = 0;
-        while i < later.len() {
-            if later[i].0 <= now {
-                ready.push_back(later.swap_remove(i).1);
-            } else {
-                i += 1;
-            }
-        }
-        if room && held.is_none() {
-            let job = match ready.pop_front() {
-                Some(j) => Some(j),
-                None if !input_done => match batches.try_recv() {
-                    Ok(b) => start_batch(b, &mut trackers, &mut st, &mut pending_durable, &finish)
-                        .map_or_else(
-                            |ok| {
-                                if !ok {
-                                    stop = Some(Stop::Ledger);
-                                }
-                                None
-                            },
-                            Some,
-                        ),
-                    Err(mpsc::error::TryRecvError::Empty) => None,
-                    Err(mpsc::error::TryRecvError::Disconnected) => {
-                        input_done = true;
-                        None
-                    }
-                },
-                None => None,
-            };
-            if let Some(j) = job {
-                let slot = bucket.reserve(now);
-                held = Some((j, slot));
-            }
-        }
-        let mut wake = now + Duration::from_millis(50);
-        if room && let Some((_, slot)) = &held {
-            let go = (*slot).max(pause_until);
-            if go <= now {
-                let (mut job, _) = held.take().expect("held");
-                if job.unstamped {
-                    // The batch's first request: its calls' sentAt is now.
-                    job.body = stamp(&job.body, &job.spans);
-                    job.unstamped = false;
-                }
-                active += 1;
-                st.requests += 1;
-                st.bytes_sent += job.body.len() as u64;
-                live.requests.fetch_add(1, Ordering::Relaxed);
-                live.bytes
-                    .fetch_add(job.body.len() as u64, Ordering::Relaxed);
-                live.in_flight.store(active as u64, Ordering::Relaxed);
-                let client = client.clone();
-                let tx = done_tx.clone();
-                tokio::spawn(async move {
-                    let t0 = Instant::now();
-                    let outcome = client.post(job.body.clone()).await;
-                    let _ = tx.send((job, outcome, t0.elapsed()));
-                });
-                continue;
-            }
-            wake = wake.min(go);
-        }
-        if let Some(t) = later.iter().map(|(t, _)| *t).min() {
-            wake = wake.min(t);
-        }
-        let take_new = room && held.is_none() && ready.is_empty() && !input_done;
-        tokio::select! {
-            Some((job, outcome, latency)) = done_rx.recv() => {
-                active -= 1;
-                live.in_flight.store(active as u64, Ordering::Relaxed);
-                let now = Instant::now();
-                let mut why = None;
-                let (verdict, status, retry_after, answer) = match outcome {
-                    Outcome::Answer { status, retry_after, body } => {
-                        (retry::classify(status), status, retry_after, body)
-                    }
-                    Outcome::Timeout => (Verdict::Retry(Cause::Timeout), 0, None, Vec::new()),
-                    Outcome::Connection(msg) => {
-                        why = Some(msg);
-                        (Verdict::Retry(Cause::Connection), 0, None, Vec::new())
-                    }
-                };
-                if verdict != Verdict::RateLimited {
-                    consecutive_429 = 0;
-                }
-                match verdict {
-                    Verdict::Ack => {
-                        aimd.success(latency, now);
-                        let t = trackers.get_mut(&job.batch).expect("tracked");
-                        t.acknowledged += job.spans.len() as u64;
-                        live.acknowledged.fetch_add(job.spans.len() as u64, Ordering::Relaxed);
-                        t.outstanding -= 1;
-                        if t.outstanding == 0 {
-                            let t = trackers.remove(&job.batch).expect("tracked");
-                            if !finish(t, &mut st, &mut pending_durable) {
-                                stop = Some(Stop::Ledger);
-                            }
-                        }
-                    }
-                    Verdict::RateLimited => {
-                        st.rate_limited += 1;
-                        live.rate_limited.fetch_add(1, Ordering::Relaxed);
-                        consecutive_429 += 1;
-                        let wait = retry_after
-                            .as_deref()
-                            .and_then(|v| retry::parse_retry_after(v, SystemTime::now()))
-                            .unwrap_or_else(|| {
-                                retry::backoff(consecutive_429, Duration::from_millis(500), Duration::from_secs(60))
-                            });
-                        pause_until = pause_until.max(now + wait);
-                        bucket.pause(pause_until);
-                        aimd.decrease(now);
-                        if stop.is_none() {
-                            ready.push_front(job);
-                        }
-                    }
-                    Verdict::Retry(cause) => {
-                        *st.retries.entry(cause.as_str()).or_default() += 1;
-                        live.retries.fetch_add(1, Ordering::Relaxed);
-                        if cause != Cause::Connection {
-                            aimd.decrease(now);
-                        }
-                        if job.attempts >= settings.max_retries {
-                            if stop.is_none() {
-                                stop = Some(Stop::Exhausted {
-                                    batch: job.batch,
-                                    cause: match (status, why) {
-                                        (0, Some(msg)) => format!("connection error: {msg}"),
-                                        (0, None) => "no answer within --request-timeout".to_owned(),
-                                        (s, _) => format!("HTTP {s}"),
-                                    },
-                                });
-                            }
-                        } else if stop.is_none() {
-                            let mut job = job;
-                            job.attempts += 1;
-                            let wait = retry::backoff(job.attempts, settings.backoff_base, settings.backoff_cap);
-                            later.push((now + wait, job));
-                        }
-                    }
-                    Verdict::Auth => {
-                        if !matches!(stop, Some(Stop::Auth(_))) {
-                            stop = Some(Stop::Auth(status));
-                        }
-                    }
-                    Verdict::Split => {
-                        let t = trackers.get_mut(&job.batch).expect("tracked");
-                        if job.spans.len() == 1 {
-                            let s = job.spans[0];
-                            let raw = &job.body[s.start as usize..(s.start + s.len) as usize];
-                            t.refusals.push(errors::line(&Entry {
-                                source: &settings.sources[t.batch.source],
-                                line: s.line,
-                                offset: s.offset,
-                                batch: job.batch,
-                                code: Code::RefusedByServer,
-                                message: &format!("the server refused this call with HTTP {status}"),
-                                raw: Some(raw),
-                                length: None,
-                                answer: Some((status, &answer)),
-                            }));
-                            t.refused += 1;
-                            live.refused.fetch_add(1, Ordering::Relaxed);
-                            t.outstanding -= 1;
-                            if t.outstanding == 0 {
-                                let t = trackers.remove(&job.batch).expect("tracked");
-                                if !finish(t, &mut st, &mut pending_durable) {
-                                    stop = Some(Stop::Ledger);
-                                }
-                            }
-                        } else if stop.is_none() {
-                            st.splits += 1;
-                            t.outstanding += 1;
-                            let mid = job.spans.len() / 2;
-                            let (a, sa) = sub_body(&job.body, &job.spans[..mid]);
-                            let (b, sb) = sub_body(&job.body, &job.spans[mid..]);
-                            ready.push_front(Job { batch: job.batch, body: Bytes::from(b), spans: sb, attempts: 0, unstamped: false });
-                            ready.push_front(Job { batch: job.batch, body: Bytes::from(a), spans: sa, attempts: 0, unstamped: false });
-                        }
-                    }
-                }
-            }
-            n = durable.recv() => {
-                match n {
-                    Some(n) => pending_durable -= n,
-                    None => {
-                        // The ledger writer is gone (an I/O error): nothing more is durable.
-                        pending_durable = 0;
-                        stop.get_or_insert(Stop::Ledger);
-                    }
-                }
-            }
-            b = batches.recv(), if take_new => {
-                match b {
-                    Some(b) => {
-                        match start_batch(b, &mut trackers, &mut st, &mut pending_durable, &finish) {
-                            Ok(job) => held = Some((job, bucket.reserve(Instant::now()))),
-                            Err(true) => {}
-                            Err(false) => { stop.get_or_insert(Stop::Ledger); }
-                        }
-                    }
-                    None => input_done = true,
-                }
-            }
-            _ = tokio::time::sleep_until(wake.into()) => {}
+        self.pending_durable += 1;
+        if self.ledger.send(Msg::Done { record, errors }).is_err() {
+            self.stop(Stop::Ledger);
         }
     }
-    (st, stop)
-}
-
-/// Tracks a new batch; a batch without calls (only lines not sent) is done at once
-/// (`Err(ledger ok)`), otherwise its first job.
-fn start_batch(
-    b: Batch,
-    trackers: &mut HashMap<u64, Tracker>,
-    st: &mut Stats,
-    pending: &mut usize,
-    finish: &impl Fn(Tracker, &mut Stats, &mut usize) -> bool,
-) -> Result<Job, bool> {
-    let mut b = b;
-    let body = std::mem::take(&mut b.body);
-    let t = Tracker {
-        outstanding: 1,
-        acknowledged: 0,
-        refused: 0,
-        refusals: Vec::new(),
-        batch: b,
-    };
-    if t.batch.calls.is_empty() {
-        return Err(finish(t, st, pending));
-    }
-    let job = Job {
-        batch: t.batch.number,
-        body: Bytes::from(body),
-        spans: t.batch.calls.clone(),
-        attempts: 0,
-        unstamped: true,
-    };
-    trackers.insert(job.batch, t);
-    Ok(job)
 }
 
 /// The body with every call's `sentAt` set to now.
@@ -399,13 +540,11 @@ fn stamp(body: &Bytes, spans: &[Span]) -> Bytes {
     if spans.iter().all(|s| s.sent_at.is_none()) {
         return body.clone();
     }
-    let now = super::now_ms();
-    let ts = crate::time::format(now);
     let mut v = body.to_vec();
-    for s in spans {
-        if let Some(p) = s.sent_at {
-            v[p as usize..p as usize + ts.len()].copy_from_slice(&ts);
-        }
-    }
+    super::batch::stamp(&mut v, spans, super::now_ms());
     Bytes::from(v)
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod tests;

@@ -2,6 +2,10 @@
 //! the convert error file (source, line, offset, code, message, raw or raw_base64, length),
 //! plus the batch whose line range holds it and, for a call the server refused, the HTTP
 //! `status` and the first 4 KiB of its `answer`.
+//!
+//! [`Redactor`] keeps the write key out of everything stored or shown: an answer that echoes
+//! the request (a firewall page, a debug proxy) is stored with the key, its Basic-auth forms
+//! and any `Authorization` value replaced by `[redacted]` (docs/send.md, "Secrets").
 
 use crate::json::write_str;
 use base64::Engine;
@@ -105,6 +109,165 @@ fn bytes_field(out: &mut Vec<u8>, name: &str, bytes: &[u8]) {
     }
 }
 
+/// What replaces a secret.
+pub const REDACTED: &str = "[redacted]";
+
+/// Removes the write key, in every form a server may echo, from text to be stored.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// Exact forms: the key, and the base64 of `key:` and `key` in the four alphabets.
+    exact: Vec<Vec<u8>>,
+    /// Base64 prefixes any `key:password` encodes to; the whole base64 word holding one goes.
+    prefixes: Vec<Vec<u8>>,
+}
+
+impl Redactor {
+    /// A redactor for `key` (none: only `Authorization` values are redacted).
+    pub fn new(key: Option<&str>) -> Redactor {
+        use base64::engine::general_purpose::{
+            STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD,
+        };
+        let Some(key) = key.filter(|k| !k.is_empty()) else {
+            return Redactor::default();
+        };
+        let mut exact = vec![key.as_bytes().to_vec()];
+        let mut prefixes = Vec::new();
+        let user = format!("{key}:");
+        // Whole groups of 3 bytes encode the same whatever follows them.
+        let aligned = &user.as_bytes()[..user.len() / 3 * 3];
+        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+            exact.push(engine.encode(&user).into_bytes());
+            exact.push(engine.encode(key).into_bytes());
+            if aligned.len() >= 3 {
+                prefixes.push(engine.encode(aligned).into_bytes());
+            }
+        }
+        // Longest first, so a form inside another never leaves a piece behind.
+        exact.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        exact.dedup();
+        prefixes.dedup();
+        Redactor { exact, prefixes }
+    }
+
+    /// `text` with every secret replaced by [`REDACTED`].
+    pub fn redact(&self, text: &[u8]) -> Vec<u8> {
+        let mut out = redact_authorization(text);
+        for p in &self.prefixes {
+            out = replace_words_with(&out, p);
+        }
+        for f in &self.exact {
+            out = replace_all(&out, f);
+        }
+        out
+    }
+
+    /// [`Redactor::redact`] for a string.
+    pub fn redact_str(&self, text: &str) -> String {
+        String::from_utf8_lossy(&self.redact(text.as_bytes())).into_owned()
+    }
+}
+
+fn replace_all(text: &[u8], needle: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = memchr::memmem::find(rest, needle) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        rest = &rest[i + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
+}
+
+/// Replaces each base64 word that starts with `prefix` (a `key:password` token).
+fn replace_words_with(text: &[u8], prefix: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = memchr::memmem::find(rest, prefix) {
+        let end = i + rest[i..].iter().take_while(|b| is_base64(**b)).count();
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        rest = &rest[end..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+/// Replaces the value after each `Authorization` name (any case; a header line, a JSON member,
+/// an HTML table cell), up to the end of its line, quote or tag.
+fn redact_authorization(text: &[u8]) -> Vec<u8> {
+    const NAME: &[u8] = b"authorization";
+    let lower = text.to_ascii_lowercase();
+    let mut out = Vec::with_capacity(text.len());
+    let mut at = 0;
+    while let Some(i) = memchr::memmem::find(&lower[at..], NAME) {
+        let name_end = at + i + NAME.len();
+        let mut start = name_end;
+        while start < text.len() && start - name_end < 16 {
+            match text[start] {
+                b'"' | b'\'' | b':' | b'=' | b' ' | b'\t' | b'>' => start += 1,
+                b'<' => {
+                    // `</th><td>`: skip the tags between a name and its value.
+                    let close = text[start..].iter().position(|b| *b == b'>');
+                    match close {
+                        Some(c) => start += c + 1,
+                        None => break,
+                    }
+                }
+                _ => break,
+            }
+        }
+        let len = text[start..]
+            .iter()
+            .take_while(|b| !matches!(b, b'\r' | b'\n' | b'"' | b'\'' | b'<' | b',' | b';' | b'}'))
+            .count();
+        out.extend_from_slice(&text[at..start]);
+        if len > 0 {
+            out.extend_from_slice(REDACTED.as_bytes());
+        }
+        at = start + len;
+    }
+    out.extend_from_slice(&text[at..]);
+    out
+}
+
+/// For `--retry-refused`: the lines of the `refused_by_server` entries in the file at `path`,
+/// by batch.
+pub fn refused_lines(
+    path: &std::path::Path,
+) -> std::io::Result<std::collections::HashMap<u64, std::collections::HashSet<u64>>> {
+    use std::io::BufRead;
+    #[derive(serde::Deserialize)]
+    struct E<'a> {
+        batch: u64,
+        line: u64,
+        #[serde(borrow)]
+        code: &'a str,
+    }
+    let mut out: std::collections::HashMap<u64, std::collections::HashSet<u64>> =
+        Default::default();
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(e),
+    };
+    let mut reader = std::io::BufReader::new(f);
+    let mut line = Vec::new();
+    while reader.read_until(b'\n', &mut line)? > 0 {
+        if let Ok(e) = serde_json::from_slice::<E>(&line)
+            && e.code == Code::RefusedByServer.as_str()
+        {
+            out.entry(e.batch).or_default().insert(e.line);
+        }
+        line.clear();
+    }
+    Ok(out)
+}
+
 /// The batch number of an entry line (to keep, on resume, only the entries of done batches).
 pub fn batch_of(line: &[u8]) -> Option<u64> {
     #[derive(serde::Deserialize)]
@@ -137,5 +300,39 @@ mod tests {
         assert_eq!(v["raw"], "{\"type\":\"track\"}");
         assert_eq!(v["answer_base64"], "/2JhZA==");
         assert_eq!(batch_of(&l), Some(7));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_every_form() {
+        use base64::Engine;
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+        let key = "wk_Zq9+secret/key";
+        let r = Redactor::new(Some(key));
+        let forms = [
+            key.to_owned(),
+            STANDARD.encode(format!("{key}:")),
+            STANDARD.encode(format!("{key}:password")),
+            URL_SAFE_NO_PAD.encode(format!("{key}:")),
+            STANDARD.encode(key),
+        ];
+        for f in &forms {
+            let page = format!("<p>seen: {f} and again {f}</p>");
+            let out = r.redact_str(&page);
+            assert!(!out.contains(f.as_str()), "{out}");
+            assert!(out.contains(REDACTED), "{out}");
+        }
+        let echo = "Authorization: Bearer tok-123\r\nX-Other: 1\r\n\
+                    {\"authorization\":\"Basic abc\"}\
+                    <tr><th>AUTHORIZATION</th><td>Basic zzz</td></tr>";
+        let out = r.redact_str(echo);
+        for gone in ["tok-123", "abc", "zzz"] {
+            assert!(!out.contains(gone), "{out}");
+        }
+        assert!(out.contains("X-Other: 1"), "{out}");
+        assert_eq!(out.matches(REDACTED).count(), 3, "{out}");
+        assert_eq!(
+            Redactor::new(None).redact_str("nothing here"),
+            "nothing here"
+        );
     }
 }

@@ -158,11 +158,17 @@ fn run(cfg: &SendConfig, cancel: &Cancel) -> Result<i32> {
     let old = ledger::load(&st.path(state::LEDGER))?;
     let mut identity = resume_identity(cfg);
     let (inputs, conversion) = resolve_inputs(cfg, cancel, &st, old.as_ref(), &mut identity)?;
-    let done = done_batches(&st, old.as_ref(), &identity)?;
+    let mut done = done_batches(&st, old.as_ref(), &identity)?;
+    let (resend, ledger_len) = match &old {
+        Some(l) if cfg.retry_refused && !cfg.dry_run => reopen_refused(&st, l, &mut done)?,
+        Some(l) => (Resend::default(), l.valid_len),
+        None => (Resend::default(), 0),
+    };
     let cutoff = now_ms() - RECENT.as_millis() as i64;
     let (total, recent) = count_recent(cfg, &inputs, cutoff)?;
     // From here on the state changes.
-    let (ledger_file, errors_file) = repair_state(cfg, &st, old.as_ref(), &identity, &done)?;
+    let resumed = old.as_ref().map(|_| ledger_len);
+    let (ledger_file, errors_file) = repair_state(cfg, &st, resumed, &identity, &done)?;
     let live = Arc::new(Live::default());
     if let Some(t) = total {
         let limited = cfg.limit.map_or(t, |l| l.min(t));
@@ -192,7 +198,7 @@ fn run(cfg: &SendConfig, cancel: &Cancel) -> Result<i32> {
         None => dry_run(&st, &rcfg, &inputs, &done, errors_file, &live, &mut out),
         Some(ledger_file) => {
             let files = (ledger_file, errors_file);
-            send(cfg, &rcfg, &inputs, &done, files, &live, &mut out)
+            send(cfg, &rcfg, &inputs, (&done, &resend), files, &live, &mut out)
         }
     };
     progress.finish();
@@ -325,12 +331,13 @@ fn count_recent(
 }
 
 /// Makes the state ready for this run: the manifest of an earlier complete run removed, the
-/// ledger created or cut back to its last whole line and opened (none with `--dry-run`), and
-/// `send-errors.ndjson` kept to the batches done.
+/// ledger created, or cut back to `resumed` bytes (its last whole line, or what
+/// `--retry-refused` kept) and opened (none with `--dry-run`), and `send-errors.ndjson` kept
+/// to the batches done.
 fn repair_state(
     cfg: &SendConfig,
     st: &State,
-    old: Option<&ledger::Loaded>,
+    resumed: Option<u64>,
     identity: &serde_json::Value,
     done: &Done,
 ) -> Result<(Option<std::fs::File>, (std::fs::File, PathBuf))> {
@@ -339,8 +346,8 @@ fn repair_state(
         None
     } else {
         let _ = std::fs::remove_file(st.path(state::MANIFEST));
-        Some(match old {
-            Some(l) => ledger::reopen(&ledger_path, l.valid_len)?,
+        Some(match resumed {
+            Some(len) => ledger::reopen(&ledger_path, len)?,
             None => ledger::create(&ledger_path, identity)?,
         })
     };
@@ -369,6 +376,42 @@ fn finish(cfg: &SendConfig, st: &State, out: &Outcome, started_at: i64) -> Resul
         crate::report::eprint(&format!("track2pipelines: {}\n", report::stop_text(stop)));
     }
     Ok(code)
+}
+
+/// `--retry-refused`: the lines to send again, by batch.
+type Resend = std::collections::HashMap<u64, std::collections::HashSet<u64>>;
+
+/// `--retry-refused` (docs/send.md): the batches done with refused calls are made not done
+/// again: the ledger is rewritten without their lines (atomically, before anything else
+/// changes), so their `send-errors.ndjson` entries are dropped like those of any batch not
+/// done, and the sender sends only their refused calls, counting the others acknowledged as
+/// before. A run stopped on the way leaves them simply not done: the next run sends them.
+/// Returns the lines to send again and the new ledger's length.
+fn reopen_refused(
+    st: &State,
+    old: &ledger::Loaded,
+    done: &mut std::collections::HashMap<u64, ledger::Record>,
+) -> Result<(Resend, u64)> {
+    let path = st.path(state::SEND_ERRORS);
+    let refused = errors::refused_lines(&path).map_err(|e| Error::io(&path, e))?;
+    let resend: Resend = refused
+        .into_iter()
+        .filter(|(b, _)| done.get(b).is_some_and(|r| r.refused > 0))
+        .collect();
+    let mut text = serde_json::to_vec(&old.header).expect("header serializes");
+    text.push(b'\n');
+    if resend.is_empty() {
+        return Ok((resend, old.valid_len));
+    }
+    done.retain(|b, _| !resend.contains_key(b));
+    let mut records: Vec<&ledger::Record> = done.values().collect();
+    records.sort_by_key(|r| r.batch);
+    for r in records {
+        serde_json::to_writer(&mut text, r).expect("record serializes");
+        text.push(b'\n');
+    }
+    state::write_atomically(&st.dir, state::LEDGER, &text)?;
+    Ok((resend, text.len() as u64))
 }
 
 /// Keeps, in `send-errors.ndjson`, only the entries of batches done earlier (a run stopped
@@ -441,7 +484,7 @@ fn dry_run(
     let (mut ef, epath) = errors;
     let mut failure: Option<Error> = None;
     let stats = source::read_all(rcfg, inputs, done, &live.read, |mut b| {
-        batch::stamp_sent_at(&mut b.body, &b.calls, now_ms());
+        batch::stamp(&mut b.body, &b.calls, now_ms());
         let mut errs = Vec::new();
         for e in &b.errors {
             errs.extend_from_slice(e);
@@ -475,14 +518,15 @@ fn dry_run(
     Ok(())
 }
 
-/// Sends every batch not done yet: the reader on a thread of its own, the requests on a small
-/// runtime, the ledger on its writer's thread. `state_files` are the state directory's open
-/// ledger and error file (with its path), which the ledger writer owns from here on.
+/// Sends every batch not done yet (and, with `--retry-refused`, the refused calls of
+/// `resend`): the reader on a thread of its own, the requests on a small runtime, the ledger
+/// on its writer's thread. `state_files` are the state directory's open ledger and error file
+/// (with its path), which the ledger writer owns from here on.
 fn send(
     cfg: &SendConfig,
     rcfg: &source::ReadConfig,
     inputs: &[source::Input],
-    done: &Done,
+    (done, resend): (&Done, &Resend),
     (ledger_file, errors): (std::fs::File, (std::fs::File, PathBuf)),
     live: &Arc<Live>,
     out: &mut Outcome,
@@ -507,6 +551,8 @@ fn send(
         backoff_cap: Duration::from_secs(30),
         sources: Arc::new(inputs.iter().map(|i| i.source.name.clone()).collect()),
         cancel: rcfg.cancel.clone(),
+        redactor: Arc::new(errors::Redactor::new(Some(key))),
+        resend: Arc::new(resend.clone()),
     };
     let (read, (sent, stop)) = std::thread::scope(|s| {
         // The reader owns the sending end: when it is done, the sender sees the end.

@@ -52,6 +52,23 @@ pub fn stop_text(stop: &Stop) -> String {
             "error: batch {batch} failed after every retry ({cause}); the state holds what is \
              left: run the same command again to resume"
         ),
+        Stop::Redirect { status, location } => format!(
+            "error: the endpoint answered HTTP {status} (a redirect to {}); redirects are never \
+             followed, so nothing was delivered there. Give --endpoint the URL that answers \
+             itself; the state holds what is left: run the command again to resume",
+            location.as_deref().unwrap_or("no Location")
+        ),
+        Stop::RateLimited { batch, answers } => format!(
+            "error: batch {batch} was answered 429 {answers} times in a row with no progress \
+             in between (--max-retries); the state holds what is left: run the same command \
+             again later to resume"
+        ),
+        Stop::Refusing { status, requests } => format!(
+            "error: the endpoint refused every request with HTTP {status} ({requests} in a row, \
+             no call accepted): it looks misconfigured (a wrong --endpoint path, a proxy), so \
+             the calls were not recorded as refused; fix the endpoint and run the same command \
+             again to send them"
+        ),
         Stop::Interrupted(sig) => format!(
             "interrupted by signal {sig}: in-flight requests settled and were recorded; run \
              the same command again to resume"

@@ -1,7 +1,16 @@
-//! What an answer means: acknowledged, slow down (429), retry later (408, 5xx, timeouts,
-//! connection errors, with capped exponential backoff and full jitter), stop (401, 403), or
-//! split the batch (400, 413 and the other 4xx) to find the call the server refuses.
+//! What an answer means, kept apart from the sending (docs/send.md, "Answers"): every
+//! [`Outcome`] of a request becomes one [`Step`] of the sender's state machine: acknowledge,
+//! retry later (408, 5xx, timeouts, connection errors and answers cut off, with capped
+//! exponential backoff and full jitter), wait on a 429, split the batch (400, 413 and the other
+//! 4xx) or refuse the single call left, or stop (401/403, a redirect, retries or 429 waits used
+//! up, an endpoint that refuses everything).
+//!
+//! [`Judge`] holds what the verdicts depend on beyond one answer: whether any call has been
+//! acknowledged yet (an endpoint that refuses every request with the same status before
+//! accepting anything is misconfigured) and how much progress was made since a batch's last
+//! 429.
 
+use super::client::Outcome;
 use std::time::{Duration, SystemTime};
 
 /// Why a request is tried again.
@@ -13,7 +22,7 @@ pub enum Cause {
     Status5xx,
     /// No answer within `--request-timeout`.
     Timeout,
-    /// The connection failed or closed before the answer.
+    /// The connection failed or closed before the whole answer.
     Connection,
 }
 
@@ -29,15 +38,19 @@ impl Cause {
     }
 }
 
-/// What to do after an answer.
+/// What a status means on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// 2xx (whole answers only: see [`super::client`]).
     Ack,
     /// 429: pause the whole sender; not counted against the retries.
     RateLimited,
+    /// 408, 5xx, a 1xx as a final answer.
     Retry(Cause),
     /// 401/403: the key is refused.
     Auth,
+    /// 3xx: never followed, never an acknowledgement.
+    Redirect,
     /// Any other 4xx: split, or refuse a single call.
     Split,
 }
@@ -46,12 +59,201 @@ pub enum Verdict {
 pub fn classify(status: u16) -> Verdict {
     match status {
         200..=299 => Verdict::Ack,
+        300..=399 => Verdict::Redirect,
         429 => Verdict::RateLimited,
         408 => Verdict::Retry(Cause::Status408),
         401 | 403 => Verdict::Auth,
         400..=499 => Verdict::Split,
-        // 1xx/3xx as a final answer, and 5xx: the server did not take the batch.
+        // 1xx as a final answer, and 5xx: the server did not take the batch.
         _ => Verdict::Retry(Cause::Status5xx),
+    }
+}
+
+/// Why the sender stopped before the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// 401/403.
+    Auth(u16),
+    /// A 3xx: the endpoint sends requests elsewhere, and they are not followed.
+    Redirect {
+        status: u16,
+        location: Option<String>,
+    },
+    /// A batch used up its retries.
+    Exhausted { batch: u64, cause: String },
+    /// A batch met more consecutive 429s than `--max-retries` with no progress in between.
+    RateLimited { batch: u64, answers: u32 },
+    /// Every request was refused with this status before any call was acknowledged.
+    Refusing { status: u16, requests: u32 },
+    /// SIGINT/SIGTERM.
+    Interrupted(i32),
+    /// The ledger could not be written.
+    Ledger,
+}
+
+/// Requests refused with one status, none acknowledged before, that make an endpoint
+/// misconfigured: a whole batch and its halves down a few levels (docs/send.md).
+pub const REFUSING_REQUESTS: u32 = 6;
+
+/// The shortest wait after a 429 whose `Retry-After` is missing or 0 (never a hot loop), and
+/// the base of the backoff when it is missing.
+pub const MIN_429_WAIT: Duration = Duration::from_millis(500);
+
+/// What the sender does next with a request that came back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Its calls are acknowledged.
+    Acknowledge,
+    /// Send it again after `wait`.
+    Retry { cause: Cause, wait: Duration },
+    /// Pause the whole sender for `wait`, then send it again first.
+    WaitOn429 { wait: Duration },
+    /// Send its two halves instead.
+    Split,
+    /// Its single call is refused: record it with the status.
+    Refuse { status: u16 },
+    /// Stop the run; the request's calls stay unacknowledged.
+    Stop(Stop),
+}
+
+/// What the judge needs to know of a request beyond its answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Attempt {
+    /// The batch it belongs to.
+    pub batch: u64,
+    /// Calls in it.
+    pub calls: usize,
+    /// Retries made so far (408, 5xx, timeouts, connection errors).
+    pub retries: u32,
+    /// Consecutive 429s so far, and the judge's progress count at the last of them.
+    pub waits_429: u32,
+    /// [`Judge::progress`] at its last 429.
+    pub progress_at_429: u64,
+}
+
+/// Turns answers into steps.
+#[derive(Debug)]
+pub struct Judge {
+    max_retries: u32,
+    backoff_base: Duration,
+    backoff_cap: Duration,
+    /// Requests acknowledged so far.
+    progress: u64,
+    /// Requests refused in a row with one status while nothing was acknowledged.
+    refusing: Option<(u16, u32)>,
+}
+
+impl Judge {
+    /// A judge for `--max-retries` and the backoff's base and cap.
+    pub fn new(max_retries: u32, backoff_base: Duration, backoff_cap: Duration) -> Judge {
+        Judge {
+            max_retries,
+            backoff_base,
+            backoff_cap,
+            progress: 0,
+            refusing: None,
+        }
+    }
+
+    /// Has the endpoint acknowledged anything yet? Until it has, a refused call may be the
+    /// endpoint's fault, not the call's.
+    pub fn accepted(&self) -> bool {
+        self.progress > 0
+    }
+
+    /// The next step for `job` after `outcome` (it updates `job`'s counts).
+    pub fn judge(&mut self, job: &mut Attempt, outcome: &Outcome, now: SystemTime) -> Step {
+        let (status, retry_after, location) = match outcome {
+            Outcome::Answer {
+                status,
+                retry_after,
+                location,
+                ..
+            } => (*status, retry_after.as_deref(), location),
+            Outcome::Timeout => return self.retry(job, Cause::Timeout, "no answer".into()),
+            Outcome::Connection(msg) => {
+                return self.retry(job, Cause::Connection, format!("connection error: {msg}"));
+            }
+        };
+        match classify(status) {
+            Verdict::Ack => {
+                self.progress += 1;
+                self.refusing = None;
+                Step::Acknowledge
+            }
+            Verdict::RateLimited => self.rate_limited(job, retry_after, now),
+            Verdict::Retry(cause) => self.retry(job, cause, format!("HTTP {status}")),
+            Verdict::Auth => Step::Stop(Stop::Auth(status)),
+            Verdict::Redirect => Step::Stop(Stop::Redirect {
+                status,
+                location: location.clone(),
+            }),
+            Verdict::Split => self.refused(job, status),
+        }
+    }
+
+    fn retry(&mut self, job: &mut Attempt, cause: Cause, what: String) -> Step {
+        if job.retries >= self.max_retries {
+            let what = if cause == Cause::Timeout {
+                "no answer within --request-timeout".to_owned()
+            } else {
+                what
+            };
+            return Step::Stop(Stop::Exhausted {
+                batch: job.batch,
+                cause: what,
+            });
+        }
+        job.retries += 1;
+        let wait = backoff(job.retries, self.backoff_base, self.backoff_cap);
+        Step::Retry { cause, wait }
+    }
+
+    fn rate_limited(
+        &mut self,
+        job: &mut Attempt,
+        retry_after: Option<&str>,
+        now: SystemTime,
+    ) -> Step {
+        if job.progress_at_429 != self.progress {
+            // Something was acknowledged since this batch's last 429: a new streak.
+            job.waits_429 = 0;
+            job.progress_at_429 = self.progress;
+        }
+        job.waits_429 += 1;
+        if job.waits_429 > self.max_retries {
+            return Step::Stop(Stop::RateLimited {
+                batch: job.batch,
+                answers: job.waits_429,
+            });
+        }
+        let floor = MIN_429_WAIT.max(self.backoff_base);
+        let wait = retry_after
+            .and_then(|v| parse_retry_after(v, now))
+            .unwrap_or_else(|| backoff(job.waits_429, floor, Duration::from_secs(60)))
+            .max(floor);
+        Step::WaitOn429 { wait }
+    }
+
+    fn refused(&mut self, job: &mut Attempt, status: u16) -> Step {
+        if self.progress == 0 {
+            let n = match self.refusing {
+                Some((s, n)) if s == status => n + 1,
+                _ => 1,
+            };
+            self.refusing = Some((status, n));
+            if n >= REFUSING_REQUESTS {
+                return Step::Stop(Stop::Refusing {
+                    status,
+                    requests: n,
+                });
+            }
+        }
+        if job.calls > 1 {
+            Step::Split
+        } else {
+            Step::Refuse { status }
+        }
     }
 }
 
@@ -87,6 +289,8 @@ mod tests {
     fn statuses() {
         assert_eq!(classify(200), Verdict::Ack);
         assert_eq!(classify(204), Verdict::Ack);
+        assert_eq!(classify(302), Verdict::Redirect);
+        assert_eq!(classify(307), Verdict::Redirect);
         assert_eq!(classify(429), Verdict::RateLimited);
         assert_eq!(classify(408), Verdict::Retry(Cause::Status408));
         assert_eq!(classify(503), Verdict::Retry(Cause::Status5xx));
@@ -95,6 +299,137 @@ mod tests {
         assert_eq!(classify(400), Verdict::Split);
         assert_eq!(classify(413), Verdict::Split);
         assert_eq!(classify(422), Verdict::Split);
+    }
+
+    fn judge() -> Judge {
+        Judge::new(2, Duration::from_millis(10), Duration::from_secs(1))
+    }
+
+    fn job(calls: usize) -> Attempt {
+        Attempt {
+            batch: 4,
+            calls,
+            ..Attempt::default()
+        }
+    }
+
+    fn with_retry_after(status: u16, v: &str) -> Outcome {
+        Outcome::Answer {
+            status,
+            retry_after: Some(v.into()),
+            location: None,
+            body: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn retries_run_out() {
+        let (mut j, mut a, now) = (judge(), job(3), SystemTime::now());
+        for _ in 0..2 {
+            assert!(matches!(
+                j.judge(&mut a, &Outcome::Timeout, now),
+                Step::Retry {
+                    cause: Cause::Timeout,
+                    ..
+                }
+            ));
+        }
+        assert_eq!(
+            j.judge(&mut a, &Outcome::status(502), now),
+            Step::Stop(Stop::Exhausted {
+                batch: 4,
+                cause: "HTTP 502".into()
+            })
+        );
+    }
+
+    #[test]
+    fn redirects_stop_and_name_the_location() {
+        let (mut j, mut a) = (judge(), job(3));
+        let o = Outcome::Answer {
+            status: 307,
+            retry_after: None,
+            location: Some("http://elsewhere/".into()),
+            body: Vec::new(),
+        };
+        assert_eq!(
+            j.judge(&mut a, &o, SystemTime::now()),
+            Step::Stop(Stop::Redirect {
+                status: 307,
+                location: Some("http://elsewhere/".into())
+            })
+        );
+    }
+
+    #[test]
+    fn waits_on_429_are_bounded_and_never_zero() {
+        let (mut j, mut a, now) = (judge(), job(3), SystemTime::now());
+        for v in ["0", "soon"] {
+            match j.judge(&mut a, &with_retry_after(429, v), now) {
+                Step::WaitOn429 { wait } => assert!(wait >= MIN_429_WAIT),
+                s => panic!("{s:?}"),
+            }
+        }
+        assert_eq!(
+            j.judge(&mut a, &Outcome::status(429), now),
+            Step::Stop(Stop::RateLimited {
+                batch: 4,
+                answers: 3
+            })
+        );
+        // Progress in between starts a new streak.
+        let (mut j, mut a) = (judge(), job(3));
+        for _ in 0..5 {
+            assert!(matches!(
+                j.judge(&mut a, &Outcome::status(429), now),
+                Step::WaitOn429 { .. }
+            ));
+            assert_eq!(
+                j.judge(&mut job(1), &Outcome::status(200), now),
+                Step::Acknowledge
+            );
+        }
+        assert_eq!(
+            j.judge(&mut a, &with_retry_after(429, "2"), now),
+            Step::WaitOn429 {
+                wait: Duration::from_secs(2)
+            }
+        );
+    }
+
+    #[test]
+    fn an_endpoint_refusing_everything_is_stopped() {
+        let (mut j, now) = (judge(), SystemTime::now());
+        let mut steps = Vec::new();
+        for calls in [8, 4, 2, 1, 1, 2, 1] {
+            steps.push(j.judge(&mut job(calls), &Outcome::status(404), now));
+        }
+        assert_eq!(steps[..3], [Step::Split, Step::Split, Step::Split]);
+        assert_eq!(steps[3], Step::Refuse { status: 404 });
+        assert_eq!(
+            steps[5],
+            Step::Stop(Stop::Refusing {
+                status: 404,
+                requests: REFUSING_REQUESTS
+            })
+        );
+        // Once a call is acknowledged, refusals are the calls' own.
+        let mut j = judge();
+        assert_eq!(
+            j.judge(&mut job(3), &Outcome::status(200), now),
+            Step::Acknowledge
+        );
+        for _ in 0..20 {
+            assert_eq!(
+                j.judge(&mut job(2), &Outcome::status(400), now),
+                Step::Split
+            );
+        }
+        // A different status starts the count again.
+        let mut j = judge();
+        for s in [400, 404, 400, 404, 400, 404, 400, 404] {
+            assert_eq!(j.judge(&mut job(2), &Outcome::status(s), now), Step::Split);
+        }
     }
 
     #[test]

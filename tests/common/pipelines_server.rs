@@ -1,15 +1,27 @@
-//! A Data Pipelines-compatible test server for `send`: `POST /v1/batch` with HTTP Basic auth
-//! (the write key as user, an empty password). Like the real API it answers 200 to a request
-//! over its limits (a body over 500 KB, a call over 32 KB) and drops it; it counts those, so
-//! tests prove the client never sends them. It records every call it accepts and injects faults
-//! on demand: scripted ones for the next requests, a repeating mix every N requests, 400 for any
-//! request holding a chosen marker, 401 for every request.
+//! A Data Pipelines-compatible test server for `send`: `POST /v1/batch` (a `batch` of
+//! identify, track, page, screen and group calls) and `POST /v1/alias` (one alias call), with
+//! HTTP Basic auth (the write key as user, an empty password).
+//!
+//! It models the API's permissive default: a request without `X-Strict-Mode: 1` is answered
+//! 200 and nothing of it is kept (a wrong key, an invalid call, a body over the limits alike),
+//! so a test that counts the calls kept proves the header is sent. With the header it answers
+//! as strict mode does: 401 for a wrong key, 400 naming the refused call. Like the real API it
+//! answers 200 to a request over its limits (a body over 500 KB, a call over 32 KB) and drops
+//! it; it counts those, so tests prove the client never sends them.
+//!
+//! It records every call it accepts and injects faults on demand: scripted ones for the next
+//! requests, a repeating mix every N requests, 400 for any request holding a chosen marker
+//! (optionally with a page echoing the request headers, as firewalls do), 401 for every
+//! request, one status for every request (an endpoint that refuses everything), a redirect for
+//! every request, 429 for every request, and 200 answers cut off before their end.
 //!
 //! Shared by `tests/send.rs` and `examples/pipelines_test_server.rs` (with `#[path]`).
 #![allow(dead_code)]
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -36,12 +48,15 @@ pub enum Fault {
     Slow(Duration),
     /// Close the connection without an answer.
     Drop,
+    /// 200 with `Content-Length: 100`, 5 bytes, then the connection closed; nothing kept.
+    CutOff,
 }
 
 /// One request the server saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
     pub at: Instant,
+    pub path: String,
     pub status: u16,
     pub calls: usize,
     pub bytes: usize,
@@ -59,6 +74,16 @@ pub struct Shared {
     pub refuse_marker: Mutex<Option<String>>,
     /// Answer 401 to everything.
     pub deny_all: AtomicBool,
+    /// The 400 of `refuse_marker` is an HTML page echoing the request headers.
+    pub echo_headers: AtomicBool,
+    /// Answer this status to every request (an endpoint that refuses everything).
+    pub refuse_all: Mutex<Option<u16>>,
+    /// Answer every request with this redirect status and `Location`.
+    pub redirect: Mutex<Option<(u16, String)>>,
+    /// Answer 429 to every request, with this `Retry-After` (none: without one).
+    pub rate_limit_all: Mutex<Option<Option<String>>>,
+    /// Requests without `X-Strict-Mode: 1` (answered 200, nothing kept).
+    pub permissive: AtomicU64,
     /// Accepted calls, as sent (kept only while `keep_calls`).
     pub calls: Mutex<Vec<String>>,
     pub keep_calls: AtomicBool,
@@ -90,6 +115,11 @@ impl Server {
             chaos: Mutex::new(None),
             refuse_marker: Mutex::new(None),
             deny_all: AtomicBool::new(false),
+            echo_headers: AtomicBool::new(false),
+            refuse_all: Mutex::new(None),
+            redirect: Mutex::new(None),
+            rate_limit_all: Mutex::new(None),
+            permissive: AtomicU64::new(0),
             calls: Mutex::new(Vec::new()),
             keep_calls: AtomicBool::new(true),
             accepted: AtomicU64::new(0),
@@ -155,14 +185,50 @@ impl Server {
     }
 }
 
-type Answer = Response<Full<Bytes>>;
+type Answer = Response<BoxBody<Bytes, std::io::Error>>;
 
 fn answer(status: u16, body: &str) -> Answer {
     Response::builder()
         .status(status)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_owned())))
+        .body(
+            Full::new(Bytes::from(body.to_owned()))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
         .expect("response")
+}
+
+/// 200 announcing 100 bytes, sending 5, then failing: the connection is closed mid-answer.
+fn cut_off() -> Answer {
+    let frames: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+        Ok(Frame::data(Bytes::from_static(b"{\"suc"))),
+        Err(std::io::Error::other("cut off on purpose")),
+    ];
+    Response::builder()
+        .status(200)
+        .header("content-type", "application/json")
+        .header("content-length", "100")
+        .body(BodyExt::boxed(StreamBody::new(futures_util::stream::iter(
+            frames,
+        ))))
+        .expect("response")
+}
+
+/// A firewall's refusal page that shows the request's headers.
+fn echo_page(req_headers: &hyper::HeaderMap) -> Answer {
+    let mut page = String::from("<html><body><h1>Request blocked</h1><table>");
+    for (name, value) in req_headers {
+        page.push_str(&format!(
+            "<tr><th>{name}</th><td>{}</td></tr>",
+            value.to_str().unwrap_or("?")
+        ));
+    }
+    page.push_str("</table></body></html>");
+    let mut r = answer(400, &page);
+    r.headers_mut()
+        .insert("content-type", "text/html".parse().expect("header value"));
+    r
 }
 
 /// The `Authorization` value the key calls for.
@@ -180,30 +246,71 @@ struct Body<'a> {
     batch: Vec<&'a serde_json::value::RawValue>,
 }
 
+#[derive(serde::Deserialize)]
+struct Typed<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// The types the `batch` schema lists (no `alias`: it has an endpoint of its own).
+const BATCH_TYPES: [&str; 5] = ["identify", "track", "page", "screen", "group"];
+
+fn type_of(call: &str) -> Option<String> {
+    serde_json::from_str::<Typed>(call)
+        .ok()
+        .and_then(|t| t.kind.map(|k| k.into_owned()))
+}
+
+/// The answer to every request, whatever it holds, when the server is set to give one.
+fn blanket_answer(sh: &Shared) -> Option<Answer> {
+    if let Some((status, location)) = sh.redirect.lock().unwrap().clone() {
+        let mut r = answer(status, r#"{"moved":true}"#);
+        r.headers_mut()
+            .insert("location", location.parse().expect("header value"));
+        return Some(r);
+    }
+    if let Some(status) = *sh.refuse_all.lock().unwrap() {
+        return Some(answer(status, r#"{"error":"refused"}"#));
+    }
+    if let Some(retry_after) = sh.rate_limit_all.lock().unwrap().clone() {
+        let mut r = answer(429, r#"{"error":"too many requests"}"#);
+        if let Some(v) = retry_after {
+            r.headers_mut()
+                .insert("retry-after", v.parse().expect("header value"));
+        }
+        return Some(r);
+    }
+    None
+}
+
 async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::Error> {
     let n = sh.requests.fetch_add(1, Ordering::SeqCst) + 1;
-    let at = Instant::now();
-    let log = |status: u16, calls: usize, bytes: usize| {
-        sh.seen.lock().unwrap().push(Seen {
-            at,
-            status,
-            calls,
-            bytes,
-        });
-        if sh.verbose {
-            let what = match status {
-                0 => "connection dropped".to_owned(),
-                s => format!("HTTP {s}"),
-            };
-            println!(
-                "{:>9.3}s request {n}: {what}, {calls} calls, {bytes} bytes",
-                sh.started.elapsed().as_secs_f64()
-            );
-        }
+    let log = Log {
+        sh,
+        n,
+        at: Instant::now(),
+        path: req.uri().path().to_owned(),
     };
-    if req.method() != hyper::Method::POST || req.uri().path() != "/v1/batch" {
-        log(404, 0, 0);
+    if let Some(r) = blanket_answer(sh) {
+        log.log(r.status().as_u16(), 0, 0);
+        return Ok(r);
+    }
+    let alias = log.path == "/v1/alias";
+    if req.method() != hyper::Method::POST || !(log.path == "/v1/batch" || alias) {
+        log.log(404, 0, 0);
         return Ok(answer(404, r#"{"error":"not found"}"#));
+    }
+    let strict = req.headers().get("x-strict-mode").map(|v| v.as_bytes()) == Some(b"1");
+    if !strict {
+        // The API's permissive default: 200, and whatever was wrong is dropped.
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map_err(std::io::Error::other)?;
+        sh.permissive.fetch_add(1, Ordering::SeqCst);
+        log.log(200, 0, body.to_bytes().len());
+        return Ok(answer(200, r#"{"success":true}"#));
     }
     let auth_ok = req
         .headers()
@@ -212,74 +319,169 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
         .is_some_and(|v| v == expected_auth(&sh.key));
     if !auth_ok || sh.deny_all.load(Ordering::SeqCst) {
         sh.unauthorized.fetch_add(1, Ordering::SeqCst);
-        log(401, 0, 0);
+        log.log(401, 0, 0);
         return Ok(answer(401, r#"{"error":"unauthorized"}"#));
     }
-    let fault = sh.faults.lock().unwrap().pop_front().or_else(|| {
-        let chaos = sh.chaos.lock().unwrap();
-        chaos.as_ref().and_then(|(every, list)| {
-            (n.is_multiple_of(*every) && !list.is_empty())
-                .then(|| list[((n / every - 1) as usize) % list.len()].clone())
-        })
-    });
+    let fault = next_fault(sh, n);
     match fault {
         Some(Fault::Drop) => {
-            log(0, 0, 0);
+            log.log(0, 0, 0);
             return Err(std::io::Error::other("connection dropped on purpose"));
         }
         Some(Fault::Slow(d)) => tokio::time::sleep(d).await,
         _ => {}
     }
+    let headers = req.headers().clone();
     let body = req
         .into_body()
         .collect()
         .await
         .map_err(std::io::Error::other)?
         .to_bytes();
-    match fault {
-        Some(Fault::Status(s)) => {
-            log(s, 0, body.len());
-            return Ok(answer(s, r#"{"error":"injected"}"#));
+    if let Some(r) = fault.and_then(|f| faulty_answer(f, &log, body.len())) {
+        return Ok(r);
+    }
+    Ok(take_calls(sh, &log, &body, alias, &headers))
+}
+
+/// Where a request is logged.
+struct Log<'a> {
+    sh: &'a Shared,
+    n: u64,
+    at: Instant,
+    path: String,
+}
+
+impl Log<'_> {
+    fn log(&self, status: u16, calls: usize, bytes: usize) {
+        self.sh.seen.lock().unwrap().push(Seen {
+            at: self.at,
+            path: self.path.clone(),
+            status,
+            calls,
+            bytes,
+        });
+        if self.sh.verbose {
+            let what = match status {
+                0 => "connection dropped".to_owned(),
+                s => format!("HTTP {s}"),
+            };
+            println!(
+                "{:>9.3}s request {} {}: {what}, {calls} calls, {bytes} bytes",
+                self.sh.started.elapsed().as_secs_f64(),
+                self.n,
+                self.path
+            );
         }
-        Some(Fault::RetryAfter(v)) => {
-            log(429, 0, body.len());
+    }
+}
+
+/// The scripted fault for request `n`, else the chaos list's.
+fn next_fault(sh: &Shared, n: u64) -> Option<Fault> {
+    sh.faults.lock().unwrap().pop_front().or_else(|| {
+        let chaos = sh.chaos.lock().unwrap();
+        chaos.as_ref().and_then(|(every, list)| {
+            (n.is_multiple_of(*every) && !list.is_empty())
+                .then(|| list[((n / every - 1) as usize) % list.len()].clone())
+        })
+    })
+}
+
+/// The answer a fault gives once the body is read (none: handle the request normally).
+fn faulty_answer(fault: Fault, log: &Log, bytes: usize) -> Option<Answer> {
+    match fault {
+        Fault::Status(s) => {
+            log.log(s, 0, bytes);
+            Some(answer(s, r#"{"error":"injected"}"#))
+        }
+        Fault::RetryAfter(v) => {
+            log.log(429, 0, bytes);
             let mut r = answer(429, r#"{"error":"too many requests"}"#);
             r.headers_mut()
                 .insert("retry-after", v.parse().expect("header value"));
-            return Ok(r);
+            Some(r)
         }
-        _ => {}
+        Fault::CutOff => {
+            log.log(200, 0, bytes);
+            Some(cut_off())
+        }
+        Fault::Pass | Fault::Slow(_) | Fault::Drop => None,
     }
+}
+
+/// The calls of a body: the `batch` array, or the alias call itself.
+fn calls_of(body: &[u8], alias: bool) -> Option<Vec<String>> {
+    if alias {
+        let text = std::str::from_utf8(body).ok()?;
+        serde_json::from_str::<serde_json::Value>(text).ok()?;
+        return Some(vec![text.to_owned()]);
+    }
+    let parsed = serde_json::from_slice::<Body>(body).ok()?;
+    Some(parsed.batch.iter().map(|c| c.get().to_owned()).collect())
+}
+
+/// Strict validation: the first call that is not of a type its endpoint takes.
+fn refused_call(calls: &[String], alias: bool) -> Option<String> {
+    calls.iter().enumerate().find_map(|(i, c)| {
+        let kind = type_of(c);
+        let ok = match kind.as_deref() {
+            Some("alias") => alias,
+            Some(t) => !alias && BATCH_TYPES.contains(&t),
+            None => false,
+        };
+        (!ok).then(|| {
+            format!(
+                r#"{{"error":"call {i} is invalid: type {:?} is not accepted here"}}"#,
+                kind.unwrap_or_default()
+            )
+        })
+    })
+}
+
+/// A well-formed strict request: checks the limits (200 and dropped over them, as the API
+/// does), the calls and the refusal marker, then keeps the calls.
+fn take_calls(
+    sh: &Shared,
+    log: &Log,
+    body: &[u8],
+    alias: bool,
+    headers: &hyper::HeaderMap,
+) -> Answer {
     if body.len() > MAX_BODY {
         sh.oversized.fetch_add(1, Ordering::SeqCst);
-        log(200, 0, body.len());
-        return Ok(answer(200, r#"{"success":true}"#));
+        log.log(200, 0, body.len());
+        return answer(200, r#"{"success":true}"#);
     }
-    let Ok(parsed) = serde_json::from_slice::<Body>(&body) else {
-        log(400, 0, body.len());
-        return Ok(answer(400, r#"{"error":"invalid JSON"}"#));
+    let Some(calls) = calls_of(body, alias) else {
+        log.log(400, 0, body.len());
+        return answer(400, r#"{"error":"invalid JSON"}"#);
     };
-    if parsed.batch.iter().any(|c| c.get().len() > MAX_CALL) {
+    if calls.iter().any(|c| c.len() > MAX_CALL) {
         sh.oversized.fetch_add(1, Ordering::SeqCst);
-        log(200, 0, body.len());
-        return Ok(answer(200, r#"{"success":true}"#));
+        log.log(200, 0, body.len());
+        return answer(200, r#"{"success":true}"#);
+    }
+    if let Some(why) = refused_call(&calls, alias) {
+        log.log(400, calls.len(), body.len());
+        return answer(400, &why);
     }
     let marker = sh.refuse_marker.lock().unwrap().clone();
     if let Some(m) = marker
-        && parsed.batch.iter().any(|c| c.get().contains(&m))
+        && let Some(i) = calls.iter().position(|c| c.contains(&m))
     {
-        log(400, parsed.batch.len(), body.len());
-        return Ok(answer(
+        log.log(400, calls.len(), body.len());
+        if sh.echo_headers.load(Ordering::SeqCst) {
+            return echo_page(headers);
+        }
+        return answer(
             400,
-            r#"{"error":"a call in this batch is invalid"}"#,
-        ));
+            &format!(r#"{{"error":"a call in this batch is invalid (call {i})"}}"#),
+        );
     }
-    sh.accepted
-        .fetch_add(parsed.batch.len() as u64, Ordering::SeqCst);
+    sh.accepted.fetch_add(calls.len() as u64, Ordering::SeqCst);
+    log.log(200, calls.len(), body.len());
     if sh.keep_calls.load(Ordering::Relaxed) {
-        let mut calls = sh.calls.lock().unwrap();
-        calls.extend(parsed.batch.iter().map(|c| c.get().to_owned()));
+        sh.calls.lock().unwrap().extend(calls);
     }
-    log(200, parsed.batch.len(), body.len());
-    Ok(answer(200, r#"{"success":true}"#))
+    answer(200, r#"{"success":true}"#)
 }
