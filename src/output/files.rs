@@ -185,9 +185,10 @@ impl FileSet {
         let (file, path) = match &mut self.dest {
             Dest::Run(dir) => dir.create(&rel)?,
             Dest::Single(target) => {
-                let tmp = target.temp();
-                let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-                self.single = Some((tmp, false));
+                let file = target.open()?;
+                if !target.stream {
+                    self.single = Some((target.temp(), false));
+                }
                 (file, target.path.clone())
             }
         };

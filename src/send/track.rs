@@ -55,6 +55,9 @@ pub fn prepare(
     if let Some(ms) = recorded_now {
         common.now = Some(String::from_utf8_lossy(&crate::time::format(ms)).into_owned());
     }
+    // The conversion and the rejected records go to names of the state's own; a file there
+    // that no send wrote refuses the run before anything changes (docs/send.md).
+    st.check_free(&[state::CONVERTED, state::ERRORS])?;
     let out = st.path(state::CONVERTED);
     let cli = Cli {
         command: Cmd::Convert(ConvertArgs {
@@ -129,19 +132,9 @@ pub fn prepare(
         cancel: plan.cancel.clone(),
         ..Live::default()
     };
+    st.claim(state::CONVERTED, true)?;
     let result = crate::job::execute(&cfg, &live)?;
-    // The rejected records, copied (streamed) to DIR/errors.ndjson.
-    let from = out.join("errors.ndjson");
-    let tmp = st.path(".errors.ndjson.partial");
-    let copied = if from.exists() {
-        std::fs::copy(&from, &tmp).map(drop)
-    } else {
-        std::fs::write(&tmp, b"")
-    };
-    copied
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, st.path(state::ERRORS)))
-        .map_err(|e| Error::io(st.path(state::ERRORS), e))?;
+    copy_errors(st, &out.join("errors.ndjson"))?;
     let t = &result.total;
     Ok(Converted {
         records: t.records,
@@ -150,4 +143,20 @@ pub fn prepare(
         calls: t.total_calls(),
         reused: false,
     })
+}
+
+/// Copies (streams) the rejected records of the conversion to `DIR/errors.ndjson`, through a
+/// temporary file of the state's own.
+fn copy_errors(st: &State, from: &std::path::Path) -> Result<()> {
+    let (mut tmp_file, tmp) = st.create_temp(state::ERRORS)?;
+    let copied = match std::fs::File::open(from) {
+        Ok(mut f) => std::io::copy(&mut f, &mut tmp_file).map(drop),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = copied.and_then(|()| tmp_file.sync_all()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(st.path(state::ERRORS), e));
+    }
+    st.place(&tmp, state::ERRORS)
 }
