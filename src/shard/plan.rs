@@ -26,6 +26,11 @@ pub fn plan(args: &PlanArgs) -> Result<Vec<PlanShard>> {
             super::MAX_SHARDS
         )));
     }
+    for input in &args.inputs {
+        if input.is_dir() {
+            crate::output::dir::refuse_unfinished(input, false)?;
+        }
+    }
     let sources = crate::input::discover(&args.inputs, args.input_format.format(), None)?.sources;
     let extents = extents(&sources, args.split_bytes)?;
     let shares = split(&extents, args.shards, args.split_bytes);
