@@ -562,3 +562,82 @@ fn a_closed_stdout_ends_quietly() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+/// kill -9 at the rename phase of a run with hundreds of part files: a directory the kill left
+/// without `manifest.json` is refused by `send`, `plan` and `merge` (exit 2, naming its run
+/// journal), never read as if complete; `--overwrite` then gives what a clean run gives. The
+/// kill lands when the first part file appears under its final name (the run is renaming);
+/// each attempt checks the same on-disk invariant, whatever moment the kill hit.
+#[test]
+fn sigkill_during_the_renames_leaves_a_directory_nothing_reads() {
+    let dir = TempDir::new().unwrap();
+    let input = write_file(&dir.path().join("in.ndjson"), &corpus(20_000));
+    let opts = ["--partition-by", "type,date,bucket:64", "--threads", "1"];
+    let clean_dir = dir.path().join("clean");
+    let o = convert_cmd(&clean_dir, &opts, &[&input]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let clean = snapshot(&clean_dir);
+    let parts = clean.keys().filter(|f| f.contains("part-")).count();
+    assert!(parts > 200, "hundreds of part files: {parts}");
+    let mut caught_renaming = 0;
+    for attempt in 0..6 {
+        let out = dir.path().join(format!("out{attempt}"));
+        let mut child = convert_cmd(&out, &opts, &[&input]).spawn().unwrap();
+        let renaming = wait_until(&mut child, &out, |files| {
+            files.keys().any(|f| f.contains("part-") && !is_temp(f))
+        });
+        signal(&child, "KILL");
+        let _ = wait_exit(&mut child, Duration::from_secs(20), "SIGKILL");
+        let killed = snapshot(&out);
+        if killed.contains_key("manifest.json") {
+            continue; // the kill came after the run completed
+        }
+        let finals = killed.keys().filter(|f| !is_temp(f)).count();
+        if renaming && finals > 0 {
+            caught_renaming += 1;
+        }
+        let state = dir.path().join(format!("st{attempt}"));
+        let refusals = [
+            Command::new(bin())
+                .args(["send", "--dry-run", "--quiet", "--state"])
+                .arg(&state)
+                .arg(&out)
+                .env_remove("CIO_WRITE_KEY")
+                .output()
+                .unwrap(),
+            Command::new(bin())
+                .args(["plan", "--shards", "2"])
+                .arg(&out)
+                .output()
+                .unwrap(),
+            Command::new(bin())
+                .args(["merge", "--out"])
+                .arg(&out)
+                .output()
+                .unwrap(),
+        ];
+        for o in &refusals {
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+            assert!(stderr(o).contains("run journal"), "{}", stderr(o));
+        }
+        assert!(!state.join("dry-run").exists(), "nothing was planned");
+        let o = convert_cmd(&out, &[&opts[..], &["--overwrite"]].concat(), &[&input])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let mut again = snapshot(&out);
+        let mut clean = clean.clone();
+        assert_eq!(
+            stable_manifest(&again.remove("manifest.json").unwrap()),
+            stable_manifest(&clean.remove("manifest.json").unwrap())
+        );
+        assert!(
+            again == clean,
+            "--overwrite after the kill gives the clean bytes"
+        );
+        if caught_renaming >= 2 {
+            break;
+        }
+    }
+    eprintln!("kills that landed among the renames: {caught_renaming}");
+}
