@@ -257,6 +257,41 @@ fn compress_with(tool: &str, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An input compressed with `zstd --long=31` (a 2 GiB window, as zstd writes it from a pipe)
+/// is read whole, like the same records uncompressed.
+#[test]
+fn a_zstd_long_31_input_is_read() {
+    let dir = TempDir::new().unwrap();
+    let data = corpus(500);
+    let mut child = Command::new("zstd")
+        .args(["-q", "-c", "--long=31"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the zstd command is needed");
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let mut long = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut long).unwrap();
+    feeder.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    let zst = write_file(&dir.path().join("long.ndjson.zst"), &long);
+    let plain = write_file(&dir.path().join("plain.ndjson"), &corpus(500));
+    let run = |input: &Path, out: &str| {
+        let o = convert_cmd(&dir.path().join(out), &[], &[input])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("corrupt"), "{}", stderr(&o));
+        let m: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(out).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        m["totals"].clone()
+    };
+    assert_eq!(run(&zst, "a"), run(&plain, "b"));
+}
+
 /// Corrupt gzip and zstd streams (a bad CRC, garbage after a good member, a flipped byte in a
 /// zstd block) and an input whose read() fails (`/proc/self/mem`: opening works, reading at
 /// offset 0 fails with EIO) among good inputs: one `corrupt_input` entry each, the records

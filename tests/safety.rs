@@ -944,6 +944,38 @@ fn fifos_in_input_directories_are_named_in_the_summary() {
     assert_eq!(s["skipped_not_regular"][0], fifo.to_string_lossy().as_ref());
 }
 
+/// A dangling symbolic link in an input directory is passed over and named like a FIFO; a
+/// directory link back to an ancestor is reported as a loop, in a short message.
+#[test]
+fn dangling_links_are_skipped_and_link_loops_named() {
+    let d = TempDir::new().unwrap();
+    let dir = d.path().join("in");
+    write_file(&dir.join("a.ndjson"), &events(3, 60));
+    let dangling = dir.join("gone.ndjson");
+    std::os::unix::fs::symlink(d.path().join("nowhere"), &dangling).unwrap();
+    let summary = d.path().join("s.json");
+    let o = t2p()
+        .args(["check", "--summary-json"])
+        .arg(&summary)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("gone.ndjson"), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(
+        s["skipped_not_regular"][0],
+        dangling.to_string_lossy().as_ref()
+    );
+    assert_eq!(s["records"], 3, "{s}");
+    std::os::unix::fs::symlink(&dir, dir.join("sub")).unwrap();
+    let o = t2p().args(["check", "--quiet"]).arg(&dir).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("symbolic link loop"), "{err}");
+    assert!(err.len() < 120 + 2 * dir.as_os_str().len(), "short: {err}");
+}
+
 #[test]
 fn flag_values_agree_with_the_help() {
     let d = TempDir::new().unwrap();
