@@ -17,6 +17,9 @@ use std::panic::AssertUnwindSafe;
 /// files are removed and nothing that looks complete is left.
 pub fn execute(cfg: &Config, live: &Live) -> Result<RunResult> {
     let mut files = output::open_files(cfg)?;
+    if let Some(f) = files.as_mut() {
+        f.watch(live.cancel.clone());
+    }
     let started_at = now_ms();
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let result = pipeline::run(cfg, live, files.as_mut())?;

@@ -413,3 +413,62 @@ fn s3_wrong_credentials_are_refused_before_anything_is_written() {
     assert!(err.contains("cannot read input s3://locked/in/"), "{err}");
     assert!(!local_out.exists(), "nothing written");
 }
+
+/// SIGTERM while an S3 run uploads its part files (hundreds of them, one PUT each): the run
+/// stops (exit 143), deletes what it had uploaded, and puts no manifest.
+#[test]
+fn s3_sigterm_during_the_uploads_stops_and_removes_what_it_uploaded() {
+    let moto = Moto::start();
+    moto.bucket("term");
+    let s3 = moto.client("term");
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("a.ndjson");
+    std::fs::write(&input, inputs::records(20_000, 3)).unwrap();
+    let mut child = moto
+        .t2p()
+        .args(["convert", "--quiet", "--now", "2024-01-01T00:00:00Z"])
+        .args(["--partition-by", "type,bucket:64", "--out", "s3://term/out"])
+        .arg(&input)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut uploading = false;
+    while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+        if objects(&s3, "out").keys().any(|k| k.contains("part-")) {
+            uploading = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(uploading, "the run ended before its uploads were seen");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let mut status = None;
+    while Instant::now() < deadline {
+        if let Some(s) = child.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = status.expect("the run stopped");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert_eq!(status.code(), Some(143), "{err}");
+    let left = objects(&s3, "out");
+    assert!(
+        left.is_empty(),
+        "what the run uploaded is removed: {:?}",
+        left.keys()
+    );
+}

@@ -10,6 +10,7 @@
 //! deletes only the keys the earlier run's manifest lists, the manifest first.
 
 use super::Scope;
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::store::{self, Remote};
 use futures_util::TryStreamExt;
@@ -163,11 +164,32 @@ impl RemoteOut {
         .map_err(|e| Error::Failed(format!("cannot write {}: {e}", self.url_of(rel))))
     }
 
-    /// Uploads the complete staged file `local` under `rel`, then removes the staged copy.
-    pub fn upload(&self, rel: &str, local: &Path) -> Result<()> {
+    /// Uploads the complete staged file `local` under `rel`, then removes the staged copy. A
+    /// stop requested through `cancel` ends the upload at once (exit 128 + signal; the caller
+    /// deletes what was uploaded).
+    pub fn upload(&self, rel: &str, local: &Path, cancel: Option<&Cancel>) -> Result<()> {
         let key = self.remote.key(rel);
-        store::block_on(upload_file(self.remote.store.as_ref(), &key, local))
-            .map_err(|e| Error::Failed(format!("cannot upload {}: {e}", self.url_of(rel))))?;
+        let upload = upload_file(self.remote.store.as_ref(), &key, local);
+        let stop = async {
+            loop {
+                if let Some(c) = cancel.filter(|c| c.is_requested()) {
+                    return c.signal();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        let raced = store::block_on(futures_util::future::select(
+            Box::pin(upload),
+            Box::pin(stop),
+        ));
+        match raced {
+            futures_util::future::Either::Left((done, _)) => {
+                done.map_err(|e| Error::Failed(format!("cannot upload {}: {e}", self.url_of(rel))))?
+            }
+            futures_util::future::Either::Right((signal, _)) => {
+                return Err(Error::Interrupted(signal));
+            }
+        }
         std::fs::remove_file(local).map_err(|e| Error::io(local, e))
     }
 }
