@@ -87,6 +87,24 @@ impl Moto {
         );
     }
 
+    /// Puts an object under a raw key (`a//b`, `..`: keys S3 allows and the object_store
+    /// client cannot name), with a plain unsigned PUT.
+    fn put_raw(&self, bucket: &str, key: &str, body: &[u8]) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        write!(
+            s,
+            "PUT /{bucket}/{key} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        )
+        .unwrap();
+        s.write_all(body).unwrap();
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.1 200"), "put {key}: {reply}");
+    }
+
     fn client(&self, bucket: &str) -> AmazonS3 {
         AmazonS3Builder::new()
             .with_bucket_name(bucket)
@@ -471,4 +489,52 @@ fn s3_sigterm_during_the_uploads_stops_and_removes_what_it_uploaded() {
         "what the run uploaded is removed: {:?}",
         left.keys()
     );
+}
+
+/// A `..` key below an S3 `--out` (legal in S3, not addressable by the object-store client)
+/// does not block `--overwrite`: the earlier run's manifest says what is ours. An input prefix
+/// holding a key with an empty segment is refused with a message that says why.
+#[test]
+fn s3_keys_the_client_cannot_name_are_handled() {
+    let moto = Moto::start();
+    moto.bucket("odd");
+    let s3 = moto.client("odd");
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("a.ndjson");
+    std::fs::write(&input, inputs::records(50, 4)).unwrap();
+    let (code, err) = convert(&moto, "s3://odd/out", &[], input.to_str().unwrap());
+    assert!(code == 0 || code == 3, "{err}");
+    let first = objects(&s3, "out");
+    moto.put_raw("odd", "out/../mine.txt", b"the user's");
+    let (code, err) = convert(&moto, "s3://odd/out", &[], input.to_str().unwrap());
+    assert_eq!(code, 2, "without --overwrite: {err}");
+    assert!(err.contains("--overwrite"), "{err}");
+    let (code, err) = convert(
+        &moto,
+        "s3://odd/out",
+        &["--overwrite"],
+        input.to_str().unwrap(),
+    );
+    assert!(code == 0 || code == 3, "{err}");
+    // The listing fails on the `..` key, so each key of the first run is read by name.
+    for (key, bytes) in &first {
+        let got = block(async {
+            s3.get(&Key::from(format!("out/{key}")))
+                .await?
+                .bytes()
+                .await
+        })
+        .unwrap_or_else(|e| panic!("{key}: {e}"));
+        if key != "manifest.json" {
+            assert!(got[..] == bytes[..], "{key} rewritten with the same bytes");
+        }
+    }
+
+    moto.put_raw("odd", "in/a.ndjson", &inputs::records(5, 5));
+    moto.put_raw("odd", "in//b.ndjson", &inputs::records(5, 6));
+    let local = tmp.path().join("out");
+    let (code, err) = convert(&moto, local.to_str().unwrap(), &[], "s3://odd/in/");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("empty"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -84,14 +84,23 @@ impl RemoteOut {
     /// without `overwrite` when there are any.
     fn clear(&self, overwrite: bool, scope: Scope) -> Result<()> {
         let prefix = (!self.remote.prefix.as_ref().is_empty()).then_some(&self.remote.prefix);
+        let manifest = scope_manifest(scope);
         let listed: Vec<object_store::ObjectMeta> =
-            store::block_on(self.remote.store.list(prefix).try_collect())
-                .map_err(|e| Error::Usage(format!("cannot list --out {}: {e}", self.url)))?;
+            match store::block_on(self.remote.store.list(prefix).try_collect()) {
+                Ok(listed) => listed,
+                // A key the client cannot address below --out (`a//b`, `..`): the earlier
+                // run's manifest, read by its key, still says what is ours.
+                Err(e @ object_store::Error::InvalidPath { .. }) => {
+                    return self.clear_by_manifest(overwrite, scope, &manifest, &e);
+                }
+                Err(e) => {
+                    return Err(Error::Usage(format!("cannot list --out {}: {e}", self.url)));
+                }
+            };
         let names: Vec<String> = listed
             .iter()
             .filter_map(|m| self.remote.rel(&m.location))
             .collect();
-        let manifest = scope_manifest(scope);
         let ours = |rel: &&String| {
             let name = rel.rsplit('/').next().unwrap_or(rel);
             match scope {
@@ -117,6 +126,38 @@ impl RemoteOut {
             // same name.
             return Ok(());
         }
+        self.delete_listed(&manifest)
+    }
+
+    /// [`RemoteOut::clear`] when `--out` cannot be listed: the earlier run's manifest, read by
+    /// its key, refuses a single run without `overwrite` or lists the keys to delete.
+    fn clear_by_manifest(
+        &self,
+        overwrite: bool,
+        scope: Scope,
+        manifest: &str,
+        listing: &object_store::Error,
+    ) -> Result<()> {
+        let key = self.remote.key(manifest);
+        match store::block_on(self.remote.store.head(&key)) {
+            Ok(_) if scope == Scope::All && !overwrite => Err(Error::Usage(format!(
+                "--out {} already holds the output of a run ({manifest}); pass --overwrite to \
+                 replace it",
+                self.url
+            ))),
+            Ok(_) => self.delete_listed(manifest),
+            Err(object_store::Error::NotFound { .. }) if scope != Scope::All || overwrite => Ok(()),
+            _ => Err(Error::Usage(format!(
+                "cannot list --out {}: {listing} (a key there cannot be addressed by the \
+                 object-store client; move it)",
+                self.url
+            ))),
+        }
+    }
+
+    /// Deletes the manifest `manifest`, then every key it lists.
+    fn delete_listed(&self, manifest: &str) -> Result<()> {
+        let manifest = manifest.to_owned();
         let text = self.get(&manifest)?;
         let listed = manifest_keys(&text).ok_or_else(|| {
             Error::Usage(format!(
