@@ -17,6 +17,9 @@ use std::panic::AssertUnwindSafe;
 /// files are removed and nothing that looks complete is left.
 pub fn execute(cfg: &Config, live: &Live) -> Result<RunResult> {
     let mut files = output::open_files(cfg)?;
+    if let Some(f) = files.as_mut() {
+        f.watch(live.cancel.clone());
+    }
     let started_at = now_ms();
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let result = pipeline::run(cfg, live, files.as_mut())?;
@@ -43,18 +46,15 @@ fn complete(
     started_at: i64,
 ) -> Result<()> {
     let summary = match &cfg.summary_json {
-        Some(target) => {
+        Some(target) if !target.stream => {
             let mut text = serde_json::to_vec_pretty(&report::summary_json(cfg, result))
                 .expect("summary serializes");
             text.push(b'\n');
             let tmp = target.temp();
-            std::fs::write(&tmp, text).map_err(|e| {
-                let _ = std::fs::remove_file(&tmp);
-                Error::io(&target.path, e)
-            })?;
+            crate::target::write_temp(&tmp, &text)?;
             Some((tmp, &target.path))
         }
-        None => None,
+        _ => None,
     };
     let placed = (|| {
         if let Some(f) = files.as_deref_mut() {
@@ -74,7 +74,17 @@ fn complete(
         let _ = std::fs::remove_file(tmp);
         let _ = std::fs::remove_file(path);
     }
-    placed
+    placed?;
+    match &cfg.summary_json {
+        Some(target) if target.stream => {
+            let mut text = serde_json::to_vec_pretty(&report::summary_json(cfg, result))
+                .expect("summary serializes");
+            text.push(b'\n');
+            let mut f = target.open()?;
+            std::io::Write::write_all(&mut f, &text).map_err(|e| Error::io(&target.path, e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes the manifest of a completed `convert` run: the last file, after every other file

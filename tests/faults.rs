@@ -257,6 +257,41 @@ fn compress_with(tool: &str, data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// An input compressed with `zstd --long=31` (a 2 GiB window, as zstd writes it from a pipe)
+/// is read whole, like the same records uncompressed.
+#[test]
+fn a_zstd_long_31_input_is_read() {
+    let dir = TempDir::new().unwrap();
+    let data = corpus(500);
+    let mut child = Command::new("zstd")
+        .args(["-q", "-c", "--long=31"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the zstd command is needed");
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || stdin.write_all(&data).unwrap());
+    let mut long = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut long).unwrap();
+    feeder.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    let zst = write_file(&dir.path().join("long.ndjson.zst"), &long);
+    let plain = write_file(&dir.path().join("plain.ndjson"), &corpus(500));
+    let run = |input: &Path, out: &str| {
+        let o = convert_cmd(&dir.path().join(out), &[], &[input])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("corrupt"), "{}", stderr(&o));
+        let m: Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join(out).join("manifest.json")).unwrap(),
+        )
+        .unwrap();
+        m["totals"].clone()
+    };
+    assert_eq!(run(&zst, "a"), run(&plain, "b"));
+}
+
 /// Corrupt gzip and zstd streams (a bad CRC, garbage after a good member, a flipped byte in a
 /// zstd block) and an input whose read() fails (`/proc/self/mem`: opening works, reading at
 /// offset 0 fails with EIO) among good inputs: one `corrupt_input` entry each, the records
@@ -561,4 +596,83 @@ fn a_closed_stdout_ends_quietly() {
         assert_eq!(status.code(), Some(0), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+/// kill -9 at the rename phase of a run with hundreds of part files: a directory the kill left
+/// without `manifest.json` is refused by `send`, `plan` and `merge` (exit 2, naming its run
+/// journal), never read as if complete; `--overwrite` then gives what a clean run gives. The
+/// kill lands when the first part file appears under its final name (the run is renaming);
+/// each attempt checks the same on-disk invariant, whatever moment the kill hit.
+#[test]
+fn sigkill_during_the_renames_leaves_a_directory_nothing_reads() {
+    let dir = TempDir::new().unwrap();
+    let input = write_file(&dir.path().join("in.ndjson"), &corpus(20_000));
+    let opts = ["--partition-by", "type,date,bucket:64", "--threads", "1"];
+    let clean_dir = dir.path().join("clean");
+    let o = convert_cmd(&clean_dir, &opts, &[&input]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let clean = snapshot(&clean_dir);
+    let parts = clean.keys().filter(|f| f.contains("part-")).count();
+    assert!(parts > 200, "hundreds of part files: {parts}");
+    let mut caught_renaming = 0;
+    for attempt in 0..6 {
+        let out = dir.path().join(format!("out{attempt}"));
+        let mut child = convert_cmd(&out, &opts, &[&input]).spawn().unwrap();
+        let renaming = wait_until(&mut child, &out, |files| {
+            files.keys().any(|f| f.contains("part-") && !is_temp(f))
+        });
+        signal(&child, "KILL");
+        let _ = wait_exit(&mut child, Duration::from_secs(20), "SIGKILL");
+        let killed = snapshot(&out);
+        if killed.contains_key("manifest.json") {
+            continue; // the kill came after the run completed
+        }
+        let finals = killed.keys().filter(|f| !is_temp(f)).count();
+        if renaming && finals > 0 {
+            caught_renaming += 1;
+        }
+        let state = dir.path().join(format!("st{attempt}"));
+        let refusals = [
+            Command::new(bin())
+                .args(["send", "--dry-run", "--quiet", "--state"])
+                .arg(&state)
+                .arg(&out)
+                .env_remove("CIO_WRITE_KEY")
+                .output()
+                .unwrap(),
+            Command::new(bin())
+                .args(["plan", "--shards", "2"])
+                .arg(&out)
+                .output()
+                .unwrap(),
+            Command::new(bin())
+                .args(["merge", "--out"])
+                .arg(&out)
+                .output()
+                .unwrap(),
+        ];
+        for o in &refusals {
+            assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+            assert!(stderr(o).contains("run journal"), "{}", stderr(o));
+        }
+        assert!(!state.join("dry-run").exists(), "nothing was planned");
+        let o = convert_cmd(&out, &[&opts[..], &["--overwrite"]].concat(), &[&input])
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        let mut again = snapshot(&out);
+        let mut clean = clean.clone();
+        assert_eq!(
+            stable_manifest(&again.remove("manifest.json").unwrap()),
+            stable_manifest(&clean.remove("manifest.json").unwrap())
+        );
+        assert!(
+            again == clean,
+            "--overwrite after the kill gives the clean bytes"
+        );
+        if caught_renaming >= 2 {
+            break;
+        }
+    }
+    eprintln!("kills that landed among the renames: {caught_renaming}");
 }

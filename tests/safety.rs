@@ -410,6 +410,52 @@ fn check_errors_writes_through_a_symlink_and_keeps_it() {
     assert_eq!(entries[0]["code"], "unknown_shape");
 }
 
+/// A symbolic link planted at the temporary name of `--summary-json` or `check --errors` is
+/// refused (exit 2, naming it) and the file it points to is left as it was.
+#[test]
+fn a_link_at_a_named_file_temporary_name_is_refused_and_its_target_kept() {
+    let d = TempDir::new().unwrap();
+    let input = write_file(&d.path().join("a.ndjson"), b"{\"not\":\"a call\"}\n");
+    let victim = write_file(&d.path().join("outside/victim"), b"the user's file");
+    for (i, flag) in ["--summary-json", "--errors"].into_iter().enumerate() {
+        let named = d.path().join(format!("named-{i}.json"));
+        let temp = d.path().join(format!(".named-{i}.json.partial"));
+        std::os::unix::fs::symlink(&victim, &temp).unwrap();
+        let mut cmd = if flag == "--errors" {
+            let mut c = t2p();
+            c.args(["check", "--quiet"]);
+            c
+        } else {
+            convert_cmd(&d.path().join(format!("out-{i}")), &[], &[])
+        };
+        let o = cmd.arg(flag).arg(&named).arg(&input).output().unwrap();
+        assert_eq!(code(&o), 2, "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(".partial"), "{flag}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read(&victim).unwrap(),
+            b"the user's file",
+            "{flag}"
+        );
+        assert!(!named.exists(), "{flag}");
+    }
+}
+
+/// `check --errors /dev/stdout` writes to the pipe it names.
+#[test]
+fn check_errors_to_a_pipe_works() {
+    let d = TempDir::new().unwrap();
+    let input = write_file(&d.path().join("a.ndjson"), b"{\"not\":\"a call\"}\n");
+    let o = t2p()
+        .args(["check", "--quiet", "--errors", "/dev/stdout"])
+        .arg(&input)
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let entry: Value = serde_json::from_slice(&o.stdout).expect("one entry on stdout");
+    assert_eq!(entry["code"], "unknown_shape");
+}
+
 // ------------------------------------------------------------------------------------------
 // 11. Paths checked before work; a fatal error leaves nothing that looks complete
 
@@ -926,6 +972,38 @@ fn range_after(text: &str, word: &str) -> (i32, i32) {
         .collect();
     let (lo, hi) = span.split_once('-').unwrap();
     (lo.parse().unwrap(), hi.parse().unwrap())
+}
+
+/// A dangling symbolic link in an input directory is passed over and named like a FIFO; a
+/// directory link back to an ancestor is reported as a loop, in a short message.
+#[test]
+fn dangling_links_are_skipped_and_link_loops_named() {
+    let d = TempDir::new().unwrap();
+    let dir = d.path().join("in");
+    write_file(&dir.join("a.ndjson"), &events(3, 60));
+    let dangling = dir.join("gone.ndjson");
+    std::os::unix::fs::symlink(d.path().join("nowhere"), &dangling).unwrap();
+    let summary = d.path().join("s.json");
+    let o = t2p()
+        .args(["check", "--summary-json"])
+        .arg(&summary)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("gone.ndjson"), "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(
+        s["skipped_not_regular"][0],
+        dangling.to_string_lossy().as_ref()
+    );
+    assert_eq!(s["records"], 3, "{s}");
+    std::os::unix::fs::symlink(&dir, dir.join("sub")).unwrap();
+    let o = t2p().args(["check", "--quiet"]).arg(&dir).output().unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("symbolic link loop"), "{err}");
+    assert!(err.len() < 120 + 2 * dir.as_os_str().len(), "short: {err}");
 }
 
 #[test]

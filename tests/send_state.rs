@@ -351,3 +351,110 @@ fn from_track_resumes_with_the_recorded_reference_time() {
         first["calls_acknowledged"]
     );
 }
+
+/// A symbolic link planted at each temporary name of the state (and at a name the state would
+/// write) is refused, naming it, and the file it points to is left as it was.
+#[test]
+fn links_where_the_state_writes_are_refused_and_their_targets_kept() {
+    let tmp = TempDir::new().unwrap();
+    let input = tmp.path().join("calls.ndjson");
+    write_lines(&input, &calls(5, 1));
+    let victim = tmp.path().join("victim.txt");
+    let srv = Server::start(KEY, 0, false);
+    for (i, name) in [
+        ".send-manifest.json.partial",
+        ".send-errors.ndjson.partial",
+        ".errors.ndjson.partial",
+        ".send.journal",
+        "dry-run",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        std::fs::write(&victim, "the user's file").unwrap();
+        let state = tmp.path().join(format!("st{i}"));
+        std::fs::create_dir(&state).unwrap();
+        std::os::unix::fs::symlink(&victim, state.join(name)).unwrap();
+        let mut cmd = if name == ".errors.ndjson.partial" {
+            let mut c = send_cmd(&srv, &state, &["--from", "track", "--now", NOW]);
+            c.arg(repo("samples/track-2023-08.ndjson"));
+            c
+        } else {
+            let mut c = send_cmd(&srv, &state, &[]);
+            c.arg(&input);
+            c
+        };
+        let o = run(&mut cmd);
+        assert_eq!(code(&o), 2, "{name}: {}", stderr(&o));
+        assert!(stderr(&o).contains(name), "{name}: {}", stderr(&o));
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "the user's file",
+            "{name}"
+        );
+        assert_eq!(srv.calls().len(), 0, "{name}: nothing is sent");
+    }
+}
+
+/// `--restart` removes what earlier sends wrote (the state's journal lists it), never a file
+/// by its name alone.
+#[test]
+fn restart_removes_only_files_earlier_sends_wrote() {
+    let tmp = TempDir::new().unwrap();
+    let input = tmp.path().join("calls.ndjson");
+    write_lines(&input, &calls(5, 1));
+    let srv = Server::start(KEY, 0, false);
+    let state = tmp.path().join("st");
+    std::fs::create_dir_all(state.join("dry-run")).unwrap();
+    std::fs::write(state.join("send-errors.ndjson"), "my notes\n").unwrap();
+    std::fs::write(state.join("dry-run/batch-000000.json"), "my body").unwrap();
+    let o = run(send_cmd(&srv, &state, &["--restart"]).arg(&input));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("send-errors.ndjson"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(state.join("send-errors.ndjson")).unwrap(),
+        "my notes\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.join("dry-run/batch-000000.json")).unwrap(),
+        "my body"
+    );
+    // With the user's file moved away, sends write and --restart removes their own files.
+    std::fs::rename(state.join("send-errors.ndjson"), tmp.path().join("moved")).unwrap();
+    let o = run(send_cmd(&srv, &state, &[]).arg(&input));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = run(send_cmd(&srv, &state, &["--restart"]).arg(&input));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(state.join("dry-run/batch-000000.json")).unwrap(),
+        "my body"
+    );
+}
+
+/// `send --from track --state DIR` where DIR is an earlier convert output: its files are not
+/// the send's, so the run is refused before anything changes.
+#[test]
+fn from_track_never_touches_a_convert_output_it_did_not_write() {
+    let tmp = TempDir::new().unwrap();
+    let (out, _) = converted_samples(&tmp);
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = walk(&out)
+        .into_iter()
+        .map(|p| (p.clone(), std::fs::read(&p).unwrap_or_default()))
+        .collect();
+    assert!(out.join("errors.ndjson").exists());
+    let srv = Server::start(KEY, 0, false);
+    let mut cmd = send_cmd(&srv, &out, &["--from", "track", "--now", NOW]);
+    cmd.arg(repo("samples/track-2023-08.ndjson"));
+    let o = run(&mut cmd);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("errors.ndjson"), "{}", stderr(&o));
+    for (p, bytes) in before {
+        assert_eq!(
+            std::fs::read(&p).unwrap_or_default(),
+            bytes,
+            "{}",
+            p.display()
+        );
+    }
+    assert_eq!(srv.calls().len(), 0);
+}

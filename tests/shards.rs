@@ -269,3 +269,82 @@ fn plan_covers_every_input_byte_exactly_once() {
         }
     }
 }
+
+/// `merge` checks what each shard manifest lists: counts that do not add up, a part file
+/// edited or deleted, are refused (exit 1, naming it); a merged manifest older than a shard's
+/// rerun is refused by `send` (exit 2), which says to merge again.
+#[test]
+fn merge_checks_every_listed_file_and_send_refuses_a_stale_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = inputs(tmp.path());
+    let out = tmp.path().join("out");
+    for k in 0..2 {
+        let (code, err) = convert(&out, &["--shard", &format!("{k}/2")], &input);
+        assert!(code == 0 || code == 3, "{err}");
+    }
+    merged(&out);
+    let m0 = out.join("manifest-0000-of-0002.json");
+    let original = std::fs::read(&m0).unwrap();
+    let expect_refused = |what: &str, needle: &str| {
+        let o = merge(&out);
+        assert_eq!(code(&o), 1, "{what}: {}", stderr(&o));
+        assert!(stderr(&o).contains(needle), "{what}: {}", stderr(&o));
+    };
+    // Totals that do not add up to the files.
+    let mut v: Value = serde_json::from_slice(&original).unwrap();
+    v["totals"]["calls"] = (v["totals"]["calls"].as_u64().unwrap() + 5).into();
+    std::fs::write(&m0, serde_json::to_vec(&v).unwrap()).unwrap();
+    expect_refused("tampered totals", "manifest-0000-of-0002.json");
+    // A file's count raised with the totals: the file's lines say otherwise.
+    let mut v: Value = serde_json::from_slice(&original).unwrap();
+    let part = v["files"][0]["path"].as_str().unwrap().to_owned();
+    let ty = v["files"][0]["calls_by_type"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let bump = |slot: &mut Value| *slot = (slot.as_u64().unwrap() + 1).into();
+    bump(&mut v["files"][0]["calls"]);
+    bump(&mut v["files"][0]["calls_by_type"][&ty]);
+    bump(&mut v["totals"]["calls"]);
+    std::fs::write(&m0, serde_json::to_vec(&v).unwrap()).unwrap();
+    expect_refused("tampered counts", &part);
+    std::fs::write(&m0, &original).unwrap();
+    // A part file edited (same size), then deleted.
+    let part_path = out.join(&part);
+    let bytes = std::fs::read(&part_path).unwrap();
+    let mut edited = bytes.clone();
+    let at = edited.iter().position(|b| b.is_ascii_digit()).unwrap();
+    edited[at] = if edited[at] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&part_path, &edited).unwrap();
+    expect_refused("edited part", "checksum");
+    std::fs::remove_file(&part_path).unwrap();
+    expect_refused("deleted part", &part);
+    std::fs::write(&part_path, &bytes).unwrap();
+    merged(&out);
+    // A shard run again after the merge: the merged manifest is stale for send.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let (code1, err) = convert(&out, &["--shard", "1/2"], &input);
+    assert!(code1 == 0 || code1 == 3, "{err}");
+    let send = |state: &str| {
+        output(
+            t2p()
+                .args(["send", "--dry-run", "--quiet", "--state"])
+                .arg(tmp.path().join(state))
+                .arg(&out)
+                .env_remove("CIO_WRITE_KEY"),
+        )
+    };
+    let o = send("st1");
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("stale") && stderr(&o).contains("merge"),
+        "{}",
+        stderr(&o)
+    );
+    merged(&out);
+    let o = send("st2");
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}

@@ -567,6 +567,7 @@ mod tests {
                 "input_format": "auto", "csv_layout": "auto", "max_line_bytes": 16 << 20,
                 "max_call_bytes": 32768, "integrations": r#"{"All":false}"#,
                 "message_ids": "derived", "email_trait": true,
+                "keep_failed_calls": false, "missing_time": "now",
             })
         );
         assert_eq!(

@@ -9,6 +9,9 @@ use std::io::{self, Read};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
+/// The largest zstd window accepted: 2^31 bytes, the most `zstd --long` writes.
+pub const WINDOW_LOG_MAX: u32 = 31;
+
 /// Opens a source and wraps it in the decompressor its first bytes call for. `raw` counts the
 /// bytes read from the file itself.
 pub fn open(source: &Source, raw: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>> {
@@ -37,10 +40,16 @@ pub fn open(source: &Source, raw: Arc<AtomicU64>) -> Result<Box<dyn Read + Send>
         [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(
             io::BufReader::with_capacity(256 << 10, stream),
         )),
-        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(
-            zstd::stream::read::Decoder::new(stream)
-                .map_err(|e| Error::io(source.name.as_ref(), e))?,
-        ),
+        [0x28, 0xb5, 0x2f, 0xfd] => {
+            let mut d = zstd::stream::read::Decoder::new(stream)
+                .map_err(|e| Error::io(source.name.as_ref(), e))?;
+            // Frames made with `zstd --long=N` (N up to 31) are read, as `zstd -d --long=31`
+            // reads them: the window such a frame asks for (up to 2 GiB) is the decoder's
+            // memory bound for that input (docs/mapping.md §1.1).
+            d.window_log_max(WINDOW_LOG_MAX)
+                .map_err(|e| Error::io(source.name.as_ref(), e))?;
+            Box::new(d)
+        }
         _ => Box::new(stream),
     })
 }

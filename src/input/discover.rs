@@ -77,7 +77,12 @@ pub fn discover(
             .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", input.display())))?;
         if meta.is_dir() {
             let mut files = Vec::new();
-            walk(input, exclude, &mut files, &mut out.skipped)?;
+            let mut found = Found {
+                files: &mut files,
+                skipped: &mut out.skipped,
+                stack: input.canonicalize().into_iter().collect(),
+            };
+            walk(input, exclude, &mut found)?;
             files.sort_by(|a, b| {
                 a.0.as_os_str()
                     .as_encoded_bytes()
@@ -111,12 +116,15 @@ fn source(path: PathBuf, size: u64, format: InputFormat) -> Source {
     }
 }
 
-fn walk(
-    dir: &Path,
-    exclude: Option<&Path>,
-    files: &mut Vec<(PathBuf, u64)>,
-    skipped: &mut Vec<String>,
-) -> Result<()> {
+/// What a directory walk collects: the files with their sizes, the entries passed over, and
+/// the real paths of the directories being walked (a link back to one of them is a loop).
+struct Found<'a> {
+    files: &'a mut Vec<(PathBuf, u64)>,
+    skipped: &'a mut Vec<String>,
+    stack: Vec<PathBuf>,
+}
+
+fn walk(dir: &Path, exclude: Option<&Path>, found: &mut Found) -> Result<()> {
     let unreadable =
         |e: io::Error| Error::Usage(format!("cannot read directory {}: {e}", dir.display()));
     for entry in std::fs::read_dir(dir).map_err(unreadable)? {
@@ -125,20 +133,60 @@ fn walk(
             continue;
         }
         let path = entry.path();
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", path.display())))?;
-        if meta.is_dir() {
-            if exclude.is_some_and(|x| path.canonicalize().is_ok_and(|p| p == x)) {
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(loop_error(&path, None)),
+            // A dangling symbolic link is passed over and named, like a FIFO.
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    && path
+                        .symlink_metadata()
+                        .is_ok_and(|m| m.file_type().is_symlink()) =>
+            {
+                found.skipped.push(path.to_string_lossy().into_owned());
                 continue;
             }
-            walk(&path, exclude, files, skipped)?;
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                    "cannot read input {}: {e}",
+                    path.display()
+                )));
+            }
+        };
+        if meta.is_dir() {
+            let real = path.canonicalize().ok();
+            if exclude.is_some_and(|x| real.as_deref() == Some(x)) {
+                continue;
+            }
+            if let Some(r) = &real
+                && found.stack.contains(r)
+            {
+                return Err(loop_error(&path, Some(r)));
+            }
+            found.stack.extend(real.clone());
+            walk(&path, exclude, found)?;
+            if real.is_some() {
+                found.stack.pop();
+            }
         } else if meta.is_file() {
-            files.push((path, meta.len()));
+            found.files.push((path, meta.len()));
         } else {
-            skipped.push(path.to_string_lossy().into_owned());
+            found.skipped.push(path.to_string_lossy().into_owned());
         }
     }
     Ok(())
+}
+
+/// A symbolic link loop below an input directory, named in a short message.
+fn loop_error(path: &Path, back_to: Option<&Path>) -> Error {
+    Error::Usage(match back_to {
+        Some(to) => format!(
+            "input {} is a symbolic link loop: it leads back to {}",
+            path.display(),
+            to.display()
+        ),
+        None => format!("input {} is a symbolic link loop", path.display()),
+    })
 }
 
 /// The format of a source: the flag, or the extension before any compression suffix.

@@ -31,7 +31,14 @@ pub struct Object {
 /// Expands one URL into its sources, appended to `out`.
 pub fn discover(url: &str, format: InputFormat, out: &mut Vec<Source>) -> Result<()> {
     let remote = store::open(url)?;
-    let unreadable = |e: object_store::Error| Error::Usage(format!("cannot read input {url}: {e}"));
+    let unreadable = |e: object_store::Error| match e {
+        object_store::Error::InvalidPath { .. } => Error::Usage(format!(
+            "cannot read input {url}: {e}; the object-store client cannot address a key with an \
+             empty, `.` or `..` segment (docs/scale-out.md): give the objects around it as \
+             inputs, or copy it to a plain key"
+        )),
+        e => Error::Usage(format!("cannot read input {url}: {e}")),
+    };
     let is_dir = url.ends_with('/') || remote.prefix.as_ref().is_empty();
     if !is_dir {
         match store::block_on(remote.store.head(&remote.prefix)) {

@@ -54,6 +54,46 @@ pub fn is_run_dir(dir: &Path) -> bool {
         || Earlier::read(dir, JOURNAL_NAME, "manifest.json").is_ok_and(|e| e.manifest)
 }
 
+/// The run journal of a convert run that began in `dir` and did not finish: a journal (the
+/// job's, or with `shards`, a shard's) and no `manifest.json` (docs/mapping.md §13.1).
+pub fn unfinished_journal(dir: &Path, shards: bool) -> Option<PathBuf> {
+    if dir.join("manifest.json").symlink_metadata().is_ok() {
+        return None;
+    }
+    if dir.join(JOURNAL_NAME).symlink_metadata().is_ok() {
+        return Some(dir.join(JOURNAL_NAME));
+    }
+    if !shards {
+        return None;
+    }
+    let entries = std::fs::read_dir(dir).ok()?;
+    entries.flatten().map(|e| e.path()).find(|p| {
+        p.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_prefix(".track2pipelines-"))
+            .and_then(|n| n.strip_suffix(".journal"))
+            .is_some_and(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Refuses (exit 2) a directory holding the run journal of a convert run and no
+/// `manifest.json`: that run was killed or failed, and what it left is not an output (`send`,
+/// `plan` and `merge` read no such directory). `merge` passes `shards: false`: shard journals
+/// without a merged manifest are its own inputs.
+pub fn refuse_unfinished(dir: &Path, merge: bool) -> Result<()> {
+    match unfinished_journal(dir, !merge) {
+        Some(j) => Err(Error::Usage(format!(
+            "{} holds a run journal ({}) but no manifest.json: the convert run there was killed \
+             or failed and its files are not a complete output; run it again (with \
+             --overwrite){}",
+            dir.display(),
+            j.file_name().unwrap_or_default().to_string_lossy(),
+            if merge { "" } else { ", or merge its shards" }
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// What earlier runs wrote into a directory, from its manifest and its journal (paths
 /// relative to the directory).
 #[derive(Debug, Default)]

@@ -148,6 +148,8 @@ pub struct FileSet {
     upload: Option<std::sync::Arc<super::remote::RemoteOut>>,
     /// Keys this run uploaded, deleted again if the run fails.
     uploaded: Vec<String>,
+    /// The run's stop request: the uploads at the end of a run stop when it comes.
+    cancel: Option<crate::cancel::Cancel>,
 }
 
 impl FileSet {
@@ -171,6 +173,20 @@ impl FileSet {
             errors_record: None,
             upload: None,
             uploaded: Vec::new(),
+            cancel: None,
+        }
+    }
+
+    /// Makes the uploads at the end of the run stop when `cancel` is requested (SIGTERM of a
+    /// pod being stopped): the run then fails as interrupted and removes what it uploaded.
+    pub fn watch(&mut self, cancel: crate::cancel::Cancel) {
+        self.cancel = Some(cancel);
+    }
+
+    fn interrupted(&self) -> Result<()> {
+        match &self.cancel {
+            Some(c) if c.is_requested() => Err(Error::Interrupted(c.signal())),
+            _ => Ok(()),
         }
     }
 
@@ -185,9 +201,10 @@ impl FileSet {
         let (file, path) = match &mut self.dest {
             Dest::Run(dir) => dir.create(&rel)?,
             Dest::Single(target) => {
-                let tmp = target.temp();
-                let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-                self.single = Some((tmp, false));
+                let file = target.open()?;
+                if !target.stream {
+                    self.single = Some((target.temp(), false));
+                }
                 (file, target.path.clone())
             }
         };
@@ -534,8 +551,12 @@ impl FileSet {
                     for path in placed {
                         let rel = path.strip_prefix(dir.root()).unwrap_or(&path);
                         let rel = rel.to_string_lossy().replace('\\', "/");
-                        to.upload(&rel, &path)?;
-                        self.uploaded.push(rel);
+                        if let Some(c) = self.cancel.as_ref().filter(|c| c.is_requested()) {
+                            return Err(Error::Interrupted(c.signal()));
+                        }
+                        // Listed first: an upload cut short by a stop may have landed.
+                        self.uploaded.push(rel.clone());
+                        to.upload(&rel, &path, self.cancel.as_ref())?;
                     }
                 }
                 Ok(())
@@ -555,6 +576,7 @@ impl FileSet {
     /// put in object storage.
     pub fn put_manifest(&mut self, name: &str, text: &[u8]) -> Result<()> {
         if let Some(to) = &self.upload {
+            self.interrupted()?;
             to.put(name, text.to_vec())?;
             self.uploaded.push(name.to_owned());
             return Ok(());

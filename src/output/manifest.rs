@@ -144,10 +144,7 @@ pub fn text(manifest: &Manifest) -> Vec<u8> {
 pub fn write_bytes(dir: &Path, name: &str, text: &[u8]) -> Result<()> {
     let path = dir.join(name);
     let tmp = crate::target::temp_of(&path);
-    std::fs::write(&tmp, text).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(&path, e)
-    })?;
+    crate::target::write_temp(&tmp, text)?;
     std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))
 }
 

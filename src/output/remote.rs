@@ -10,6 +10,7 @@
 //! deletes only the keys the earlier run's manifest lists, the manifest first.
 
 use super::Scope;
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::store::{self, Remote};
 use futures_util::TryStreamExt;
@@ -83,14 +84,23 @@ impl RemoteOut {
     /// without `overwrite` when there are any.
     fn clear(&self, overwrite: bool, scope: Scope) -> Result<()> {
         let prefix = (!self.remote.prefix.as_ref().is_empty()).then_some(&self.remote.prefix);
+        let manifest = scope_manifest(scope);
         let listed: Vec<object_store::ObjectMeta> =
-            store::block_on(self.remote.store.list(prefix).try_collect())
-                .map_err(|e| Error::Usage(format!("cannot list --out {}: {e}", self.url)))?;
+            match store::block_on(self.remote.store.list(prefix).try_collect()) {
+                Ok(listed) => listed,
+                // A key the client cannot address below --out (`a//b`, `..`): the earlier
+                // run's manifest, read by its key, still says what is ours.
+                Err(e @ object_store::Error::InvalidPath { .. }) => {
+                    return self.clear_by_manifest(overwrite, scope, &manifest, &e);
+                }
+                Err(e) => {
+                    return Err(Error::Usage(format!("cannot list --out {}: {e}", self.url)));
+                }
+            };
         let names: Vec<String> = listed
             .iter()
             .filter_map(|m| self.remote.rel(&m.location))
             .collect();
-        let manifest = scope_manifest(scope);
         let ours = |rel: &&String| {
             let name = rel.rsplit('/').next().unwrap_or(rel);
             match scope {
@@ -116,6 +126,38 @@ impl RemoteOut {
             // same name.
             return Ok(());
         }
+        self.delete_listed(&manifest)
+    }
+
+    /// [`RemoteOut::clear`] when `--out` cannot be listed: the earlier run's manifest, read by
+    /// its key, refuses a single run without `overwrite` or lists the keys to delete.
+    fn clear_by_manifest(
+        &self,
+        overwrite: bool,
+        scope: Scope,
+        manifest: &str,
+        listing: &object_store::Error,
+    ) -> Result<()> {
+        let key = self.remote.key(manifest);
+        match store::block_on(self.remote.store.head(&key)) {
+            Ok(_) if scope == Scope::All && !overwrite => Err(Error::Usage(format!(
+                "--out {} already holds the output of a run ({manifest}); pass --overwrite to \
+                 replace it",
+                self.url
+            ))),
+            Ok(_) => self.delete_listed(manifest),
+            Err(object_store::Error::NotFound { .. }) if scope != Scope::All || overwrite => Ok(()),
+            _ => Err(Error::Usage(format!(
+                "cannot list --out {}: {listing} (a key there cannot be addressed by the \
+                 object-store client; move it)",
+                self.url
+            ))),
+        }
+    }
+
+    /// Deletes the manifest `manifest`, then every key it lists.
+    fn delete_listed(&self, manifest: &str) -> Result<()> {
+        let manifest = manifest.to_owned();
         let text = self.get(&manifest)?;
         let listed = manifest_keys(&text).ok_or_else(|| {
             Error::Usage(format!(
@@ -163,11 +205,32 @@ impl RemoteOut {
         .map_err(|e| Error::Failed(format!("cannot write {}: {e}", self.url_of(rel))))
     }
 
-    /// Uploads the complete staged file `local` under `rel`, then removes the staged copy.
-    pub fn upload(&self, rel: &str, local: &Path) -> Result<()> {
+    /// Uploads the complete staged file `local` under `rel`, then removes the staged copy. A
+    /// stop requested through `cancel` ends the upload at once (exit 128 + signal; the caller
+    /// deletes what was uploaded).
+    pub fn upload(&self, rel: &str, local: &Path, cancel: Option<&Cancel>) -> Result<()> {
         let key = self.remote.key(rel);
-        store::block_on(upload_file(self.remote.store.as_ref(), &key, local))
-            .map_err(|e| Error::Failed(format!("cannot upload {}: {e}", self.url_of(rel))))?;
+        let upload = upload_file(self.remote.store.as_ref(), &key, local);
+        let stop = async {
+            loop {
+                if let Some(c) = cancel.filter(|c| c.is_requested()) {
+                    return c.signal();
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        };
+        let raced = store::block_on(futures_util::future::select(
+            Box::pin(upload),
+            Box::pin(stop),
+        ));
+        match raced {
+            futures_util::future::Either::Left((done, _)) => {
+                done.map_err(|e| Error::Failed(format!("cannot upload {}: {e}", self.url_of(rel))))?
+            }
+            futures_util::future::Either::Right((signal, _)) => {
+                return Err(Error::Interrupted(signal));
+            }
+        }
         std::fs::remove_file(local).map_err(|e| Error::io(local, e))
     }
 }

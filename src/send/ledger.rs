@@ -113,7 +113,12 @@ pub fn load(path: &Path) -> Result<Option<Loaded>> {
 
 /// Starts a new ledger with `identity` (fsync'd before anything is sent).
 pub fn create(path: &Path, identity: &serde_json::Value) -> Result<File> {
-    let mut f = File::create(path).map_err(|e| Error::io(path, e))?;
+    let mut f = no_follow()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
     let header = Header {
         ledger: KIND.into(),
         version: 1,
@@ -130,16 +135,24 @@ pub fn create(path: &Path, identity: &serde_json::Value) -> Result<File> {
 
 /// Opens an existing ledger for appending, cutting off a torn last line.
 pub fn reopen(path: &Path, valid_len: u64) -> Result<File> {
-    let f = OpenOptions::new()
+    let f = no_follow()
         .write(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
     f.set_len(valid_len).map_err(|e| Error::io(path, e))?;
-    let f = OpenOptions::new()
+    let f = no_follow()
         .append(true)
         .open(path)
         .map_err(|e| Error::io(path, e))?;
     Ok(f)
+}
+
+/// Open options that never follow a symbolic link (the state's files are never links).
+fn no_follow() -> OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = OpenOptions::new();
+    o.custom_flags(libc::O_NOFOLLOW);
+    o
 }
 
 /// Makes a new directory entry durable (best effort).

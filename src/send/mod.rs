@@ -346,6 +346,7 @@ fn repair_state(
         None
     } else {
         let _ = std::fs::remove_file(st.path(state::MANIFEST));
+        st.claim(state::LEDGER, false)?;
         Some(match resumed {
             Some(len) => ledger::reopen(&ledger_path, len)?,
             None => ledger::create(&ledger_path, identity)?,
@@ -362,7 +363,7 @@ fn finish(cfg: &SendConfig, st: &State, out: &Outcome, started_at: i64) -> Resul
     if out.complete && !cfg.dry_run {
         let mut text = serde_json::to_vec_pretty(&summary).expect("manifest serializes");
         text.push(b'\n');
-        state::write_atomically(&st.dir, state::MANIFEST, &text)?;
+        st.write_atomically(state::MANIFEST, &text)?;
     }
     if !cfg.quiet {
         crate::report::eprint(&report::summary_text(cfg, out));
@@ -410,7 +411,7 @@ fn reopen_refused(
         serde_json::to_writer(&mut text, r).expect("record serializes");
         text.push(b'\n');
     }
-    state::write_atomically(&st.dir, state::LEDGER, &text)?;
+    st.write_atomically(state::LEDGER, &text)?;
     Ok((resend, text.len() as u64))
 }
 
@@ -425,15 +426,15 @@ fn keep_done_errors(
     let path = st.path(state::SEND_ERRORS);
     match std::fs::File::open(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            state::write_atomically(&st.dir, state::SEND_ERRORS, b"")?;
+            st.write_atomically(state::SEND_ERRORS, b"")?;
         }
         Err(e) => return Err(Error::io(&path, e)),
         Ok(f) => {
             // Streamed through a temporary file: the file may be large.
-            let tmp = st.path(".send-errors.ndjson.partial");
+            let (tmp_file, tmp) = st.create_temp(state::SEND_ERRORS)?;
             let copy = || -> std::io::Result<bool> {
                 let mut reader = std::io::BufReader::new(f);
-                let mut out = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+                let mut out = std::io::BufWriter::new(tmp_file);
                 let (mut line, mut dropped) = (Vec::new(), false);
                 loop {
                     line.clear();
@@ -452,7 +453,7 @@ fn keep_done_errors(
                 Ok(dropped)
             };
             match copy() {
-                Ok(true) => std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?,
+                Ok(true) => st.place(&tmp, state::SEND_ERRORS)?,
                 Ok(false) => std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))?,
                 Err(e) => {
                     let _ = std::fs::remove_file(&tmp);
@@ -461,10 +462,7 @@ fn keep_done_errors(
             }
         }
     }
-    let f = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .map_err(|e| Error::io(&path, e))?;
+    let f = st.open_ours(state::SEND_ERRORS, true)?;
     Ok((f, path))
 }
 
@@ -479,8 +477,7 @@ fn dry_run(
     out: &mut Outcome,
 ) -> Result<()> {
     st.clear_dry_run()?;
-    let dir = st.path(state::DRY_RUN);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    st.make_dir(state::DRY_RUN)?;
     let (mut ef, epath) = errors;
     let mut failure: Option<Error> = None;
     let stats = source::read_all(rcfg, inputs, done, &live.read, |mut b| {
@@ -496,8 +493,10 @@ fn dry_run(
                 if b.calls.is_empty() {
                     return Ok(());
                 }
-                let p = dir.join(format!("batch-{:06}.json", b.number));
-                std::fs::write(&p, &b.body).map_err(|e| Error::io(&p, e))
+                let name = format!("{}/batch-{:06}.json", state::DRY_RUN, b.number);
+                let mut f = st.create(&name)?;
+                f.write_all(&b.body)
+                    .map_err(|e| Error::io(st.path(&name), e))
             });
         if !b.calls.is_empty() {
             out.dry_run_batches += 1;

@@ -72,6 +72,8 @@ pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec
                     manifest.display()
                 ))
             })?;
+            let whole: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
+            crate::shard::verify::merged_is_fresh(p, &whole)?;
             for f in m.files {
                 let path: PathBuf = p.join(&f.path);
                 let meta = std::fs::metadata(&path).map_err(|e| {
@@ -97,6 +99,9 @@ pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec
                 });
             }
             continue;
+        }
+        if arg != "-" && p.is_dir() {
+            crate::output::dir::refuse_unfinished(p, false)?;
         }
         let given = [PathBuf::from(arg)];
         for source in input::discover(&given, InputFormat::Ndjson, None)?.sources {

@@ -64,6 +64,9 @@ pub fn prepare(
     if let Some(ms) = recorded_now {
         cfg.translate.set_now_ms(ms);
     }
+    // The conversion and the rejected records go to names of the state's own; a file there
+    // that no send wrote refuses the run before anything changes (docs/send.md).
+    st.check_free(&[state::CONVERTED, state::ERRORS])?;
     let out = st.path(state::CONVERTED);
     let track_id = serde_json::json!({
         "inputs": track_inputs(&cfg, st)?,
@@ -98,8 +101,9 @@ pub fn prepare(
         cancel: cancel.clone(),
         ..Live::default()
     };
+    st.claim(state::CONVERTED, true)?;
     let result = crate::job::execute(&cfg, &live)?;
-    copy_errors(st, &out)?;
+    copy_errors(st, &out.join("errors.ndjson"))?;
     let t = &result.total;
     Ok(Converted {
         records: t.records,
@@ -140,17 +144,18 @@ fn track_inputs(cfg: &crate::config::Config, st: &State) -> Result<Vec<serde_jso
     Ok(tracks)
 }
 
-/// The rejected records of the conversion in `out`, copied (streamed) to `DIR/errors.ndjson`.
-fn copy_errors(st: &State, out: &std::path::Path) -> Result<()> {
-    let from = out.join("errors.ndjson");
-    let tmp = st.path(".errors.ndjson.partial");
-    let copied = if from.exists() {
-        std::fs::copy(&from, &tmp).map(drop)
-    } else {
-        std::fs::write(&tmp, b"")
+/// Copies (streams) the rejected records of the conversion to `DIR/errors.ndjson`, through a
+/// temporary file of the state's own.
+fn copy_errors(st: &State, from: &std::path::Path) -> Result<()> {
+    let (mut tmp_file, tmp) = st.create_temp(state::ERRORS)?;
+    let copied = match std::fs::File::open(from) {
+        Ok(mut f) => std::io::copy(&mut f, &mut tmp_file).map(drop),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
     };
-    copied
-        .and_then(|()| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, st.path(state::ERRORS)))
-        .map_err(|e| Error::io(st.path(state::ERRORS), e))
+    if let Err(e) = copied.and_then(|()| tmp_file.sync_all()) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(st.path(state::ERRORS), e));
+    }
+    st.place(&tmp, state::ERRORS)
 }

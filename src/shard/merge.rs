@@ -3,7 +3,8 @@
 //! and options), then sums them into the job's `manifest.json`: every input's counts over the
 //! shards that read part of it, every shard's part files (by path) and error file, and the
 //! totals. A missing shard (one that failed or has not finished) is named and nothing is
-//! written.
+//! written; so is a shard whose manifest does not add up or whose files are not as it lists
+//! them ([`super::verify`]).
 
 use super::ShardInfo;
 use crate::error::{Error, Result};
@@ -75,10 +76,12 @@ fn shard_manifests(dir: &Path) -> Result<BTreeMap<(u32, u32), Vec<u8>>> {
     Ok(found)
 }
 
-/// Merges the shard manifests `found` into the job's manifest.
+/// Merges the shard manifests `found` into the job's manifest, after checking each of them
+/// (and, in a local `dir`, every file they list) with [`super::verify`].
 pub fn merge(
     found: &BTreeMap<(u32, u32), Vec<u8>>,
     expect: Option<u32>,
+    dir: Option<&Path>,
     command_line: &[String],
 ) -> Result<Value> {
     let counts: std::collections::BTreeSet<u32> = found.keys().map(|k| k.1).collect();
@@ -121,6 +124,7 @@ pub fn merge(
                 info.index, info.count
             )));
         }
+        super::verify::shard_manifest(dir, &name, &value)?;
         manifests.push((name, value, info));
     }
     let (first_name, first, first_info) = &manifests[0];
@@ -223,8 +227,13 @@ fn put_remote(url: &str, text: Vec<u8>) -> Result<()> {
 
 /// Runs `merge`: writes the merged manifest and returns the summary line for stderr.
 pub fn run(args: &MergeConfig) -> Result<String> {
+    let remote = args.out.to_str().is_some_and(crate::store::is_url);
+    if !remote {
+        crate::output::dir::refuse_unfinished(&args.out, true)?;
+    }
     let result = shard_manifests(&args.out).and_then(|found| {
-        let merged = merge(&found, args.shards, &args.command_line)?;
+        let dir = (!remote).then_some(args.out.as_path());
+        let merged = merge(&found, args.shards, dir, &args.command_line)?;
         let mut text = serde_json::to_vec_pretty(&merged).expect("manifest serializes");
         text.push(b'\n');
         match args.out.to_str().filter(|d| crate::store::is_url(d)) {

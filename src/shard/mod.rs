@@ -12,6 +12,7 @@
 
 pub mod merge;
 pub mod plan;
+pub mod verify;
 
 use crate::config::Config;
 use crate::error::{Error, Result};

@@ -34,6 +34,11 @@ pub struct PlanShard {
 
 /// Computes the plan.
 pub fn plan(args: &PlanConfig) -> Result<Vec<PlanShard>> {
+    for input in &args.inputs {
+        if input.is_dir() {
+            crate::output::dir::refuse_unfinished(input, false)?;
+        }
+    }
     let sources = crate::input::discover(&args.inputs, args.input_format, None)?.sources;
     let extents = extents(&sources, args.split_bytes)?;
     let shares = split(&extents, args.shards, args.split_bytes);
