@@ -577,7 +577,7 @@ mod tests {
                 "max_file_bytes": 256 << 20, "max_file_records": 0,
             })
         );
-        assert_eq!(crate::shard::options_digest(&cfg), "05cecd3b6be2a55f");
+        assert_eq!(crate::shard::options_digest(&cfg), "b8e6b31b8c73bb62");
     }
 
     #[test]
