@@ -130,6 +130,9 @@ pub struct CommonArgs {
     /// Progress line on stderr.
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN")]
     pub progress: ProgressArg,
+    /// Off a terminal, `--progress always` prints one plain line at most this often.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub progress_interval: u64,
     /// No progress bar and no summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -627,6 +630,7 @@ impl Cli {
             translate,
             max_line_bytes: common.max_line_bytes,
             progress: common.progress(),
+            progress_interval: std::time::Duration::from_secs(common.progress_interval),
             quiet: common.quiet,
             inputs: common.inputs,
             exclude,

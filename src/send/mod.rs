@@ -18,6 +18,7 @@
 pub mod batch;
 pub mod call;
 pub mod client;
+pub mod convert_output;
 pub mod dispatch;
 pub mod errors;
 pub mod ledger;
@@ -311,7 +312,7 @@ fn run(plan: Plan) -> Result<i32> {
         inputs = source::take_share(inputs, shard);
         identity["shard"] = serde_json::json!({ "index": shard.index, "count": shard.count });
     }
-    source::verify(&mut inputs)?;
+    source::verify(&mut inputs, report::display(&plan))?;
     identity["inputs"] = inputs
         .iter()
         .map(|i| {
@@ -383,7 +384,7 @@ fn run(plan: Plan) -> Result<i32> {
         let limited = a.limit.map_or(t, |l| l.min(t));
         live.total.store(limited, Ordering::Relaxed);
     }
-    let progress = report::Progress::start(&plan, Arc::clone(&live));
+    let progress = report::Progress::start(report::display(&plan), Arc::clone(&live));
     let rcfg = source::ReadConfig {
         sent_at: plan.sent_at,
         max_call_bytes: plan.max_call_bytes,
