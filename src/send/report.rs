@@ -307,3 +307,77 @@ pub fn summary_text(plan: &Plan, o: &Outcome) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn busy() -> Snapshot {
+        Snapshot {
+            acknowledged: 1_234_567_890,
+            total: 9_876_543_210,
+            requests: 98_765_432,
+            bytes: 987_654_321_098,
+            in_flight: 16,
+            retries: 12_345,
+            rate_limited: 678,
+            refused: 9_012,
+            secs: 36_000.0,
+        }
+    }
+
+    #[test]
+    fn the_send_line_fits_80_columns_with_grouped_counts() {
+        // 80 columns: the line takes 79 (some terminals wrap a line that fills the width).
+        let line = send_line(&busy(), 79);
+        assert!(line.chars().count() <= 79, "{line:?}");
+        assert!(line.contains("1,234,567,890/9,876,543,210 calls"), "{line}");
+        assert!(line.contains("eta "), "{line}");
+        for width in 0..=200 {
+            for s in [busy(), Snapshot::default()] {
+                let line = send_line(&s, width);
+                assert!(line.chars().count() <= width, "{width}: {line:?}");
+            }
+        }
+        // Wide: everything, with a bar.
+        let wide = send_line(&busy(), 200);
+        for part in [
+            "[#",
+            " req/s",
+            " MB/s",
+            "16 in flight",
+            "12,345 retries",
+            "678 429s",
+            "9,012 refused",
+        ] {
+            assert!(wide.contains(part), "{part} missing from {wide}");
+        }
+    }
+
+    #[test]
+    fn the_plain_line_has_no_bar_and_no_zero_counters() {
+        let quiet = Snapshot {
+            retries: 0,
+            rate_limited: 0,
+            refused: 0,
+            ..busy()
+        };
+        let line = fit(quiet.parts(), usize::MAX);
+        assert!(!line.contains('[') && !line.contains("retries"), "{line}");
+        assert!(
+            line.starts_with("1,234,567,890/9,876,543,210 calls eta "),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn progress_shows_as_the_flags_and_the_terminal_say() {
+        use crate::config::Progress as P;
+        let ten = Duration::from_secs(10);
+        assert_eq!(Display::choose(P::Always, ten, false), Display::Lines(ten));
+        assert_eq!(Display::choose(P::Always, ten, true), Display::Bar);
+        assert_eq!(Display::choose(P::Auto, ten, true), Display::Bar);
+        assert_eq!(Display::choose(P::Auto, ten, false), Display::Hidden);
+        assert_eq!(Display::choose(P::Never, ten, true), Display::Hidden);
+    }
+}
