@@ -348,7 +348,8 @@ fn run(plan: Plan) -> Result<i32> {
         None => Default::default(),
     };
     let cutoff = now_ms() - RECENT.as_millis() as i64;
-    let (total, recent) = source::count(&inputs, cutoff, plan.max_call_bytes as u64 + (64 << 10))?;
+    let max_line = plan.max_call_bytes as u64 + (64 << 10);
+    let (total, recent) = source::count(&inputs, cutoff, max_line, report::display(&plan))?;
     if recent > 0 {
         crate::report::eprint(&format!(
             "track2pipelines: warning: {} call{} less than 72 hours old: Customer.io may trigger \

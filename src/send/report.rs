@@ -122,8 +122,9 @@ pub fn send_line(s: &Snapshot, width: usize) -> String {
     with_bar(fit(s.parts(), width), s.acknowledged, s.total, width)
 }
 
-/// Shows the checksum pass before sending: bytes checked of the total.
-pub fn checking(display: Display, checked: Arc<AtomicU64>, total: u64) -> Ticker {
+/// Shows a pass over the inputs before sending (the checksums, the count of calls): `label`,
+/// then bytes done of the total.
+pub fn pass(display: Display, label: &'static str, checked: Arc<AtomicU64>, total: u64) -> Ticker {
     Ticker::start(display, move |secs, width| {
         let done = checked.load(Ordering::Relaxed);
         let rate = done as f64 / secs.max(1e-3);
@@ -136,7 +137,7 @@ pub fn checking(display: Display, checked: Arc<AtomicU64>, total: u64) -> Ticker
             String::new()
         };
         let parts = vec![
-            ("checking part files:".to_owned(), 0),
+            (label.to_owned(), 0),
             (
                 format!(
                     "{}/{}",

@@ -154,7 +154,7 @@ pub fn verify(inputs: &mut [Input], display: crate::report::Display) -> Result<(
         .map(|i| i.source.size.unwrap_or(0))
         .sum();
     let checked = Arc::new(AtomicU64::new(0));
-    let ticker = super::report::checking(display, Arc::clone(&checked), total);
+    let ticker = super::report::pass(display, "checksums:", Arc::clone(&checked), total);
     let res = verify_each(inputs, &checked);
     ticker.finish();
     res
@@ -188,8 +188,37 @@ fn verify_each(inputs: &mut [Input], checked: &AtomicU64) -> Result<()> {
 }
 
 /// Counts the calls of `inputs` and those of them newer than `cutoff_ms`, reading only the
-/// files a manifest cannot answer for. Stdin is not read ahead (None).
-pub fn count(inputs: &[Input], cutoff_ms: i64, max_line: u64) -> Result<(Option<u64>, u64)> {
+/// files a manifest cannot answer for (`display` shows that pass). Stdin is not read ahead
+/// (None).
+pub fn count(
+    inputs: &[Input],
+    cutoff_ms: i64,
+    max_line: u64,
+    display: crate::report::Display,
+) -> Result<(Option<u64>, u64)> {
+    let needs_reading = |i: &Input| match (i.calls, i.last_timestamp) {
+        (Some(_), Some(last)) => last >= cutoff_ms,
+        _ => true,
+    };
+    let readable = |i: &Input| i.source.path.is_some() || i.source.object.is_some();
+    let to_read = inputs
+        .iter()
+        .filter(|i| readable(i) && needs_reading(i))
+        .map(|i| i.source.size.unwrap_or(0))
+        .sum();
+    let read = Arc::new(AtomicU64::new(0));
+    let ticker = super::report::pass(display, "counting calls:", Arc::clone(&read), to_read);
+    let res = count_each(inputs, cutoff_ms, max_line, &read);
+    ticker.finish();
+    res
+}
+
+fn count_each(
+    inputs: &[Input],
+    cutoff_ms: i64,
+    max_line: u64,
+    read: &Arc<AtomicU64>,
+) -> Result<(Option<u64>, u64)> {
     let (mut total, mut recent, mut known) = (0u64, 0u64, true);
     for i in inputs {
         if i.source.path.is_none() && i.source.object.is_none() {
@@ -202,7 +231,7 @@ pub fn count(inputs: &[Input], cutoff_ms: i64, max_line: u64) -> Result<(Option<
             total += calls;
             continue;
         }
-        let reader = input::open(&i.source, Arc::new(AtomicU64::new(0)))?;
+        let reader = input::open(&i.source, Arc::clone(read))?;
         for piece in Framer::new(reader, 1 << 20, max_line) {
             let Piece::Records { data, .. } = piece else {
                 continue;
