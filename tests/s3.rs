@@ -553,6 +553,25 @@ fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not one"), "{err}");
 
+    // A convert still running there (or killed): its lock object, no manifest. Refused.
+    put(&s3, "half/.track2pipelines.lock", b"x".to_vec());
+    put(
+        &s3,
+        "half/part-0000-00000.ndjson",
+        format!("{}\n", want[0]).into_bytes(),
+    );
+    let srv = server::Server::start(SEND_KEY, 0, false);
+    let (code, err) = send(
+        &moto,
+        &srv,
+        &tmp.path().join("st-half"),
+        &[],
+        "s3://backfill/half/",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no manifest.json"), "{err}");
+    assert!(srv.seen().is_empty());
+
     // A part object that changed since the manifest: exit 2, no request.
     let part = objects(&s3, "out")
         .into_keys()

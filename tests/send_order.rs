@@ -183,3 +183,19 @@ fn partitioned_outputs_are_refused_before_any_request() {
         assert_eq!(srv.seen().len(), 0);
     }
 }
+
+#[test]
+fn an_unfinished_convert_output_is_refused_not_sent_as_ndjson() {
+    let tmp = TempDir::new().unwrap();
+    let (files, _) = archive(tmp.path());
+    let out = tmp.path().join("out");
+    convert(&out, &["--partition-by", "none"], &files);
+    // What a killed convert leaves: part files and the run journal, no manifest.
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
+    std::fs::write(out.join(".track2pipelines.journal"), "").unwrap();
+    let srv = Server::start(KEY, 0, false);
+    let o = send_in_order(&srv, &tmp.path().join("st"), &[], &out);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("no manifest.json"), "{}", stderr(&o));
+    assert_eq!(srv.seen().len(), 0);
+}

@@ -49,7 +49,14 @@ pub fn read(arg: &str) -> Result<Option<Vec<Input>>> {
     }
     let p = Path::new(arg);
     let manifest = p.join("manifest.json");
-    if arg == "-" || !p.is_dir() || !manifest.is_file() {
+    if arg == "-" || !p.is_dir() {
+        return Ok(None);
+    }
+    if !manifest.is_file() {
+        let journal = p.join(crate::output::dir::JOURNAL_NAME);
+        if journal.symlink_metadata().is_ok() {
+            return Err(unfinished(arg, &journal.display().to_string()));
+        }
         return Ok(None);
     }
     let text = std::fs::read(&manifest).map_err(|e| Error::io(&manifest, e))?;
@@ -86,7 +93,7 @@ fn read_remote(arg: &str) -> Result<Option<Vec<Input>>> {
     let key = remote.key("manifest.json");
     let text = match store::block_on(async { remote.store.get(&key).await?.bytes().await }) {
         Ok(b) => b,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(object_store::Error::NotFound { .. }) => return no_manifest(arg, &remote),
         Err(e) => return Err(unreadable(e)),
     };
     let manifest_url = remote.url_of(&key);
@@ -124,6 +131,32 @@ fn read_remote(arg: &str) -> Result<Option<Vec<Input>>> {
         out.push(input_of(source, f));
     }
     Ok(Some(out))
+}
+
+/// A prefix with no `manifest.json`: Pipelines NDJSON objects (None), unless a convert run's
+/// lock object is there, the mark of a convert into it that is still running or was killed.
+fn no_manifest(arg: &str, remote: &store::Remote) -> Result<Option<Vec<Input>>> {
+    let prefix = (!remote.prefix.as_ref().is_empty()).then_some(&remote.prefix);
+    let listing = store::block_on(remote.store.list_with_delimiter(prefix))
+        .map_err(|e| Error::Usage(format!("cannot read input {arg}: {e}")))?;
+    let lock = listing.objects.iter().find(|m| {
+        m.location
+            .filename()
+            .is_some_and(|n| n.starts_with(".track2pipelines") && n.ends_with(".lock"))
+    });
+    match lock {
+        Some(m) => Err(unfinished(arg, &remote.url_of(&m.location))),
+        None => Ok(None),
+    }
+}
+
+/// A convert output whose run has not completed: refused, not sent as plain NDJSON.
+fn unfinished(arg: &str, mark: &str) -> Error {
+    Error::Usage(format!(
+        "{arg} holds a convert run's {mark} but no manifest.json: that convert is still running \
+         or did not complete, so its part files are not all there; nothing was sent. Send it \
+         once the convert has completed (manifest.json is written last)"
+    ))
 }
 
 fn parse(text: &[u8], name: &str) -> Result<Manifest> {
