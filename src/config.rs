@@ -122,6 +122,8 @@ pub struct Config {
     pub max_line_bytes: u64,
     /// `--progress` (`Never` with `--quiet`).
     pub progress: Progress,
+    /// `--progress-interval`: off a terminal, one plain progress line at most this often.
+    pub progress_interval: std::time::Duration,
     /// `--quiet`: no progress line and no summary.
     pub quiet: bool,
     /// `--summary-json`: where the end-of-run summary is written as JSON.

@@ -11,42 +11,91 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A progress bar on stderr and the thread that redraws it every 100 ms; `send` uses it too.
+/// How progress is shown: a bar redrawn in place on a terminal, one plain line at most every
+/// interval off one (a log file under Kubernetes or AWS Batch: README, "Watching a run"), or
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Display {
+    /// No progress at all.
+    Hidden,
+    /// A bar on the terminal, redrawn in place.
+    Bar,
+    /// One plain line (no bar, no control characters) at most this often.
+    Lines(Duration),
+}
+
+impl Display {
+    /// What `--progress` and `--progress-interval` ask for, given whether stderr is a terminal.
+    pub fn of(progress: Progress, interval: Duration) -> Display {
+        Display::choose(progress, interval, std::io::stderr().is_terminal())
+    }
+
+    /// [`Display::of`] with the terminal question answered.
+    pub fn choose(progress: Progress, interval: Duration, terminal: bool) -> Display {
+        match (progress, terminal) {
+            (Progress::Never, _) | (Progress::Auto, false) => Display::Hidden,
+            (_, true) => Display::Bar,
+            (Progress::Always, false) => Display::Lines(interval.max(Duration::from_secs(1))),
+        }
+    }
+}
+
+/// The width a progress line may take on this terminal: one column short of it, since some
+/// terminals wrap a line that fills it.
+fn terminal_width() -> usize {
+    console::Term::stderr()
+        .size_checked()
+        .map_or(80, |(_, cols)| cols as usize)
+        .saturating_sub(1)
+}
+
+/// Shows a run's progress on stderr from a thread of its own, as [`Display`] says; `send` uses
+/// it too. `line` makes the text from the seconds since the start and the width it may take
+/// (`None`: a plain log line, any width, no bar drawn in it).
 pub struct Ticker {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Ticker {
-    /// Starts the redraw thread when `show` (the bar's template is `template`): `draw` sets
-    /// the bar from the seconds since the start. Without `show`, nothing runs.
+    /// Starts the thread (nothing runs when `display` is [`Display::Hidden`]).
     pub fn start(
-        show: bool,
-        template: &'static str,
-        mut draw: impl FnMut(&ProgressBar, f64) + Send + 'static,
+        display: Display,
+        mut line: impl FnMut(f64, Option<usize>) -> String + Send + 'static,
     ) -> Ticker {
         let stop = Arc::new(AtomicBool::new(false));
-        if !show {
-            return Ticker { stop, thread: None };
-        }
         let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
-            bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
-            let started = Instant::now();
-            while !flag.load(Ordering::Relaxed) {
-                draw(&bar, started.elapsed().as_secs_f64());
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            bar.finish_and_clear();
-        });
-        Ticker {
-            stop,
-            thread: Some(thread),
-        }
+        let thread = match display {
+            Display::Hidden => None,
+            Display::Bar => Some(std::thread::spawn(move || {
+                let bar =
+                    ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr_with_hz(4));
+                bar.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
+                let started = Instant::now();
+                while !flag.load(Ordering::Relaxed) {
+                    let width = terminal_width();
+                    bar.set_message(line(started.elapsed().as_secs_f64(), Some(width)));
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                bar.finish_and_clear();
+            })),
+            Display::Lines(every) => Some(std::thread::spawn(move || {
+                let started = Instant::now();
+                let mut next = every;
+                while !flag.load(Ordering::Relaxed) {
+                    if started.elapsed() >= next {
+                        let text = line(started.elapsed().as_secs_f64(), None);
+                        eprint(&format!("{}\n", plain(&text)));
+                        next = started.elapsed() + every;
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+            })),
+        };
+        Ticker { stop, thread }
     }
 
-    /// Stops and clears the bar.
+    /// Stops the thread (and clears the bar).
     pub fn finish(mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.thread.take() {
@@ -55,38 +104,41 @@ impl Ticker {
     }
 }
 
-/// Whether `--progress` (and a terminal, for `auto`) asks for a bar.
-pub fn shows(progress: Progress) -> bool {
-    match progress {
-        Progress::Never => false,
-        Progress::Always => true,
-        Progress::Auto => std::io::stderr().is_terminal(),
-    }
+/// A log line: control characters (none are expected) become spaces.
+fn plain(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
-/// The progress bar of `convert` and `check`.
+/// The progress display of `convert` and `check`.
 pub struct ProgressUi(Ticker);
 
 impl ProgressUi {
     pub fn start(cfg: &Config, live: Arc<Live>) -> ProgressUi {
-        let term = console::Term::stderr();
-        ProgressUi(Ticker::start(
-            shows(cfg.progress),
-            "{msg}",
-            move |bar, secs| {
-                let now = Snapshot {
-                    bytes_read: live.bytes_read.load(Ordering::Relaxed),
-                    total_bytes: live.total_bytes.load(Ordering::Relaxed),
-                    records: live.records.load(Ordering::Relaxed),
-                    calls: live.calls.load(Ordering::Relaxed),
-                    rejected: live.rejected.load(Ordering::Relaxed),
-                    secs,
-                };
-                // One column short of the width: some terminals wrap a line that fills it.
-                let width = term.size_checked().map_or(80, |(_, cols)| cols as usize);
-                bar.set_message(progress_line(&now, width.saturating_sub(1)));
-            },
-        ))
+        let command = if cfg.command == Command::Check {
+            "check"
+        } else {
+            "convert"
+        };
+        let display = Display::of(cfg.progress, cfg.progress_interval);
+        ProgressUi(Ticker::start(display, move |secs, width| {
+            let now = Snapshot {
+                bytes_read: live.bytes_read.load(Ordering::Relaxed),
+                total_bytes: live.total_bytes.load(Ordering::Relaxed),
+                records: live.records.load(Ordering::Relaxed),
+                calls: live.calls.load(Ordering::Relaxed),
+                rejected: live.rejected.load(Ordering::Relaxed),
+                secs,
+            };
+            match width {
+                Some(w) => progress_line(&now, w),
+                None => format!(
+                    "track2pipelines {command}: {}",
+                    fit(parts(&now), usize::MAX)
+                ),
+            }
+        }))
     }
 
     pub fn finish(self) {
@@ -107,11 +159,9 @@ pub struct Snapshot {
     pub secs: f64,
 }
 
-/// The progress line, at most `width` characters wide: a bar (when the total size is known
-/// and there is room), bytes read of the total, MB/s, ETA, records and records/s, calls and
-/// rejects. Parts that do not fit are left out, least useful first; on a very narrow terminal
-/// the line is cut.
-pub fn progress_line(s: &Snapshot, width: usize) -> String {
+/// The parts of the progress line, in display order, each with its drop rank (the highest
+/// goes first when the line is too wide; 0 never goes).
+fn parts(s: &Snapshot) -> Vec<(String, u8)> {
     let secs = s.secs.max(1e-3);
     let rate = s.bytes_read as f64 / secs;
     let known = s.total_bytes > 0;
@@ -126,18 +176,23 @@ pub fn progress_line(s: &Snapshot, width: usize) -> String {
     } else {
         String::new()
     };
-    let records = count(s.records, "record");
-    let per_sec = format!("({}/s)", group((s.records as f64 / secs) as u64));
-    // (text, drop order: the highest goes first), in display order.
-    let mut parts: Vec<(String, u8)> = vec![
+    vec![
         (bytes, 0),
         (format!("{}/s", binary(rate as u64)), 4),
         (eta, 2),
-        (records, 0),
-        (per_sec, 5),
+        (count(s.records, "record"), 0),
+        (
+            format!("({}/s)", group((s.records as f64 / secs) as u64)),
+            5,
+        ),
         (count(s.calls, "call"), 3),
         (format!("{} rejected", group(s.rejected)), 1),
-    ];
+    ]
+}
+
+/// Joins `parts` with spaces, leaving out the empty ones and, while the line is wider than
+/// `width`, the one of highest drop rank (the later of equals); a line still too wide is cut.
+pub fn fit(mut parts: Vec<(String, u8)>, width: usize) -> String {
     parts.retain(|(t, _)| !t.is_empty());
     let join = |parts: &[(String, u8)]| {
         parts
@@ -163,19 +218,35 @@ pub fn progress_line(s: &Snapshot, width: usize) -> String {
     if line.chars().count() > width {
         return line.chars().take(width).collect();
     }
-    // A bar of 10 to 30 cells, `[####    ] `, where there is room for one.
-    let room = width - line.chars().count();
-    if known && room >= 13 {
-        let cells = (room - 3).min(30);
-        let done = ((s.bytes_read.min(s.total_bytes) as f64 / s.total_bytes as f64) * cells as f64)
-            as usize;
-        line = format!("[{}{}] {line}", "#".repeat(done), " ".repeat(cells - done));
-    }
     line
 }
 
+/// `line` with a bar of 10 to 30 cells in front, `[####    ] `, when `width` leaves room for
+/// one (`done` of `total`; no bar when the total is unknown).
+pub fn with_bar(line: String, done: u64, total: u64, width: usize) -> String {
+    let room = width.saturating_sub(line.chars().count());
+    if total == 0 || room < 13 {
+        return line;
+    }
+    let cells = (room - 3).min(30);
+    let filled = ((done.min(total) as f64 / total as f64) * cells as f64) as usize;
+    format!(
+        "[{}{}] {line}",
+        "#".repeat(filled),
+        " ".repeat(cells - filled)
+    )
+}
+
+/// The progress line, at most `width` characters wide: a bar (when the total size is known
+/// and there is room), bytes read of the total, MB/s, ETA, records and records/s, calls and
+/// rejects. Parts that do not fit are left out, least useful first; on a very narrow terminal
+/// the line is cut.
+pub fn progress_line(s: &Snapshot, width: usize) -> String {
+    with_bar(fit(parts(s), width), s.bytes_read, s.total_bytes, width)
+}
+
 /// Bytes in binary units: `512 B`, `12.3 MiB`.
-fn binary(n: u64) -> String {
+pub fn binary(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
         return format!("{n} B");
@@ -190,7 +261,7 @@ fn binary(n: u64) -> String {
 }
 
 /// Seconds as `42s`, `3m07s` or `2h05m`.
-fn duration(secs: f64) -> String {
+pub fn duration(secs: f64) -> String {
     let s = secs.clamp(0.0, 1e9).round() as u64;
     match s {
         0..60 => format!("{s}s"),

@@ -1,10 +1,13 @@
 //! Inputs and `--out` in object storage, against a real S3-compatible server on 127.0.0.1:
 //! moto's server mode, which these tests start and stop themselves (`moto_server`, or
 //! `python3 -m moto.server`; `.ci/run` installs it). A test that cannot start it fails.
-//! The objects are checked with the object_store crate's own S3 client.
+//! The objects are checked with the object_store crate's own S3 client. `send` reads from the
+//! bucket and delivers to the Pipelines-compatible test server on 127.0.0.1.
 
 mod common;
 mod inputs;
+#[path = "common/pipelines_server.rs"]
+mod server;
 
 use common::run::{files, finished, partitions, t2p};
 use futures_util::TryStreamExt;
@@ -537,4 +540,178 @@ fn s3_keys_the_client_cannot_name_are_handled() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("empty"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+const SEND_KEY: &str = "s3-send-key";
+
+/// `send --endpoint SRV --state STATE --concurrency 1 --sent-at keep [args] INPUT`, against moto.
+fn send(
+    moto: &Moto,
+    srv: &server::Server,
+    state: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> (i32, String) {
+    finished(
+        moto.t2p()
+            .env("CIO_WRITE_KEY", SEND_KEY)
+            .args(["send", "--progress", "never", "--quiet", "--endpoint"])
+            .arg(srv.url())
+            .arg("--state")
+            .arg(state)
+            .args([
+                "--concurrency",
+                "1",
+                "--sent-at",
+                "keep",
+                "--retry-backoff",
+                "10ms",
+            ])
+            .args(args)
+            .arg(input),
+    )
+}
+
+#[test]
+fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
+    let moto = Moto::start();
+    moto.bucket("backfill");
+    let s3 = moto.client("backfill");
+    let tmp = tempfile::tempdir().unwrap();
+    let local_in = inputs(tmp.path());
+    let flat = [
+        "--quiet",
+        "--now",
+        inputs::NOW,
+        "--partition-by",
+        "none",
+        "--max-file-records",
+        "40",
+    ];
+    // The reference: the same conversion on a local disk, its calls in manifest order.
+    let local_out = tmp.path().join("local");
+    let (code, err) = finished(
+        moto.t2p()
+            .args(["convert", "--out"])
+            .arg(&local_out)
+            .args(flat)
+            .arg(&local_in),
+    );
+    assert_eq!(code, 3, "{err}");
+    let want = common::run::manifest_calls(&local_out);
+    assert!(want.len() > 100, "{}", want.len());
+    let (code, err) = finished(
+        moto.t2p()
+            .args(["convert", "--out", "s3://backfill/out/"])
+            .args(flat)
+            .arg(&local_in),
+    );
+    assert_eq!(code, 3, "{err}");
+
+    // The whole output, from the bucket: every call, in order.
+    let srv = server::Server::start(SEND_KEY, 0, false);
+    let (code, err) = send(
+        &moto,
+        &srv,
+        &tmp.path().join("st"),
+        &[],
+        "s3://backfill/out/",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(srv.calls(), want);
+    let m: Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("st/send-manifest.json")).unwrap())
+            .unwrap();
+    assert!(
+        m["inputs"][0]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("s3://backfill/out/part-"),
+        "{}",
+        m["inputs"]
+    );
+
+    // Two shards, each with its own state: every call once in all, each share in order.
+    let srv = server::Server::start(SEND_KEY, 0, false);
+    let mut shares = Vec::new();
+    for k in 0..2 {
+        let state = tmp.path().join(format!("st-{k}"));
+        let shard = format!("{k}/2");
+        let (code, err) = send(
+            &moto,
+            &srv,
+            &state,
+            &["--shard", &shard],
+            "s3://backfill/out/",
+        );
+        assert_eq!(code, 0, "{err}");
+        shares.push(srv.calls().len());
+    }
+    assert!(shares[0] > 0 && shares[1] > shares[0], "{shares:?}");
+    assert_eq!(srv.calls(), want, "shard 0's share, then shard 1's");
+
+    // Pipelines NDJSON objects under a prefix (no manifest): sent as files are.
+    put(
+        &s3,
+        "nd/b.ndjson",
+        format!("{}\n", want[1..3].join("\n")).into_bytes(),
+    );
+    put(&s3, "nd/a.ndjson", format!("{}\n", want[0]).into_bytes());
+    let srv = server::Server::start(SEND_KEY, 0, false);
+    let (code, err) = send(
+        &moto,
+        &srv,
+        &tmp.path().join("st-nd"),
+        &[],
+        "s3://backfill/nd/",
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(srv.calls(), want[..3]);
+    // --shard wants a convert output, in a bucket as on a disk.
+    let (code, err) = send(
+        &moto,
+        &srv,
+        &tmp.path().join("st-x"),
+        &["--shard", "0/2"],
+        "s3://backfill/nd/",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not one"), "{err}");
+
+    // A convert still running there (or killed): its lock object, no manifest. Refused.
+    put(&s3, "half/.track2pipelines.lock", b"x".to_vec());
+    put(
+        &s3,
+        "half/part-0000-00000.ndjson",
+        format!("{}\n", want[0]).into_bytes(),
+    );
+    let srv = server::Server::start(SEND_KEY, 0, false);
+    let (code, err) = send(
+        &moto,
+        &srv,
+        &tmp.path().join("st-half"),
+        &[],
+        "s3://backfill/half/",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no manifest.json"), "{err}");
+    assert!(srv.seen().is_empty());
+
+    // A part object that changed since the manifest: exit 2, no request.
+    let part = objects(&s3, "out")
+        .into_keys()
+        .find(|k| k.starts_with("part-"))
+        .unwrap();
+    put(&s3, &format!("out/{part}"), b"{}\n".to_vec());
+    let srv = server::Server::start(SEND_KEY, 0, false);
+    let (code, err) = send(
+        &moto,
+        &srv,
+        &tmp.path().join("st-bad"),
+        &[],
+        "s3://backfill/out/",
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("checksum"), "{err}");
+    assert!(srv.seen().is_empty());
 }

@@ -118,6 +118,10 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto, value_name = "WHEN",
         help_heading = "Progress")]
     pub progress: ProgressArg,
+    /// Off a terminal, `--progress always` prints one plain line at most this often.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS",
+        value_parser = clap::value_parser!(u64).range(1..=86_400), help_heading = "Progress")]
+    pub progress_interval: u64,
     /// No progress bar and no summary.
     #[arg(long, short, help_heading = "Progress")]
     pub quiet: bool,
@@ -406,6 +410,7 @@ impl Job {
             translate,
             max_line_bytes: mapping.max_line_bytes,
             progress: self.report.progress(),
+            progress_interval: std::time::Duration::from_secs(self.report.progress_interval),
             quiet: self.report.quiet,
             inputs: self.inputs,
             exclude,
@@ -450,6 +455,7 @@ fn track_conversion(
         max_call_bytes,
         report: ReportArgs {
             progress: ProgressArg::Never,
+            progress_interval: 10,
             quiet: true,
             summary_json: None,
         },

@@ -221,6 +221,7 @@ impl SendArgs {
         };
         Ok(SendConfig {
             progress: self.report.progress(),
+            progress_interval: std::time::Duration::from_secs(self.report.progress_interval),
             quiet: self.report.quiet,
             summary_json: self.report.summary_json,
             inputs: self.inputs,

@@ -104,6 +104,8 @@ pub struct SendConfig {
     pub from_track: Option<TrackConversion>,
     /// `--progress` (`Never` with `--quiet`).
     pub progress: Progress,
+    /// `--progress-interval`: off a terminal, one plain progress line at most this often.
+    pub progress_interval: std::time::Duration,
     /// `--quiet`: no progress bar and no summary.
     pub quiet: bool,
     /// `--summary-json`.

@@ -21,6 +21,7 @@ pub mod batch;
 pub mod call;
 pub mod client;
 pub mod config;
+pub mod convert_output;
 pub mod dispatch;
 pub mod errors;
 pub mod ledger;
@@ -174,7 +175,7 @@ fn run(cfg: &SendConfig, cancel: &Cancel) -> Result<i32> {
         let limited = cfg.limit.map_or(t, |l| l.min(t));
         live.total.store(limited, Ordering::Relaxed);
     }
-    let progress = report::Progress::start(cfg, Arc::clone(&live));
+    let progress = report::Progress::start(report::display(cfg), Arc::clone(&live));
     let rcfg = source::ReadConfig {
         sent_at: cfg.sent_at,
         max_call_bytes: cfg.max_call_bytes,
@@ -254,7 +255,7 @@ fn resolve_inputs(
         inputs = source::take_share(inputs, shard);
         identity["shard"] = serde_json::json!({ "index": shard.index, "count": shard.count });
     }
-    source::verify(&mut inputs)?;
+    source::verify(&mut inputs, report::display(cfg))?;
     identity["inputs"] = inputs
         .iter()
         .map(|i| {
@@ -308,7 +309,8 @@ fn count_recent(
     inputs: &[source::Input],
     cutoff: i64,
 ) -> Result<(Option<u64>, u64)> {
-    let (total, recent) = source::count(inputs, cutoff, cfg.max_call_bytes as u64 + (64 << 10))?;
+    let max_line = cfg.max_call_bytes as u64 + (64 << 10);
+    let (total, recent) = source::count(inputs, cutoff, max_line, report::display(cfg))?;
     if recent > 0 {
         crate::report::eprint(&format!(
             "track2pipelines: warning: {} call{} less than 72 hours old: Customer.io may trigger \

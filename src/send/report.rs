@@ -1,44 +1,155 @@
-//! What the user sees of a send: the progress bar (calls acknowledged of the total,
-//! requests/s, MB/s, in flight, retries, 429s, refused, ETA), the summary on stderr, and the
-//! same summary as JSON (`--summary-json`, and `send-manifest.json`). Never the key.
+//! What the user sees of a send: the progress display (a bar on a terminal, plain lines in a
+//! log: [`crate::report::Display`]) of the checksum pass and of the sending (calls acknowledged
+//! of the total, ETA, requests/s, MB/s, in flight, retries, 429s, refused), the summary on
+//! stderr, and the same summary as JSON (`--summary-json`, and `send-manifest.json`). Never the
+//! key.
 
 use super::dispatch::Stop;
 use super::{Live, Outcome, SendConfig};
-use crate::report::{Ticker, group};
+use crate::report::{Display, Ticker, fit, group, with_bar};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The progress bar of a send.
+/// How this send shows progress (`--progress`, `--progress-interval`, and whether stderr is a
+/// terminal).
+pub fn display(cfg: &SendConfig) -> Display {
+    let progress = if cfg.quiet {
+        crate::config::Progress::Never
+    } else {
+        cfg.progress
+    };
+    Display::of(progress, cfg.progress_interval)
+}
+
+/// The progress display of a send.
 pub struct Progress(Ticker);
 
 impl Progress {
-    /// Starts the bar when `--progress` (and a terminal, for `auto`) says so.
-    pub fn start(cfg: &SendConfig, live: Arc<Live>) -> Progress {
-        let show = !cfg.quiet && crate::report::shows(cfg.progress);
-        let template = "{bar:30} {pos}/{len} calls eta {eta} | {msg}";
-        Progress(Ticker::start(show, template, move |bar, secs| {
-            let total = live.total.load(Ordering::Relaxed);
-            if total > 0 {
-                bar.set_length(total);
+    /// Starts the display `display` asks for.
+    pub fn start(display: Display, live: Arc<Live>) -> Progress {
+        Progress(Ticker::start(display, move |secs, width| {
+            let now = Snapshot::of(&live, secs);
+            match width {
+                Some(w) => send_line(&now, w),
+                None => format!("track2pipelines send: {}", fit(now.parts(), usize::MAX)),
             }
-            bar.set_position(live.acknowledged.load(Ordering::Relaxed));
-            let secs = secs.max(1e-3);
-            bar.set_message(format!(
-                "{:.0} req/s, {:.1} MB/s, {} in flight, {} retries, {} 429s, {} refused",
-                live.requests.load(Ordering::Relaxed) as f64 / secs,
-                live.bytes.load(Ordering::Relaxed) as f64 / 1e6 / secs,
-                live.in_flight.load(Ordering::Relaxed),
-                group(live.retries.load(Ordering::Relaxed)),
-                group(live.rate_limited.load(Ordering::Relaxed)),
-                group(live.refused.load(Ordering::Relaxed)),
-            ));
         }))
     }
 
-    /// Stops the bar.
+    /// Stops the display.
     pub fn finish(self) {
         self.0.finish();
     }
+}
+
+/// The send's counters at one moment, for its progress line.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Snapshot {
+    pub acknowledged: u64,
+    /// Calls to send in all; 0 when unknown.
+    pub total: u64,
+    pub requests: u64,
+    pub bytes: u64,
+    pub in_flight: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub refused: u64,
+    /// Seconds since the start.
+    pub secs: f64,
+}
+
+impl Snapshot {
+    fn of(live: &Live, secs: f64) -> Snapshot {
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Snapshot {
+            acknowledged: get(&live.acknowledged),
+            total: get(&live.total),
+            requests: get(&live.requests),
+            bytes: get(&live.bytes),
+            in_flight: get(&live.in_flight),
+            retries: get(&live.retries),
+            rate_limited: get(&live.rate_limited),
+            refused: get(&live.refused),
+            secs,
+        }
+    }
+
+    /// The parts of the line with their drop ranks (as [`crate::report::fit`] takes them).
+    fn parts(&self) -> Vec<(String, u8)> {
+        let secs = self.secs.max(1e-3);
+        let per_sec = self.acknowledged as f64 / secs;
+        let calls = if self.total > 0 {
+            format!("{}/{} calls", group(self.acknowledged), group(self.total))
+        } else {
+            format!("{} calls", group(self.acknowledged))
+        };
+        let eta = if self.total > 0 && per_sec > 0.0 {
+            let left = self.total.saturating_sub(self.acknowledged) as f64 / per_sec;
+            format!("eta {}", crate::report::duration(left))
+        } else {
+            String::new()
+        };
+        let nonzero = |n: u64, what: &str| {
+            if n > 0 {
+                format!("{} {what}", group(n))
+            } else {
+                String::new()
+            }
+        };
+        vec![
+            (calls, 0),
+            (eta, 1),
+            (
+                format!("{} req/s", group((self.requests as f64 / secs) as u64)),
+                3,
+            ),
+            (format!("{:.1} MB/s", self.bytes as f64 / 1e6 / secs), 5),
+            (format!("{} in flight", self.in_flight), 6),
+            (nonzero(self.retries, "retries"), 4),
+            (nonzero(self.rate_limited, "429s"), 2),
+            (nonzero(self.refused, "refused"), 2),
+        ]
+    }
+}
+
+/// The send's progress line, at most `width` characters wide: a bar when there is room, calls
+/// acknowledged of the total, ETA, requests/s, MB/s, in flight, and retries, 429s and refused
+/// calls when there are any; parts that do not fit are left out, least useful first.
+pub fn send_line(s: &Snapshot, width: usize) -> String {
+    with_bar(fit(s.parts(), width), s.acknowledged, s.total, width)
+}
+
+/// Shows a pass over the inputs before sending (the checksums, the count of calls): `label`,
+/// then bytes done of the total.
+pub fn pass(display: Display, label: &'static str, checked: Arc<AtomicU64>, total: u64) -> Ticker {
+    Ticker::start(display, move |secs, width| {
+        let done = checked.load(Ordering::Relaxed);
+        let rate = done as f64 / secs.max(1e-3);
+        let eta = if rate > 0.0 && total > 0 {
+            format!(
+                "eta {}",
+                crate::report::duration(total.saturating_sub(done) as f64 / rate)
+            )
+        } else {
+            String::new()
+        };
+        let parts = vec![
+            (label.to_owned(), 0),
+            (
+                format!(
+                    "{}/{}",
+                    crate::report::binary(done),
+                    crate::report::binary(total)
+                ),
+                0,
+            ),
+            (eta, 1),
+        ];
+        match width {
+            Some(w) => with_bar(fit(parts, w), done, total, w),
+            None => format!("track2pipelines send: {}", fit(parts, usize::MAX)),
+        }
+    })
 }
 
 /// Why the send stopped, in words.
@@ -214,4 +325,79 @@ pub fn summary_text(cfg: &SendConfig, o: &Outcome) -> String {
         s += &w;
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn busy() -> Snapshot {
+        Snapshot {
+            acknowledged: 1_234_567_890,
+            total: 9_876_543_210,
+            requests: 98_765_432,
+            bytes: 987_654_321_098,
+            in_flight: 16,
+            retries: 12_345,
+            rate_limited: 678,
+            refused: 9_012,
+            secs: 36_000.0,
+        }
+    }
+
+    #[test]
+    fn the_send_line_fits_80_columns_with_grouped_counts() {
+        // 80 columns: the line takes 79 (some terminals wrap a line that fills the width).
+        let line = send_line(&busy(), 79);
+        assert!(line.chars().count() <= 79, "{line:?}");
+        assert!(line.contains("1,234,567,890/9,876,543,210 calls"), "{line}");
+        assert!(line.contains("eta "), "{line}");
+        for width in 0..=200 {
+            for s in [busy(), Snapshot::default()] {
+                let line = send_line(&s, width);
+                assert!(line.chars().count() <= width, "{width}: {line:?}");
+            }
+        }
+        // Wide: everything, with a bar.
+        let wide = send_line(&busy(), 200);
+        for part in [
+            "[#",
+            " req/s",
+            " MB/s",
+            "16 in flight",
+            "12,345 retries",
+            "678 429s",
+            "9,012 refused",
+        ] {
+            assert!(wide.contains(part), "{part} missing from {wide}");
+        }
+    }
+
+    #[test]
+    fn the_plain_line_has_no_bar_and_no_zero_counters() {
+        let quiet = Snapshot {
+            retries: 0,
+            rate_limited: 0,
+            refused: 0,
+            ..busy()
+        };
+        let line = fit(quiet.parts(), usize::MAX);
+        assert!(!line.contains('[') && !line.contains("retries"), "{line}");
+        assert!(
+            line.starts_with("1,234,567,890/9,876,543,210 calls eta "),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn progress_shows_as_the_flags_and_the_terminal_say() {
+        use crate::config::Progress as P;
+        let ten = Duration::from_secs(10);
+        assert_eq!(Display::choose(P::Always, ten, false), Display::Lines(ten));
+        assert_eq!(Display::choose(P::Always, ten, true), Display::Bar);
+        assert_eq!(Display::choose(P::Auto, ten, true), Display::Bar);
+        assert_eq!(Display::choose(P::Auto, ten, false), Display::Hidden);
+        assert_eq!(Display::choose(P::Never, ten, true), Display::Hidden);
+    }
 }

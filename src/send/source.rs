@@ -1,5 +1,6 @@
-//! What `send` reads: the inputs resolved (a convert output directory through its
-//! `manifest.json`, Pipelines NDJSON files or directories, `-`), checked before any request
+//! What `send` reads: the inputs resolved (a convert output, in a directory or a bucket,
+//! through its `manifest.json` ([`super::convert_output`]), Pipelines NDJSON files, directories
+//! or objects, `-`), checked before any request
 //! (checksums, the recent-calls count), then read line by line into batches by a reader thread
 //! that hands them on through a small bounded channel. With `--shard K/N` only this shard's
 //! share of the part files is kept ([`take_share`]).
@@ -33,28 +34,17 @@ pub struct Input {
     pub trusted: bool,
 }
 
-#[derive(serde::Deserialize)]
-struct ConvertManifest {
-    files: Vec<ManifestFile>,
-}
-
-#[derive(serde::Deserialize)]
-struct ManifestFile {
-    path: String,
-    calls: u64,
-    last_timestamp: Option<String>,
-    checksum_xxh3_128: String,
-}
-
-/// Expands the inputs as given. `state` is the state directory: no input may lie in it
+/// Expands the inputs as given: a convert output (a directory, or a bucket prefix, holding a
+/// `manifest.json`) into the part files it lists ([`super::convert_output`]), anything else into
+/// Pipelines NDJSON files or objects. `state` is the state directory: no input may lie in it
 /// (unless `allow_state`, for the conversion `--from track` keeps there).
 pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec<Input>> {
     let state_c = std::fs::canonicalize(state).unwrap_or_else(|_| state.to_path_buf());
     let mut out = Vec::new();
     for arg in inputs {
-        let p = Path::new(arg);
-        if arg != "-" && !allow_state {
-            let c = std::fs::canonicalize(p)
+        let local = arg != "-" && !crate::store::is_url(arg);
+        if local && !allow_state {
+            let c = std::fs::canonicalize(arg)
                 .map_err(|e| Error::Usage(format!("cannot read input {arg}: {e}")))?;
             if c.starts_with(&state_c) {
                 return Err(Error::Usage(format!(
@@ -63,45 +53,9 @@ pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec
                 )));
             }
         }
-        let manifest = p.join("manifest.json");
-        if arg != "-" && p.is_dir() && manifest.is_file() {
-            let text = std::fs::read(&manifest).map_err(|e| Error::io(&manifest, e))?;
-            let m: ConvertManifest = serde_json::from_slice(&text).map_err(|e| {
-                Error::Usage(format!(
-                    "{} is not a convert manifest: {e}",
-                    manifest.display()
-                ))
-            })?;
-            let whole: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-            crate::shard::verify::merged_is_fresh(p, &whole)?;
-            for f in m.files {
-                let path: PathBuf = p.join(&f.path);
-                let meta = std::fs::metadata(&path).map_err(|e| {
-                    Error::Usage(format!(
-                        "{} lists {}, which cannot be read: {e}",
-                        manifest.display(),
-                        path.display()
-                    ))
-                })?;
-                out.push(Input {
-                    source: Source {
-                        name: Arc::from(path.to_string_lossy().as_ref()),
-                        path: Some(path),
-                        size: Some(meta.len()),
-                        format: input::Format::Ndjson,
-                        lossy: false,
-                        object: None,
-                    },
-                    checksum: Some(f.checksum_xxh3_128),
-                    calls: Some(f.calls),
-                    last_timestamp: f.last_timestamp.as_deref().and_then(crate::time::parse_str),
-                    trusted: true,
-                });
-            }
+        if let Some(parts) = super::convert_output::read(arg)? {
+            out.extend(parts);
             continue;
-        }
-        if arg != "-" && p.is_dir() {
-            crate::output::dir::refuse_unfinished(p, false)?;
         }
         let given = [PathBuf::from(arg)];
         for source in input::discover(&given, InputFormat::Ndjson, None)?.sources {
@@ -123,9 +77,10 @@ pub fn resolve(inputs: &[String], state: &Path, allow_state: bool) -> Result<Vec
     Ok(out)
 }
 
-/// With `--shard`, every input must be a convert output directory (its `manifest.json`, or
-/// the one `merge` writes, lists the part files): only then are the inputs whole files of known
-/// size that every shard lists alike. Anything else is a usage error.
+/// With `--shard`, every input must be a convert output (its `manifest.json`, or the one
+/// `merge` writes, lists the part files), in a directory or in a bucket: only then are the
+/// inputs whole files of known size that every shard lists alike. Anything else is a usage
+/// error.
 pub fn check_shardable(inputs: &[String]) -> Result<()> {
     if inputs.is_empty() {
         return Err(Error::Usage(
@@ -133,8 +88,7 @@ pub fn check_shardable(inputs: &[String]) -> Result<()> {
         ));
     }
     for arg in inputs {
-        let p = Path::new(arg);
-        if arg == "-" || !p.is_dir() || !p.join("manifest.json").is_file() {
+        if !super::convert_output::is_one(arg)? {
             return Err(Error::Usage(format!(
                 "--shard sends a share of convert output directories (holding a manifest.json); \
                  {arg} is not one: send it without --shard"
@@ -170,33 +124,60 @@ pub fn take_share(inputs: Vec<Input>, shard: crate::config::Shard) -> Vec<Input>
 
 /// xxh3-128 of a file's bytes, as the convert manifest writes it.
 pub fn checksum(path: &Path) -> std::io::Result<String> {
-    let mut f = std::fs::File::open(path)?;
+    hash(std::fs::File::open(path)?, &AtomicU64::new(0))
+}
+
+/// xxh3-128 of a stream's bytes; `checked` counts the bytes.
+fn hash(mut r: impl Read, checked: &AtomicU64) -> std::io::Result<String> {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         h.update(&buf[..n]);
+        checked.fetch_add(n as u64, Ordering::Relaxed);
     }
     Ok(format!("{:032x}", h.digest128()))
 }
 
 /// Checks every input before anything is sent: a listed checksum must match (else exit 2);
-/// files without one get theirs computed, for the ledger.
-pub fn verify(inputs: &mut [Input]) -> Result<()> {
+/// files without one get theirs computed, for the ledger. Objects are streamed through the
+/// hash (ranged GETs), never stored. `display` shows the pass (docs/send.md).
+pub fn verify(inputs: &mut [Input], display: crate::report::Display) -> Result<()> {
+    let total = inputs
+        .iter()
+        .filter(|i| i.source.path.is_some() || i.source.object.is_some())
+        .map(|i| i.source.size.unwrap_or(0))
+        .sum();
+    let checked = Arc::new(AtomicU64::new(0));
+    let ticker = super::report::pass(display, "checksums:", Arc::clone(&checked), total);
+    let res = verify_each(inputs, &checked);
+    ticker.finish();
+    res
+}
+
+fn verify_each(inputs: &mut [Input], checked: &AtomicU64) -> Result<()> {
     for i in inputs.iter_mut() {
-        let Some(path) = i.source.path.clone() else {
-            continue;
-        };
-        let sum = checksum(&path)
-            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", path.display())))?;
+        let name = i.source.name.clone();
+        let unreadable = |e: std::io::Error| Error::Usage(format!("cannot read input {name}: {e}"));
+        let sum = match (&i.source.path, &i.source.object) {
+            (Some(path), _) => std::fs::File::open(path).and_then(|f| hash(f, checked)),
+            (None, Some(object)) => {
+                let size = i.source.size.unwrap_or(u64::MAX);
+                let reader = input::remote::ObjectReader::new(object.clone(), size, 0);
+                hash(reader, checked)
+            }
+            (None, None) => continue,
+        }
+        .map_err(unreadable)?;
         match &i.checksum {
             Some(want) if *want != sum => {
                 return Err(Error::Usage(format!(
-                    "{}: checksum {sum} does not match the manifest's {want}; nothing was sent",
-                    path.display()
+                    "{name}: checksum {sum} does not match the manifest's {want}; nothing was sent"
                 )));
             }
             Some(_) => {}
@@ -207,11 +188,40 @@ pub fn verify(inputs: &mut [Input]) -> Result<()> {
 }
 
 /// Counts the calls of `inputs` and those of them newer than `cutoff_ms`, reading only the
-/// files a manifest cannot answer for. Stdin is not read ahead (None).
-pub fn count(inputs: &[Input], cutoff_ms: i64, max_line: u64) -> Result<(Option<u64>, u64)> {
+/// files a manifest cannot answer for (`display` shows that pass). Stdin is not read ahead
+/// (None).
+pub fn count(
+    inputs: &[Input],
+    cutoff_ms: i64,
+    max_line: u64,
+    display: crate::report::Display,
+) -> Result<(Option<u64>, u64)> {
+    let needs_reading = |i: &Input| match (i.calls, i.last_timestamp) {
+        (Some(_), Some(last)) => last >= cutoff_ms,
+        _ => true,
+    };
+    let readable = |i: &Input| i.source.path.is_some() || i.source.object.is_some();
+    let to_read = inputs
+        .iter()
+        .filter(|i| readable(i) && needs_reading(i))
+        .map(|i| i.source.size.unwrap_or(0))
+        .sum();
+    let read = Arc::new(AtomicU64::new(0));
+    let ticker = super::report::pass(display, "counting calls:", Arc::clone(&read), to_read);
+    let res = count_each(inputs, cutoff_ms, max_line, &read);
+    ticker.finish();
+    res
+}
+
+fn count_each(
+    inputs: &[Input],
+    cutoff_ms: i64,
+    max_line: u64,
+    read: &Arc<AtomicU64>,
+) -> Result<(Option<u64>, u64)> {
     let (mut total, mut recent, mut known) = (0u64, 0u64, true);
     for i in inputs {
-        if i.source.path.is_none() {
+        if i.source.path.is_none() && i.source.object.is_none() {
             known = false;
             continue;
         }
@@ -221,7 +231,7 @@ pub fn count(inputs: &[Input], cutoff_ms: i64, max_line: u64) -> Result<(Option<
             total += calls;
             continue;
         }
-        let reader = input::open(&i.source, Arc::new(AtomicU64::new(0)))?;
+        let reader = input::open(&i.source, Arc::clone(read))?;
         for piece in Framer::new(reader, 1 << 20, max_line) {
             let Piece::Records { data, .. } = piece else {
                 continue;

@@ -73,7 +73,9 @@ pub fn send_errors(state: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// Converts the samples with a fixed `--now`; returns the output directory and its calls.
+/// Converts the samples with a fixed `--now` and `--partition-by none` (the layout `send`
+/// delivers in order), rotated into part files of 40 calls; returns the output directory and
+/// its calls.
 pub fn converted_samples(tmp: &TempDir) -> (PathBuf, Vec<String>) {
     let out = tmp.path().join("out");
     let samples = [
@@ -83,7 +85,11 @@ pub fn converted_samples(tmp: &TempDir) -> (PathBuf, Vec<String>) {
     ]
     .map(repo);
     let inputs: Vec<&Path> = samples.iter().map(PathBuf::as_path).collect();
-    let o = run(&mut convert_cmd(&out, &[], &inputs));
+    let o = run(&mut convert_cmd(
+        &out,
+        &["--partition-by", "none", "--max-file-records", "40"],
+        &inputs,
+    ));
     assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
     let lines = manifest_calls(&out);
     (out, lines)
