@@ -288,7 +288,10 @@ mod tests {
         let mut b = Batcher::new(1000, 10);
         let with = br#"{"sentAt":"0000-00-00T00:00:00.000Z"}"#;
         assert!(b.push_call(0, with, with, Some(11), 1, 0).is_none());
-        assert!(b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 2, 40).is_none());
+        assert!(
+            b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 2, 40)
+                .is_none()
+        );
         let mut batch = b.finish().unwrap();
         stamp(&mut batch.body, &batch.calls, 1_767_225_600_000);
         assert_eq!(

@@ -199,7 +199,15 @@ fn run(cfg: &SendConfig, cancel: &Cancel) -> Result<i32> {
         None => dry_run(&st, &rcfg, &inputs, &done, errors_file, &live, &mut out),
         Some(ledger_file) => {
             let files = (ledger_file, errors_file);
-            send(cfg, &rcfg, &inputs, (&done, &resend), files, &live, &mut out)
+            send(
+                cfg,
+                &rcfg,
+                &inputs,
+                (&done, &resend),
+                files,
+                &live,
+                &mut out,
+            )
         }
     };
     progress.finish();
