@@ -303,6 +303,35 @@ fn alias_calls_go_to_their_own_endpoint_in_order() {
     assert_eq!(manifest(&state)["calls_acknowledged"], 9);
 }
 
+/// An object's own group call (no `userId`, no `anonymousId`: the batch schema's group calls
+/// need one) goes alone to `/group`; a group call of a person goes in a batch. End to end from
+/// a Track archive, against the strict server, which refuses a user-less group in a batch.
+#[test]
+fn an_objects_group_call_goes_to_the_group_endpoint() {
+    let tmp = TempDir::new().unwrap();
+    let object = r#"{"type":"object","identifiers":{"object_type_id":"2","object_id":"course-9"},"action":"identify","attributes":{"title":"Intro"},"timestamp":1700000000}"#;
+    let member = r#"{"type":"object","identifiers":{"object_type_id":"2","object_id":"course-9"},"action":"add_relationships","cio_relationships":[{"identifiers":{"id":"42"}}],"timestamp":1700000001}"#;
+    let person = r#"{"type":"person","identifiers":{"id":"42"},"action":"identify","attributes":{"plan":"pro"},"timestamp":1699999999}"#;
+    let input = tmp.path().join("track.ndjson");
+    std::fs::write(&input, format!("{person}\n{object}\n{member}\n")).unwrap();
+    let srv = Server::start(KEY, 0, false);
+    let state = tmp.path().join("st");
+    let args = ["--concurrency", "1", "--from", "track"];
+    let o = run(send_cmd(&srv, &state, &args).arg(&input));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let paths: Vec<(String, usize)> = srv.seen().into_iter().map(|s| (s.path, s.calls)).collect();
+    let want: Vec<(String, usize)> = [("/v1/batch", 1), ("/v1/group", 1), ("/v1/batch", 1)]
+        .iter()
+        .map(|(p, n)| (p.to_string(), *n))
+        .collect();
+    assert_eq!(paths, want);
+    let calls = srv.calls();
+    assert_eq!(calls.len(), 3);
+    assert!(calls[1].contains(r#""groupId":"course-9""#) && !calls[1].contains("userId"));
+    assert!(calls[2].contains(r#""userId":"42""#), "{}", calls[2]);
+    assert_eq!(manifest(&state)["calls_acknowledged"], 3);
+}
+
 #[test]
 fn an_endpoint_with_user_information_is_refused() {
     let tmp = TempDir::new().unwrap();

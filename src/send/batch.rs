@@ -117,12 +117,12 @@ impl Batcher {
         self.cur.as_mut().expect("just opened")
     }
 
-    /// Would a call of `len` bytes (an alias call or not) still fit the open batch?
-    fn fits(&self, len: usize, alias: bool) -> bool {
+    /// Would a call of `len` bytes (one sent `alone` or not) still fit the open batch?
+    fn fits(&self, len: usize, alone: bool) -> bool {
         match &self.cur {
             None => true,
             Some(o) if o.batch.calls.is_empty() => true,
-            Some(o) if alias || o.batch.route == Route::Alias => false,
+            Some(o) if alone || o.batch.route != Route::Batch => false,
             Some(o) => {
                 o.batch.calls.len() < self.max_calls
                     && o.batch.body.len() + 1 + len + 2 <= self.max_bytes
@@ -141,17 +141,17 @@ impl Batcher {
         line: u64,
         offset: u64,
     ) -> Option<Batch> {
-        let alias = is_alias(call);
-        let closed = if self.fits(call.len(), alias) {
+        let own = own_route(call);
+        let closed = if self.fits(call.len(), own.is_some()) {
             None
         } else {
             self.finish()
         };
         let open = self.open(source, line);
         let b = &mut open.batch;
-        if alias {
+        if let Some(route) = own {
             // Its own request: the body is the call alone.
-            b.route = Route::Alias;
+            b.route = route;
             b.body.clear();
         } else if !b.calls.is_empty() {
             b.body.push(b',');
@@ -220,15 +220,30 @@ pub fn stamp(body: &mut [u8], spans: &[Span], now_ms: i64) {
     }
 }
 
-/// Is this call (as sent) an `alias`? A quick look for the word first, a parse only then.
-pub fn is_alias(call: &[u8]) -> bool {
+/// The endpoint of a call (as sent) that the batch schema does not take, so that it goes
+/// alone (docs/send.md, "Calls sent on their own"): an `alias` call to `/alias`, a `group`
+/// call with neither `userId` nor `anonymousId` to `/group`; None for every other call. A
+/// quick look for the words first, a parse only then.
+pub fn own_route(call: &[u8]) -> Option<Route> {
     #[derive(serde::Deserialize)]
     struct Typed<'a> {
         #[serde(borrow, rename = "type")]
         kind: Option<std::borrow::Cow<'a, str>>,
+        #[serde(rename = "userId")]
+        user_id: Option<serde::de::IgnoredAny>,
+        #[serde(rename = "anonymousId")]
+        anonymous_id: Option<serde::de::IgnoredAny>,
     }
-    memchr::memmem::find(call, b"alias").is_some()
-        && serde_json::from_slice::<Typed>(call).is_ok_and(|t| t.kind.as_deref() == Some("alias"))
+    let has = |word: &[u8]| memchr::memmem::find(call, word).is_some();
+    if !has(b"alias") && !has(b"group") {
+        return None;
+    }
+    let t = serde_json::from_slice::<Typed>(call).ok()?;
+    match t.kind.as_deref() {
+        Some("alias") => Some(Route::Alias),
+        Some("group") if t.user_id.is_none() && t.anonymous_id.is_none() => Some(Route::Group),
+        _ => None,
+    }
 }
 
 /// The body `{"batch":[…]}` of the calls `spans` of `body`.
@@ -329,7 +344,13 @@ mod tests {
         );
         assert_eq!(out[1].body, alias);
         assert_eq!(out[1].calls[0].start, 0);
-        assert!(!is_alias(track));
+        assert_eq!(own_route(track), None);
+        let object = br#"{"type":"group","groupId":"g1","traits":{"name":"Acme"}}"#;
+        let member = br#"{"type":"group","groupId":"g1","userId":"u1"}"#;
+        let null_user = br#"{"type":"group","groupId":"g1","userId":null}"#;
+        assert_eq!(own_route(object), Some(Route::Group));
+        assert_eq!(own_route(null_user), Some(Route::Group));
+        assert_eq!(own_route(member), None);
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub enum Route {
     Batch,
     /// `POST {base}/alias`, body one `alias` call (the batch schema has no `alias`).
     Alias,
+    /// `POST {base}/group`, body one `group` call with neither `userId` nor `anonymousId`
+    /// (an object's own call: the batch schema's group calls need one of them).
+    Group,
 }
 
 /// What one request got.
@@ -75,6 +78,7 @@ pub struct Client {
     http: reqwest::Client,
     batch: reqwest::Url,
     alias: reqwest::Url,
+    group: reqwest::Url,
     auth: HeaderValue,
 }
 
@@ -83,9 +87,12 @@ impl Client {
     /// connections kept.
     pub fn new(base: &str, key: &str, timeout: Duration, pool: usize) -> Result<Client, String> {
         let batch = batch_url(base)?;
-        let alias = batch
-            .join("alias")
-            .map_err(|e| format!("--endpoint {base:?}: {e}"))?;
+        let join = |name: &str| {
+            batch
+                .join(name)
+                .map_err(|e| format!("--endpoint {base:?}: {e}"))
+        };
+        let (alias, group) = (join("alias")?, join("group")?);
         use base64::Engine;
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{key}:"));
         let mut auth = HeaderValue::from_str(&format!("Basic {token}"))
@@ -104,6 +111,7 @@ impl Client {
             http,
             batch,
             alias,
+            group,
             auth,
         })
     }
@@ -114,6 +122,7 @@ impl Transport for Client {
         let url = match route {
             Route::Batch => &self.batch,
             Route::Alias => &self.alias,
+            Route::Group => &self.group,
         };
         let sent = self
             .http
@@ -218,5 +227,6 @@ mod tests {
         assert!(batch_url("https://secret@cdp.customer.io/v1").is_err());
         let c = Client::new("http://127.0.0.1:1/v1", "k", Duration::from_secs(1), 1).unwrap();
         assert_eq!(c.alias.as_str(), "http://127.0.0.1:1/v1/alias");
+        assert_eq!(c.group.as_str(), "http://127.0.0.1:1/v1/group");
     }
 }

@@ -16,7 +16,7 @@ impl Transport for Fake {
     async fn post(&self, route: Route, body: Bytes) -> Outcome {
         let text = String::from_utf8(body.to_vec()).unwrap();
         let calls = match route {
-            Route::Alias => 1,
+            Route::Alias | Route::Group => 1,
             Route::Batch => text.matches("\"type\"").count(),
         };
         self.seen.lock().unwrap().push((route, calls));

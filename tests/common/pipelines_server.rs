@@ -1,6 +1,8 @@
 //! A Data Pipelines-compatible test server for `send`: `POST /v1/batch` (a `batch` of
-//! identify, track, page, screen and group calls) and `POST /v1/alias` (one alias call), with
-//! HTTP Basic auth (the write key as user, an empty password).
+//! identify, track, page, screen and group calls; a group call there needs `userId` or
+//! `anonymousId`, as the batch schema says), `POST /v1/alias` (one alias call) and
+//! `POST /v1/group` (one group call, with or without a user), with HTTP Basic auth (the write
+//! key as user, an empty password).
 //!
 //! It models the API's permissive default: a request without `X-Strict-Mode: 1` is answered
 //! 200 and nothing of it is kept (a wrong key, an invalid call, a body over the limits alike),
@@ -250,15 +252,24 @@ struct Body<'a> {
 struct Typed<'a> {
     #[serde(borrow, rename = "type")]
     kind: Option<std::borrow::Cow<'a, str>>,
+    #[serde(rename = "userId")]
+    user_id: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "anonymousId")]
+    anonymous_id: Option<serde::de::IgnoredAny>,
 }
 
 /// The types the `batch` schema lists (no `alias`: it has an endpoint of its own).
 const BATCH_TYPES: [&str; 5] = ["identify", "track", "page", "screen", "group"];
 
-fn type_of(call: &str) -> Option<String> {
-    serde_json::from_str::<Typed>(call)
-        .ok()
-        .and_then(|t| t.kind.map(|k| k.into_owned()))
+/// A call's type, and whether it names a person (`userId` or `anonymousId`).
+fn type_of(call: &str) -> (Option<String>, bool) {
+    match serde_json::from_str::<Typed>(call) {
+        Ok(t) => (
+            t.kind.map(|k| k.into_owned()),
+            t.user_id.is_some() || t.anonymous_id.is_some(),
+        ),
+        Err(_) => (None, false),
+    }
 }
 
 /// The answer to every request, whatever it holds, when the server is set to give one.
@@ -295,8 +306,13 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
         log.log(r.status().as_u16(), 0, 0);
         return Ok(r);
     }
-    let alias = log.path == "/v1/alias";
-    if req.method() != hyper::Method::POST || !(log.path == "/v1/batch" || alias) {
+    // The type a single-call endpoint takes; None for /v1/batch.
+    let single = match log.path.as_str() {
+        "/v1/alias" => Some("alias"),
+        "/v1/group" => Some("group"),
+        _ => None,
+    };
+    if req.method() != hyper::Method::POST || !(log.path == "/v1/batch" || single.is_some()) {
         log.log(404, 0, 0);
         return Ok(answer(404, r#"{"error":"not found"}"#));
     }
@@ -341,7 +357,7 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
     if let Some(r) = fault.and_then(|f| faulty_answer(f, &log, body.len())) {
         return Ok(r);
     }
-    Ok(take_calls(sh, &log, &body, alias, &headers))
+    Ok(take_calls(sh, &log, &body, single, &headers))
 }
 
 /// Where a request is logged.
@@ -409,9 +425,9 @@ fn faulty_answer(fault: Fault, log: &Log, bytes: usize) -> Option<Answer> {
     }
 }
 
-/// The calls of a body: the `batch` array, or the alias call itself.
-fn calls_of(body: &[u8], alias: bool) -> Option<Vec<String>> {
-    if alias {
+/// The calls of a body: the `batch` array, or the single call itself.
+fn calls_of(body: &[u8], single: Option<&str>) -> Option<Vec<String>> {
+    if single.is_some() {
         let text = std::str::from_utf8(body).ok()?;
         serde_json::from_str::<serde_json::Value>(text).ok()?;
         return Some(vec![text.to_owned()]);
@@ -421,13 +437,14 @@ fn calls_of(body: &[u8], alias: bool) -> Option<Vec<String>> {
 }
 
 /// Strict validation: the first call that is not of a type its endpoint takes.
-fn refused_call(calls: &[String], alias: bool) -> Option<String> {
+fn refused_call(calls: &[String], single: Option<&str>) -> Option<String> {
     calls.iter().enumerate().find_map(|(i, c)| {
-        let kind = type_of(c);
-        let ok = match kind.as_deref() {
-            Some("alias") => alias,
-            Some(t) => !alias && BATCH_TYPES.contains(&t),
-            None => false,
+        let (kind, person) = type_of(c);
+        let ok = match (kind.as_deref(), single) {
+            (Some(t), Some(s)) => t == s,
+            (Some("group"), None) => person,
+            (Some(t), None) => BATCH_TYPES.contains(&t),
+            (None, _) => false,
         };
         (!ok).then(|| {
             format!(
@@ -444,7 +461,7 @@ fn take_calls(
     sh: &Shared,
     log: &Log,
     body: &[u8],
-    alias: bool,
+    single: Option<&str>,
     headers: &hyper::HeaderMap,
 ) -> Answer {
     if body.len() > MAX_BODY {
@@ -452,7 +469,7 @@ fn take_calls(
         log.log(200, 0, body.len());
         return answer(200, r#"{"success":true}"#);
     }
-    let Some(calls) = calls_of(body, alias) else {
+    let Some(calls) = calls_of(body, single) else {
         log.log(400, 0, body.len());
         return answer(400, r#"{"error":"invalid JSON"}"#);
     };
@@ -461,7 +478,7 @@ fn take_calls(
         log.log(200, 0, body.len());
         return answer(200, r#"{"success":true}"#);
     }
-    if let Some(why) = refused_call(&calls, alias) {
+    if let Some(why) = refused_call(&calls, single) {
         log.log(400, calls.len(), body.len());
         return answer(400, &why);
     }
