@@ -1,8 +1,15 @@
 //! The validated configuration of a run: everything [`crate::cli`] parsed and checked before
-//! any work starts.
+//! any work starts, or a library user built in code ([`Config::convert`], [`Config::check`]).
+
+mod builder;
+
+pub use builder::{
+    ConfigBuilder, DEFAULT_BLOCK_BYTES, DEFAULT_IDLE_FRAME_BYTES, DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_OPEN_FILES, DEFAULT_SPLIT_BYTES,
+};
 
 use crate::error::{Error, Result};
-use crate::target::Target;
+pub use crate::target::Target;
 use crate::translate::Options;
 use std::path::PathBuf;
 

@@ -16,11 +16,20 @@
 //! files into place; [`time`] reads and writes timestamps. Other threads: the progress
 //! display, the object-storage runtime, and `send`'s reader, HTTP runtime and ledger writer.
 //!
-//! The library's surface: run a job ([`job::execute`], stopped through
-//! [`pipeline::Live::cancel`]); translate one record ([`translate::translate_line`]); the call
-//! and error types ([`calls::Call`], [`translate::Rejected`], [`Error`]). Everything else
-//! (output files, `send`, shards, object storage, progress) is inside the crate and reached
-//! through the binary.
+//! The library's surface, small on purpose:
+//! - build a run's configuration in code: [`config::Config::convert`] or
+//!   [`config::Config::check`], the settings that differ from the defaults, then
+//!   [`config::ConfigBuilder::build`], which checks them as the command line does;
+//! - run it: [`job::execute`] (stopped through [`pipeline::Live::cancel`]) returns a
+//!   [`pipeline::RunResult`], with the part and error files as [`pipeline::FileRecord`]s;
+//!   the manifest it writes last is described in docs/mapping.md;
+//! - translate one record: [`translate::translate_line`];
+//! - the call and error types: [`calls::Call`], [`translate::Rejected`], [`Error`].
+//!
+//! The other public modules ([`cli`], [`csv`], [`input`], [`json`], [`time`],
+//! `pipeline::worker`) are public for the crate's own benchmarks, fuzz targets and tests, not
+//! as a promise; output files, `send`, shards, object storage and progress are inside the
+//! crate and reached through the binary.
 //!
 //! Translating one record with the library:
 //!

@@ -22,7 +22,8 @@ use crate::cancel::Cancel;
 use crate::config::{Command, Config};
 use crate::error::{Error, Result};
 use crate::input::{Range, Source};
-use crate::output::files::{FileRecord, FileSet};
+pub use crate::output::files::FileRecord;
+use crate::output::files::FileSet;
 use crate::pipeline::worker::{Conversion, PieceResult};
 pub use crate::stats::{InputStats, Tally};
 use reader::{Reading, panic_text};
@@ -48,7 +49,7 @@ pub struct RunResult {
     /// Entries of input directories that are not files (FIFOs, sockets), not read.
     pub skipped: Vec<String>,
     /// A shard's run: its place in the job, for the manifest.
-    pub shard: Option<crate::output::manifest::ShardInfo>,
+    pub(crate) shard: Option<crate::output::manifest::ShardInfo>,
 }
 
 impl RunResult {
