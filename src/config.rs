@@ -1,9 +1,17 @@
 //! The validated configuration of a `convert` or `check` run (and of `send --from track`'s
 //! conversion): everything the command line's flags became once `src/cli/` parsed and checked
-//! them, before any work starts.
+//! them before any work starts, or what a library user built in code ([`Config::convert`],
+//! [`Config::check`]).
+
+mod builder;
+
+pub use builder::{
+    ConfigBuilder, DEFAULT_BLOCK_BYTES, DEFAULT_IDLE_FRAME_BYTES, DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_OPEN_FILES, DEFAULT_SPLIT_BYTES,
+};
 
 use crate::error::{Error, Result};
-use crate::target::Target;
+pub use crate::target::Target;
 use crate::translate::Options;
 use std::path::PathBuf;
 

@@ -1,15 +1,19 @@
 //! One `convert` or `check` job from a validated [`Config`], start to end: the output files
-//! prepared (every refusal happens here, before any work), the pipeline run, and the files put
-//! into place with the manifest last (docs/mapping.md §13). The library's entry point for a
-//! whole run: [`execute`].
+//! prepared (every refusal happens here, before any work), what to read worked out (the
+//! sources found, a remote `--out` kept out of them, a shard's share and its ranges), the
+//! pipeline run over them, and the files put into place with the manifest last
+//! (docs/mapping.md §13). The library's entry point for a whole run: [`execute`].
 
 use crate::config::Config;
 use crate::error::{Error, Result, fault};
+use crate::input;
 use crate::output::files::FileSet;
 use crate::output::{self, Scope, manifest};
-use crate::pipeline::{self, Live, RunResult};
+use crate::pipeline::{self, Inputs, Live, RunResult};
 use crate::report;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// Runs `convert` or `check` from a validated configuration, start to end: the output files
 /// are prepared (all refusals happen here, before any work), the pipeline runs, and the files
@@ -22,7 +26,17 @@ pub fn execute(cfg: &Config, live: &Live) -> Result<RunResult> {
     }
     let started_at = now_ms();
     let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let result = pipeline::run(cfg, live, files.as_mut())?;
+        let started = Instant::now();
+        let inputs = inputs(cfg)?;
+        if let Some(size) = known_size(&inputs) {
+            live.total_bytes.store(size, Ordering::Relaxed);
+        }
+        let mut result = pipeline::run(cfg, inputs, live, files.as_mut())?;
+        result.elapsed = started.elapsed();
+        if let Some(f) = files.as_mut() {
+            result.parts = std::mem::take(&mut f.parts);
+            result.errors = f.errors_record.take();
+        }
         complete(cfg, &result, files.as_mut(), started_at)?;
         Ok(result)
     }));
@@ -33,6 +47,40 @@ pub fn execute(cfg: &Config, live: &Live) -> Result<RunResult> {
         f.abort();
     }
     outcome
+}
+
+/// What the run reads: the sources found under the inputs, without the files of a remote
+/// `--out` (docs/scale-out.md), and of those this process's share with its ranges: all of them
+/// whole without `--shard`.
+fn inputs(cfg: &Config) -> Result<Inputs> {
+    let found = input::discover(&cfg.inputs, cfg.input_format, cfg.exclude.as_deref())?;
+    let mut sources = found.sources;
+    if let Some(url) = cfg.output.as_ref().and_then(|o| o.dir.to_str()) {
+        let inputs: Vec<String> = cfg
+            .inputs
+            .iter()
+            .map(|i| i.to_string_lossy().into_owned())
+            .collect();
+        input::remote::keep_out_of_inputs(url, &inputs, &mut sources)?;
+    }
+    let (sources, ranges, shard) = crate::shard::take_share(cfg, sources)?;
+    Ok(Inputs {
+        sources,
+        ranges,
+        shard,
+        skipped: found.skipped,
+    })
+}
+
+/// The bytes the run will read, for the progress display: a shard's part of a cut file counts
+/// its range only; `None` when a source's size is not known.
+fn known_size(inputs: &Inputs) -> Option<u64> {
+    inputs
+        .sources
+        .iter()
+        .zip(&inputs.ranges)
+        .map(|(s, r)| s.size.map(|z| r.end.unwrap_or(z).min(z) - r.start.min(z)))
+        .sum()
 }
 
 /// Puts a finished run's files into place (docs/mapping.md §13): the summary is written

@@ -9,15 +9,27 @@
 //! [`translate`] maps it to its calls (pure: no configuration, I/O or threads); [`calls`] is
 //! the Pipelines call type and its serializer; then the output stage writes each call to its
 //! partition's file, each reject to the error file, and the manifest last. [`pipeline`] runs
-//! those steps on every core (it alone starts threads) and puts the results back in input
-//! order; [`job`] runs one whole `convert` or `check` from a [`config::Config`], which [`cli`]
-//! builds from the flags after checking every path; [`time`] reads and writes timestamps.
+//! those steps on every core (the conversion's reader, workers and writer) and puts the
+//! results back in input order; [`job`] runs one whole `convert` or `check` from a
+//! [`config::Config`], which [`cli`] builds from the flags after checking every path: it works
+//! out what to read (the sources, a shard's share), runs the pipeline over it and puts the
+//! files into place; [`time`] reads and writes timestamps. Other threads: the progress
+//! display, the object-storage runtime, and `send`'s reader, HTTP runtime and ledger writer.
 //!
-//! The library's surface: run a job ([`job::execute`], stopped through
-//! [`pipeline::Live::cancel`]); translate one record ([`translate::translate_line`]); the call
-//! and error types ([`calls::Call`], [`translate::Rejected`], [`Error`]). Everything else
-//! (output files, `send`, shards, object storage, progress) is inside the crate and reached
-//! through the binary.
+//! The library's surface, small on purpose:
+//! - build a run's configuration in code: [`config::Config::convert`] or
+//!   [`config::Config::check`], the settings that differ from the defaults, then
+//!   [`config::ConfigBuilder::build`], which checks them as the command line does;
+//! - run it: [`job::execute`] (stopped through [`pipeline::Live::cancel`]) returns a
+//!   [`pipeline::RunResult`], with the part and error files as [`pipeline::FileRecord`]s;
+//!   the manifest it writes last is described in docs/mapping.md;
+//! - translate one record: [`translate::translate_line`];
+//! - the call and error types: [`calls::Call`], [`translate::Rejected`], [`Error`].
+//!
+//! The other public modules ([`cli`], [`csv`], [`input`], [`json`], [`time`],
+//! `pipeline::worker`) are public for the crate's own benchmarks, fuzz targets and tests, not
+//! as a promise; output files, `send`, shards, object storage and progress are inside the
+//! crate and reached through the binary.
 //!
 //! Translating one record with the library:
 //!

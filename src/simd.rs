@@ -1,7 +1,7 @@
 //! Byte classes of 64-byte blocks as bit masks (bit `i` stands for byte `i`): the building block
-//! of the scanners that go through large texts a block at a time ([`crate::json::write_compact`], the CSV
-//! record scanner in [`crate::input`]). SSE2 on x86-64, where it is always present; a portable
-//! loop elsewhere.
+//! of the scanners that go through large texts a block at a time ([`crate::json::write_compact`],
+//! the CSV record scanner [`crate::csv::CsvScan`]). SSE2 on x86-64, where it is always present;
+//! a portable loop elsewhere.
 
 /// A block of input bytes.
 pub type Block = [u8; 64];

@@ -118,15 +118,19 @@ fn stable_manifest(bytes: &[u8]) -> Value {
 
 /// A failed write: status 1, the file and the OS error named, no manifest, no file left.
 fn assert_failed_write(o: &Output, out: &Path, os_error: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "exit status; stderr: {err}");
+    let left: Vec<String> = snapshot_sizes(out).into_keys().collect();
+    assert_failed(o.status.code(), &stderr(o), out, os_error, &left);
+}
+
+/// [`assert_failed_write`] from a run's exit status, stderr and the files left below `out`.
+fn assert_failed(status: Option<i32>, err: &str, out: &Path, os_error: &str, left: &[String]) {
+    assert_eq!(status, Some(1), "exit status; stderr: {err}");
     assert!(err.contains(os_error), "stderr names the OS error: {err}");
     assert!(
         err.contains(&out.display().to_string()),
         "stderr names the file: {err}"
     );
     assert!(!err.contains("panicked"), "{err}");
-    let left = snapshot_sizes(out);
     assert!(
         left.is_empty(),
         "a failed run leaves none of its files: {left:?}"
@@ -173,58 +177,109 @@ fn a_compressed_write_past_the_file_size_limit_fails_cleanly() {
     write_past_the_file_size_limit("zstd");
 }
 
-/// A tmpfs of 256 KiB mounted for the test, unmounted when dropped.
-struct SmallFs {
-    dir: PathBuf,
+/// Runs its arguments on a 256 KiB tmpfs mounted at `$1`, then reports into the directory
+/// `$2`, outside the tmpfs: the run's exit status and stderr, the files left below
+/// `$1/out`, and whether 200 KiB fit on the tmpfs afterwards. No `status` file: the mount
+/// failed (why in `mount`).
+const ON_SMALL_FS: &str = r#"small=$1 report=$2; shift 2
+mount -t tmpfs -o size=256k tmpfs "$small" 2>"$report/mount" || exit 0
+"$@" 2>"$report/stderr"
+echo $? >"$report/status"
+if [ -d "$small/out" ]; then find "$small/out" ! -type d >"$report/left"; else : >"$report/left"; fi
+head -c 204800 /dev/zero >"$small/probe" 2>"$report/probe" && echo freed >"$report/probe"
+umount -l "$small" 2>/dev/null
+exit 0"#;
+
+/// What a run on the small tmpfs gave: exit status, stderr, files left, space freed.
+struct SmallFsRun {
+    status: Option<i32>,
+    stderr: String,
+    left: Vec<String>,
+    probe: String,
 }
 
-impl SmallFs {
-    fn mount(dir: &Path) -> Result<SmallFs, String> {
-        std::fs::create_dir_all(dir).unwrap();
-        let o = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-            .arg(dir)
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !o.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed ({}): {}",
-                o.status,
-                String::from_utf8_lossy(&o.stderr).trim()
-            ));
-        }
-        Ok(SmallFs {
-            dir: dir.to_path_buf(),
-        })
+/// Runs `convert` on a 256 KiB tmpfs: mounted directly where that is permitted, else in a new
+/// user and mount namespace (`unshare`, no privilege needed), whose mount only the run sees.
+/// The reasons for each failed mount when neither works.
+fn on_small_fs(dir: &Path, input: &Path, compress: &str) -> Result<(PathBuf, SmallFsRun), String> {
+    let small = dir.join("small");
+    let out = small.join("out");
+    let mut why = Vec::new();
+    let launchers: [&[&str]; 2] = [
+        &["sh"],
+        &["unshare", "--user", "--map-root-user", "--mount", "sh"],
+    ];
+    for (i, launcher) in launchers.iter().enumerate() {
+        std::fs::create_dir_all(&small).unwrap();
+        let report = dir.join(format!("report-{i}"));
+        std::fs::create_dir_all(&report).unwrap();
+        let o = Command::new(launcher[0])
+            .args(&launcher[1..])
+            .args(["-c", ON_SMALL_FS, "sh"])
+            .arg(&small)
+            .arg(&report)
+            .arg(bin())
+            .args(CONVERT)
+            .args(["--threads", "2", "--compress", compress, "--out"])
+            .arg(&out)
+            .arg(input)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .env_remove("TRACK2PIPELINES_FAULT")
+            .env_remove("JOB_COMPLETION_INDEX")
+            .env_remove("AWS_BATCH_JOB_ARRAY_INDEX")
+            .stdin(Stdio::null())
+            .output();
+        let read = |name: &str| std::fs::read_to_string(report.join(name)).unwrap_or_default();
+        let Ok(status) = read("status").trim().parse::<i32>() else {
+            let tried = match &o {
+                Ok(o) => format!(
+                    "{} {}",
+                    read("mount").trim(),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+                Err(e) => format!("cannot run {}: {e}", launcher[0]),
+            };
+            why.push(format!("{}: {}", launcher.join(" "), tried.trim()));
+            continue;
+        };
+        let prefix = format!("{}/", out.display());
+        let left = read("left")
+            .lines()
+            .map(|l| l.strip_prefix(&prefix).unwrap_or(l).to_owned())
+            .collect();
+        let run = SmallFsRun {
+            status: Some(status),
+            stderr: read("stderr"),
+            left,
+            probe: read("probe"),
+        };
+        return Ok((out, run));
     }
-}
-
-impl Drop for SmallFs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
+    Err(why.join("; "))
 }
 
 /// On a full filesystem (a 256 KiB tmpfs; skipped, saying so in the test output, where
-/// mounting is not permitted), the run fails cleanly and frees what it wrote.
+/// neither a mount nor a user namespace is permitted), the run fails cleanly and frees what
+/// it wrote.
 fn full_filesystem(test: &str, compress: &str) {
     let dir = TempDir::new().unwrap();
     let input = write_file(&dir.path().join("in.ndjson"), &corpus(20_000));
-    let fs = match SmallFs::mount(&dir.path().join("small")) {
-        Ok(fs) => fs,
+    let (out, run) = match on_small_fs(dir.path(), &input, compress) {
+        Ok(run) => run,
         Err(why) => {
             skip(test, &format!("needs a tmpfs mount: {why}"));
             return;
         }
     };
-    let out = fs.dir.join("out");
-    let o = convert_cmd(&out, &["--threads", "2", "--compress", compress], &[&input])
-        .output()
-        .unwrap();
-    assert_failed_write(&o, &out, "No space left on device");
+    assert_failed(
+        run.status,
+        &run.stderr,
+        &out,
+        "No space left on device",
+        &run.left,
+    );
     // Everything the run wrote was removed: the space is free again.
-    let probe = fs.dir.join("probe");
-    std::fs::write(&probe, vec![0u8; 200 << 10]).expect("the failed run freed its space");
+    assert_eq!(run.probe.trim(), "freed", "the failed run freed its space");
 }
 
 #[test]
@@ -621,7 +676,10 @@ fn sigkill_during_the_renames_leaves_a_directory_nothing_reads() {
         let renaming = wait_until(&mut child, &out, |files| {
             files.keys().any(|f| f.contains("part-") && !is_temp(f))
         });
-        signal(&child, "KILL");
+        if renaming {
+            // Not when the run ended first: its process is gone (reaped) already.
+            signal(&child, "KILL");
+        }
         let _ = wait_exit(&mut child, Duration::from_secs(20), "SIGKILL");
         let killed = snapshot(&out);
         if killed.contains_key("manifest.json") {

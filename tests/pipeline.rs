@@ -1709,6 +1709,37 @@ fn an_over_long_blank_line_is_treated_the_same_whatever_block_size() {
     text.push(b'\n');
     text.extend(format!("{}\n", v1_delete("b")).as_bytes());
     let [small, big] = long_line_runs(&ins, &text, &[]);
+    // What each run must give (docs/mapping.md §14, over-long lines win over blank lines): the
+    // spaces are line 2, rejected as `line_too_long` with their full length, not skipped as
+    // blank; the lines around it become one call each.
+    let second = (v1_delete("a").len() + 1) as u64;
+    for run in [&small, &big] {
+        let errors = run.errors();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let e = &errors[0];
+        assert_eq!(e["code"], "line_too_long", "{e}");
+        assert_eq!((n(&e["line"]), n(&e["offset"])), (2, second), "{e}");
+        assert_eq!(n(&e["length"]), 10_000, "{e}");
+        assert_eq!(
+            e["raw"].as_str().unwrap(),
+            " ".repeat(4096),
+            "the first 4096 bytes"
+        );
+        let calls = run.calls();
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert!(calls[0].contains(r#""userId":"a""#), "{}", calls[0]);
+        assert!(calls[1].contains(r#""userId":"b""#), "{}", calls[1]);
+        let t = &run.manifest["totals"];
+        assert_eq!(
+            [
+                t["blank_lines"].clone(),
+                t["rejected"].clone(),
+                t["converted"].clone()
+            ],
+            [0, 1, 2].map(Value::from),
+            "{t}"
+        );
+    }
     assert!(small.errors_bytes() == big.errors_bytes());
     assert_eq!(small.stable_manifest(), big.stable_manifest());
 }

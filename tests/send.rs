@@ -313,6 +313,13 @@ fn the_rate_is_never_exceeded() {
             assert!(n <= max, "{n} requests within {w:?}");
         }
     }
+    // A lower bound, loose enough for a busy machine: 74 gaps of 50 ms take 3.7 s; a sender
+    // that stalls or keeps a fifth of the rate takes over 18 s.
+    let span = at[74].duration_since(at[0]);
+    assert!(
+        span < Duration::from_secs(18),
+        "75 calls took {span:?} at --rate 20"
+    );
 }
 
 #[test]

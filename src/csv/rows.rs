@@ -8,7 +8,7 @@
 //! - `\n`, `\r` and `\r\n` end a row, outside quotes; empty lines are skipped;
 //! - an unclosed quote runs to the end of the piece.
 //!
-//! The framer ([`crate::input::CsvScan`]) cuts pieces at row ends by the same rules. Each row
+//! The framer ([`crate::csv::CsvScan`]) cuts pieces at row ends by the same rules. Each row
 //! knows where it starts, where its text ends (before its line end) and on which line it starts.
 //! The tests compare every row, cell and position with what `csv::Reader` reads.
 

@@ -53,8 +53,11 @@ pub struct FileRecord {
     pub lines: u64,
     /// Size of the file on disk.
     pub bytes: u64,
+    /// The earliest call time in a part file, in milliseconds since 1970.
     pub first_timestamp: Option<i64>,
+    /// The latest call time in a part file, in milliseconds since 1970.
     pub last_timestamp: Option<i64>,
+    /// Calls in a part file by type, in the order of `CallType::ALL`.
     pub calls_by_type: [u64; CallType::ALL.len()],
     /// xxh3-128 of the file's bytes, 32 hex digits.
     pub checksum: String,

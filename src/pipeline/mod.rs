@@ -1,5 +1,8 @@
-//! The batch run, and the only module that knows about threads and channels: it wires the
-//! stages of a `convert` or `check` together.
+//! The engine of a `convert` or `check` run: the reader thread, the worker pool and the
+//! writer, and the channels between them, over the inputs [`crate::job`] has chosen. Its
+//! threads are the conversion's; the crate's other threads are the progress display
+//! (`report`), the object-storage runtime (`store`), and `send`'s reader, HTTP runtime and
+//! ledger writer.
 //!
 //! The reader thread (`reader`) opens the inputs one after another (`open`: the input stages
 //! and, for CSV, the header and plan), frames them into numbered pieces of whole records, and
@@ -18,16 +21,15 @@ use crate::bufpool::BufPool;
 use crate::cancel::Cancel;
 use crate::config::{Command, Config};
 use crate::error::{Error, Result};
-use crate::input::Range;
-use crate::input::{self, Source};
-use crate::output::files::{FileRecord, FileSet};
+use crate::input::{Range, Source};
+pub use crate::output::files::FileRecord;
+use crate::output::files::FileSet;
 use crate::pipeline::worker::{Conversion, PieceResult};
 pub use crate::stats::{InputStats, Tally};
 use reader::{Reading, panic_text};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
-use std::time::Instant;
 
 /// What a run did.
 #[derive(Debug, Default)]
@@ -47,7 +49,7 @@ pub struct RunResult {
     /// Entries of input directories that are not files (FIFOs, sockets), not read.
     pub skipped: Vec<String>,
     /// A shard's run: its place in the job, for the manifest.
-    pub shard: Option<crate::output::manifest::ShardInfo>,
+    pub(crate) shard: Option<crate::output::manifest::ShardInfo>,
 }
 
 impl RunResult {
@@ -121,31 +123,31 @@ struct Msg {
     body: Body,
 }
 
-/// Runs `convert` or `check` as configured, writing into `files` (see
-/// `crate::output::open_files`), which the caller commits or rolls back. `live` is updated as
-/// the run goes.
-pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<RunResult> {
-    let started = Instant::now();
-    let found = input::discover(&cfg.inputs, cfg.input_format, cfg.exclude.as_deref())?;
-    let mut sources = found.sources;
-    if let Some(url) = cfg.output.as_ref().and_then(|o| o.dir.to_str()) {
-        let inputs: Vec<String> = cfg
-            .inputs
-            .iter()
-            .map(|i| i.to_string_lossy().into_owned())
-            .collect();
-        input::remote::keep_out_of_inputs(url, &inputs, &mut sources)?;
-    }
-    let (sources, ranges, shard) = crate::shard::take_share(cfg, sources)?;
-    if sources.iter().all(|s| s.size.is_some()) {
-        // A shard's part of a cut file counts its range only.
-        let total = sources
-            .iter()
-            .zip(&ranges)
-            .filter_map(|(s, r)| s.size.map(|z| r.end.unwrap_or(z).min(z) - r.start.min(z)))
-            .sum();
-        live.total_bytes.store(total, Ordering::Relaxed);
-    }
+/// What a run reads, worked out by [`crate::job`] before any thread starts: the sources in
+/// reading order, each one's byte range (whole, or a shard's part of a cut file), the shard's
+/// place in the job, and the directory entries that are not files.
+#[derive(Debug, Default)]
+pub(crate) struct Inputs {
+    /// The sources, in the order they are read.
+    pub sources: Vec<Source>,
+    /// Each source's range, in the same order.
+    pub ranges: Vec<Range>,
+    /// A shard's run: its place in the job, for the manifest.
+    pub shard: Option<crate::output::manifest::ShardInfo>,
+    /// Entries of input directories that are not files (FIFOs, sockets), not read.
+    pub skipped: Vec<String>,
+}
+
+/// Runs `convert` or `check` over `inputs`: starts the reader thread and the worker pool, and
+/// writes on the calling thread into `files` (see `crate::output::open_files`), finished but
+/// not committed: the caller commits or rolls them back and takes their records. `live` is
+/// updated as the run goes.
+pub(crate) fn run(
+    cfg: &Config,
+    inputs: Inputs,
+    live: &Live,
+    files: Option<&mut FileSet>,
+) -> Result<RunResult> {
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(cfg.threads)
@@ -167,20 +169,18 @@ pub fn run(cfg: &Config, live: &Live, files: Option<&mut FileSet>) -> Result<Run
     let mut files = files;
     let mut result = write_loop(
         cfg,
-        (&sources, &ranges),
+        (&inputs.sources, &inputs.ranges),
         &worker,
         &pool,
         files.as_deref_mut(),
         live,
     )?;
     if let Some(f) = files {
+        // The last frames are compressed on the worker pool.
         f.finish(&pool)?;
-        result.parts = std::mem::take(&mut f.parts);
-        result.errors = f.errors_record.take();
     }
-    result.skipped = found.skipped;
-    result.shard = shard;
-    result.elapsed = started.elapsed();
+    result.skipped = inputs.skipped;
+    result.shard = inputs.shard;
     Ok(result)
 }
 

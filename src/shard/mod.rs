@@ -1,7 +1,7 @@
-//! Shards: one job over many machines (docs/scale-out.md). This module owns the `--shard K/N`
-//! argument and the deterministic split of the input stream into N contiguous pieces of nearly
-//! equal bytes, from the sorted input list and the sizes alone; [`plan`] prints it and [`merge`]
-//! sums the shards' manifests into one.
+//! Shards: one job over many machines (docs/scale-out.md). This module owns the deterministic
+//! split of the input stream into N contiguous pieces of nearly equal bytes (the `--shard K/N`
+//! value is read in [`crate::config`]), from the sorted input list and the sizes alone; [`plan`]
+//! prints it and [`merge`] sums the shards' manifests into one.
 //!
 //! The split: the inputs, in the order a single run reads them, form one stream of
 //! `total` bytes. Cut `k` (1 ≤ k < N) aims at `total × k / N`. A cut that falls inside a plain

@@ -243,8 +243,13 @@ pub fn error_keys(texts: &[&[u8]]) -> Vec<(String, u64, String, String)> {
 // Skips
 
 /// Says that `test` did not run and why, as a line the test output shows: libtest captures
-/// `println!` and `eprintln!` but not writes to the process's stderr handle.
+/// `println!` and `eprintln!` but not writes to the process's stderr handle. With
+/// `T2P_NO_SKIP` set (a machine that must run every test), the test fails instead.
 pub fn skip(test: &str, why: &str) {
+    assert!(
+        std::env::var_os("T2P_NO_SKIP").is_none(),
+        "{test} did not run (T2P_NO_SKIP is set): {why}"
+    );
     let mut err = std::io::stderr();
     let _ = writeln!(err, "skipped: {test}: {why}");
     let _ = err.flush();

@@ -55,16 +55,27 @@ const CHILD_PRESENT: u8 = 2;
 enum Frame {
     /// The members of an open object: `next` is the next child node to write (or [`NONE`]).
     Members { next: usize },
-    /// The object `maps[map]` of JSON column `owner`'s cell (or an object inside it, at
-    /// `node`'s place) with `node`'s dotted children set in it: its entries from `entry` on,
-    /// then the children it does not hold from `tail` on.
-    Merged {
-        node: usize,
-        owner: usize,
-        map: usize,
-        entry: usize,
-        tail: usize,
-    },
+    /// A cell's object with dotted columns set in it.
+    Merged(Merged),
+}
+
+/// The object `maps[map]` of JSON column `owner`'s cell (or an object inside it, at `node`'s
+/// place) with `node`'s dotted children set in it: its entries from `entry` on, then the
+/// children it does not hold from `tail` on.
+#[derive(Debug, Clone, Copy)]
+struct Merged {
+    node: usize,
+    owner: usize,
+    map: usize,
+    entry: usize,
+    tail: usize,
+}
+
+/// What one step of a [`Frame::Merged`] leaves: the frame moved on, with the frame of an object
+/// it opened, or the merged object closed.
+enum Merging {
+    Next(Merged, Option<Frame>),
+    Closed,
 }
 
 /// Per-thread buffers of [`Plan::row`], reused from row to row.
@@ -231,56 +242,17 @@ impl Plan {
                     };
                     self.write_member(next, (cells, flags), out, &mut first, spans, &mut maps)?
                 }
-                Frame::Merged {
-                    node,
-                    owner,
-                    map,
-                    entry,
-                    tail,
-                } => {
-                    if let Some((k, v)) = maps[map].entries.get(entry) {
-                        let v = *v;
-                        frames[depth - 1] = Frame::Merged {
-                            node,
-                            owner,
-                            map,
-                            entry: entry + 1,
-                            tail,
-                        };
-                        member_key(out, &mut first, k);
-                        match self.present_child(node, k, flags) {
-                            None => {
-                                write_compact(out, v.get());
-                                None
-                            }
-                            Some(ch) => Some(self.merge_into(v, ch, owner, cells, out, &mut maps)?),
+                Frame::Merged(merged) => {
+                    let step =
+                        self.step_merged(merged, (cells, flags), out, &mut first, &mut maps)?;
+                    match step {
+                        Merging::Next(merged, open) => {
+                            frames[depth - 1] = Frame::Merged(merged);
+                            open
                         }
-                    } else if tail == NONE {
-                        frames.pop();
-                        maps.pop();
-                        out.push(b'}');
-                        first = false;
-                        None
-                    } else {
-                        frames[depth - 1] = Frame::Merged {
-                            node,
-                            owner,
-                            map,
-                            entry,
-                            tail: self.nodes[tail].next_sibling,
-                        };
-                        let key = self.nodes[tail].key.as_str();
-                        if maps[map].entries.iter().any(|(mk, _)| mk == key) {
+                        Merging::Closed => {
+                            frames.pop();
                             None
-                        } else {
-                            self.write_member(
-                                tail,
-                                (cells, flags),
-                                out,
-                                &mut first,
-                                None,
-                                &mut maps,
-                            )?
                         }
                     }
                 }
@@ -291,6 +263,52 @@ impl Plan {
             }
         }
         Ok(())
+    }
+
+    /// One step of a [`Frame::Merged`]: writes the cell object's next entry (merging the
+    /// dotted columns below it when it is an object they set keys in), else the next dotted
+    /// child the object does not hold, else closes the object.
+    fn step_merged<'c>(
+        &self,
+        m: Merged,
+        (cells, flags): (&[&'c str], &[u8]),
+        out: &mut Vec<u8>,
+        first: &mut bool,
+        maps: &mut Vec<RawMap<'c>>,
+    ) -> Result<Merging, Reject> {
+        if let Some((k, v)) = maps[m.map].entries.get(m.entry) {
+            let v = *v;
+            let next = Merged {
+                entry: m.entry + 1,
+                ..m
+            };
+            member_key(out, first, k);
+            let open = match self.present_child(m.node, k, flags) {
+                None => {
+                    write_compact(out, v.get());
+                    None
+                }
+                Some(ch) => Some(self.merge_into(v, ch, m.owner, cells, out, maps)?),
+            };
+            return Ok(Merging::Next(next, open));
+        }
+        if m.tail == NONE {
+            maps.pop();
+            out.push(b'}');
+            *first = false;
+            return Ok(Merging::Closed);
+        }
+        let next = Merged {
+            tail: self.nodes[m.tail].next_sibling,
+            ..m
+        };
+        let key = self.nodes[m.tail].key.as_str();
+        let open = if maps[m.map].entries.iter().any(|(mk, _)| mk == key) {
+            None
+        } else {
+            self.write_member(m.tail, (cells, flags), out, first, None, maps)?
+        };
+        Ok(Merging::Next(next, open))
     }
 
     /// Writes the member of node `n` when one of its cells is set in the row: its key, then a
@@ -405,13 +423,13 @@ impl Plan {
         })?;
         out.push(b'{');
         maps.push(map);
-        Ok(Frame::Merged {
+        Ok(Frame::Merged(Merged {
             node: n,
             owner,
             map: maps.len() - 1,
             entry: 0,
             tail: self.nodes[n].first_child,
-        })
+        }))
     }
 
     /// The child of node `n` whose key is `key`, if one of its cells is set in the row.
