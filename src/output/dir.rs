@@ -144,19 +144,18 @@ impl Earlier {
             }
         }
         let manifest = root.join(manifest_name);
-        if let Some(text) = read_small(&manifest).map_err(|err| Error::io(&manifest, err))? {
-            let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-            if v.get("tool").and_then(|t| t.as_str()) == Some("track2pipelines") {
-                e.manifest = true;
-                e.files.insert(manifest_name.into());
-                let listed = v["files"].as_array().into_iter().flatten();
-                for path in listed
-                    .chain(v.get("errors"))
-                    .filter_map(|f| f["path"].as_str())
-                {
-                    e.files.insert(path.to_owned());
-                }
-            }
+        if let Some(text) = read_small(&manifest).map_err(|err| Error::io(&manifest, err))?
+            && let Ok(m) = super::manifest::read(&text)
+            && m.tool == super::manifest::TOOL
+        {
+            e.manifest = true;
+            e.files.insert(manifest_name.into());
+            let error_file = match m.errors {
+                super::manifest::ErrorFiles::Run(one) => one.map(|f| f.path),
+                super::manifest::ErrorFiles::Merged(_) => None,
+            };
+            e.files.extend(m.files.into_iter().map(|f| f.path));
+            e.files.extend(error_file);
         }
         e.files.retain(|f| plain_rel(f));
         e.dirs.retain(|d| plain_rel(d));
