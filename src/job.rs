@@ -154,24 +154,25 @@ fn write_manifest(
         return Err(Error::io(out.dir.join(&name), err));
     }
     let m = manifest::Manifest {
-        tool: "track2pipelines",
-        version: env!("CARGO_PKG_VERSION"),
-        command_line: &cfg.command_line,
+        tool: manifest::TOOL.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        command_line: cfg.command_line.clone(),
         started_at: manifest::ts(started_at_ms),
         finished_at: manifest::ts(finished_at_ms),
         now: manifest::ts(cfg.translate.now_ms()),
+        shards: None,
         inputs: result
             .inputs
             .iter()
             .map(manifest::InputEntry::from)
             .collect(),
         files: result.parts.iter().map(manifest::FileEntry::from).collect(),
-        errors: result.errors.as_ref().map(|r| manifest::ErrorsEntry {
+        errors: manifest::ErrorFiles::Run(result.errors.as_ref().map(|r| manifest::ErrorsEntry {
             path: r.path.clone(),
             entries: r.lines,
             bytes: r.bytes,
             checksum_xxh3_128: r.checksum.clone(),
-        }),
+        })),
         totals: manifest::Totals::from(&result.total),
         shard: result.shard.clone(),
     };

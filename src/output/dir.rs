@@ -144,19 +144,18 @@ impl Earlier {
             }
         }
         let manifest = root.join(manifest_name);
-        if let Some(text) = read_small(&manifest).map_err(|err| Error::io(&manifest, err))? {
-            let v: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-            if v.get("tool").and_then(|t| t.as_str()) == Some("track2pipelines") {
-                e.manifest = true;
-                e.files.insert(manifest_name.into());
-                let listed = v["files"].as_array().into_iter().flatten();
-                for path in listed
-                    .chain(v.get("errors"))
-                    .filter_map(|f| f["path"].as_str())
-                {
-                    e.files.insert(path.to_owned());
-                }
-            }
+        if let Some(text) = read_small(&manifest).map_err(|err| Error::io(&manifest, err))?
+            && let Ok(m) = super::manifest::read(&text)
+            && m.tool == super::manifest::TOOL
+        {
+            e.manifest = true;
+            e.files.insert(manifest_name.into());
+            let error_file = match m.errors {
+                super::manifest::ErrorFiles::Run(one) => one.map(|f| f.path),
+                super::manifest::ErrorFiles::Merged(_) => None,
+            };
+            e.files.extend(m.files.into_iter().map(|f| f.path));
+            e.files.extend(error_file);
         }
         e.files.retain(|f| plain_rel(f));
         e.dirs.retain(|d| plain_rel(d));
@@ -255,86 +254,18 @@ impl RunDir {
         fixed: &[&str],
         made: &mut Made,
     ) -> Result<RunDir> {
-        match root.metadata() {
-            Ok(m) if !m.is_dir() => {
-                return Err(Error::Usage(format!(
-                    "--out {} is not a directory",
-                    root.display()
-                )));
-            }
-            Ok(_) => {}
-            Err(_) => {
-                std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
-                made.root = true;
-            }
-        }
-        let lock_path = root.join(lock_name);
-        made.lock = lock_path.symlink_metadata().is_err();
-        let lock = no_follow()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| match e.raw_os_error() {
-                Some(libc::ELOOP) => symlink_refused(&lock_path),
-                _ => Error::io(&lock_path, e),
-            })?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(Error::Usage(format!(
-                    "another track2pipelines run holds {} (its lock {}); wait for it to finish",
-                    root.display(),
-                    lock_path.display()
-                )));
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
-        }
+        make_root(root, made)?;
+        let lock = take_lock(root, lock_name, made)?;
         let earlier = Earlier::read(root, journal_name, fixed.first().copied().unwrap_or(""))?;
         let present = earlier.present(root);
         if !present.is_empty() && !overwrite {
-            return Err(Error::Usage(format!(
-                "--out {} already holds the output of an earlier run ({}{}); pass --overwrite to replace it",
-                root.display(),
-                present[0]
-                    .strip_prefix(root)
-                    .unwrap_or(&present[0])
-                    .display(),
-                match present.len() {
-                    1 => String::new(),
-                    n => format!(" and {} more", n - 1),
-                }
-            )));
+            return Err(earlier_output(root, &present));
         }
-        for name in fixed {
-            let path = root.join(name);
-            for p in [temp_of(&path), path] {
-                match p.symlink_metadata() {
-                    Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(&p)),
-                    Ok(_) if !earlier.files.contains(*name) => return Err(not_ours(&p)),
-                    _ => {}
-                }
-            }
-        }
+        fixed_names_ours(root, fixed, &earlier)?;
         if overwrite {
             remove_earlier(root, &earlier, present)?;
         }
-        let journal_path = root.join(journal_name);
-        made.journal = journal_path.symlink_metadata().is_err();
-        let journal = no_follow()
-            .create(true)
-            .append(true)
-            .open(&journal_path)
-            .map_err(|e| Error::io(&journal_path, e))?;
-        if overwrite {
-            journal
-                .set_len(0)
-                .map_err(|e| Error::io(&journal_path, e))?;
-        }
-        made.journal_len = journal
-            .metadata()
-            .map_err(|e| Error::io(&journal_path, e))?
-            .len();
+        let journal = open_journal(root, journal_name, overwrite, made)?;
         Ok(RunDir {
             lock_name: lock_name.clone(),
             journal_name: journal_name.clone(),
@@ -542,4 +473,104 @@ fn remove_earlier(root: &Path, earlier: &Earlier, mut present: Vec<PathBuf>) -> 
         }
     }
     Ok(())
+}
+
+/// `--out` is a directory, created (with its parents) when missing.
+fn make_root(root: &Path, made: &mut Made) -> Result<()> {
+    match root.metadata() {
+        Ok(m) if !m.is_dir() => Err(Error::Usage(format!(
+            "--out {} is not a directory",
+            root.display()
+        ))),
+        Ok(_) => Ok(()),
+        Err(_) => {
+            std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+            made.root = true;
+            Ok(())
+        }
+    }
+}
+
+/// Opens (creating) the run's lock file and takes its lock; another run holding it refuses
+/// this one.
+fn take_lock(root: &Path, lock_name: &str, made: &mut Made) -> Result<std::fs::File> {
+    let lock_path = root.join(lock_name);
+    made.lock = lock_path.symlink_metadata().is_err();
+    let lock = no_follow()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => symlink_refused(&lock_path),
+            _ => Error::io(&lock_path, e),
+        })?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Usage(format!(
+            "another track2pipelines run holds {} (its lock {}); wait for it to finish",
+            root.display(),
+            lock_path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(&lock_path, e)),
+    }
+}
+
+/// `--out` holds an earlier run's files (`present`) and `--overwrite` was not given.
+fn earlier_output(root: &Path, present: &[PathBuf]) -> Error {
+    Error::Usage(format!(
+        "--out {} already holds the output of an earlier run ({}{}); pass --overwrite to replace it",
+        root.display(),
+        present[0]
+            .strip_prefix(root)
+            .unwrap_or(&present[0])
+            .display(),
+        match present.len() {
+            1 => String::new(),
+            n => format!(" and {} more", n - 1),
+        }
+    ))
+}
+
+/// The run's fixed names (manifest, error file) and their temporary names: no link, and no
+/// file that an earlier run of ours did not write.
+fn fixed_names_ours(root: &Path, fixed: &[&str], earlier: &Earlier) -> Result<()> {
+    for name in fixed {
+        let path = root.join(name);
+        for p in [temp_of(&path), path] {
+            match p.symlink_metadata() {
+                Ok(m) if m.file_type().is_symlink() => return Err(symlink_refused(&p)),
+                Ok(_) if !earlier.files.contains(*name) => return Err(not_ours(&p)),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Opens (creating) the run's journal for appending, emptied with `--overwrite`, and notes
+/// its length so a failed run can put it back as it was.
+fn open_journal(
+    root: &Path,
+    journal_name: &str,
+    overwrite: bool,
+    made: &mut Made,
+) -> Result<std::fs::File> {
+    let journal_path = root.join(journal_name);
+    made.journal = journal_path.symlink_metadata().is_err();
+    let journal = no_follow()
+        .create(true)
+        .append(true)
+        .open(&journal_path)
+        .map_err(|e| Error::io(&journal_path, e))?;
+    if overwrite {
+        journal
+            .set_len(0)
+            .map_err(|e| Error::io(&journal_path, e))?;
+    }
+    made.journal_len = journal
+        .metadata()
+        .map_err(|e| Error::io(&journal_path, e))?
+        .len();
+    Ok(journal)
 }

@@ -293,25 +293,15 @@ fn scope_manifest(scope: Scope) -> String {
 
 /// The keys (relative) a manifest lists: its part files and error file(s).
 fn manifest_keys(text: &[u8]) -> Option<Vec<String>> {
-    let v: serde_json::Value = serde_json::from_slice(text).ok()?;
-    if v["tool"] != "track2pipelines" {
+    let m = super::manifest::read(text).ok()?;
+    if m.tool != super::manifest::TOOL {
         return None;
     }
-    let mut keys: Vec<String> = v["files"]
-        .as_array()?
-        .iter()
-        .filter_map(|f| f["path"].as_str().map(str::to_owned))
-        .collect();
-    keys.extend(v["errors"]["path"].as_str().map(str::to_owned));
-    if let Some(list) = v["error_files"].as_array() {
-        keys.extend(
-            list.iter()
-                .filter_map(|f| f["path"].as_str().map(str::to_owned)),
-        );
-    }
+    let mut keys: Vec<String> = m.files.into_iter().map(|f| f.path).collect();
+    keys.extend(m.errors.iter().map(|f| f.path.clone()));
     // A job's merged manifest also stands for its shards' manifests.
-    if let Some(n) = v["shards"].as_u64() {
-        let n = n.min(u64::from(crate::config::MAX_SHARDS)) as u32;
+    if let Some(n) = m.shards {
+        let n = n.min(crate::config::MAX_SHARDS);
         keys.extend((0..n).map(|k| super::scope::shard_manifest_name(k, n)));
     }
     Some(keys)

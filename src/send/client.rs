@@ -37,7 +37,7 @@ pub enum Route {
 
 /// What one request got.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Reply {
     /// A whole HTTP answer: its status, `Retry-After`, `Location` and the first
     /// [`ANSWER_BYTES`] of its body.
     Answer {
@@ -53,11 +53,11 @@ pub enum Outcome {
     Connection(String),
 }
 
-impl Outcome {
+impl Reply {
     /// An answer with this status and nothing else (fakes in tests).
     #[cfg(test)]
-    pub fn status(status: u16) -> Outcome {
-        Outcome::Answer {
+    pub fn status(status: u16) -> Reply {
+        Reply::Answer {
             status,
             retry_after: None,
             location: None,
@@ -66,10 +66,10 @@ impl Outcome {
     }
 }
 
-/// What the sender needs of an HTTP client: post a body, get an [`Outcome`].
+/// What the sender needs of an HTTP client: post a body, get an [`Reply`].
 pub trait Transport: Clone + Send + Sync + 'static {
     /// Posts `body` to `route` and reads the whole answer.
-    fn post(&self, route: Route, body: Bytes) -> impl Future<Output = Outcome> + Send;
+    fn post(&self, route: Route, body: Bytes) -> impl Future<Output = Reply> + Send;
 }
 
 /// Posts batches and alias calls.
@@ -118,7 +118,7 @@ impl Client {
 }
 
 impl Transport for Client {
-    async fn post(&self, route: Route, body: Bytes) -> Outcome {
+    async fn post(&self, route: Route, body: Bytes) -> Reply {
         let url = match route {
             Route::Batch => &self.batch,
             Route::Alias => &self.alias,
@@ -142,7 +142,7 @@ impl Transport for Client {
 
 /// Reads an answer to its end (so the connection can be reused, and so a 2xx counts only
 /// when it arrived whole), keeping its first [`ANSWER_BYTES`].
-async fn read_answer(mut resp: reqwest::Response) -> Outcome {
+async fn read_answer(mut resp: reqwest::Response) -> Reply {
     let status = resp.status().as_u16();
     let header = |name| {
         resp.headers()
@@ -166,7 +166,7 @@ async fn read_answer(mut resp: reqwest::Response) -> Outcome {
             Err(_) => break,
         }
     }
-    Outcome::Answer {
+    Reply::Answer {
         status,
         retry_after,
         location,
@@ -193,9 +193,9 @@ pub fn batch_url(base: &str) -> Result<reqwest::Url, String> {
     Ok(url)
 }
 
-fn failure(e: &reqwest::Error) -> Outcome {
+fn failure(e: &reqwest::Error) -> Reply {
     if e.is_timeout() {
-        return Outcome::Timeout;
+        return Reply::Timeout;
     }
     // The chain of causes (the URL never holds the key: `batch_url` refuses user information).
     let mut msg = String::new();
@@ -207,7 +207,7 @@ fn failure(e: &reqwest::Error) -> Outcome {
         msg.push_str(&err.to_string());
         cur = err.source();
     }
-    Outcome::Connection(msg)
+    Reply::Connection(msg)
 }
 
 #[cfg(test)]

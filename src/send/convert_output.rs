@@ -7,25 +7,13 @@
 use super::source::Input;
 use crate::error::{Error, Result};
 use crate::input::{self, Source};
+use crate::output::manifest::{self, FileEntry, Manifest};
 use crate::store;
 use futures_util::TryStreamExt;
 use object_store::ObjectStoreExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-#[derive(serde::Deserialize)]
-struct Manifest {
-    files: Vec<ManifestFile>,
-}
-
-#[derive(serde::Deserialize)]
-struct ManifestFile {
-    path: String,
-    calls: u64,
-    last_timestamp: Option<String>,
-    checksum_xxh3_128: String,
-}
 
 /// Is `arg` a convert output (a directory or a bucket prefix holding a `manifest.json`)?
 pub fn is_one(arg: &str) -> Result<bool> {
@@ -58,8 +46,7 @@ pub fn read(arg: &str) -> Result<Option<Vec<Input>>> {
     }
     let text = std::fs::read(&manifest).map_err(|e| Error::io(&manifest, e))?;
     let m = parse(&text, &manifest.display().to_string())?;
-    let whole: serde_json::Value = serde_json::from_slice(&text).unwrap_or_default();
-    crate::shard::verify::merged_is_fresh(p, &whole)?;
+    crate::shard::verify::merged_is_fresh(p, &m)?;
     check_order(arg, &m)?;
     let mut out = Vec::with_capacity(m.files.len());
     for f in m.files {
@@ -159,11 +146,10 @@ fn unfinished(arg: &str, mark: &str) -> Error {
 }
 
 fn parse(text: &[u8], name: &str) -> Result<Manifest> {
-    serde_json::from_slice(text)
-        .map_err(|e| Error::Usage(format!("{name} is not a convert manifest: {e}")))
+    manifest::read(text).map_err(|e| Error::Usage(format!("{name} is not a convert manifest: {e}")))
 }
 
-fn input_of(source: Source, f: ManifestFile) -> Input {
+fn input_of(source: Source, f: FileEntry) -> Input {
     Input {
         source,
         checksum: Some(f.checksum_xxh3_128),
@@ -222,17 +208,17 @@ mod tests {
 
     #[test]
     fn a_partitioned_manifest_is_refused_and_a_flat_one_is_not() {
-        let file = |path: &str| ManifestFile {
+        let file = |path: &str| FileEntry {
             path: path.to_owned(),
             calls: 1,
-            last_timestamp: None,
-            checksum_xxh3_128: String::new(),
+            ..FileEntry::default()
         };
         let flat = Manifest {
             files: vec![
                 file("part-0000-00000.ndjson"),
                 file("part-0001-00000.ndjson"),
             ],
+            ..Manifest::default()
         };
         assert!(check_order("out", &flat).is_ok());
         let dated = Manifest {
@@ -240,6 +226,7 @@ mod tests {
                 file("part-0000-00000.ndjson"),
                 file("date=2021-03-04/part-0000-00000.ndjson"),
             ],
+            ..Manifest::default()
         };
         let e = check_order("out", &dated).unwrap_err();
         assert_eq!(e.exit_code(), 2);

@@ -13,7 +13,7 @@
 
 use super::Live;
 use super::batch::{Batch, Span, sub_body};
-use super::client::{Outcome, Route, Transport};
+use super::client::{Reply, Route, Transport};
 use super::errors::{self, Code, Entry, Redactor};
 use super::ledger::{Msg, Record};
 use super::rate::{Aimd, TokenBucket};
@@ -73,7 +73,7 @@ pub struct Stats {
 }
 
 /// One request's worth of calls: a whole batch, or a part of one after splits.
-struct Job {
+struct Request {
     route: Route,
     body: Bytes,
     spans: Vec<Span>,
@@ -91,7 +91,7 @@ struct Tracker {
     refusals: Vec<Vec<u8>>,
 }
 
-type Done = (Job, Outcome, Duration);
+type Done = (Request, Reply, Duration);
 
 /// The sender's state between two events.
 struct Sender {
@@ -103,10 +103,10 @@ struct Sender {
     aimd: Aimd,
     trackers: HashMap<u64, Tracker>,
     /// Jobs to send next (splits and 429s first), then the retries waiting out a backoff.
-    ready: VecDeque<Job>,
-    later: Vec<(Instant, Job)>,
+    ready: VecDeque<Request>,
+    later: Vec<(Instant, Request)>,
     /// The next job and the slot the token bucket gave it.
-    held: Option<(Job, Instant)>,
+    held: Option<(Request, Instant)>,
     pause_until: Instant,
     active: usize,
     pending_durable: usize,
@@ -246,14 +246,14 @@ impl Sender {
         }
     }
 
-    fn hold(&mut self, job: Option<Job>, now: Instant) {
+    fn hold(&mut self, job: Option<Request>, now: Instant) {
         if let Some(j) = job {
             self.held = Some((j, self.bucket.reserve(now)));
         }
     }
 
     /// The held job, when its slot (and any 429 pause) has come, counted as sent.
-    fn take_due(&mut self, now: Instant) -> Option<Job> {
+    fn take_due(&mut self, now: Instant) -> Option<Request> {
         let slot = self.held.as_ref()?.1;
         if !self.has_room() || slot.max(self.pause_until) > now {
             return None;
@@ -301,7 +301,7 @@ impl Sender {
 
     /// Tracks a new batch; its first job, or none when it has no call to send (it is done
     /// at once).
-    fn start_batch(&mut self, mut b: Batch) -> Option<Job> {
+    fn start_batch(&mut self, mut b: Batch) -> Option<Request> {
         let mut body = Bytes::from(std::mem::take(&mut b.body));
         let mut spans = b.calls.clone();
         let mut acknowledged = 0;
@@ -325,7 +325,7 @@ impl Sender {
             self.finish(t);
             return None;
         }
-        let job = Job {
+        let job = Request {
             route: t.batch.route,
             body,
             attempt: Attempt {
@@ -341,7 +341,7 @@ impl Sender {
     }
 
     /// A request came back: judge it, then take the transition it calls for.
-    fn answered(&mut self, mut job: Job, outcome: Outcome, latency: Duration) {
+    fn answered(&mut self, mut job: Request, outcome: Reply, latency: Duration) {
         self.active -= 1;
         self.live
             .in_flight
@@ -357,7 +357,7 @@ impl Sender {
             Step::Split => self.split(job),
             Step::Refuse { status } => {
                 let body = match &outcome {
-                    Outcome::Answer { body, .. } => body.as_slice(),
+                    Reply::Answer { body, .. } => body.as_slice(),
                     _ => &[],
                 };
                 self.refuse(job, status, body);
@@ -366,14 +366,14 @@ impl Sender {
         }
     }
 
-    fn acknowledge(&mut self, job: Job, latency: Duration, now: Instant) {
+    fn acknowledge(&mut self, job: Request, latency: Duration, now: Instant) {
         self.aimd.success(latency, now);
         let n = job.spans.len() as u64;
         self.live.acknowledged.fetch_add(n, Ordering::Relaxed);
         self.settle(job.attempt.batch, |t| t.acknowledged += n);
     }
 
-    fn retry(&mut self, job: Job, cause: Cause, at: Instant, now: Instant) {
+    fn retry(&mut self, job: Request, cause: Cause, at: Instant, now: Instant) {
         *self.stats.retries.entry(cause.as_str()).or_default() += 1;
         self.live.retries.fetch_add(1, Ordering::Relaxed);
         if cause != Cause::Connection {
@@ -385,7 +385,7 @@ impl Sender {
     }
 
     /// Pauses the whole sender until `until`; the job goes again first.
-    fn wait_on_429(&mut self, job: Job, until: Instant, now: Instant) {
+    fn wait_on_429(&mut self, job: Request, until: Instant, now: Instant) {
         self.stats.rate_limited += 1;
         self.live.rate_limited.fetch_add(1, Ordering::Relaxed);
         self.pause_until = self.pause_until.max(until);
@@ -397,7 +397,7 @@ impl Sender {
     }
 
     /// Sends the two halves instead (the first half first).
-    fn split(&mut self, job: Job) {
+    fn split(&mut self, job: Request) {
         if self.stop.is_some() {
             return;
         }
@@ -408,7 +408,7 @@ impl Sender {
         let mid = job.spans.len() / 2;
         for part in [&job.spans[mid..], &job.spans[..mid]] {
             let (body, spans) = sub_body(&job.body, part);
-            self.ready.push_front(Job {
+            self.ready.push_front(Request {
                 route: job.route,
                 body: Bytes::from(body),
                 attempt: Attempt {
@@ -423,7 +423,7 @@ impl Sender {
     }
 
     /// Records the job's single call as refused, with the server's (redacted) answer.
-    fn refuse(&mut self, job: Job, status: u16, answer: &[u8]) {
+    fn refuse(&mut self, job: Request, status: u16, answer: &[u8]) {
         if self.stop.is_some() {
             // Stopped meanwhile: the call stays unacknowledged rather than refused.
             return;

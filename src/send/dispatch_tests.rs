@@ -4,7 +4,7 @@ use super::*;
 use crate::send::batch::Batcher;
 use std::sync::Mutex;
 
-type Answerer = dyn Fn(Route, &str) -> Outcome + Send + Sync;
+type Answerer = dyn Fn(Route, &str) -> Reply + Send + Sync;
 
 #[derive(Clone)]
 struct Fake {
@@ -13,7 +13,7 @@ struct Fake {
 }
 
 impl Transport for Fake {
-    async fn post(&self, route: Route, body: Bytes) -> Outcome {
+    async fn post(&self, route: Route, body: Bytes) -> Reply {
         let text = String::from_utf8(body.to_vec()).unwrap();
         let calls = match route {
             Route::Alias | Route::Group => 1,
@@ -51,7 +51,7 @@ fn batches(sizes: &[usize], bad: impl Fn(usize, usize) -> bool) -> Vec<Batch> {
 fn drive(
     input: Vec<Batch>,
     concurrency: usize,
-    answer: impl Fn(Route, &str) -> Outcome + Send + Sync + 'static,
+    answer: impl Fn(Route, &str) -> Reply + Send + Sync + 'static,
 ) -> Ran {
     let fake = Fake {
         answer: Arc::new(answer),
@@ -105,16 +105,16 @@ fn drive(
 }
 
 /// A strict server: 400 to a batch holding a bad call (with the key echoed), else 200.
-fn strict(_: Route, body: &str) -> Outcome {
+fn strict(_: Route, body: &str) -> Reply {
     if body.contains("\"bad\"") {
-        Outcome::Answer {
+        Reply::Answer {
             status: 400,
             retry_after: None,
             location: None,
             body: b"Authorization: Basic c2Vrcml0LWtleTo= (sekrit-key)".to_vec(),
         }
     } else {
-        Outcome::status(200)
+        Reply::status(200)
     }
 }
 
@@ -140,7 +140,7 @@ fn a_refused_call_is_isolated_by_splitting() {
 #[test]
 fn an_endpoint_refusing_everything_stops_with_nothing_recorded() {
     let r = drive(batches(&[1, 1, 1, 4, 4, 4, 4], |_, _| false), 2, |_, _| {
-        Outcome::status(404)
+        Reply::status(404)
     });
     assert!(
         matches!(r.stop, Some(Stop::Refusing { status: 404, .. })),
@@ -165,7 +165,7 @@ fn refusals_before_any_ack_are_kept_when_the_run_ends_well() {
 
 #[test]
 fn a_redirect_stops_at_once() {
-    let r = drive(batches(&[3, 3], |_, _| false), 1, |_, _| Outcome::Answer {
+    let r = drive(batches(&[3, 3], |_, _| false), 1, |_, _| Reply::Answer {
         status: 302,
         retry_after: None,
         location: Some("https://sekrit-key@elsewhere/".into()),
@@ -184,7 +184,7 @@ fn a_redirect_stops_at_once() {
 
 #[test]
 fn retries_and_429_waits_run_out() {
-    let r = drive(batches(&[3], |_, _| false), 1, |_, _| Outcome::status(503));
+    let r = drive(batches(&[3], |_, _| false), 1, |_, _| Reply::status(503));
     assert_eq!(
         r.stop,
         Some(Stop::Exhausted {
@@ -193,7 +193,7 @@ fn retries_and_429_waits_run_out() {
         })
     );
     assert_eq!((r.seen.len(), r.stats.retries["http_5xx"]), (3, 2));
-    let r = drive(batches(&[3], |_, _| false), 1, |_, _| Outcome::Answer {
+    let r = drive(batches(&[3], |_, _| false), 1, |_, _| Reply::Answer {
         status: 429,
         retry_after: Some("0".into()),
         location: None,
@@ -223,9 +223,9 @@ fn a_cut_off_answer_is_tried_again_and_alias_calls_take_their_route() {
     let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let r = drive(input, 1, move |_, _| {
         if first.swap(false, Ordering::SeqCst) {
-            Outcome::Connection("body cut off".into())
+            Reply::Connection("body cut off".into())
         } else {
-            Outcome::status(200)
+            Reply::status(200)
         }
     });
     assert_eq!(r.stop, None);

@@ -1,5 +1,5 @@
 //! What an answer means, kept apart from the sending (docs/send.md, "Answers"): every
-//! [`Outcome`] of a request becomes one [`Step`] of the sender's state machine: acknowledge,
+//! [`Reply`] of a request becomes one [`Step`] of the sender's state machine: acknowledge,
 //! retry later (408, 5xx, timeouts, connection errors and answers cut off, with capped
 //! exponential backoff and full jitter), wait on a 429, split the batch (400, 413 and the other
 //! 4xx) or refuse the single call left, or stop (401/403, a redirect, retries or 429 waits used
@@ -10,7 +10,7 @@
 //! accepting anything is misconfigured) and how much progress was made since a batch's last
 //! 429.
 
-use super::client::Outcome;
+use super::client::Reply;
 use std::time::{Duration, SystemTime};
 
 /// Why a request is tried again.
@@ -162,16 +162,16 @@ impl Judge {
     }
 
     /// The next step for `job` after `outcome` (it updates `job`'s counts).
-    pub fn judge(&mut self, job: &mut Attempt, outcome: &Outcome, now: SystemTime) -> Step {
+    pub fn judge(&mut self, job: &mut Attempt, outcome: &Reply, now: SystemTime) -> Step {
         let (status, retry_after, location) = match outcome {
-            Outcome::Answer {
+            Reply::Answer {
                 status,
                 retry_after,
                 location,
                 ..
             } => (*status, retry_after.as_deref(), location),
-            Outcome::Timeout => return self.retry(job, Cause::Timeout, "no answer".into()),
-            Outcome::Connection(msg) => {
+            Reply::Timeout => return self.retry(job, Cause::Timeout, "no answer".into()),
+            Reply::Connection(msg) => {
                 return self.retry(job, Cause::Connection, format!("connection error: {msg}"));
             }
         };
@@ -313,8 +313,8 @@ mod tests {
         }
     }
 
-    fn with_retry_after(status: u16, v: &str) -> Outcome {
-        Outcome::Answer {
+    fn with_retry_after(status: u16, v: &str) -> Reply {
+        Reply::Answer {
             status,
             retry_after: Some(v.into()),
             location: None,
@@ -327,7 +327,7 @@ mod tests {
         let (mut j, mut a, now) = (judge(), job(3), SystemTime::now());
         for _ in 0..2 {
             assert!(matches!(
-                j.judge(&mut a, &Outcome::Timeout, now),
+                j.judge(&mut a, &Reply::Timeout, now),
                 Step::Retry {
                     cause: Cause::Timeout,
                     ..
@@ -335,7 +335,7 @@ mod tests {
             ));
         }
         assert_eq!(
-            j.judge(&mut a, &Outcome::status(502), now),
+            j.judge(&mut a, &Reply::status(502), now),
             Step::Stop(Stop::Exhausted {
                 batch: 4,
                 cause: "HTTP 502".into()
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn redirects_stop_and_name_the_location() {
         let (mut j, mut a) = (judge(), job(3));
-        let o = Outcome::Answer {
+        let o = Reply::Answer {
             status: 307,
             retry_after: None,
             location: Some("http://elsewhere/".into()),
@@ -371,7 +371,7 @@ mod tests {
             }
         }
         assert_eq!(
-            j.judge(&mut a, &Outcome::status(429), now),
+            j.judge(&mut a, &Reply::status(429), now),
             Step::Stop(Stop::RateLimited {
                 batch: 4,
                 answers: 3
@@ -381,11 +381,11 @@ mod tests {
         let (mut j, mut a) = (judge(), job(3));
         for _ in 0..5 {
             assert!(matches!(
-                j.judge(&mut a, &Outcome::status(429), now),
+                j.judge(&mut a, &Reply::status(429), now),
                 Step::WaitOn429 { .. }
             ));
             assert_eq!(
-                j.judge(&mut job(1), &Outcome::status(200), now),
+                j.judge(&mut job(1), &Reply::status(200), now),
                 Step::Acknowledge
             );
         }
@@ -402,7 +402,7 @@ mod tests {
         let (mut j, now) = (judge(), SystemTime::now());
         let mut steps = Vec::new();
         for calls in [8, 4, 2, 1, 1, 2, 1] {
-            steps.push(j.judge(&mut job(calls), &Outcome::status(404), now));
+            steps.push(j.judge(&mut job(calls), &Reply::status(404), now));
         }
         assert_eq!(steps[..3], [Step::Split, Step::Split, Step::Split]);
         assert_eq!(steps[3], Step::Refuse { status: 404 });
@@ -416,19 +416,16 @@ mod tests {
         // Once a call is acknowledged, refusals are the calls' own.
         let mut j = judge();
         assert_eq!(
-            j.judge(&mut job(3), &Outcome::status(200), now),
+            j.judge(&mut job(3), &Reply::status(200), now),
             Step::Acknowledge
         );
         for _ in 0..20 {
-            assert_eq!(
-                j.judge(&mut job(2), &Outcome::status(400), now),
-                Step::Split
-            );
+            assert_eq!(j.judge(&mut job(2), &Reply::status(400), now), Step::Split);
         }
         // A different status starts the count again.
         let mut j = judge();
         for s in [400, 404, 400, 404, 400, 404, 400, 404] {
-            assert_eq!(j.judge(&mut job(2), &Outcome::status(s), now), Step::Split);
+            assert_eq!(j.judge(&mut job(2), &Reply::status(s), now), Step::Split);
         }
     }
 

@@ -32,21 +32,6 @@ pub struct Converted {
     pub reused: bool,
 }
 
-#[derive(serde::Deserialize)]
-struct Totals {
-    records: u64,
-    converted: u64,
-    rejected: u64,
-    calls: u64,
-    #[serde(default)]
-    calls_stamped_now: u64,
-}
-
-#[derive(serde::Deserialize)]
-struct ManifestTotals {
-    totals: Totals,
-}
-
 /// Converts the Track inputs into `DIR/converted/` (or reuses an earlier run's conversion of
 /// the same inputs with the same options), recording what they were in `identity`.
 pub fn prepare(
@@ -84,7 +69,7 @@ pub fn prepare(
             )));
         }
         if let Ok(text) = std::fs::read(&manifest)
-            && let Ok(m) = serde_json::from_slice::<ManifestTotals>(&text)
+            && let Ok(m) = crate::output::manifest::read(&text)
         {
             return Ok(Converted {
                 records: m.totals.records,

@@ -8,8 +8,8 @@
 
 use super::ShardInfo;
 use crate::error::{Error, Result};
+use crate::output::manifest::{self, ErrorFiles, InputEntry, Manifest, Totals};
 use crate::output::scope::{parse_shard_manifest_name, shard_manifest_name};
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -83,7 +83,16 @@ pub fn merge(
     expect: Option<u32>,
     dir: Option<&Path>,
     command_line: &[String],
-) -> Result<Value> {
+) -> Result<Manifest> {
+    let count = shard_count(found, expect)?;
+    let manifests = read_all(found, count, dir)?;
+    same_job(&manifests)?;
+    sum(&manifests, count, command_line)
+}
+
+/// The job's shard count: `--shards`, else the one count the shard manifests found agree on.
+/// Every shard of it must have its manifest.
+fn shard_count(found: &BTreeMap<(u32, u32), Vec<u8>>, expect: Option<u32>) -> Result<u32> {
     let counts: std::collections::BTreeSet<u32> = found.keys().map(|k| k.1).collect();
     let count = match (expect, counts.len()) {
         (Some(n), _) => n,
@@ -111,108 +120,131 @@ pub fn merge(
             missing.join(", shard ")
         )));
     }
+    Ok(count)
+}
+
+/// One shard's manifest, read and checked.
+struct ShardManifest {
+    name: String,
+    manifest: Manifest,
+    info: ShardInfo,
+}
+
+/// Reads every shard's manifest, checks that it is the shard its name says, and verifies it.
+fn read_all(
+    found: &BTreeMap<(u32, u32), Vec<u8>>,
+    count: u32,
+    dir: Option<&Path>,
+) -> Result<Vec<ShardManifest>> {
     let mut manifests = Vec::new();
     for k in 0..count {
         let name = shard_manifest_name(k, count);
-        let value: Value = serde_json::from_slice(&found[&(k, count)])
+        let manifest = manifest::read(&found[&(k, count)])
             .map_err(|e| failed(format!("{name} is not a manifest: {e}")))?;
-        let info: ShardInfo = serde_json::from_value(value["shard"].clone())
-            .map_err(|e| failed(format!("{name} has no valid shard section: {e}")))?;
+        let info = manifest
+            .shard
+            .clone()
+            .ok_or_else(|| failed(format!("{name} has no valid shard section: it has none")))?;
         if info.index != k || info.count != count {
             return Err(failed(format!(
                 "{name} says it is shard {} of {}",
                 info.index, info.count
             )));
         }
-        super::verify::shard_manifest(dir, &name, &value)?;
-        manifests.push((name, value, info));
+        super::verify::shard_manifest(dir, &name, &manifest)?;
+        manifests.push(ShardManifest {
+            name,
+            manifest,
+            info,
+        });
     }
-    let (first_name, first, first_info) = &manifests[0];
-    for (name, value, info) in &manifests[1..] {
-        let same = |key: &str| value[key] == first[key];
-        let why = if info.job_inputs != first_info.job_inputs {
+    Ok(manifests)
+}
+
+/// Every shard ran the same job: same inputs, options, reference time, split and version.
+fn same_job(manifests: &[ShardManifest]) -> Result<()> {
+    let first = &manifests[0];
+    for m in &manifests[1..] {
+        let (a, b) = (&m.info, &first.info);
+        let why = if a.job_inputs != b.job_inputs {
             Some("its inputs differ")
-        } else if info.options_xxh3 != first_info.options_xxh3 || !same("now") {
+        } else if a.options_xxh3 != b.options_xxh3 || m.manifest.now != first.manifest.now {
             Some("its options differ")
-        } else if info.split_bytes != first_info.split_bytes {
+        } else if a.split_bytes != b.split_bytes {
             Some("its --split-bytes differs")
-        } else if !same("version") {
+        } else if m.manifest.version != first.manifest.version {
             Some("it was written by another version")
         } else {
             None
         };
         if let Some(why) = why {
             return Err(failed(format!(
-                "{name} is not of the same job as {first_name}: {why}"
+                "{} is not of the same job as {}: {why}",
+                m.name, first.name
             )));
         }
     }
-    // Inputs: each shard's entries follow its ranges, which name the job input they read.
-    let mut inputs: Vec<Value> = first_info
-        .job_inputs
-        .iter()
-        .map(|i| serde_json::json!({ "source": i.source }))
+    Ok(())
+}
+
+/// The job's manifest: each input's counts summed over the shards that read part of it (a
+/// shard's input entries follow its ranges, which name the job input they read), every part
+/// file (sorted by path) and error file, the totals summed.
+fn sum(manifests: &[ShardManifest], count: u32, command_line: &[String]) -> Result<Manifest> {
+    let first = &manifests[0];
+    let mut inputs: Vec<InputEntry> = (first.info.job_inputs.iter())
+        .map(|i| InputEntry {
+            source: i.source.clone(),
+            ..InputEntry::default()
+        })
         .collect();
     let (mut files, mut error_files) = (Vec::new(), Vec::new());
-    let mut totals = Value::Object(Map::new());
-    for (name, value, info) in &manifests {
-        let entries = value["inputs"].as_array().cloned().unwrap_or_default();
-        if entries.len() != info.ranges.len() {
+    let mut totals = Totals::default();
+    for ShardManifest {
+        name,
+        manifest: m,
+        info,
+    } in manifests
+    {
+        if m.inputs.len() != info.ranges.len() {
             return Err(failed(format!(
                 "{name}: its inputs do not match its ranges"
             )));
         }
-        for (entry, range) in entries.iter().zip(&info.ranges) {
+        for (entry, range) in m.inputs.iter().zip(&info.ranges) {
             let slot = inputs
                 .get_mut(range.input)
                 .ok_or_else(|| failed(format!("{name}: a range names no input of the job")))?;
-            add(slot, entry);
+            slot.add(entry);
         }
-        files.extend(value["files"].as_array().cloned().unwrap_or_default());
-        if !value["errors"].is_null() {
-            error_files.push(value["errors"].clone());
-        }
-        add(&mut totals, &value["totals"]);
+        files.extend(m.files.iter().cloned());
+        error_files.extend(m.errors.iter().cloned());
+        totals.add(&m.totals);
     }
-    files.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
-    let times = |key: &'static str| manifests.iter().filter_map(move |m| m.1[key].as_str());
-    Ok(serde_json::json!({
-        "tool": first["tool"],
-        "version": first["version"],
-        "command_line": command_line,
-        "started_at": times("started_at").min(),
-        "finished_at": times("finished_at").max(),
-        "now": first["now"],
-        "shards": count,
-        "inputs": inputs,
-        "files": files,
-        "error_files": error_files,
-        "totals": totals,
-    }))
-}
-
-/// Adds `from` into `into`: numbers summed, flags or-ed, objects merged key by key; other
-/// values (names) are kept from the first.
-fn add(into: &mut Value, from: &Value) {
-    match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                match a.get_mut(k) {
-                    Some(slot) => add(slot, v),
-                    None => {
-                        a.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (Value::Number(a), Value::Number(b)) => {
-            if let (Some(x), Some(y)) = (a.as_u64(), b.as_u64()) {
-                *a = (x + y).into();
-            }
-        }
-        (Value::Bool(a), Value::Bool(b)) => *a |= *b,
-        _ => {}
-    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let all = || manifests.iter().map(|m| &m.manifest);
+    Ok(Manifest {
+        tool: first.manifest.tool.clone(),
+        version: first.manifest.version.clone(),
+        command_line: command_line.to_vec(),
+        started_at: all()
+            .map(|m| &m.started_at)
+            .min()
+            .cloned()
+            .unwrap_or_default(),
+        finished_at: all()
+            .map(|m| &m.finished_at)
+            .max()
+            .cloned()
+            .unwrap_or_default(),
+        now: first.manifest.now.clone(),
+        shards: Some(count),
+        inputs,
+        files,
+        errors: ErrorFiles::Merged(error_files),
+        totals,
+        shard: None,
+    })
 }
 
 /// Puts the job's manifest at an object-store `--out`.
@@ -234,18 +266,20 @@ pub fn run(args: &MergeConfig) -> Result<String> {
     let result = shard_manifests(&args.out).and_then(|found| {
         let dir = (!remote).then_some(args.out.as_path());
         let merged = merge(&found, args.shards, dir, &args.command_line)?;
-        let mut text = serde_json::to_vec_pretty(&merged).expect("manifest serializes");
-        text.push(b'\n');
+        let text = manifest::text(&merged);
         match args.out.to_str().filter(|d| crate::store::is_url(d)) {
             Some(url) => put_remote(url, text)?,
-            None => crate::output::manifest::write_bytes(&args.out, "manifest.json", &text)?,
+            None => manifest::write_bytes(&args.out, "manifest.json", &text)?,
         }
         Ok(merged)
     });
     result.map(|m| {
         format!(
             "track2pipelines: merged {} shards: {} records, {} calls, {} rejected\n",
-            m["shards"], m["totals"]["records"], m["totals"]["calls"], m["totals"]["rejected"]
+            m.shards.unwrap_or_default(),
+            m.totals.records,
+            m.totals.calls,
+            m.totals.rejected
         )
     })
 }

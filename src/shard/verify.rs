@@ -8,8 +8,8 @@
 //! manifests is missing or finished after it.
 
 use crate::error::{Error, Result};
+use crate::output::manifest::{self, Manifest};
 use crate::output::scope::shard_manifest_name;
-use serde_json::Value;
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -18,29 +18,37 @@ fn failed(msg: String) -> Error {
     Error::Failed(msg)
 }
 
-/// Checks the counts of the shard manifest `name` (`value`) and, in a local `dir`, every file
-/// it lists.
-pub fn shard_manifest(dir: Option<&Path>, name: &str, value: &Value) -> Result<()> {
-    counts_add_up(name, value)?;
+/// Checks the counts of the shard manifest `name` and, in a local `dir`, every file it lists.
+pub fn shard_manifest(dir: Option<&Path>, name: &str, m: &Manifest) -> Result<()> {
+    counts_add_up(name, m)?;
     let Some(dir) = dir else {
         return Ok(());
     };
-    let files = value["files"].as_array().into_iter().flatten();
-    for entry in files.chain(value.get("errors").filter(|e| !e.is_null())) {
-        file_matches(dir, name, entry)?;
+    for f in &m.files {
+        let listed = Listed {
+            path: &f.path,
+            bytes: f.bytes,
+            checksum: &f.checksum_xxh3_128,
+            lines: f.calls,
+        };
+        file_matches(dir, name, &listed)?;
+    }
+    for e in m.errors.iter() {
+        let listed = Listed {
+            path: &e.path,
+            bytes: e.bytes,
+            checksum: &e.checksum_xxh3_128,
+            lines: e.entries,
+        };
+        file_matches(dir, name, &listed)?;
     }
     Ok(())
 }
 
-fn num(v: &Value) -> u64 {
-    v.as_u64().unwrap_or(0)
-}
-
 /// The sums a shard manifest states must agree with its parts.
-fn counts_add_up(name: &str, value: &Value) -> Result<()> {
-    let totals = &value["totals"];
-    let files = value["files"].as_array().cloned().unwrap_or_default();
-    let calls: u64 = files.iter().map(|f| num(&f["calls"])).sum();
+fn counts_add_up(name: &str, m: &Manifest) -> Result<()> {
+    let totals = &m.totals;
+    let calls: u64 = m.files.iter().map(|f| f.calls).sum();
     let mismatch = |what: &str, listed: u64, summed: u64| {
         failed(format!(
             "{name}: its totals say {listed} {what}, its {} add up to {summed}; the manifest was \
@@ -48,35 +56,56 @@ fn counts_add_up(name: &str, value: &Value) -> Result<()> {
             if what == "calls" { "files" } else { "inputs" }
         ))
     };
-    if calls != num(&totals["calls"]) {
-        return Err(mismatch("calls", num(&totals["calls"]), calls));
+    if calls != totals.calls {
+        return Err(mismatch("calls", totals.calls, calls));
     }
-    for f in &files {
-        let by_type: u64 = f["calls_by_type"]
-            .as_object()
-            .map_or(num(&f["calls"]), |m| m.values().map(num).sum());
-        if by_type != num(&f["calls"]) {
+    for f in &m.files {
+        let by_type: u64 = f.calls_by_type.values().sum();
+        if by_type != f.calls {
             return Err(failed(format!(
                 "{name}: {} lists {} calls but {by_type} by type; the manifest was changed",
-                f["path"].as_str().unwrap_or("?"),
-                num(&f["calls"])
+                f.path, f.calls
             )));
         }
     }
-    let inputs = value["inputs"].as_array().cloned().unwrap_or_default();
-    for key in ["records", "converted", "rejected"] {
-        let summed: u64 = inputs.iter().map(|i| num(&i[key])).sum();
-        if summed != num(&totals[key]) {
-            return Err(mismatch(key, num(&totals[key]), summed));
+    let sums = [
+        (
+            "records",
+            totals.records,
+            m.inputs.iter().map(|i| i.records).sum(),
+        ),
+        (
+            "converted",
+            totals.converted,
+            m.inputs.iter().map(|i| i.converted).sum(),
+        ),
+        (
+            "rejected",
+            totals.rejected,
+            m.inputs.iter().map(|i| i.rejected).sum(),
+        ),
+    ];
+    for (key, listed, summed) in sums {
+        if summed != listed {
+            return Err(mismatch(key, listed, summed));
         }
     }
     Ok(())
 }
 
+/// A file as a manifest lists it: a part file (`lines` its calls) or an error file (`lines`
+/// its entries).
+struct Listed<'a> {
+    path: &'a str,
+    bytes: u64,
+    checksum: &'a str,
+    lines: u64,
+}
+
 /// One listed file: there, a plain file, of the listed size and checksum (and, uncompressed,
 /// of the listed number of lines).
-fn file_matches(dir: &Path, name: &str, entry: &Value) -> Result<()> {
-    let rel = entry["path"].as_str().unwrap_or_default();
+fn file_matches(dir: &Path, name: &str, entry: &Listed) -> Result<()> {
+    let rel = entry.path;
     if rel.is_empty()
         || rel
             .split('/')
@@ -109,37 +138,30 @@ fn file_matches(dir: &Path, name: &str, entry: &Value) -> Result<()> {
         bytes += n as u64;
         lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
     }
-    if let Some(size) = entry["bytes"].as_u64()
-        && size != bytes
-    {
-        return Err(bad(format!("holds {bytes} bytes, not {size}")));
+    if entry.bytes != bytes {
+        return Err(bad(format!("holds {bytes} bytes, not {}", entry.bytes)));
     }
     let sum = format!("{:032x}", h.digest128());
-    if entry["checksum_xxh3_128"].as_str() != Some(sum.as_str()) {
+    if entry.checksum != sum {
         return Err(bad("does not match its checksum (it was changed)".into()));
     }
-    let counted = entry
-        .get("calls")
-        .or_else(|| entry.get("entries"))
-        .and_then(Value::as_u64);
-    if rel.ends_with(".ndjson")
-        && let Some(listed) = counted
-        && listed != lines
-    {
-        return Err(bad(format!("holds {lines} lines, not the {listed} listed")));
+    if rel.ends_with(".ndjson") && entry.lines != lines {
+        return Err(bad(format!(
+            "holds {lines} lines, not the {} listed",
+            entry.lines
+        )));
     }
     Ok(())
 }
 
 /// Refuses (exit 2) a merged `manifest.json` in `dir` that is stale: one of its shard
 /// manifests is missing, or finished after the merge.
-pub fn merged_is_fresh(dir: &Path, merged: &Value) -> Result<()> {
-    let Some(count) = merged["shards"].as_u64() else {
+pub fn merged_is_fresh(dir: &Path, merged: &Manifest) -> Result<()> {
+    let Some(count) = merged.shards else {
         return Ok(()); // a single run's manifest
     };
-    let merged_at = merged["finished_at"].as_str().unwrap_or_default();
-    for k in 0..count as u32 {
-        let name = shard_manifest_name(k, count as u32);
+    for k in 0..count {
+        let name = shard_manifest_name(k, count);
         let stale = |why: &str| {
             Error::Usage(format!(
                 "{} is stale: {name} {why}; run track2pipelines merge --out {} again",
@@ -148,8 +170,8 @@ pub fn merged_is_fresh(dir: &Path, merged: &Value) -> Result<()> {
             ))
         };
         let text = std::fs::read(dir.join(&name)).map_err(|_| stale("is missing"))?;
-        let shard: Value = serde_json::from_slice(&text).map_err(|_| stale("is not readable"))?;
-        if shard["finished_at"].as_str().unwrap_or_default() > merged_at {
+        let shard = manifest::read(&text).map_err(|_| stale("is not readable"))?;
+        if shard.finished_at > merged.finished_at {
             return Err(stale("was written after it (the shard ran again)"));
         }
     }
