@@ -33,11 +33,15 @@ pub enum Code {
     CallTooLarge,
     /// The input stream broke here (decompression or read failure, or a truncated file).
     CorruptInput,
+    /// A `--transform` result that is not a Pipelines call (or shares a messageId).
+    TransformInvalid,
+    /// The `--transform` program failed on a call.
+    TransformError,
 }
 
 impl Code {
     /// Every code, in the order of [`Code::index`].
-    pub const ALL: [Code; 13] = [
+    pub const ALL: [Code; 15] = [
         Code::InvalidJson,
         Code::InvalidUtf8,
         Code::LineTooLong,
@@ -51,6 +55,8 @@ impl Code {
         Code::InvalidTimestamp,
         Code::CallTooLarge,
         Code::CorruptInput,
+        Code::TransformInvalid,
+        Code::TransformError,
     ];
 
     /// The code as the error file and the manifest write it (`invalid_json`).
@@ -69,6 +75,8 @@ impl Code {
             Code::InvalidTimestamp => "invalid_timestamp",
             Code::CallTooLarge => "call_too_large",
             Code::CorruptInput => "corrupt_input",
+            Code::TransformInvalid => "transform_invalid",
+            Code::TransformError => "transform_error",
         }
     }
 

@@ -265,6 +265,17 @@ pub fn summary_text(cfg: &Config, r: &RunResult) -> String {
             format!(" ({})", types.join(", "))
         }
     );
+    if t.total_filtered() > 0 {
+        let causes: Vec<String> = t
+            .filtered_by_cause()
+            .map(|(c, n)| format!("{} {}", c.as_str(), group(n)))
+            .collect();
+        s += &format!(
+            "  filtered  {} ({})\n",
+            group(t.total_filtered()),
+            causes.join(", ")
+        );
+    }
     if t.blank_lines > 0 {
         s += &format!("  blank lines skipped {}\n", group(t.blank_lines));
     }
@@ -317,6 +328,8 @@ pub fn summary_json(cfg: &Config, r: &RunResult) -> serde_json::Value {
         "rejects": t.rejects_by_code().map(|(c, n)| (c.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
         "calls": t.total_calls(),
         "calls_by_type": t.calls_by_type().map(|(k, n)| (k.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
+        "calls_filtered": t.total_filtered(),
+        "calls_filtered_by_cause": t.filtered_by_cause().map(|(c, n)| (c.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
         "inputs": r.inputs.len(),
         "incomplete_inputs": r.incomplete_inputs,
         "part_files": r.parts.len(),

@@ -18,6 +18,9 @@ pub struct Tally {
     pub rejects: [u64; Code::ALL.len()],
     /// Calls written, by type (in the order of `CallType::ALL`).
     pub calls: [u64; CallType::ALL.len()],
+    /// Calls left out by the selection (docs/transforms.md), by cause (in the order of
+    /// `select::Cause::ALL`).
+    pub filtered: crate::select::Filtered,
 }
 
 impl Tally {
@@ -33,6 +36,14 @@ impl Tally {
         for (a, b) in self.calls.iter_mut().zip(o.calls) {
             *a += b;
         }
+        for (a, b) in self.filtered.iter_mut().zip(o.filtered) {
+            *a += b;
+        }
+    }
+
+    /// Calls left out by the selection, every cause.
+    pub fn total_filtered(&self) -> u64 {
+        self.filtered.iter().sum()
     }
 
     /// Calls of every type.
@@ -50,6 +61,15 @@ impl Tally {
         Code::ALL
             .iter()
             .zip(self.rejects)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (*c, n))
+    }
+
+    /// `(cause, count)` for the causes that left calls out.
+    pub fn filtered_by_cause(&self) -> impl Iterator<Item = (crate::select::Cause, u64)> + '_ {
+        crate::select::Cause::ALL
+            .iter()
+            .zip(self.filtered)
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| (*c, n))
     }

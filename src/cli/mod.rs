@@ -1,5 +1,6 @@
 //! Command-line flags, and their validation into a [`Config`] before any work starts.
 
+pub(crate) mod select;
 pub(crate) mod send;
 pub(crate) mod shard;
 
@@ -139,6 +140,9 @@ pub struct CommonArgs {
     /// Bytes read from an input at a time (tuning and tests).
     #[arg(long, default_value = "2MiB", value_parser = parse_size, hide = true)]
     pub block_size: u64,
+    /// Which calls move and how they are reshaped (docs/transforms.md).
+    #[command(flatten)]
+    pub select: select::SelectArgs,
 }
 
 /// `--compress` values.
@@ -263,15 +267,7 @@ fn parse_partition(s: &str) -> Result<Vec<PartitionBy>> {
 /// The reference time: `--now`, else SOURCE_DATE_EPOCH, else the clock.
 fn reference_now(flag: Option<&str>) -> Result<i64> {
     if let Some(s) = flag {
-        if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains(['-', ':']) {
-            return unix_seconds(s)
-                .ok_or_else(|| Error::Usage(format!("--now: {s:?} is not unix seconds in range")));
-        }
-        return crate::time::parse_rfc3339(s).ok_or_else(|| {
-            Error::Usage(format!(
-                "--now: {s:?} is not an RFC 3339 time or unix seconds"
-            ))
-        });
+        return time_flag("--now", s);
     }
     if let Ok(s) = std::env::var("SOURCE_DATE_EPOCH") {
         let secs: i64 = s
@@ -289,6 +285,19 @@ fn reference_now(flag: Option<&str>) -> Result<i64> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| Error::Usage("the system clock is before 1970".into()))?;
     Ok(now.as_millis() as i64)
+}
+
+/// A TIME flag (`--now`, `--since`, `--until`): RFC 3339, or unix seconds.
+fn time_flag(flag: &str, s: &str) -> Result<i64> {
+    if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains(['-', ':']) {
+        return unix_seconds(s)
+            .ok_or_else(|| Error::Usage(format!("{flag}: {s:?} is not unix seconds in range")));
+    }
+    crate::time::parse_rfc3339(s).ok_or_else(|| {
+        Error::Usage(format!(
+            "{flag}: {s:?} is not an RFC 3339 time or unix seconds"
+        ))
+    })
 }
 
 /// Unix seconds (`1700000000`, `1700000000.250`) to milliseconds, within the years 1970-9999.
@@ -381,6 +390,7 @@ impl CommonArgs {
         translate.max_call_bytes = self.max_call_bytes as usize;
         translate.email_trait = self.email_trait;
         translate.bucket_hash = bucket_hash;
+        translate.select = self.select.selection()?;
         Ok(translate)
     }
 

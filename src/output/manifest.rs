@@ -70,6 +70,9 @@ pub struct Totals {
     pub calls: u64,
     pub calls_by_type: BTreeMap<&'static str, u64>,
     pub rejects: BTreeMap<&'static str, u64>,
+    /// Calls the selection left out (docs/transforms.md), in all and by cause.
+    pub calls_filtered: u64,
+    pub calls_filtered_by_cause: BTreeMap<&'static str, u64>,
 }
 
 pub fn ts(ms: i64) -> String {
@@ -125,6 +128,11 @@ impl Totals {
             calls: t.total_calls(),
             calls_by_type: by_type(&t.calls),
             rejects: t.rejects_by_code().map(|(c, n)| (c.as_str(), n)).collect(),
+            calls_filtered: t.total_filtered(),
+            calls_filtered_by_cause: t
+                .filtered_by_cause()
+                .map(|(c, n)| (c.as_str(), n))
+                .collect(),
         }
     }
 }

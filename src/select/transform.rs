@@ -22,7 +22,7 @@ pub struct Transform {
 /// One result of the program, written by [`Transform::run`].
 #[derive(Debug, Clone, Copy)]
 pub struct Shaped {
-    /// Offset just past the result (no newline) in the output buffer.
+    /// Offset just past the result's newline in the output buffer.
     pub end: usize,
     /// Its `type`.
     pub kind: CallType,
@@ -83,7 +83,7 @@ impl Transform {
     }
 
     /// Runs the program on `call` (one call, compact JSON) and appends each result to `out`
-    /// (no separator), describing it in `shaped`. On a failure `out` and `shaped` are left
+    /// followed by a newline, describing it in `shaped`. On a failure `out` and `shaped` are left
     /// as they were.
     pub fn run(
         &self,
@@ -131,7 +131,9 @@ impl Transform {
                 .map_err(|e| Failure::Error(e.to_string()))?;
             let text = std::str::from_utf8(&out[start..])
                 .map_err(|_| Failure::Invalid(format!("result {n} is not UTF-8")))?;
-            shaped.push(describe(n, text, &mut ids)?.at(out.len()));
+            let described = describe(n, text, &mut ids)?;
+            out.push(b'\n');
+            shaped.push(described.at(out.len()));
         }
         Ok(())
     }
@@ -239,7 +241,7 @@ mod tests {
         Ok(shaped
             .iter()
             .map(|s| {
-                let text = String::from_utf8(out[start..s.end].to_vec()).unwrap();
+                let text = String::from_utf8(out[start..s.end - 1].to_vec()).unwrap();
                 start = s.end;
                 text
             })
