@@ -166,6 +166,50 @@ impl Selection {
     }
 }
 
+/// What the selection made of one line `send` reads (a Pipelines call).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chosen {
+    /// Sent as it is.
+    Kept,
+    /// Left out, for this cause.
+    Dropped(Cause),
+    /// Replaced by the transform's results: this many, in the caller's buffer, each ending
+    /// with a newline.
+    Transformed(usize),
+    /// The transform failed on it (`transform_invalid` or `transform_error`).
+    Failed(Failure),
+}
+
+impl Selection {
+    /// Applies the selection to `line` (one call as `send` reads it), writing the transform's
+    /// results to `out`. A line that is not a JSON object is kept: the shape check refuses it.
+    pub fn choose_line(&self, line: &[u8], out: &mut Vec<u8>, shaped: &mut Vec<Shaped>) -> Chosen {
+        out.clear();
+        shaped.clear();
+        let Some(map) = simdutf8::basic::from_utf8(line)
+            .ok()
+            .and_then(|t| RawMap::parse(t.trim()).ok())
+        else {
+            return Chosen::Kept;
+        };
+        if let Some(cause) = self.drop_cause_of(&map) {
+            return Chosen::Dropped(cause);
+        }
+        let Some(t) = &self.transform else {
+            return Chosen::Kept;
+        };
+        match t.run(line_text(line).as_bytes(), out, shaped) {
+            Ok(()) if shaped.is_empty() => Chosen::Dropped(Cause::Transform),
+            Ok(()) => Chosen::Transformed(shaped.len()),
+            Err(f) => Chosen::Failed(f),
+        }
+    }
+}
+
+fn line_text(line: &[u8]) -> &str {
+    std::str::from_utf8(line).unwrap_or_default().trim()
+}
+
 /// Parses `--types`: comma-separated call types.
 pub fn parse_types(list: &str) -> Result<[bool; 6], String> {
     let mut mask = [false; 6];

@@ -88,6 +88,9 @@ pub struct Plan {
     pub shard: Option<crate::config::Shard>,
     /// Stops the run when requested (SIGINT, SIGTERM).
     pub cancel: crate::cancel::Cancel,
+    /// `--since`, `--until`, `--types`, `--events`, `--exclude-events`, `--transform`
+    /// (docs/transforms.md), checked and compiled before anything is written.
+    pub select: Option<std::sync::Arc<crate::select::Selection>>,
 }
 
 /// Runs `send`; returns the exit status.
@@ -207,7 +210,9 @@ fn validate(args: SendArgs, command_line: Vec<String>) -> Result<Plan> {
         SentAtArg::Keep => SentAt::Keep,
         SentAtArg::Omit => SentAt::Omit,
     };
+    let select = args.common.select.selection()?;
     Ok(Plan {
+        select,
         args,
         endpoint,
         key,
@@ -286,6 +291,7 @@ fn run(plan: Plan) -> Result<i32> {
         "max_call_bytes": plan.max_call_bytes,
         "limit": a.limit,
         "recent": if a.recent == RecentArg::Skip { "skip" } else { "send" },
+        "select": plan.select.as_ref().map(|s| s.identity()),
     });
     let (mut inputs, conversion) = if a.from == Some(FromArg::Track) {
         let conv = track::prepare(&plan, &st, old.as_ref(), &mut identity)?;
@@ -393,6 +399,11 @@ fn run(plan: Plan) -> Result<i32> {
         recent_cutoff: cutoff,
         skip_recent: a.recent == RecentArg::Skip,
         cancel: plan.cancel.clone(),
+        // With --from track the conversion applied the selection already.
+        select: plan
+            .select
+            .clone()
+            .filter(|_| a.from != Some(FromArg::Track)),
     };
     let mut out = Outcome {
         inputs: inputs

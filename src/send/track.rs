@@ -25,6 +25,8 @@ pub struct Converted {
     pub calls: u64,
     /// The conversion of an earlier run of the same send was used.
     pub reused: bool,
+    /// Calls the selection left out, by cause (docs/transforms.md).
+    pub filtered: crate::select::Filtered,
 }
 
 #[derive(serde::Deserialize)]
@@ -33,6 +35,8 @@ struct Totals {
     converted: u64,
     rejected: u64,
     calls: u64,
+    #[serde(default)]
+    calls_filtered_by_cause: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -122,6 +126,13 @@ pub fn prepare(
                 rejected: m.totals.rejected,
                 calls: m.totals.calls,
                 reused: true,
+                filtered: crate::select::Cause::ALL.map(|c| {
+                    m.totals
+                        .calls_filtered_by_cause
+                        .get(c.as_str())
+                        .copied()
+                        .unwrap_or(0)
+                }),
             });
         }
     }
@@ -149,5 +160,6 @@ pub fn prepare(
         rejected: t.rejected,
         calls: t.total_calls(),
         reused: false,
+        filtered: t.filtered,
     })
 }
