@@ -50,7 +50,8 @@ impl Transform {
             .chain(jaq_json::defs());
         let funs = jaq_core::funs()
             .chain(jaq_std::funs())
-            .chain(jaq_json::funs());
+            .chain(jaq_json::funs())
+            .chain(own_funs());
         let arena = Arena::default();
         let modules = Loader::new(defs)
             .load(&arena, File { code, path: () })
@@ -187,6 +188,30 @@ fn describe(n: usize, text: &str, ids: &mut Vec<String>) -> Result<Shaped, Failu
     })
 }
 
+/// Filters of our own, beside jq's: `sha256` (a string's SHA-256, as lowercase hex), to
+/// replace personal data by a stable pseudonym (docs/transforms.md).
+fn own_funs() -> impl Iterator<Item = jaq_core::native::Fun<data::JustLut<Val>>> {
+    use jaq_core::native::{Filter, bome, run, v};
+    let sha256: Filter<jaq_core::RunPtr<data::JustLut<Val>>> = ("sha256", v(0), |cv| {
+        bome(match &cv.1 {
+            Val::TStr(text) => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(&text[..]);
+                Ok(Val::from(
+                    digest
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect::<String>(),
+                ))
+            }
+            other => Err(jaq_core::Error::str(format!(
+                "cannot hash {other}: sha256 takes a string"
+            ))),
+        })
+    });
+    std::iter::once(run::<data::JustLut<Val>>(sha256))
+}
+
 /// `NAME:LINE:COLUMN` of `part`, a slice of `code` the compiler pointed at.
 fn position(name: &str, code: &str, part: &str) -> String {
     let start = (part.as_ptr() as usize)
@@ -260,6 +285,10 @@ mod tests {
             ]
         );
         assert_eq!(run("empty", CALL).unwrap(), Vec::<String>::new());
+        let r = run(r#".userId |= sha256"#, CALL).unwrap();
+        assert!(r[0].contains(
+            r#""userId":"bb82030dbc2bcaba32a90bf2e207a84a856fc5f033b77c480836ab6f77f40f19""#
+        ));
         let r = run(r#"., (.messageId = "m2" | .event = "Second")"#, CALL).unwrap();
         assert_eq!(r.len(), 2);
         assert!(r[1].contains(r#""event":"Second","properties""#));
