@@ -455,3 +455,115 @@ fn send_from_track_applies_the_selection_in_its_conversion() {
     let o = output(helpers::send_cmd(&srv, &state, &args).arg(&input));
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
+
+/// Sends `input` through `recipe` to the test server (`--sent-at keep`); returns the calls as
+/// the server received them, in order (one batch), and the run's exit status.
+fn send_through(tmp: &TempDir, recipe: &Path, input: &Path, extra: &[&str]) -> (Vec<String>, i32) {
+    let srv = Server::start(helpers::KEY, 0, false);
+    let state = tmp.path().join(format!(
+        "st-{}",
+        recipe.file_stem().unwrap().to_string_lossy()
+    ));
+    let mut args = vec!["--transform", recipe.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let o = output(helpers::send_cmd(&srv, &state, &args).arg(input));
+    (srv.calls(), code(&o))
+}
+
+#[test]
+fn every_cookbook_recipe_turns_its_example_into_the_documented_calls() {
+    let tmp = TempDir::new().unwrap();
+    let dir = repo_file("docs/transforms");
+    let mut recipes: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jq"))
+        .collect();
+    recipes.sort();
+    let mut tested = 0;
+    for recipe in &recipes {
+        let stem = recipe.file_stem().unwrap().to_string_lossy().into_owned();
+        let input = dir.join(format!("{stem}.in.ndjson"));
+        if stem == "segment-archive" {
+            continue; // tested on its archive file below
+        }
+        let want = std::fs::read_to_string(dir.join(format!("{stem}.out.ndjson"))).unwrap();
+        let want: Vec<String> = want.lines().map(common::canon).collect();
+        let (got, status) = send_through(&tmp, recipe, &input, &["--sent-at", "keep"]);
+        assert_eq!(status, 0, "{stem}");
+        let got: Vec<String> = got.iter().map(|c| common::canon(c)).collect();
+        assert_eq!(
+            got, want,
+            "{stem}: the calls of {stem}.out.ndjson, keys in their order"
+        );
+        tested += 1;
+    }
+    assert_eq!(tested, 7, "every recipe has its example");
+}
+
+#[test]
+fn a_segment_storage_archive_becomes_calls_send_delivers() {
+    let tmp = TempDir::new().unwrap();
+    let recipe = repo_file("docs/transforms/segment-archive.jq");
+    let archive = repo_file("tests/segment/archive.ndjson.gz");
+    let (got, status) = send_through(&tmp, &recipe, &archive, &[]);
+    assert_eq!(status, 0);
+    let calls: Vec<Value> = got.iter().map(|c| parse(c)).collect();
+    let types: Vec<&str> = calls.iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "identify", "track", "page", "screen", "group", "alias", "track"
+        ]
+    );
+    for (c, text) in calls.iter().zip(&got) {
+        for gone in [
+            "projectId",
+            "writeKey",
+            "_metadata",
+            "receivedAt",
+            "originalTimestamp",
+            "version",
+            "channel",
+            "rudderId",
+            "request_ip",
+        ] {
+            assert!(c.get(gone).is_none(), "{gone} left in {text}");
+        }
+        assert!(
+            !text.contains("archive-writekey"),
+            "the archive's key is never sent"
+        );
+        assert!(
+            c.as_object().unwrap().values().all(|v| !v.is_null()),
+            "{text}"
+        );
+        assert!(
+            c["messageId"].is_string() && c["timestamp"].is_string(),
+            "{text}"
+        );
+        assert!(c["sentAt"].is_string(), "send sets sentAt: {text}");
+    }
+    // The call's own time is kept; a call without one takes the archive's original time.
+    assert_eq!(calls[1]["timestamp"], "2015-12-12T19:11:01.249Z");
+    assert_eq!(calls[5]["timestamp"], "2015-02-23T22:31:00.000Z");
+    assert_eq!(
+        calls[3]["anonymousId"],
+        "3a12eab0-bca7-11e4-8dfc-aa07a5b093db"
+    );
+    assert!(
+        calls[1].get("integrations").is_none(),
+        "an empty integrations is dropped"
+    );
+    // Without the recipe the same archive would carry the storage fields (and the key) out.
+    let plain = tmp.path().join("plain");
+    std::fs::create_dir(&plain).unwrap();
+    let srv = Server::start(helpers::KEY, 0, false);
+    let o = output(helpers::send_cmd(&srv, &plain.join("st"), &[]).arg(&archive));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let sent = srv.calls();
+    assert!(!sent.is_empty(), "{}", stderr(&o));
+    assert_eq!(sent.len(), 7, "{}", stderr(&o));
+    assert!(sent.iter().all(|c| c.contains("\"receivedAt\"")), "{sent:?}");
+    assert_eq!(sent.iter().filter(|c| c.contains("archive-writekey")).count(), 6);
+}
