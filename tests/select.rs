@@ -564,6 +564,14 @@ fn a_segment_storage_archive_becomes_calls_send_delivers() {
     let sent = srv.calls();
     assert!(!sent.is_empty(), "{}", stderr(&o));
     assert_eq!(sent.len(), 7, "{}", stderr(&o));
-    assert!(sent.iter().all(|c| c.contains("\"receivedAt\"")), "{sent:?}");
-    assert_eq!(sent.iter().filter(|c| c.contains("archive-writekey")).count(), 6);
+    assert!(
+        sent.iter().all(|c| c.contains("\"receivedAt\"")),
+        "{sent:?}"
+    );
+    assert_eq!(
+        sent.iter()
+            .filter(|c| c.contains("archive-writekey"))
+            .count(),
+        6
+    );
 }
