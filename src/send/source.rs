@@ -299,6 +299,42 @@ pub struct ReadStats {
     pub batch_bytes: u64,
 }
 
+/// What the selection leaves of one line: the calls to send (none when it was left out,
+/// counted in `st`), or the code and message of a failed transform.
+fn selected<'b>(
+    cfg: &ReadConfig,
+    line: &'b [u8],
+    (buf, shaped): &'b mut (Vec<u8>, Vec<crate::select::Shaped>),
+    st: &mut ReadStats,
+) -> std::result::Result<Vec<&'b [u8]>, (Code, String)> {
+    let chosen = cfg
+        .select
+        .as_deref()
+        .map_or(Chosen::Kept, |s| s.choose_line(line, buf, shaped));
+    match chosen {
+        Chosen::Kept => Ok(vec![line]),
+        Chosen::Dropped(cause) => {
+            st.filtered[cause.index()] += 1;
+            Ok(Vec::new())
+        }
+        Chosen::Transformed(n) => {
+            // calls_read counts the calls a line became.
+            st.lines += n as u64 - 1;
+            Ok(buf
+                .split_inclusive(|b| *b == b'\n')
+                .map(|c| &c[..c.len() - 1])
+                .collect())
+        }
+        Chosen::Failed(f) => {
+            st.invalid += 1;
+            Err(match f {
+                Failure::Invalid(m) => (Code::TransformInvalid, m),
+                Failure::Error(m) => (Code::TransformError, m),
+            })
+        }
+    }
+}
+
 /// Reads every input in order, forms batches, and hands on those not done yet (`done`);
 /// stops early when `emit` returns false (the sender stopped).
 pub fn read_all(
@@ -311,7 +347,7 @@ pub fn read_all(
     let mut st = ReadStats::default();
     let mut batcher = Batcher::new(cfg.max_batch_bytes, cfg.max_batch_calls);
     let mut call_buf = Vec::with_capacity(cfg.max_call_bytes + 64);
-    let (mut chosen_buf, mut shaped) = (Vec::new(), Vec::new());
+    let mut chosen = (Vec::new(), Vec::new());
     let max_line = cfg.max_call_bytes as u64 + (64 << 10);
     let mut handle = |b: Batch, st: &mut ReadStats| -> Result<bool> {
         if let Some(r) = done.get(&b.number) {
@@ -361,28 +397,9 @@ pub fn read_all(
                         let line_text = line_text.strip_suffix(b"\r").unwrap_or(line_text);
                         // --transform and the filters (docs/transforms.md), when not applied
                         // by the conversion of --from track already.
-                        let chosen = cfg.select.as_deref().map_or(Chosen::Kept, |s| {
-                            s.choose_line(line_text, &mut chosen_buf, &mut shaped)
-                        });
-                        let texts: Vec<&[u8]> = match chosen {
-                            Chosen::Kept => vec![line_text],
-                            Chosen::Dropped(cause) => {
-                                st.filtered[cause.index()] += 1;
-                                continue;
-                            }
-                            Chosen::Transformed(n) => {
-                                st.lines += n as u64 - 1;
-                                chosen_buf
-                                    .split_inclusive(|b| *b == b'\n')
-                                    .map(|c| &c[..c.len() - 1])
-                                    .collect()
-                            }
-                            Chosen::Failed(f) => {
-                                let (code, msg) = match f {
-                                    Failure::Invalid(m) => (Code::TransformInvalid, m),
-                                    Failure::Error(m) => (Code::TransformError, m),
-                                };
-                                st.invalid += 1;
+                        let texts = match selected(cfg, line_text, &mut chosen, &mut st) {
+                            Ok(texts) => texts,
+                            Err((code, msg)) => {
                                 let entry = errors::line(&Entry {
                                     source: &name,
                                     line: ln,
