@@ -15,7 +15,8 @@
 #                         reused while examples/gen_corpus.rs is unchanged
 #   --skip-jq-above MB    run jq only on corpora of at most MB MiB (default 256)
 #   --threads N           threads of track2pipelines, DuckDB and the second floor (default 2)
-#   --no-extras           only the four contenders, no thread/zstd/CSV/--compress rows
+#   --no-extras           only the four contenders, no thread/zstd/CSV/--compress/selection rows
+#   --only LIST           run only these contenders (comma list, e.g. t2p,t2p-filters,t2p-transform)
 #   --no-install          do not install missing tools
 #   --results FILE        where the Markdown table goes (default benches/results.md)
 #
@@ -34,6 +35,7 @@ QUICK=0
 SKIP_JQ_ABOVE=256
 THREADS=2
 EXTRAS=1
+ONLY=""
 INSTALL=1
 RESULTS="$ROOT/benches/results.md"
 SEED=1
@@ -53,6 +55,7 @@ while [ $# -gt 0 ]; do
         --skip-jq-above) SKIP_JQ_ABOVE=$2; shift 2 ;;
         --threads) THREADS=$2; shift 2 ;;
         --no-extras) EXTRAS=0; shift ;;
+        --only) ONLY=$2; shift 2 ;;
         --no-install) INSTALL=0; shift ;;
         --results) RESULTS=$2; shift 2 ;;
         -h | --help) usage; exit 0 ;;
@@ -162,7 +165,14 @@ contenders_for() { # SIZE
     if [ "$THREADS" -ne 1 ]; then list+=(floor-n); fi
     if [ "$EXTRAS" = 1 ]; then
         if [ "$THREADS" -ne 1 ]; then list+=(t2p-1t); fi
-        list+=(t2p-zstd-in t2p-csv t2p-out-zstd1 t2p-out-zstd3)
+        list+=(t2p-zstd-in t2p-csv t2p-out-zstd1 t2p-out-zstd3 t2p-filters t2p-transform)
+    fi
+    if [ -n "$ONLY" ]; then
+        local keep=() t
+        for t in "${list[@]}"; do
+            case ",$ONLY," in *",$t,"*) keep+=("$t") ;; esac
+        done
+        list=("${keep[@]}")
     fi
     echo "${list[@]}"
 }
@@ -184,6 +194,12 @@ command_of() { # TOOL INPUT
         t2p-1t) CMD=("${t2p[@]}" --threads 1 "$2") ;;
         t2p-out-zstd1) CMD=("${t2p[@]}" --threads "$THREADS" --compress zstd --compress-level 1 "$2") ;;
         t2p-out-zstd3) CMD=("${t2p[@]}" --threads "$THREADS" --compress zstd --compress-level 3 "$2") ;;
+        # docs/transforms.md: filters that keep every call (their cost, not fewer writes), and a
+        # transform of a few lines (the one of benches/select.rs).
+        t2p-filters) CMD=("${t2p[@]}" --threads "$THREADS" --since 1970-01-01T00:00:00Z \
+            --until 9999-01-01T00:00:00Z --types identify,track,page,screen,group,alias \
+            --exclude-events 'No such event *,Nothing?' "$2") ;;
+        t2p-transform) CMD=("${t2p[@]}" --threads "$THREADS" --transform "$WORK/select.jq" "$2") ;;
         duckdb) CMD=("$PY" "$ROOT/benches/duckdb_job.py" --input "$2" --out "$OUT" --threads "$THREADS" --now "$NOW") ;;
         jq)
             # jq writes one stream; awk puts each call in OUT/type=<type>.ndjson.
@@ -250,6 +266,12 @@ run_one() { # TOOL SIZE RUN
     log "$tool corpus-$size run $run: ${wall}s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN{print u+s}')s CPU, $((rss / 1024)) MiB peak RSS"
 }
 
+cat >"$WORK/select.jq" <<'JQ'
+if .type == "track" and .event == "Signed Up" then .event = "Signup Completed" else . end
+| if .type == "track" then .properties += {import_source: "archive"} else . end
+| if (.traits | type) == "object" then .traits |= del(.phone) else . end
+JQ
+
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for size in "${SIZE_LIST[@]}"; do
     read -r -a tools <<<"$(contenders_for "$size")"
@@ -299,9 +321,11 @@ labels = {
     "t2p-csv": f"t2p, CSV HTTP layout, {threads} threads",
     "t2p-out-zstd1": f"t2p, --compress zstd level 1, {threads} threads",
     "t2p-out-zstd3": f"t2p, --compress zstd level 3, {threads} threads",
+    "t2p-filters": f"t2p, --since/--until/--types/--exclude-events keeping all, {threads} threads",
+    "t2p-transform": f"t2p, --transform (3 lines of jq), {threads} threads",
 }
 order = ["t2p", "t2p-1t", "duckdb", "jq", "floor-1", "floor-n", "t2p-zstd-in", "t2p-csv",
-         "t2p-out-zstd1", "t2p-out-zstd3"]
+         "t2p-out-zstd1", "t2p-out-zstd3", "t2p-filters", "t2p-transform"]
 one_thread = {"t2p-1t", "jq", "floor-1"}  # compared with the 1-thread floor
 
 

@@ -61,6 +61,7 @@ mod output;
 pub mod pipeline;
 mod reject;
 mod report;
+pub mod select;
 mod send;
 mod shard;
 mod simd;

@@ -38,11 +38,15 @@ pub enum Code {
     OriginalCallFailed,
     /// A record with no call time of its own, with `--missing-time reject`.
     MissingTimestamp,
+    /// A `--transform` result that is not a Pipelines call (or shares a messageId).
+    TransformInvalid,
+    /// The `--transform` program failed on a call.
+    TransformError,
 }
 
 impl Code {
     /// Every code, in the order of [`Code::index`].
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 17] = [
         Code::InvalidJson,
         Code::InvalidUtf8,
         Code::LineTooLong,
@@ -58,6 +62,8 @@ impl Code {
         Code::CorruptInput,
         Code::OriginalCallFailed,
         Code::MissingTimestamp,
+        Code::TransformInvalid,
+        Code::TransformError,
     ];
 
     /// The code as the error file and the manifest write it (`invalid_json`).
@@ -78,6 +84,8 @@ impl Code {
             Code::CorruptInput => "corrupt_input",
             Code::OriginalCallFailed => "original_call_failed",
             Code::MissingTimestamp => "missing_timestamp",
+            Code::TransformInvalid => "transform_invalid",
+            Code::TransformError => "transform_error",
         }
     }
 

@@ -384,6 +384,17 @@ fn calls_lines(t: &crate::stats::Tally) -> String {
             group(t.calls_stamped_now)
         );
     }
+    if t.total_filtered() > 0 {
+        let causes: Vec<String> = t
+            .filtered_by_cause()
+            .map(|(c, n)| format!("{} {}", c.as_str(), group(n)))
+            .collect();
+        s += &format!(
+            "  filtered  {} ({})\n",
+            group(t.total_filtered()),
+            causes.join(", ")
+        );
+    }
     s
 }
 
@@ -401,6 +412,8 @@ pub fn summary_json(cfg: &Config, r: &RunResult) -> serde_json::Value {
         "calls": t.total_calls(),
         "calls_by_type": t.calls_by_type().map(|(k, n)| (k.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
         "calls_stamped_now": t.calls_stamped_now,
+        "calls_filtered": t.total_filtered(),
+        "calls_filtered_by_cause": t.filtered_by_cause().map(|(c, n)| (c.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
         "inputs": r.inputs.len(),
         "incomplete_inputs": r.incomplete_inputs,
         "part_files": r.parts.len(),

@@ -20,6 +20,9 @@ pub struct Tally {
     pub calls: [u64; CallType::ALL.len()],
     /// Calls with no time of their own, stamped with the run's reference time (`--now`).
     pub calls_stamped_now: u64,
+    /// Calls left out by the selection (docs/transforms.md), by cause (in the order of
+    /// `select::Cause::ALL`).
+    pub filtered: crate::select::Filtered,
 }
 
 impl Tally {
@@ -36,6 +39,14 @@ impl Tally {
             *a += b;
         }
         self.calls_stamped_now += o.calls_stamped_now;
+        for (a, b) in self.filtered.iter_mut().zip(o.filtered) {
+            *a += b;
+        }
+    }
+
+    /// Calls left out by the selection, every cause.
+    pub fn total_filtered(&self) -> u64 {
+        self.filtered.iter().sum()
     }
 
     /// Calls of every type.
@@ -53,6 +64,15 @@ impl Tally {
         Code::ALL
             .iter()
             .zip(self.rejects)
+            .filter(|(_, n)| *n > 0)
+            .map(|(c, n)| (*c, n))
+    }
+
+    /// `(cause, count)` for the causes that left calls out.
+    pub fn filtered_by_cause(&self) -> impl Iterator<Item = (crate::select::Cause, u64)> + '_ {
+        crate::select::Cause::ALL
+            .iter()
+            .zip(self.filtered)
             .filter(|(_, n)| *n > 0)
             .map(|(c, n)| (*c, n))
     }

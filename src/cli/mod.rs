@@ -7,6 +7,7 @@
 
 mod convert;
 mod paths;
+pub(crate) mod select;
 pub(crate) mod send;
 pub(crate) mod shard;
 
@@ -64,6 +65,9 @@ pub struct CommonArgs {
     #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES",
         help_heading = "Conversion")]
     pub max_call_bytes: u64,
+    /// Which calls move and how they are reshaped (docs/transforms.md).
+    #[command(flatten, next_help_heading = "Selection")]
+    pub select: select::SelectArgs,
     /// The progress line, the summary and where it goes.
     #[command(flatten)]
     pub report: ReportArgs,
@@ -219,15 +223,7 @@ pub fn parse_size(s: &str) -> std::result::Result<u64, String> {
 /// The reference time: `--now`, else SOURCE_DATE_EPOCH, else the clock.
 fn reference_now(flag: Option<&str>) -> Result<i64> {
     if let Some(s) = flag {
-        if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains(['-', ':']) {
-            return unix_seconds(s)
-                .ok_or_else(|| Error::Usage(format!("--now: {s:?} is not unix seconds in range")));
-        }
-        return crate::time::parse_rfc3339(s).ok_or_else(|| {
-            Error::Usage(format!(
-                "--now: {s:?} is not an RFC 3339 time or unix seconds"
-            ))
-        });
+        return time_flag("--now", s);
     }
     if let Ok(s) = std::env::var("SOURCE_DATE_EPOCH") {
         let secs: i64 = s
@@ -245,6 +241,19 @@ fn reference_now(flag: Option<&str>) -> Result<i64> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| Error::Usage("the system clock is before 1970".into()))?;
     Ok(now.as_millis() as i64)
+}
+
+/// A TIME flag (`--now`, `--since`, `--until`): RFC 3339, or unix seconds.
+fn time_flag(flag: &str, s: &str) -> Result<i64> {
+    if s.starts_with(|c: char| c.is_ascii_digit()) && !s.contains(['-', ':']) {
+        return unix_seconds(s)
+            .ok_or_else(|| Error::Usage(format!("{flag}: {s:?} is not unix seconds in range")));
+    }
+    crate::time::parse_rfc3339(s).ok_or_else(|| {
+        Error::Usage(format!(
+            "{flag}: {s:?} is not an RFC 3339 time or unix seconds"
+        ))
+    })
 }
 
 /// Unix seconds (`1700000000`, `1700000000.250`) to milliseconds, within the years 1970-9999.
@@ -339,6 +348,8 @@ struct Job {
     mapping: MappingArgs,
     max_call_bytes: u64,
     report: ReportArgs,
+    /// The selection, compiled (`--since` … `--transform`).
+    select: Option<std::sync::Arc<crate::select::Selection>>,
     /// `check --errors`.
     errors: Option<PathBuf>,
     shard: Option<crate::config::Shard>,
@@ -360,6 +371,7 @@ impl Job {
             mapping: c.common.mapping,
             max_call_bytes: c.common.max_call_bytes,
             report: c.common.report,
+            select: c.common.select.selection()?,
             errors: None,
             shard,
             split_bytes: c.split_bytes,
@@ -367,18 +379,19 @@ impl Job {
     }
 
     /// `check`'s own part of the configuration.
-    fn check(c: CheckArgs) -> Job {
-        Job {
+    fn check(c: CheckArgs) -> Result<Job> {
+        Ok(Job {
             command: Command::Check,
             output: None,
             inputs: c.common.inputs,
             mapping: c.common.mapping,
             max_call_bytes: c.common.max_call_bytes,
             report: c.common.report,
+            select: c.common.select.selection()?,
             errors: c.errors,
             shard: None,
             split_bytes: 0,
-        }
+        })
     }
 
     /// Validates the flags into a run configuration: every value and every path is checked
@@ -397,9 +410,10 @@ impl Job {
                 .iter()
                 .any(|p| matches!(p, PartitionBy::Bucket(_)))
         });
-        let translate = self
+        let mut translate = self
             .mapping
             .translate_options(self.max_call_bytes, bucket_hash)?;
+        translate.select = self.select.clone();
         let (errors_file, summary_json, exclude) = paths::checked_paths(&self)?;
         let mapping = self.mapping;
         Ok(Config {
@@ -432,7 +446,7 @@ impl Job {
 fn track_conversion(
     inputs: Vec<PathBuf>,
     mapping: MappingArgs,
-    max_call_bytes: u64,
+    (max_call_bytes, select): (u64, Option<std::sync::Arc<crate::select::Selection>>),
     out: PathBuf,
     command_line: Vec<String>,
 ) -> Result<Config> {
@@ -459,6 +473,7 @@ fn track_conversion(
             quiet: true,
             summary_json: None,
         },
+        select,
         errors: None,
         shard: None,
         split_bytes: 0,
@@ -525,7 +540,7 @@ impl Cli {
     pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
         let job = match self.command {
             Cmd::Convert(c) => Job::convert(c)?,
-            Cmd::Check(c) => Job::check(c),
+            Cmd::Check(c) => Job::check(c)?,
             Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => {
                 return Err(Error::Usage(
                     "plan, merge and send take no convert configuration".into(),

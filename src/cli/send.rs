@@ -129,6 +129,10 @@ pub struct SendArgs {
     /// The mapping's options, as for convert; with --from track only.
     #[command(flatten, next_help_heading = CONVERSION)]
     pub mapping: MappingArgs,
+    /// Which calls move and how they are reshaped (docs/transforms.md): with or without
+    /// --from track.
+    #[command(flatten, next_help_heading = "Selection")]
+    pub select: super::select::SelectArgs,
 
     /// The progress line, the summary and where it goes.
     #[command(flatten)]
@@ -206,13 +210,14 @@ impl SendArgs {
                  output with --shard",
             ));
         }
+        let select = self.select.selection()?;
         let from_track = match self.from {
             Some(FromArg::Track) => Some(TrackConversion {
                 now_given: self.mapping.now.is_some(),
                 config: super::track_conversion(
                     self.inputs.clone(),
                     self.mapping.clone(),
-                    self.max_call_bytes,
+                    (self.max_call_bytes, select.clone()),
                     self.state.join(crate::send::state::CONVERTED),
                     command_line.clone(),
                 )?,
@@ -228,6 +233,7 @@ impl SendArgs {
             state: self.state,
             restart: self.restart,
             retry_refused: self.retry_refused,
+            select,
             endpoint,
             key,
             rate: self.rate,

@@ -134,6 +134,11 @@ pub struct Totals {
     pub calls_stamped_now: u64,
     #[serde(default)]
     pub rejects: BTreeMap<String, u64>,
+    /// Calls the selection left out (docs/transforms.md), in all and by cause.
+    #[serde(default)]
+    pub calls_filtered: u64,
+    #[serde(default)]
+    pub calls_filtered_by_cause: BTreeMap<String, u64>,
 }
 
 pub fn ts(ms: i64) -> String {
@@ -213,6 +218,11 @@ impl Totals {
                 .rejects_by_code()
                 .map(|(c, n)| (c.as_str().to_owned(), n))
                 .collect(),
+            calls_filtered: t.total_filtered(),
+            calls_filtered_by_cause: t
+                .filtered_by_cause()
+                .map(|(c, n)| (c.as_str().to_owned(), n))
+                .collect(),
         }
     }
 
@@ -226,6 +236,11 @@ impl Totals {
         add_counts(&mut self.calls_by_type, &o.calls_by_type);
         self.calls_stamped_now += o.calls_stamped_now;
         add_counts(&mut self.rejects, &o.rejects);
+        self.calls_filtered += o.calls_filtered;
+        add_counts(
+            &mut self.calls_filtered_by_cause,
+            &o.calls_filtered_by_cause,
+        );
     }
 }
 

@@ -151,6 +151,9 @@ impl Conversion {
                     }
                 };
                 self.pool.give(data);
+                for (n, f) in r.tally.filtered.iter_mut().zip(out.filtered) {
+                    *n += f;
+                }
                 if self.write_calls {
                     self.partition(out, &mut r);
                 } else {

@@ -69,6 +69,9 @@ pub struct SendConfig {
     pub restart: bool,
     /// `--retry-refused`: send again the calls earlier runs recorded as refused by the server.
     pub retry_refused: bool,
+    /// `--since`, `--until`, `--types`, `--events`, `--exclude-events`, `--transform`
+    /// (docs/transforms.md), compiled; with `--from track` the conversion applies it.
+    pub select: Option<std::sync::Arc<crate::select::Selection>>,
     /// The base URL (`--endpoint`, else the region's), without a trailing `/` and without user
     /// information.
     pub endpoint: String,

@@ -23,6 +23,10 @@ pub enum Code {
     RecentCall,
     /// The input could not be read to its end.
     CorruptInput,
+    /// A `--transform` result that is not a Pipelines call.
+    TransformInvalid,
+    /// The `--transform` program failed on the call.
+    TransformError,
 }
 
 impl Code {
@@ -34,6 +38,8 @@ impl Code {
             Code::RefusedByServer => "refused_by_server",
             Code::RecentCall => "recent_call",
             Code::CorruptInput => "corrupt_input",
+            Code::TransformInvalid => "transform_invalid",
+            Code::TransformError => "transform_error",
         }
     }
 }

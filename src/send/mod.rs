@@ -185,6 +185,8 @@ fn run(cfg: &SendConfig, cancel: &Cancel) -> Result<i32> {
         recent_cutoff: cutoff,
         skip_recent: cfg.recent == Recent::Skip,
         cancel: cancel.clone(),
+        // With --from track the conversion applied the selection already.
+        select: cfg.select.clone().filter(|_| cfg.from_track.is_none()),
     };
     let mut out = Outcome {
         inputs: inputs
@@ -229,6 +231,7 @@ fn resume_identity(cfg: &SendConfig) -> serde_json::Value {
         "max_call_bytes": cfg.max_call_bytes,
         "limit": cfg.limit,
         "recent": if cfg.recent == Recent::Skip { "skip" } else { "send" },
+        "select": cfg.select.as_ref().map(|s| s.identity()),
     })
 }
 

@@ -198,6 +198,12 @@ pub fn summary_json(
 ) -> serde_json::Value {
     let secs = o.elapsed.as_secs_f64().max(1e-9);
     let r = &o.read;
+    let mut filtered = r.filtered;
+    if let Some(c) = &o.conversion {
+        for (a, b) in filtered.iter_mut().zip(c.filtered) {
+            *a += b;
+        }
+    }
     let requests = o.sent.requests.max(o.dry_run_batches);
     let mut v = serde_json::json!({
         "tool": "track2pipelines",
@@ -217,7 +223,9 @@ pub fn summary_json(
         "calls_refused": {"refused_by_server": o.refused()},
         "calls_invalid": {"invalid_call": r.invalid, "call_too_large": r.too_large},
         "calls_skipped_recent": r.skipped_recent,
-        "calls_unacknowledged": r.lines.saturating_sub(o.acknowledged() + o.refused() + r.invalid + r.too_large + r.skipped_recent),
+        "calls_filtered": filtered.iter().sum::<u64>(),
+        "calls_filtered_by_cause": crate::select::Cause::ALL.iter().zip(filtered).filter(|(_, n)| *n > 0).map(|(c, n)| (c.as_str(), n)).collect::<std::collections::BTreeMap<_, _>>(),
+        "calls_unacknowledged": r.lines.saturating_sub(o.acknowledged() + o.refused() + r.invalid + r.too_large + r.skipped_recent + r.filtered.iter().sum::<u64>()),
         "recent_calls": o.recent,
         "blank_lines": r.blank,
         "incomplete_inputs": r.incomplete_inputs,
@@ -304,6 +312,16 @@ pub fn summary_text(cfg: &SendConfig, o: &Outcome) -> String {
             group(o.sent.retries.values().sum()),
             group(o.sent.rate_limited),
             group(o.sent.splits)
+        );
+    }
+    let filtered: u64 = r.filtered.iter().sum::<u64>()
+        + o.conversion
+            .as_ref()
+            .map_or(0, |c| c.filtered.iter().sum::<u64>());
+    if filtered > 0 {
+        s += &format!(
+            "  filtered: {} calls left out by the selection\n",
+            group(filtered)
         );
     }
     if r.invalid + r.too_large + r.skipped_recent > 0 || o.refused() > 0 {

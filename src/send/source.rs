@@ -12,6 +12,7 @@ use super::ledger::Record;
 use crate::config::InputFormat;
 use crate::error::{Error, Result};
 use crate::input::{self, Framer, Piece, Source};
+use crate::select::{Chosen, Failure};
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -274,6 +275,8 @@ pub struct ReadConfig {
     pub recent_cutoff: i64,
     /// `--recent skip`: recent calls are not sent.
     pub skip_recent: bool,
+    /// The selection (docs/transforms.md), unless `--from track` applied it while converting.
+    pub select: Option<Arc<crate::select::Selection>>,
 }
 
 /// What the reader saw.
@@ -285,8 +288,10 @@ pub struct ReadStats {
     pub blank: u64,
     /// Lines that are calls (sent, or in batches done earlier).
     pub calls: u64,
-    /// `invalid_call` lines.
+    /// `invalid_call` lines (and `transform_invalid`, `transform_error`).
     pub invalid: u64,
+    /// Calls left out by the selection, by cause.
+    pub filtered: crate::select::Filtered,
     /// `call_too_large` lines.
     pub too_large: u64,
     /// Recent calls left out (`--recent skip`).
@@ -309,6 +314,42 @@ pub struct ReadStats {
     pub batch_bytes: u64,
 }
 
+/// What the selection leaves of one line: the calls to send (none when it was left out,
+/// counted in `st`), or the code and message of a failed transform.
+fn selected<'b>(
+    cfg: &ReadConfig,
+    line: &'b [u8],
+    (buf, shaped): &'b mut (Vec<u8>, Vec<crate::select::Shaped>),
+    st: &mut ReadStats,
+) -> std::result::Result<Vec<&'b [u8]>, (Code, String)> {
+    let chosen = cfg
+        .select
+        .as_deref()
+        .map_or(Chosen::Kept, |s| s.choose_line(line, buf, shaped));
+    match chosen {
+        Chosen::Kept => Ok(vec![line]),
+        Chosen::Dropped(cause) => {
+            st.filtered[cause.index()] += 1;
+            Ok(Vec::new())
+        }
+        Chosen::Transformed(n) => {
+            // calls_read counts the calls a line became.
+            st.lines += n as u64 - 1;
+            Ok(buf
+                .split_inclusive(|b| *b == b'\n')
+                .map(|c| &c[..c.len() - 1])
+                .collect())
+        }
+        Chosen::Failed(f) => {
+            st.invalid += 1;
+            Err(match f {
+                Failure::Invalid(m) => (Code::TransformInvalid, m),
+                Failure::Error(m) => (Code::TransformError, m),
+            })
+        }
+    }
+}
+
 /// Reads every input in order, forms batches, and hands on those not done yet (`done`);
 /// stops early when `emit` returns false (the sender stopped).
 pub fn read_all(
@@ -321,6 +362,7 @@ pub fn read_all(
     let mut st = ReadStats::default();
     let mut batcher = Batcher::new(cfg.max_batch_bytes, cfg.max_batch_calls);
     let mut call_buf = Vec::with_capacity(cfg.max_call_bytes + 64);
+    let mut chosen = (Vec::new(), Vec::new());
     let max_line = cfg.max_call_bytes as u64 + (64 << 10);
     let mut handle = |b: Batch, st: &mut ReadStats| -> Result<bool> {
         if let Some(r) = done.get(&b.number) {
@@ -366,71 +408,94 @@ pub fn read_all(
                             break 'inputs;
                         }
                         st.lines += 1;
-                        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
-                        let text = text.strip_suffix(b"\r").unwrap_or(text);
-                        let batch_no = batcher.open_number();
-                        call_buf.clear();
-                        let (mode, max) = (cfg.sent_at, cfg.max_call_bytes);
-                        let prepared = inp
-                            .trusted
-                            .then(|| call::prepare_trusted(text, mode, max, &mut call_buf))
-                            .flatten()
-                            .unwrap_or_else(|| call::prepare(text, mode, max, &mut call_buf));
-                        let (code, msg) = match prepared {
-                            Ok(p) => {
-                                let recent = p.timestamp.is_some_and(|t| t >= cfg.recent_cutoff);
-                                st.recent += u64::from(recent);
-                                if recent && cfg.skip_recent {
-                                    st.skipped_recent += 1;
-                                    (
-                                        Code::RecentCall,
-                                        "the call is less than 72 hours old (--recent skip)"
-                                            .to_owned(),
-                                    )
-                                } else {
-                                    st.calls += 1;
-                                    live_calls.fetch_add(1, Ordering::Relaxed);
-                                    if let Some(b) =
-                                        batcher.push_call(si, text, &call_buf, p.sent_at, ln, here)
-                                        && !handle(b, &mut st)?
-                                    {
-                                        break 'inputs;
+                        let line_text = raw.strip_suffix(b"\n").unwrap_or(raw);
+                        let line_text = line_text.strip_suffix(b"\r").unwrap_or(line_text);
+                        // --transform and the filters (docs/transforms.md), when not applied
+                        // by the conversion of --from track already.
+                        let texts = match selected(cfg, line_text, &mut chosen, &mut st) {
+                            Ok(texts) => texts,
+                            Err((code, msg)) => {
+                                let entry = errors::line(&Entry {
+                                    source: &name,
+                                    line: ln,
+                                    offset: here,
+                                    batch: batcher.open_number(),
+                                    code,
+                                    message: &msg,
+                                    raw: Some(line_text),
+                                    length: None,
+                                    answer: None,
+                                });
+                                batcher.push_other(si, line_text, entry, Other::Invalid, ln);
+                                continue;
+                            }
+                        };
+                        for text in texts {
+                            let batch_no = batcher.open_number();
+                            call_buf.clear();
+                            let (mode, max) = (cfg.sent_at, cfg.max_call_bytes);
+                            let prepared = inp
+                                .trusted
+                                .then(|| call::prepare_trusted(text, mode, max, &mut call_buf))
+                                .flatten()
+                                .unwrap_or_else(|| call::prepare(text, mode, max, &mut call_buf));
+                            let (code, msg) = match prepared {
+                                Ok(p) => {
+                                    let recent =
+                                        p.timestamp.is_some_and(|t| t >= cfg.recent_cutoff);
+                                    st.recent += u64::from(recent);
+                                    if recent && cfg.skip_recent {
+                                        st.skipped_recent += 1;
+                                        (
+                                            Code::RecentCall,
+                                            "the call is less than 72 hours old (--recent skip)"
+                                                .to_owned(),
+                                        )
+                                    } else {
+                                        st.calls += 1;
+                                        live_calls.fetch_add(1, Ordering::Relaxed);
+                                        if let Some(b) = batcher
+                                            .push_call(si, text, &call_buf, p.sent_at, ln, here)
+                                            && !handle(b, &mut st)?
+                                        {
+                                            break 'inputs;
+                                        }
+                                        continue;
                                     }
-                                    continue;
                                 }
-                            }
-                            Err(Refusal::Invalid(m)) => {
-                                st.invalid += 1;
-                                (Code::InvalidCall, m)
-                            }
-                            Err(Refusal::TooLarge(n)) => {
-                                st.too_large += 1;
-                                (
-                                    Code::CallTooLarge,
-                                    format!(
-                                        "the call is {n} bytes as sent, over --max-call-bytes {}",
-                                        cfg.max_call_bytes
-                                    ),
-                                )
-                            }
-                        };
-                        let entry = errors::line(&Entry {
-                            source: &name,
-                            line: ln,
-                            offset: here,
-                            batch: batch_no,
-                            code,
-                            message: &msg,
-                            raw: Some(text),
-                            length: None,
-                            answer: None,
-                        });
-                        let kind = if code == Code::RecentCall {
-                            Other::Skipped
-                        } else {
-                            Other::Invalid
-                        };
-                        batcher.push_other(si, text, entry, kind, ln);
+                                Err(Refusal::Invalid(m)) => {
+                                    st.invalid += 1;
+                                    (Code::InvalidCall, m)
+                                }
+                                Err(Refusal::TooLarge(n)) => {
+                                    st.too_large += 1;
+                                    (
+                                        Code::CallTooLarge,
+                                        format!(
+                                            "the call is {n} bytes as sent, over --max-call-bytes {}",
+                                            cfg.max_call_bytes
+                                        ),
+                                    )
+                                }
+                            };
+                            let entry = errors::line(&Entry {
+                                source: &name,
+                                line: ln,
+                                offset: here,
+                                batch: batch_no,
+                                code,
+                                message: &msg,
+                                raw: Some(text),
+                                length: None,
+                                answer: None,
+                            });
+                            let kind = if code == Code::RecentCall {
+                                Other::Skipped
+                            } else {
+                                Other::Invalid
+                            };
+                            batcher.push_other(si, text, entry, kind, ln);
+                        }
                     }
                 }
                 Piece::TooLong {

@@ -30,6 +30,8 @@ pub struct Converted {
     pub now_ms: i64,
     /// The conversion of an earlier run of the same send was used.
     pub reused: bool,
+    /// Calls the selection left out, by cause (docs/transforms.md).
+    pub filtered: crate::select::Filtered,
 }
 
 /// Converts the Track inputs into `DIR/converted/` (or reuses an earlier run's conversion of
@@ -77,6 +79,13 @@ pub fn prepare(
                 rejected: m.totals.rejected,
                 calls: m.totals.calls,
                 calls_stamped_now: m.totals.calls_stamped_now,
+                filtered: crate::select::Cause::ALL.map(|c| {
+                    m.totals
+                        .calls_filtered_by_cause
+                        .get(c.as_str())
+                        .copied()
+                        .unwrap_or(0)
+                }),
                 now_ms: cfg.translate.now_ms(),
                 reused: true,
             });
@@ -96,6 +105,7 @@ pub fn prepare(
         rejected: t.rejected,
         calls: t.total_calls(),
         calls_stamped_now: t.calls_stamped_now,
+        filtered: t.filtered,
         now_ms: cfg.translate.now_ms(),
         reused: false,
     })

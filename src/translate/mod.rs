@@ -21,6 +21,7 @@ use crate::json::{Kind, RawMap, Record, decode_str};
 use crate::msgid;
 use crate::reject::reject;
 pub use crate::reject::{Code, Reject};
+use crate::select::{Failure, Shaped, Transform};
 use xxhash_rust::xxh3::Xxh3;
 
 /// How messageIds are made for calls that carry none.
@@ -56,6 +57,9 @@ pub struct Options {
     pub keep_failed_calls: bool,
     /// `--missing-time`: what becomes of a record with no call time of its own.
     pub missing_time: MissingTime,
+    /// `--since`, `--until`, `--types`, `--events`, `--exclude-events`, `--transform`
+    /// (docs/transforms.md): applied to each call before its size check; `None` keeps all.
+    pub select: Option<std::sync::Arc<crate::select::Selection>>,
 }
 
 /// `--missing-time`: what becomes of a record with no call time of its own (docs/mapping.md,
@@ -94,6 +98,7 @@ impl Options {
             email_trait: false,
             keep_failed_calls: false,
             missing_time: MissingTime::Now,
+            select: None,
         }
     }
 }
@@ -118,6 +123,10 @@ pub struct Output {
     pub calls: Vec<CallMeta>,
     /// The records and batch items rejected, in order.
     pub rejects: Vec<Rejected>,
+    /// Calls the selection left out, by cause (docs/transforms.md).
+    pub filtered: crate::select::Filtered,
+    /// Scratch space of the transform: its results for one call.
+    pub shaped: Vec<crate::select::Shaped>,
 }
 
 impl Output {
@@ -126,6 +135,7 @@ impl Output {
         self.buf.clear();
         self.calls.clear();
         self.rejects.clear();
+        self.filtered = Default::default();
     }
 
     /// The bytes of call `i` (with its newline).
@@ -134,13 +144,14 @@ impl Output {
         &self.buf[start..self.calls[i].end]
     }
 
-    fn mark(&self) -> (usize, usize) {
-        (self.buf.len(), self.calls.len())
+    fn mark(&self) -> (usize, usize, crate::select::Filtered) {
+        (self.buf.len(), self.calls.len(), self.filtered)
     }
 
-    fn rollback(&mut self, (buf, calls): (usize, usize)) {
+    fn rollback(&mut self, (buf, calls, filtered): (usize, usize, crate::select::Filtered)) {
         self.buf.truncate(buf);
         self.calls.truncate(calls);
+        self.filtered = filtered;
     }
 }
 
@@ -187,6 +198,8 @@ pub struct Rec<'o> {
     sent_at: [u8; 24],
     /// Some call time of this record fell back to the run's reference time.
     stamped: std::cell::Cell<bool>,
+    /// The text an error entry shows instead of the record (a call before `--transform`).
+    raw_override: Option<String>,
 }
 
 impl<'o> Rec<'o> {
@@ -200,6 +213,7 @@ impl<'o> Rec<'o> {
             call_time,
             sent_at: call_time.map_or(opts.now_text, crate::time::format),
             stamped: std::cell::Cell::new(false),
+            raw_override: None,
         }
     }
 
@@ -241,6 +255,16 @@ impl<'o> Rec<'o> {
                 ),
             });
         }
+        let select = self.opts.select.as_deref();
+        if let Some(cause) = select
+            .and_then(|s| s.drop_cause(call.kind, Some(call.timestamp), call.event.as_deref()))
+        {
+            // Left out before it is written; its place in the record still counts, so the
+            // derived messageIds of the calls kept do not depend on the selection.
+            self.out.filtered[cause.index()] += 1;
+            self.index += 1;
+            return Ok(());
+        }
         let id: [u8; 26];
         let message_id: &[u8] = match call.message_id {
             Some(given) if self.index == 0 => given.as_bytes(),
@@ -267,6 +291,9 @@ impl<'o> Rec<'o> {
             sent_at: &self.sent_at,
         };
         write_call(&mut self.out.buf, call, &trailer);
+        if let Some(t) = select.and_then(|s| s.transform.as_ref()) {
+            return self.transformed(t, start, call);
+        }
         let len = self.out.buf.len() - start;
         if self.opts.max_call_bytes > 0 && len > self.opts.max_call_bytes {
             return Err(reject!(
@@ -299,6 +326,62 @@ impl<'o> Rec<'o> {
     }
 }
 
+impl Rec<'_> {
+    /// Runs `--transform` on the call just written at `start`, putting its results in its
+    /// place, each checked against the call size limit.
+    fn transformed(&mut self, t: &Transform, start: usize, call: &Call) -> Result<(), Reject> {
+        let before = self.out.buf[start..].to_vec();
+        self.out.buf.truncate(start);
+        let mut shaped = std::mem::take(&mut self.out.shaped);
+        shaped.clear();
+        let result = t.run(&before, &mut self.out.buf, &mut shaped);
+        let outcome = match result {
+            Ok(()) => self.book_results(&shaped, start, call),
+            Err(failure) => {
+                self.raw_override = Some(String::from_utf8_lossy(&before).into_owned());
+                Err(match failure {
+                    Failure::Invalid(m) => reject!(TransformInvalid, "call {}: {m}", self.index),
+                    Failure::Error(m) => reject!(TransformError, "call {}: {m}", self.index),
+                })
+            }
+        };
+        self.out.shaped = shaped;
+        self.index += 1;
+        outcome
+    }
+
+    fn book_results(&mut self, shaped: &[Shaped], start: usize, call: &Call) -> Result<(), Reject> {
+        if shaped.is_empty() {
+            self.out.filtered[crate::select::Cause::Transform.index()] += 1;
+        }
+        let mut begin = start;
+        for s in shaped {
+            let len = s.end - begin - 1;
+            if self.opts.max_call_bytes > 0 && len > self.opts.max_call_bytes {
+                return Err(reject!(
+                    CallTooLarge,
+                    "call {} ({}) is {len} bytes after --transform, over the {}-byte limit \
+                     (--max-call-bytes)",
+                    self.index,
+                    s.kind.as_str(),
+                    self.opts.max_call_bytes
+                ));
+            }
+            let timestamp = s.timestamp.unwrap_or(call.timestamp);
+            self.out.calls.push(CallMeta {
+                kind: s.kind,
+                timestamp,
+                // A result still at the reference time of a stamped call.
+                stamped_now: self.stamped.get() && timestamp == self.opts.now_ms,
+                end: s.end,
+                bucket: if self.opts.bucket_hash { s.bucket } else { 0 },
+            });
+            begin = s.end;
+        }
+        Ok(())
+    }
+}
+
 /// Converts one record (`item` set for batch elements), rolling back on failure.
 fn convert_one(
     opts: &Options,
@@ -309,15 +392,17 @@ fn convert_one(
     f: impl FnOnce(&mut Rec) -> Result<(), Reject>,
 ) -> Counts {
     let mark = out.mark();
-    let result = {
+    let (result, raw_override) = {
         let mut rec = Rec::new(opts, out, raw, call_time);
-        f(&mut rec)
+        let result = f(&mut rec);
+        (result, rec.raw_override.take())
     };
     match result {
         Ok(()) => Counts::CONVERTED,
         Err(reject) => {
             out.rollback(mark);
-            let raw = item.map(|_| String::from_utf8_lossy(raw).into_owned());
+            let raw =
+                raw_override.or_else(|| item.map(|_| String::from_utf8_lossy(raw).into_owned()));
             out.rejects.push(Rejected { item, raw, reject });
             Counts::REJECTED
         }
