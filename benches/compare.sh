@@ -97,21 +97,26 @@ if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 command -v cargo >/dev/null 2>&1 || { echo "compare.sh: cargo is required" >&2; exit 1; }
 
 mkdir -p "$WORK"
+# The DuckDB the figures are measured against, pinned: a figure is only comparable with one of
+# the same version (DUCKDB_VERSION=X.Y.Z benches/compare.sh measures another).
+DUCKDB_VERSION=${DUCKDB_VERSION:-2.0.1}
+duckdb_is() { "$1" -c "import duckdb, sys; sys.exit(duckdb.__version__ != '$DUCKDB_VERSION')" 2>/dev/null; }
 PY=python3
-if ! python3 -c 'import duckdb' 2>/dev/null; then
-    if "$WORK/venv/bin/python" -c 'import duckdb' 2>/dev/null; then
+if ! duckdb_is python3; then
+    if duckdb_is "$WORK/venv/bin/python"; then
         PY="$WORK/venv/bin/python"
     else
-        [ "$INSTALL" = 1 ] || { echo "compare.sh: the duckdb Python package is missing" >&2; exit 1; }
-        log "installing the duckdb Python package"
-        if ! python3 -m pip install --quiet duckdb 2>/dev/null; then
+        [ "$INSTALL" = 1 ] || { echo "compare.sh: DuckDB $DUCKDB_VERSION (Python package) is missing" >&2; exit 1; }
+        log "installing the duckdb Python package, version $DUCKDB_VERSION"
+        if ! python3 -m pip install --quiet "duckdb==$DUCKDB_VERSION" 2>/dev/null; then
             # An externally managed Python (Debian): use a virtual environment instead.
             python3 -m venv "$WORK/venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$WORK/venv"; }
-            "$WORK/venv/bin/python" -m pip install --quiet duckdb
+            "$WORK/venv/bin/python" -m pip install --quiet "duckdb==$DUCKDB_VERSION"
             PY="$WORK/venv/bin/python"
         fi
     fi
 fi
+log "DuckDB $("$PY" -c 'import duckdb; print(duckdb.__version__)') ($PY)"
 
 log "building (release)"
 (cd "$ROOT" && cargo build --release --quiet --bin track2pipelines --example gen_corpus --example parse_floor)

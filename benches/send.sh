@@ -12,8 +12,9 @@
 #   4. send at --rate 1000 with 50-call batches (full 500 KB batches at 1000/s would need
 #      500 MB/s), and the rate held by the server's clock: requests/s over the run, and the
 #      most requests in any 1-s and 3-s window.
-# The server runs on its own cores' share like any other process on this machine; the figures
-# include its CPU on a 2-core machine.
+# The server runs on the same cores as the sender; each row reports the sender's CPU (from
+# /usr/bin/time) and the server's CPU over the same run (from /proc/PID/stat) apart, so the
+# server's share is never read as the sender's.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -45,20 +46,28 @@ trap 'kill $SRV_PID 2>/dev/null || true' EXIT
 sleep 1
 
 export CIO_WRITE_KEY=bench-key
+server_cpu() { # the test server's user+sys CPU so far, in seconds
+    awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$SRV_PID/stat"
+}
 measure() { # name, then the send arguments
     local name=$1; shift
+    local before after
+    before=$(server_cpu)
     /usr/bin/time -v "$BIN" send --quiet --endpoint "http://127.0.0.1:$PORT/v1" --state "$WORK/st-$name" \
         --summary-json "$WORK/$name.json" "$@" 2> "$WORK/$name.time" || true
-    python3 - "$WORK/$name.json" "$WORK/$name.time" "$name" <<'PY'
+    after=$(server_cpu)
+    python3 - "$WORK/$name.json" "$WORK/$name.time" "$name" "$before" "$after" <<'PY'
 import json, re, sys
 s = json.load(open(sys.argv[1])); t = open(sys.argv[2]).read()
+server = float(sys.argv[5]) - float(sys.argv[4])
 def f(k): return re.search(k + r": (.*)", t).group(1).strip()
 cpu = float(f("User time \\(seconds\\)")) + float(f("System time \\(seconds\\)"))
 rss = int(f("Maximum resident set size \\(kbytes\\)")) / 1024
 gb = s["bytes_sent"] / 1e9
 print(f"{sys.argv[3]:>10}: exit {s['exit_code']}, {s['calls_acknowledged']} calls, {s['requests']} requests "
       f"in {s['elapsed_seconds']:.2f} s: {s['mb_per_second']:.1f} MB/s, {s['requests_per_second']:.0f} req/s, "
-      f"{s['calls_per_second']:.0f} calls/s, {cpu:.2f} CPU s ({cpu / max(gb, 1e-9):.1f} CPU s/GB), peak RSS {rss:.1f} MiB")
+      f"{s['calls_per_second']:.0f} calls/s, sender {cpu:.2f} CPU s ({cpu / max(gb, 1e-9):.1f} CPU s/GB), "
+      f"server {server:.2f} CPU s, sender peak RSS {rss:.1f} MiB")
 PY
 }
 

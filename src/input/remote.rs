@@ -9,7 +9,7 @@ use crate::config::InputFormat;
 use crate::error::{Error, Result};
 use crate::store::{self, Remote};
 use bytes::Bytes;
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
 use std::io::{self, Read};
@@ -18,8 +18,9 @@ use std::sync::Arc;
 /// Bytes fetched per ranged GET.
 pub const RANGE_BYTES: u64 = 8 << 20;
 
-/// Ranged GETs in flight ahead of the reader (memory: this many ranges, plus the current one).
-pub const AHEAD: usize = 3;
+/// Ranged GETs in flight at once, the one being read included (memory: at most
+/// [`CHUNKS_AHEAD`] received chunks of each).
+pub const AHEAD: usize = 4;
 
 /// An object to read.
 #[derive(Debug, Clone)]
@@ -101,22 +102,56 @@ pub fn first_bytes(object: &Object, n: u64, size: u64) -> io::Result<Vec<u8>> {
         .map_err(store::io_error)
 }
 
-/// Reads an object from `offset` to `size`, [`AHEAD`] ranged GETs in flight ahead of the reader.
+/// Reads an object from `offset` to `size`: [`AHEAD`] ranged GETs in flight ahead of the
+/// reader, each streaming its body in the HTTP client's own chunks through a bounded channel
+/// (at most [`CHUNKS_AHEAD`] chunks waiting per range). The chunks are copied straight into
+/// the framer's recycled buffers: no range is gathered into one large allocation first, which
+/// cost page faults (and the kernel's zeroing) for every range read.
 pub struct ObjectReader {
     object: Object,
     size: u64,
     /// Where the next fetch starts.
     next_at: u64,
     current: Bytes,
-    /// The next ranges being fetched, in order, with their lengths.
-    ahead: std::collections::VecDeque<(u64, Fetch)>,
+    /// The range being read, then the next ones being fetched, in order.
+    ahead: std::collections::VecDeque<Fetch>,
     failed: bool,
-    /// A range came back short: the object ended before its listed size. Reported once the
-    /// bytes before it are read.
-    short: bool,
 }
 
-type Fetch = tokio::task::JoinHandle<object_store::Result<Bytes>>;
+/// Chunks of one range's body that may wait, received, for the reader.
+pub const CHUNKS_AHEAD: usize = 64;
+
+/// One ranged GET in flight: its length, the bytes received so far, its body's chunks.
+struct Fetch {
+    len: u64,
+    got: u64,
+    chunks: tokio::sync::mpsc::Receiver<object_store::Result<Bytes>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// What the range being read gave next.
+enum Next {
+    Chunk(Bytes),
+    /// The range's body ended with all its bytes.
+    Done,
+    /// The range's body ended early: the object is shorter than it was listed.
+    Short,
+    Failed(io::Error),
+}
+
+impl Fetch {
+    fn next(&mut self) -> Next {
+        match self.chunks.blocking_recv() {
+            Some(Ok(bytes)) => {
+                self.got += bytes.len() as u64;
+                Next::Chunk(bytes)
+            }
+            Some(Err(e)) => Next::Failed(store::io_error(e)),
+            None if self.got < self.len => Next::Short,
+            None => Next::Done,
+        }
+    }
+}
 
 impl ObjectReader {
     /// A reader of `object` (of `size` bytes when listed) from byte `offset` on.
@@ -128,11 +163,10 @@ impl ObjectReader {
             current: Bytes::new(),
             ahead: std::collections::VecDeque::new(),
             failed: false,
-            short: false,
         }
     }
 
-    fn fetch(&mut self) -> Option<(u64, Fetch)> {
+    fn fetch(&mut self) -> Option<Fetch> {
         if self.next_at >= self.size {
             return None;
         }
@@ -141,10 +175,58 @@ impl ObjectReader {
         let range = self.next_at..end;
         self.next_at = end;
         let len = range.end - range.start;
-        Some((
+        let (tx, chunks) = tokio::sync::mpsc::channel(CHUNKS_AHEAD);
+        let task = store::runtime().spawn(async move {
+            let options = object_store::GetOptions::new().with_range(Some(range));
+            let mut body = match store.get_opts(&key, options).await {
+                Ok(result) => result.into_stream(),
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            while let Some(chunk) = body.next().await {
+                let failed = chunk.is_err();
+                if tx.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Some(Fetch {
             len,
-            store::runtime().spawn(async move { store.get_range(&key, range).await }),
-        ))
+            got: 0,
+            chunks,
+            task,
+        })
+    }
+
+    /// The next chunk of the object, empty at its end.
+    fn next_chunk(&mut self) -> io::Result<Bytes> {
+        loop {
+            while self.ahead.len() < AHEAD {
+                match self.fetch() {
+                    Some(f) => self.ahead.push_back(f),
+                    None => break,
+                }
+            }
+            let Some(range) = self.ahead.front_mut() else {
+                return Ok(Bytes::new());
+            };
+            match range.next() {
+                Next::Chunk(bytes) if bytes.is_empty() => {}
+                Next::Chunk(bytes) => return Ok(bytes),
+                Next::Done => {
+                    self.ahead.pop_front();
+                }
+                Next::Short => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the object ended before the size it was listed with",
+                    ));
+                }
+                Next::Failed(e) => return Err(e),
+            }
+        }
     }
 }
 
@@ -154,45 +236,14 @@ impl Read for ObjectReader {
             return Ok(0);
         }
         if self.current.is_empty() {
-            if self.short {
-                self.failed = true;
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the object ended before the size it was listed with",
-                ));
-            }
-            while self.ahead.len() < AHEAD && !self.short {
-                match self.fetch() {
-                    Some(f) => self.ahead.push_back(f),
-                    None => break,
-                }
-            }
-            let Some((len, task)) = self.ahead.pop_front() else {
-                return Ok(0);
-            };
-            let got = store::block_on(task)
-                .map_err(io::Error::other)
-                .and_then(|r| r.map_err(store::io_error));
-            match got {
-                Ok(bytes) if bytes.is_empty() => {
-                    self.failed = true;
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the object ended before the size it was listed with",
-                    ));
-                }
-                Ok(bytes) => {
-                    self.short = (bytes.len() as u64) < len;
-                    self.current = bytes;
-                }
+            match self.next_chunk() {
+                Ok(bytes) => self.current = bytes,
                 Err(e) => {
                     self.failed = true;
+                    for range in self.ahead.drain(..) {
+                        range.task.abort();
+                    }
                     return Err(e);
-                }
-            }
-            if self.short {
-                for (_, task) in self.ahead.drain(..) {
-                    task.abort();
                 }
             }
         }
@@ -205,8 +256,8 @@ impl Read for ObjectReader {
 
 impl Drop for ObjectReader {
     fn drop(&mut self) {
-        for (_, task) in self.ahead.drain(..) {
-            task.abort();
+        for range in self.ahead.drain(..) {
+            range.task.abort();
         }
     }
 }
