@@ -468,7 +468,12 @@ fn send_through(tmp: &TempDir, recipe: &Path, input: &Path, extra: &[&str]) -> (
     ));
     // One request in flight: the calls arrive in input order (an alias call goes alone to
     // /alias, and with more requests in flight it could overtake the batch before it).
-    let mut args = vec!["--transform", recipe.to_str().unwrap(), "--concurrency", "1"];
+    let mut args = vec![
+        "--transform",
+        recipe.to_str().unwrap(),
+        "--concurrency",
+        "1",
+    ];
     args.extend_from_slice(extra);
     let o = output(helpers::send_cmd(&srv, &state, &args).arg(input));
     if code(&o) != 0 {
