@@ -81,7 +81,7 @@ impl Target {
     }
 
     /// Opens what the run writes: the pipe or device itself for a stream, else the temporary
-    /// name, created exclusively (see [`create_temp`]).
+    /// name, created exclusively (see `create_temp`).
     pub fn open(&self) -> Result<File> {
         if self.stream {
             return OpenOptions::new()
