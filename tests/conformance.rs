@@ -1,9 +1,7 @@
 //! Every conformance case, run through the library and through the built binary.
 
-mod common;
-
-use common::run::{convert_cmd, output};
-use common::{Case, NOW_MS, cases, check_calls};
+use crate::common::run::{convert_cmd, output};
+use crate::common::{Case, NOW_MS, cases, check_calls};
 use track2pipelines::translate::{Options, Output, translate_line};
 
 fn run_library(case: &Case) -> (Vec<String>, Vec<(Option<u32>, String)>) {
@@ -152,7 +150,7 @@ fn every_case_through_the_binary() {
 /// string escapes and whitespace do not.
 #[test]
 fn canon_keeps_key_order_and_number_text_and_decodes_strings() {
-    use common::canon;
+    use crate::common::canon;
     assert_eq!(
         canon(r#"{ "a": "\u00e9\n", "b": [1, 2.50] }"#),
         canon("{\"a\":\"é\\n\",\"b\":[1,2.50]}")

@@ -8,15 +8,15 @@
 //! reject positions (`line` where a record starts, `offset`, `raw`) and byte-identical output
 //! whatever the block size or thread count; the manifest's accounting.
 //!
-//! Calls are compared exactly with `common::canon` (key order and number text matter);
+//! Calls are compared exactly with `crate::common::canon` (key order and number text matter);
 //! `"messageId":"<derived>"` in an expected call stands for a derived ULID whose time is the
 //! call's timestamp. Where the rules are silent, the test asserts the current behaviour and says
 //! so in a `// decision:` comment.
 
-mod common;
-
-use common::run::{convert_cmd, gzip, manifest, output, output_with_stdin, stderr, zstd_frame};
-use common::{Case, canon, check_calls};
+use crate::common::run::{
+    convert_cmd, gzip, manifest, output, output_with_stdin, stderr, zstd_frame,
+};
+use crate::common::{Case, canon, check_calls};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1165,7 +1165,7 @@ fn compressed_csv_inputs() {
 #[test]
 fn samples_convert_and_account() {
     let dir = tempfile::tempdir().unwrap();
-    let samples = common::repo_file("samples/csv");
+    let samples = crate::common::repo_file("samples/csv");
     let run = convert(dir.path(), &[], &[&samples]);
     let inputs = run.manifest["inputs"].as_array().unwrap();
     assert_eq!(inputs.len(), 4);

@@ -1,14 +1,12 @@
 //! Unit-style tests of the mapping (docs/mapping.md), one module per call family.
 //!
 //! They complement `tests/conformance.rs`: the cases here are the ones the conformance file does
-//! not hold. Calls are compared exactly with `common::canon` (key order and number text are
+//! not hold. Calls are compared exactly with `crate::common::canon` (key order and number text are
 //! significant); `"messageId":"<derived>"` in an expected call stands for a derived ULID whose
 //! time is the call's timestamp. Where the rules are silent and the code made a choice, the test
 //! asserts the current behaviour and says so in a `// decision:` comment.
 
-mod common;
-
-use common::{Case, NOW_MS, canon, check_calls};
+use crate::common::{Case, NOW_MS, canon, check_calls};
 use track2pipelines::translate::{Counts, MessageIds, Options, Output, Rejected, translate_line};
 
 const NOW: &str = "2026-01-01T00:00:00.000Z";

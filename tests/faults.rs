@@ -10,10 +10,10 @@
 //!
 //! Signals and limits come from the shell (`kill`, `ulimit`), so no extra crate is needed.
 
-mod common;
-
-use common::NOW;
-use common::run::{CONVERT, bin, convert_cmd, files, signal, skip, stderr, wait_exit, write_file};
+use crate::common::NOW;
+use crate::common::run::{
+    CONVERT, bin, convert_cmd, files, signal, skip, stderr, wait_exit, write_file,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -47,9 +47,6 @@
 //! `additionalProperties: false`, so `context.journeys` is allowed without being described; and
 //! the `group` schema requires neither `groupId` nor a user/anonymous id.
 
-mod common;
-mod inputs;
-
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -401,7 +398,7 @@ fn binary_output_validates() {
     std::fs::write(&input, lines).expect("writing the input file");
     let out = tmp.path().join("out");
 
-    let output = common::run::t2p()
+    let output = crate::common::run::t2p()
         .arg("convert")
         .arg("--out")
         .arg(&out)
@@ -649,7 +646,7 @@ fn validator_is_not_vacuous() {
 
 /// Runs `convert` with `flags` on `inputs` into `out`; exit 0 or 3 (some records rejected).
 fn convert_into(out: &Path, flags: &[&str], inputs: &[PathBuf]) {
-    let output = common::run::t2p()
+    let output = crate::common::run::t2p()
         .args([
             "convert",
             "--now",
@@ -702,7 +699,7 @@ fn every_written_call_passes_the_send_check_and_the_batch_schema() {
     ];
     convert_into(&outs[0], &[], &[repo_path("samples")]);
     convert_into(&outs[1], &["--email-trait"], &[cases]);
-    convert_into(&outs[2], &[], &[inputs::inputs(tmp.path())]);
+    convert_into(&outs[2], &[], &[crate::inputs::inputs(tmp.path())]);
     let mut failures = Vec::new();
     let mut checked = BTreeSet::new();
     let mut count = 0;

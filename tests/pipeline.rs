@@ -6,10 +6,8 @@
 //! and `--overwrite`; NDJSON framing and reject positions; stdin; damaged inputs; reading
 //! compressed output with the standard tools; `check`; exit statuses.
 
-mod common;
-
-use common::NOW;
-use common::run::{
+use crate::common::NOW;
+use crate::common::run::{
     CONVERT, convert_cmd, decompress, files, gzip, lines_of, output, output_with_stdin, t2p,
     zstd_frame,
 };
@@ -206,7 +204,10 @@ fn v1_event(who: &str, name: &str, ts: u64) -> String {
 /// repeated with other people and call times, plus blank lines, invalid JSON (some long),
 /// invalid UTF-8, unknown shapes, CRLF lines, calls over 2000 bytes and one over 32 KB.
 fn mixed_input(n: usize) -> Vec<u8> {
-    let inputs: Vec<String> = common::cases().into_iter().map(|c| c.input).collect();
+    let inputs: Vec<String> = crate::common::cases()
+        .into_iter()
+        .map(|c| c.input)
+        .collect();
     let mut out = Vec::new();
     for i in 0..n {
         let ts = 1_692_886_522 + i as u64 * 97;

@@ -4,14 +4,8 @@
 //! `--progress auto` prints none. Runs are made slow on purpose: `send` with a low `--rate`
 //! against the test server on 127.0.0.1, `convert` and `check` reading a trickling stdin.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use helpers::*;
-use server::Server;
+use crate::helpers::*;
+use crate::server::Server;
 use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;

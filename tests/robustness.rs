@@ -8,10 +8,8 @@
 //! (`raw`, or `raw_base64` when they are not UTF-8), and for a whole-line reject those bytes
 //! are the input line, found again at the entry's `offset`.
 
-mod common;
-
+use crate::common::run::{convert_cmd, json_lines, manifest, manifest_parts, output, stderr};
 use base64::Engine;
-use common::run::{convert_cmd, json_lines, manifest, manifest_parts, output, stderr};
 use proptest::prelude::*;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -20,7 +18,7 @@ use tempfile::TempDir;
 use track2pipelines::translate::{Counts, Options, Output, translate_line};
 
 fn opts() -> Options {
-    Options::new(common::NOW_MS)
+    Options::new(crate::common::NOW_MS)
 }
 
 /// Translates `line` and checks what must hold for any input; returns the counts and output.
@@ -61,7 +59,7 @@ fn reject_code(out: &Output) -> &'static str {
 
 /// Inputs of the conformance suite: real records to mutate.
 fn seeds() -> Vec<Vec<u8>> {
-    common::cases()
+    crate::common::cases()
         .into_iter()
         .map(|c| c.input.into_bytes())
         .collect()

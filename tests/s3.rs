@@ -4,14 +4,9 @@
 //! The objects are checked with the object_store crate's own S3 client. `send` reads from the
 //! bucket and delivers to the Pipelines-compatible test server on 127.0.0.1.
 
-mod common;
-mod inputs;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use common::run::{files, finished, partitions, t2p};
+use crate::common::run::{files, finished, partitions, t2p};
+use crate::inputs::{LAYOUT, inputs};
 use futures_util::TryStreamExt;
-use inputs::{LAYOUT, inputs};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -174,7 +169,7 @@ fn put(s3: &AmazonS3, key: &str, bytes: Vec<u8>) {
 
 /// Error entries as (file name of the source, offset, code, raw).
 fn error_keys(texts: &[&[u8]]) -> Vec<(String, u64, String, String)> {
-    let mut keys = common::run::error_keys(texts);
+    let mut keys = crate::common::run::error_keys(texts);
     for (source, ..) in &mut keys {
         *source = source.rsplit('/').next().unwrap().to_owned();
     }
@@ -364,7 +359,7 @@ fn s3_failures_are_clear_and_leave_no_manifest() {
     let moto = Moto::start();
     moto.bucket("real");
     let s3 = moto.client("real");
-    put(&s3, "in/a.ndjson", inputs::records(50, 1));
+    put(&s3, "in/a.ndjson", crate::inputs::records(50, 1));
     let cases: [(&str, &str, &str); 4] = [
         ("s3://nobucket/in/", "s3://real/out1", "nobucket"),
         (
@@ -420,7 +415,7 @@ fn s3_wrong_credentials_are_refused_before_anything_is_written() {
     moto.bucket("locked");
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("a.ndjson");
-    std::fs::write(&input, inputs::records(20, 1)).unwrap();
+    std::fs::write(&input, crate::inputs::records(20, 1)).unwrap();
     let (code, err) = convert(&moto, "s3://locked/out", &[], input.to_str().unwrap());
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -444,7 +439,7 @@ fn s3_sigterm_during_the_uploads_stops_and_removes_what_it_uploaded() {
     let s3 = moto.client("term");
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("a.ndjson");
-    std::fs::write(&input, inputs::records(20_000, 3)).unwrap();
+    std::fs::write(&input, crate::inputs::records(20_000, 3)).unwrap();
     let mut child = moto
         .t2p()
         .args(["convert", "--quiet", "--now", "2024-01-01T00:00:00Z"])
@@ -504,7 +499,7 @@ fn s3_keys_the_client_cannot_name_are_handled() {
     let s3 = moto.client("odd");
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("a.ndjson");
-    std::fs::write(&input, inputs::records(50, 4)).unwrap();
+    std::fs::write(&input, crate::inputs::records(50, 4)).unwrap();
     let (code, err) = convert(&moto, "s3://odd/out", &[], input.to_str().unwrap());
     assert!(code == 0 || code == 3, "{err}");
     let first = objects(&s3, "out");
@@ -533,8 +528,8 @@ fn s3_keys_the_client_cannot_name_are_handled() {
         }
     }
 
-    moto.put_raw("odd", "in/a.ndjson", &inputs::records(5, 5));
-    moto.put_raw("odd", "in//b.ndjson", &inputs::records(5, 6));
+    moto.put_raw("odd", "in/a.ndjson", &crate::inputs::records(5, 5));
+    moto.put_raw("odd", "in//b.ndjson", &crate::inputs::records(5, 6));
     let local = tmp.path().join("out");
     let (code, err) = convert(&moto, local.to_str().unwrap(), &[], "s3://odd/in/");
     assert_eq!(code, 2, "{err}");
@@ -547,7 +542,7 @@ const SEND_KEY: &str = "s3-send-key";
 /// `send --endpoint SRV --state STATE --concurrency 1 --sent-at keep [args] INPUT`, against moto.
 fn send(
     moto: &Moto,
-    srv: &server::Server,
+    srv: &crate::server::Server,
     state: &std::path::Path,
     args: &[&str],
     input: &str,
@@ -582,7 +577,7 @@ fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
     let flat = [
         "--quiet",
         "--now",
-        inputs::NOW,
+        crate::inputs::NOW,
         "--partition-by",
         "none",
         "--max-file-records",
@@ -598,7 +593,7 @@ fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
             .arg(&local_in),
     );
     assert_eq!(code, 3, "{err}");
-    let want = common::run::manifest_calls(&local_out);
+    let want = crate::common::run::manifest_calls(&local_out);
     assert!(want.len() > 100, "{}", want.len());
     let (code, err) = finished(
         moto.t2p()
@@ -609,7 +604,7 @@ fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
     assert_eq!(code, 3, "{err}");
 
     // The whole output, from the bucket: every call, in order.
-    let srv = server::Server::start(SEND_KEY, 0, false);
+    let srv = crate::server::Server::start(SEND_KEY, 0, false);
     let (code, err) = send(
         &moto,
         &srv,
@@ -632,7 +627,7 @@ fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
     );
 
     // Two shards, each with its own state: every call once in all, each share in order.
-    let srv = server::Server::start(SEND_KEY, 0, false);
+    let srv = crate::server::Server::start(SEND_KEY, 0, false);
     let mut shares = Vec::new();
     for k in 0..2 {
         let state = tmp.path().join(format!("st-{k}"));
@@ -657,7 +652,7 @@ fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
         format!("{}\n", want[1..3].join("\n")).into_bytes(),
     );
     put(&s3, "nd/a.ndjson", format!("{}\n", want[0]).into_bytes());
-    let srv = server::Server::start(SEND_KEY, 0, false);
+    let srv = crate::server::Server::start(SEND_KEY, 0, false);
     let (code, err) = send(
         &moto,
         &srv,
@@ -685,7 +680,7 @@ fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
         "half/part-0000-00000.ndjson",
         format!("{}\n", want[0]).into_bytes(),
     );
-    let srv = server::Server::start(SEND_KEY, 0, false);
+    let srv = crate::server::Server::start(SEND_KEY, 0, false);
     let (code, err) = send(
         &moto,
         &srv,
@@ -703,7 +698,7 @@ fn send_reads_a_convert_output_and_ndjson_objects_from_a_bucket() {
         .find(|k| k.starts_with("part-"))
         .unwrap();
     put(&s3, &format!("out/{part}"), b"{}\n".to_vec());
-    let srv = server::Server::start(SEND_KEY, 0, false);
+    let srv = crate::server::Server::start(SEND_KEY, 0, false);
     let (code, err) = send(
         &moto,
         &srv,

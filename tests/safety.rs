@@ -11,12 +11,10 @@
 //! that shrink while read; signals during cleanup; FIFOs in input directories; flag checks;
 //! RFC 3339 bounds; lone surrogates.
 
-mod common;
-
-use common::run::{
+use crate::common::run::{
     bin, code, convert_cmd, json_lines, manifest, signal, skip, stderr, t2p, wait_exit, write_file,
 };
-use common::{NOW, repo_file};
+use crate::common::{NOW, repo_file};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::ffi::OsStr;

@@ -4,16 +4,10 @@
 //! `send` with a selection against the test server; a resume with another selection refused;
 //! and every recipe of the cookbook run on its example.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use common::repo_file;
-use common::run::{code, convert_cmd, json_lines, manifest, manifest_calls, output, stderr};
+use crate::common::repo_file;
+use crate::common::run::{code, convert_cmd, json_lines, manifest, manifest_calls, output, stderr};
+use crate::server::Server;
 use serde_json::Value;
-use server::Server;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
@@ -347,12 +341,12 @@ fn a_program_that_does_not_compile_exits_2_before_anything_is_written() {
 #[test]
 fn send_with_filters_and_a_transform_delivers_exactly_the_selection() {
     let tmp = TempDir::new().unwrap();
-    let (out, lines) = helpers::converted_samples(&tmp);
-    let srv = Server::start(helpers::KEY, 0, false);
+    let (out, lines) = crate::helpers::converted_samples(&tmp);
+    let srv = Server::start(crate::helpers::KEY, 0, false);
     let state = tmp.path().join("st");
     let jq = program(&tmp, "t.jq", ".properties.sent_by = \"replay\"");
     let o = output(
-        helpers::send_cmd(
+        crate::helpers::send_cmd(
             &srv,
             &state,
             &[
@@ -383,7 +377,7 @@ fn send_with_filters_and_a_transform_delivers_exactly_the_selection() {
     got.sort_by_key(key);
     want.sort_by_key(key);
     assert_eq!(got, want);
-    let m = helpers::manifest(&state);
+    let m = crate::helpers::manifest(&state);
     assert_eq!(m["calls_acknowledged"], want.len());
     assert_eq!(m["calls_filtered"], (lines.len() - want.len()) as u64);
     assert_eq!(m["calls_unacknowledged"], 0);
@@ -392,10 +386,10 @@ fn send_with_filters_and_a_transform_delivers_exactly_the_selection() {
 #[test]
 fn a_state_made_with_another_selection_is_refused_unless_restart() {
     let tmp = TempDir::new().unwrap();
-    let (out, lines) = helpers::converted_samples(&tmp);
-    let srv = Server::start(helpers::KEY, 0, false);
+    let (out, lines) = crate::helpers::converted_samples(&tmp);
+    let srv = Server::start(crate::helpers::KEY, 0, false);
     let state = tmp.path().join("st");
-    let send = |args: &[&str]| output(helpers::send_cmd(&srv, &state, args).arg(&out));
+    let send = |args: &[&str]| output(crate::helpers::send_cmd(&srv, &state, args).arg(&out));
     let o = send(&["--types", "identify"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let identifies = lines
@@ -422,18 +416,18 @@ fn a_state_made_with_another_selection_is_refused_unless_restart() {
 #[test]
 fn send_from_track_applies_the_selection_in_its_conversion() {
     let tmp = TempDir::new().unwrap();
-    let srv = Server::start(helpers::KEY, 0, false);
+    let srv = Server::start(crate::helpers::KEY, 0, false);
     let state = tmp.path().join("st");
     let input = repo_file("samples/track-2023-08.ndjson");
     let args = [
         "--from",
         "track",
         "--now",
-        common::NOW,
+        crate::common::NOW,
         "--types",
         "alias,group",
     ];
-    let o = output(helpers::send_cmd(&srv, &state, &args).arg(&input));
+    let o = output(crate::helpers::send_cmd(&srv, &state, &args).arg(&input));
     // 3: the sample holds records the mapping rejects.
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     let (all, _) = {
@@ -448,11 +442,18 @@ fn send_from_track_applies_the_selection_in_its_conversion() {
         .count();
     assert!(want > 0);
     assert_eq!(srv.calls().len(), want);
-    let m = helpers::manifest(&state);
+    let m = crate::helpers::manifest(&state);
     assert_eq!(m["calls_filtered"], (all.len() - want) as u64);
     // Another selection: the conversion is not reused, the state refused.
-    let args = ["--from", "track", "--now", common::NOW, "--types", "alias"];
-    let o = output(helpers::send_cmd(&srv, &state, &args).arg(&input));
+    let args = [
+        "--from",
+        "track",
+        "--now",
+        crate::common::NOW,
+        "--types",
+        "alias",
+    ];
+    let o = output(crate::helpers::send_cmd(&srv, &state, &args).arg(&input));
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
 
@@ -461,7 +462,7 @@ fn send_from_track_applies_the_selection_in_its_conversion() {
 /// The calls the test server kept, and the run's exit status (its stderr printed when it is
 /// not 0).
 fn send_through(tmp: &TempDir, recipe: &Path, input: &Path, extra: &[&str]) -> (Vec<String>, i32) {
-    let srv = Server::start(helpers::KEY, 0, false);
+    let srv = Server::start(crate::helpers::KEY, 0, false);
     let state = tmp.path().join(format!(
         "st-{}",
         recipe.file_stem().unwrap().to_string_lossy()
@@ -475,7 +476,7 @@ fn send_through(tmp: &TempDir, recipe: &Path, input: &Path, extra: &[&str]) -> (
         "1",
     ];
     args.extend_from_slice(extra);
-    let o = output(helpers::send_cmd(&srv, &state, &args).arg(input));
+    let o = output(crate::helpers::send_cmd(&srv, &state, &args).arg(input));
     if code(&o) != 0 {
         eprintln!("{}", String::from_utf8_lossy(&o.stderr));
     }
@@ -500,10 +501,10 @@ fn every_cookbook_recipe_turns_its_example_into_the_documented_calls() {
             continue; // tested on its archive file below
         }
         let want = std::fs::read_to_string(dir.join(format!("{stem}.out.ndjson"))).unwrap();
-        let want: Vec<String> = want.lines().map(common::canon).collect();
+        let want: Vec<String> = want.lines().map(crate::common::canon).collect();
         let (got, status) = send_through(&tmp, recipe, &input, &["--sent-at", "keep"]);
         assert_eq!(status, 0, "{stem}");
-        let got: Vec<String> = got.iter().map(|c| common::canon(c)).collect();
+        let got: Vec<String> = got.iter().map(|c| crate::common::canon(c)).collect();
         assert_eq!(
             got, want,
             "{stem}: the calls of {stem}.out.ndjson, keys in their order"
@@ -570,8 +571,8 @@ fn a_segment_storage_archive_becomes_calls_send_delivers() {
     // Without the recipe the same archive would carry the storage fields (and the key) out.
     let plain = tmp.path().join("plain");
     std::fs::create_dir(&plain).unwrap();
-    let srv = Server::start(helpers::KEY, 0, false);
-    let o = output(helpers::send_cmd(&srv, &plain.join("st"), &[]).arg(&archive));
+    let srv = Server::start(crate::helpers::KEY, 0, false);
+    let o = output(crate::helpers::send_cmd(&srv, &plain.join("st"), &[]).arg(&archive));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let sent = srv.calls();
     assert!(!sent.is_empty(), "{}", stderr(&o));

@@ -8,15 +8,9 @@
 //! delivered; 401 stops at once; the rate is never exceeded; `--limit`; recent calls. Every wait
 //! is bounded. Resume and state are in `tests/send_state.rs`.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use helpers::*;
+use crate::helpers::*;
+use crate::server::{Fault, Server};
 use serde_json::Value;
-use server::{Fault, Server};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -227,7 +221,11 @@ fn mixed_faults_deliver_every_call_and_never_an_oversized_body() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(delivered(&srv).len(), 800);
     assert_eq!(srv.shared.oversized.load(Ordering::SeqCst), 0);
-    assert!(srv.seen().iter().all(|s| s.bytes <= server::MAX_BODY));
+    assert!(
+        srv.seen()
+            .iter()
+            .all(|s| s.bytes <= crate::server::MAX_BODY)
+    );
     assert!(srv.seen().iter().any(|s| s.bytes > 400_000), "full batches");
 }
 

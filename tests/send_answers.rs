@@ -4,15 +4,9 @@
 //! real binary runs against the test server of `tests/common/pipelines_server.rs` on
 //! 127.0.0.1; every run is bounded in time, every request loop in count.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
+use crate::helpers::*;
+use crate::server::{Fault, Server};
 use base64::Engine;
-use helpers::*;
-use server::{Fault, Server};
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

@@ -5,14 +5,8 @@
 //! real binary against the test server of `tests/common/pipelines_server.rs` on 127.0.0.1 and
 //! proves that it received no request and that the state directory was not made.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use helpers::*;
-use server::Server;
+use crate::helpers::*;
+use crate::server::Server;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use tempfile::TempDir;

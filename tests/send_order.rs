@@ -7,16 +7,10 @@
 //! convert shards merged) and from `send --from track`; an output partitioned by type or by
 //! date is refused before any request (exit 2), naming the layouts that work.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use common::run::convert_cmd;
-use helpers::*;
+use crate::common::run::convert_cmd;
+use crate::helpers::*;
+use crate::server::Server;
 use serde_json::Value;
-use server::Server;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 

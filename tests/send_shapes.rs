@@ -3,14 +3,8 @@
 //! against the test server on 127.0.0.1. A line that fails is an `invalid_call` entry with the
 //! reason; a Track API line says to use `--from track`.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use helpers::*;
-use server::Server;
+use crate::helpers::*;
+use crate::server::Server;
 use tempfile::TempDir;
 
 #[test]

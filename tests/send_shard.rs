@@ -7,15 +7,9 @@
 //! the scheduler's variable; a merged manifest is sharded like a single one; `--shard` on any
 //! other input exits 2; a state made for another shard exits 2 unless `--restart`.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use common::run::{convert_cmd, manifest_parts};
-use helpers::*;
-use server::Server;
+use crate::common::run::{convert_cmd, manifest_parts};
+use crate::helpers::*;
+use crate::server::Server;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;

@@ -4,15 +4,9 @@
 //! runs against the test server of `tests/common/pipelines_server.rs` on 127.0.0.1; every wait
 //! is bounded; signals come from the shell's `kill`.
 
-mod common;
-#[path = "common/send_helpers.rs"]
-mod helpers;
-#[path = "common/pipelines_server.rs"]
-mod server;
-
-use helpers::*;
+use crate::helpers::*;
+use crate::server::{Fault, Server};
 use serde_json::Value;
-use server::{Fault, Server};
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
 use std::time::Duration;

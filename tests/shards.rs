@@ -6,11 +6,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-mod common;
-mod inputs;
-
-use common::run::{code, error_keys, files, finished, output, read_json as manifest, stderr, t2p};
-use inputs::{LAYOUT, NOW, inputs};
+use crate::common::run::{
+    code, error_keys, files, finished, output, read_json as manifest, stderr, t2p,
+};
+use crate::inputs::{LAYOUT, NOW, inputs};
 
 fn convert(out: &Path, extra: &[&str], input: &Path) -> (i32, String) {
     finished(
@@ -37,7 +36,7 @@ fn merged(out: &Path) {
 
 /// Part files' text concatenated per partition directory, in name order (shard, then number).
 fn partitions(all: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
-    common::run::partitions(all)
+    crate::common::run::partitions(all)
         .into_iter()
         .map(|(dir, bytes)| (dir, String::from_utf8(bytes).unwrap()))
         .collect()

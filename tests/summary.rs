@@ -1,8 +1,6 @@
 //! The end-of-run summary on stderr: counts read as words ("1 record", "2 records").
 
-mod common;
-
-use common::run::t2p;
+use crate::common::run::t2p;
 use serde_json::Value;
 use std::path::Path;
 

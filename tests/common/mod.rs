@@ -1,7 +1,6 @@
 //! Shared helpers of the integration tests: the conformance cases, an exact JSON comparator
 //! and, in [`run`], running the binary and reading what it wrote. Nothing here imports the
 //! crate under test.
-#![allow(dead_code)]
 
 pub mod run;
 

@@ -1,10 +1,9 @@
 //! Helpers shared by the `send` integration tests (`tests/send.rs`, `tests/send_state.rs`):
 //! running the binary against the test server, generating calls, reading the state.
-#![allow(dead_code, unused_imports)]
 
 pub use crate::common::NOW;
 pub use crate::common::repo_file as repo;
-pub use crate::common::run::{bin, code, output as run, signal, stderr, t2p};
+pub use crate::common::run::{code, output as run, signal, stderr, t2p};
 use crate::common::run::{convert_cmd, manifest_calls, wait_exit};
 use crate::server::Server;
 use serde_json::Value;

@@ -1,6 +1,5 @@
 //! The inputs the shard tests share: a plain NDJSON file large enough to be cut, a .zst, a .gz,
 //! a CSV and a small plain file, with records of every kind (calls, rejects, blank lines).
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
