@@ -4,6 +4,7 @@
 //! [`Config::check`]).
 
 mod builder;
+pub(crate) mod paths;
 
 pub use builder::{
     ConfigBuilder, DEFAULT_BLOCK_BYTES, DEFAULT_IDLE_FRAME_BYTES, DEFAULT_MAX_FILE_BYTES,

@@ -3,31 +3,10 @@
 //! below an output directory.
 
 use super::Job;
+use crate::config::paths::{inputs_against_out, local_out, resolved};
 use crate::error::{Error, Result};
 use crate::target::Target;
 use std::path::{Path, PathBuf};
-
-/// `path` made absolute with every existing part resolved (links included), so two spellings
-/// of one place compare equal; the part that does not exist yet is appended as written.
-fn resolved(path: &Path) -> PathBuf {
-    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut tail = Vec::new();
-    let mut head = abs.as_path();
-    loop {
-        if let Ok(real) = head.canonicalize() {
-            let mut out = real;
-            out.extend(tail.iter().rev());
-            return out;
-        }
-        match (head.parent(), head.file_name()) {
-            (Some(parent), Some(name)) => {
-                tail.push(name.to_os_string());
-                head = parent;
-            }
-            _ => return abs,
-        }
-    }
-}
 
 /// The inputs as given, checked against the run's outputs (docs/mapping.md §13): an input at or
 /// below `--out` is refused; `--out` inside an input directory is skipped by discovery
@@ -37,29 +16,9 @@ pub(super) fn check_paths(
     out: Option<&Path>,
     files: &[(&str, &Target)],
 ) -> Result<Option<PathBuf>> {
-    let is_url = |p: &Path| p.to_str().is_some_and(crate::store::is_url);
     // An object-store `--out` is checked against the inputs when they are listed.
-    let out = out.filter(|o| !is_url(o)).map(resolved);
-    let mut exclude = None;
-    let mut given = Vec::new();
-    for input in inputs.iter().filter(|i| i.as_os_str() != "-" && !is_url(i)) {
-        let real = input
-            .canonicalize()
-            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", input.display())))?;
-        if let Some(out) = &out {
-            if real.starts_with(out) {
-                return Err(Error::Usage(format!(
-                    "input {} is inside --out {}: a run's output never holds its inputs",
-                    input.display(),
-                    out.display()
-                )));
-            }
-            if real.is_dir() && out.starts_with(&real) {
-                exclude = Some(out.clone());
-            }
-        }
-        given.push((input, real));
-    }
+    let out = local_out(out);
+    let (given, exclude) = inputs_against_out(inputs, out.as_deref())?;
     for (flag, target) in files {
         let real = resolved(&target.path);
         if let Some(out) = &out

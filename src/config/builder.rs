@@ -9,7 +9,7 @@ use super::{
 use crate::error::{Error, Result};
 use crate::target::Target;
 use crate::translate::Options;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `--max-line-bytes` by default: 16 MiB.
 pub const DEFAULT_MAX_LINE_BYTES: u64 = 16 << 20;
@@ -320,45 +320,10 @@ fn check_output(out: &OutputConfig) -> Result<()> {
     Ok(())
 }
 
-/// The inputs against a local output directory: an input at or below it is refused; an
-/// output directory inside an input directory is returned, for discovery to skip.
+/// The inputs against a local output directory (see [`super::paths`]): an input at or below it
+/// is refused; an output directory inside an input directory is returned, for discovery to
+/// skip.
 fn check_inputs(cfg: &Config) -> Result<Option<PathBuf>> {
-    let local = |p: &Path| !p.to_str().is_some_and(crate::store::is_url);
-    let Some(out) = (cfg.output.as_ref())
-        .map(|o| o.dir.as_path())
-        .filter(|o| local(o))
-    else {
-        return Ok(None);
-    };
-    let out = resolved(out)?;
-    let mut exclude = None;
-    for input in (cfg.inputs.iter()).filter(|i| i.as_os_str() != "-" && local(i)) {
-        let real = input
-            .canonicalize()
-            .map_err(|e| Error::Usage(format!("cannot read input {}: {e}", input.display())))?;
-        if real.starts_with(&out) {
-            return Err(Error::Usage(format!(
-                "input {} is inside the output directory {}",
-                input.display(),
-                out.display()
-            )));
-        }
-        if real.is_dir() && out.starts_with(&real) {
-            exclude = Some(out.clone());
-        }
-    }
-    Ok(exclude)
-}
-
-/// `path` made absolute with its longest existing part resolved (links included), so two
-/// spellings of one place compare equal; the part that does not exist yet is kept as written.
-fn resolved(path: &Path) -> Result<PathBuf> {
-    let abs = std::path::absolute(path).map_err(|e| Error::io(path, e))?;
-    for head in abs.ancestors() {
-        if let Ok(real) = head.canonicalize() {
-            let tail = abs.strip_prefix(head).expect("an ancestor is a prefix");
-            return Ok(real.join(tail));
-        }
-    }
-    Ok(abs)
+    let out = super::paths::local_out(cfg.output.as_ref().map(|o| o.dir.as_path()));
+    Ok(super::paths::inputs_against_out(&cfg.inputs, out.as_deref())?.1)
 }

@@ -34,7 +34,9 @@ fn bookkeeping_names(scope: Scope) -> (String, String) {
     }
 }
 
-fn no_follow() -> OpenOptions {
+/// Open options that refuse a symbolic link at the last component (`O_NOFOLLOW`): the files
+/// of `--out` and of `send`'s state directory are never opened through a link.
+pub(crate) fn no_follow() -> OpenOptions {
     let mut o = OpenOptions::new();
     o.custom_flags(libc::O_NOFOLLOW);
     o

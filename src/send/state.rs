@@ -10,9 +10,8 @@
 use crate::error::{Error, Result};
 use crate::target::{create_temp, temp_of};
 use std::collections::BTreeSet;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -43,11 +42,7 @@ pub struct State {
     ours: Mutex<BTreeSet<String>>,
 }
 
-fn no_follow() -> OpenOptions {
-    let mut o = OpenOptions::new();
-    o.custom_flags(libc::O_NOFOLLOW);
-    o
-}
+use crate::output::dir::no_follow;
 
 fn link_refused(p: &Path) -> Error {
     Error::Usage(format!(
