@@ -239,22 +239,7 @@ impl<'o> Rec<'o> {
     /// written: the record is rejected, so that every call convert writes passes `send`'s
     /// check of the call shapes (docs/mapping.md, "Calls and the batch schema").
     pub fn emit(&mut self, call: &Call) -> Result<(), Reject> {
-        if let Some(what) = call.lacks() {
-            return Err(match what {
-                "userId or anonymousId" | "userId" => reject!(
-                    MissingIdentifier,
-                    "call {} ({}) would have no {what}",
-                    self.index,
-                    call.kind.as_str()
-                ),
-                _ => reject!(
-                    MissingField,
-                    "call {} ({}) would have no {what}",
-                    self.index,
-                    call.kind.as_str()
-                ),
-            });
-        }
+        self.check_members(call)?;
         let select = self.opts.select.as_deref();
         if let Some(cause) = select
             .and_then(|s| s.drop_cause(call.kind, Some(call.timestamp), call.event.as_deref()))
@@ -327,6 +312,22 @@ impl<'o> Rec<'o> {
 }
 
 impl Rec<'_> {
+    /// Rejects a call that lacks a member its type needs (`missing_identifier` for the
+    /// person, `missing_field` for anything else).
+    fn check_members(&self, call: &Call) -> Result<(), Reject> {
+        let Some(what) = call.lacks() else {
+            return Ok(());
+        };
+        let (index, kind) = (self.index, call.kind.as_str());
+        Err(match what {
+            "userId or anonymousId" | "userId" => reject!(
+                MissingIdentifier,
+                "call {index} ({kind}) would have no {what}"
+            ),
+            _ => reject!(MissingField, "call {index} ({kind}) would have no {what}"),
+        })
+    }
+
     /// Runs `--transform` on the call just written at `start`, putting its results in its
     /// place, each checked against the call size limit.
     fn transformed(&mut self, t: &Transform, start: usize, call: &Call) -> Result<(), Reject> {
