@@ -12,7 +12,7 @@
 //!
 //! Shards (`--shard K/N`, docs/send.md): only convert output directories may be sharded
 //! ([`source::check_shardable`]); their part files, in the manifests' order, are cut into N
-//! contiguous groups of nearly equal bytes, whole files only ([`source::take_share`], the split
+//! contiguous groups of nearly equal bytes, whole files only ([`source::take_file_share`], the split
 //! of [`crate::shard::split`] with no file splittable), and only group K is checked and sent.
 //! Everything after that is the plain send of those files; the shard is part of the state's
 //! identity, so a state made for another shard (or for no shard) is refused.
@@ -48,7 +48,7 @@ pub const RECENT: Duration = Duration::from_secs(72 * 3600);
 
 /// Live counters for the progress bar.
 #[derive(Debug, Default)]
-pub struct Live {
+pub struct Counters {
     /// Calls to send in all, when known (0 otherwise).
     pub total: AtomicU64,
     /// Calls read so far.
@@ -170,7 +170,7 @@ fn run(cfg: &SendConfig, cancel: &Cancel) -> Result<i32> {
     // From here on the state changes.
     let resumed = old.as_ref().map(|_| ledger_len);
     let (ledger_file, errors_file) = repair_state(cfg, &st, resumed, &identity, &done)?;
-    let live = Arc::new(Live::default());
+    let live = Arc::new(Counters::default());
     if let Some(t) = total {
         let limited = cfg.limit.map_or(t, |l| l.min(t));
         live.total.store(limited, Ordering::Relaxed);
@@ -263,7 +263,7 @@ fn resolve_inputs(
         }
     };
     if let Some(shard) = cfg.shard {
-        inputs = source::take_share(inputs, shard);
+        inputs = source::take_file_share(inputs, shard);
         identity["shard"] = serde_json::json!({ "index": shard.index, "count": shard.count });
     }
     source::verify(&mut inputs, report::display(cfg))?;
@@ -486,7 +486,7 @@ fn dry_run(
     inputs: &[source::Input],
     done: &Done,
     errors: (std::fs::File, PathBuf),
-    live: &Live,
+    live: &Counters,
     out: &mut Outcome,
 ) -> Result<()> {
     st.clear_dry_run()?;
@@ -540,7 +540,7 @@ fn send(
     inputs: &[source::Input],
     (done, resend): (&Done, &Resend),
     (ledger_file, errors): (std::fs::File, (std::fs::File, PathBuf)),
-    live: &Arc<Live>,
+    live: &Arc<Counters>,
     out: &mut Outcome,
 ) -> Result<()> {
     let key = cfg.key.as_ref().expect("a key outside --dry-run").expose();

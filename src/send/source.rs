@@ -3,11 +3,11 @@
 //! or objects, `-`), checked before any request
 //! (checksums, the recent-calls count), then read line by line into batches by a reader thread
 //! that hands them on through a small bounded channel. With `--shard K/N` only this shard's
-//! share of the part files is kept ([`take_share`]).
+//! share of the part files is kept ([`take_file_share`]).
 
 use super::batch::{Batch, Batcher, Other};
 use super::call::{self, Refusal, SentAt};
-use super::errors::{self, Code, Entry};
+use super::errors::{self, SendCode, SendEntry};
 use super::ledger::Record;
 use crate::config::InputFormat;
 use crate::error::{Error, Result};
@@ -103,7 +103,7 @@ pub fn check_shardable(inputs: &[String]) -> Result<()> {
 /// nearly equal bytes, whole files only (the split of docs/scale-out.md with no file
 /// splittable); group `shard.index` is kept. Every file is in exactly one group; a group may
 /// be empty when there are fewer files than shards.
-pub fn take_share(inputs: Vec<Input>, shard: crate::config::Shard) -> Vec<Input> {
+pub fn take_file_share(inputs: Vec<Input>, shard: crate::config::Shard) -> Vec<Input> {
     let extents: Vec<crate::shard::Extent> = inputs
         .iter()
         .map(|i| crate::shard::Extent {
@@ -321,7 +321,7 @@ fn selected<'b>(
     line: &'b [u8],
     (buf, shaped): &'b mut (Vec<u8>, Vec<crate::select::Shaped>),
     st: &mut ReadStats,
-) -> std::result::Result<Vec<&'b [u8]>, (Code, String)> {
+) -> std::result::Result<Vec<&'b [u8]>, (SendCode, String)> {
     let chosen = cfg
         .select
         .as_deref()
@@ -343,8 +343,8 @@ fn selected<'b>(
         Chosen::Failed(f) => {
             st.invalid += 1;
             Err(match f {
-                Failure::Invalid(m) => (Code::TransformInvalid, m),
-                Failure::Error(m) => (Code::TransformError, m),
+                Failure::Invalid(m) => (SendCode::TransformInvalid, m),
+                Failure::Error(m) => (SendCode::TransformError, m),
             })
         }
     }
@@ -446,7 +446,7 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
                     let raw = Some(&head[..]);
                     self.set_aside(
                         at,
-                        Code::CallTooLarge,
+                        SendCode::CallTooLarge,
                         &message,
                         raw,
                         Some(length),
@@ -467,7 +467,14 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
                         line,
                         offset,
                     };
-                    self.set_aside(at, Code::CorruptInput, &message, None, None, Other::Note);
+                    self.set_aside(
+                        at,
+                        SendCode::CorruptInput,
+                        &message,
+                        None,
+                        None,
+                        Other::Note,
+                    );
                     true
                 }
             };
@@ -549,11 +556,11 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
                 }
                 self.st.skipped_recent += 1;
                 let message = "the call is less than 72 hours old (--recent skip)";
-                (Code::RecentCall, message.to_owned())
+                (SendCode::RecentCall, message.to_owned())
             }
             Err(Refusal::Invalid(m)) => {
                 self.st.invalid += 1;
-                (Code::InvalidCall, m)
+                (SendCode::InvalidCall, m)
             }
             Err(Refusal::TooLarge(n)) => {
                 self.st.too_large += 1;
@@ -561,10 +568,10 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
                     "the call is {n} bytes as sent, over --max-call-bytes {}",
                     self.cfg.max_call_bytes
                 );
-                (Code::CallTooLarge, message)
+                (SendCode::CallTooLarge, message)
             }
         };
-        let kind = if code == Code::RecentCall {
+        let kind = if code == SendCode::RecentCall {
             Other::Skipped
         } else {
             Other::Invalid
@@ -592,13 +599,13 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
     fn set_aside(
         &mut self,
         at: At,
-        code: Code,
+        code: SendCode,
         message: &str,
         raw: Option<&[u8]>,
         length: Option<u64>,
         kind: Other,
     ) {
-        let entry = errors::line(&Entry {
+        let entry = errors::line(&SendEntry {
             source: at.name,
             line: at.line,
             offset: at.offset,
