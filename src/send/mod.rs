@@ -1,14 +1,30 @@
 //! `send`: delivers calls to the Data Pipelines HTTP API, at least once, resumably, within the
 //! API's limits (docs/send.md).
 //!
-//! Modules, in the order a call goes through them: [`config`] is the validated configuration
-//! (`src/cli/send.rs` builds it from the flags); [`track`] converts Track archives first
-//! (`--from track`); [`source`] resolves, checks and reads the inputs;
-//! [`call`] checks one call and sets its `sentAt`; [`batch`] packs calls into bodies;
-//! [`rate`] paces (token bucket, adaptive concurrency); [`retry`] reads answers;
-//! [`client`] is the HTTP side; [`dispatch`] drives the requests; [`ledger`] and [`state`]
-//! own the state directory; [`report`] is what the user sees. This module wires them
-//! together, one named step each (see [`run`]).
+//! Modules, in the order a call goes through them, from a part file to an HTTP request:
+//! - [`config`]: the validated configuration (`src/cli/send.rs` builds it from the flags);
+//! - [`track`]: with `--from track`, the Track archives are converted first, into a convert
+//!   output kept in the state directory;
+//! - [`convert_output`]: a convert output (a directory or a bucket prefix) read through its
+//!   `manifest.json`: its part files, in order, and the order check;
+//! - [`source`]: resolves and checks the inputs (checksums, the recent-calls count), then reads
+//!   them line by line on a reader thread ([`source::read_all`]), handing batches on;
+//! - [`call`]: one line checked as a call, its `sentAt` set;
+//! - [`batch`]: calls packed into request bodies, an `alias` call alone;
+//! - [`dispatch`]: the sender, a state machine that takes each batch, posts it and moves it
+//!   through one named transition per answer (acknowledge, retry, wait on 429, split, refuse,
+//!   stop);
+//! - [`rate`]: its pacing (token bucket, adaptive concurrency);
+//! - [`client`]: the HTTP side that posts a body and reports what came back
+//!   ([`client::Transport`]);
+//! - [`retry`]: what an answer means, one step of the sender's state machine;
+//! - [`ledger`]: each finished batch recorded durably, so a resumed send skips it;
+//! - [`state`]: the state directory that holds the ledger (locked, journaled);
+//! - [`errors`]: the `send-errors.ndjson` entries of lines not sent and calls refused, the
+//!   key redacted;
+//! - [`report`]: what the user sees (progress, summary, `send-manifest.json`).
+//!
+//! This module wires them together, one named step each (see [`run`]).
 //!
 //! Shards (`--shard K/N`, docs/send.md): only convert output directories may be sharded
 //! ([`source::check_shardable`]); their part files, in the manifests' order, are cut into N

@@ -2,7 +2,9 @@
 //! through its `manifest.json` ([`super::convert_output`]), Pipelines NDJSON files, directories
 //! or objects, `-`), checked before any request
 //! (checksums, the recent-calls count), then read line by line into batches by a reader thread
-//! that hands them on through a small bounded channel. With `--shard K/N` only this shard's
+//! that hands them on through a small bounded channel ([`read_all`]: per input, per line, per
+//! call; each call checked by [`super::call`] and packed by [`super::batch`], each line not
+//! sent set aside with its [`super::errors`] entry). With `--shard K/N` only this shard's
 //! share of the part files is kept ([`take_file_share`]).
 
 use super::batch::{Batch, Batcher, Other};
@@ -352,7 +354,7 @@ fn selected<'b>(
 
 /// Reads every input in order, forms batches, and hands on those not done yet (`done`);
 /// stops early when `emit` returns false (the sender stopped), when `--limit` is reached or
-/// when the run is cancelled. The batch open then is still handed on ([`Reader::flush`]).
+/// when the run is cancelled. The batch open then is still handed on.
 pub fn read_all(
     cfg: &ReadConfig,
     inputs: &[Input],
