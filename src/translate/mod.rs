@@ -235,26 +235,33 @@ impl<'o> Rec<'o> {
         }
     }
 
+    /// Rejects the record when `call` lacks a member its type needs (docs/mapping.md, "Calls
+    /// and the batch schema").
+    fn check_shape(&self, call: &Call) -> Result<(), Reject> {
+        let Some(what) = call.lacks() else {
+            return Ok(());
+        };
+        Err(match what {
+            "userId or anonymousId" | "userId" => reject!(
+                MissingIdentifier,
+                "call {} ({}) would have no {what}",
+                self.index,
+                call.kind.as_str()
+            ),
+            _ => reject!(
+                MissingField,
+                "call {} ({}) would have no {what}",
+                self.index,
+                call.kind.as_str()
+            ),
+        })
+    }
+
     /// Serializes one call of this record. A call that lacks a member its type needs is not
     /// written: the record is rejected, so that every call convert writes passes `send`'s
     /// check of the call shapes (docs/mapping.md, "Calls and the batch schema").
     pub fn emit(&mut self, call: &Call) -> Result<(), Reject> {
-        if let Some(what) = call.lacks() {
-            return Err(match what {
-                "userId or anonymousId" | "userId" => reject!(
-                    MissingIdentifier,
-                    "call {} ({}) would have no {what}",
-                    self.index,
-                    call.kind.as_str()
-                ),
-                _ => reject!(
-                    MissingField,
-                    "call {} ({}) would have no {what}",
-                    self.index,
-                    call.kind.as_str()
-                ),
-            });
-        }
+        self.check_shape(call)?;
         let select = self.opts.select.as_deref();
         if let Some(cause) = select
             .and_then(|s| s.drop_cause(call.kind, Some(call.timestamp), call.event.as_deref()))
