@@ -412,79 +412,71 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
     fn read_input(&mut self, si: usize, inp: &Input) -> Result<bool> {
         let max_line = self.cfg.max_call_bytes as u64 + (64 << 10);
         let reader = input::open(&inp.source, Arc::new(AtomicU64::new(0)))?;
-        let name = &*inp.source.name;
+        let first = At {
+            input: si,
+            name: &inp.source.name,
+            line: 0,
+            offset: 0,
+        };
         for piece in Framer::new(reader, 1 << 20, max_line) {
-            if self.cfg.cancel.is_requested() {
-                return Ok(false);
-            }
-            let go = match piece {
-                Piece::Records { data, line, offset } => {
-                    let at = At {
-                        input: si,
-                        name,
-                        line,
-                        offset,
-                    };
-                    self.records(at, inp.trusted, &data)?
-                }
-                Piece::TooLong {
-                    head,
-                    length,
-                    line,
-                    offset,
-                } => {
-                    self.st.lines += 1;
-                    self.st.too_large += 1;
-                    let message = format!(
-                        "the line is {length} bytes, over --max-call-bytes {}",
-                        self.cfg.max_call_bytes
-                    );
-                    let at = At {
-                        input: si,
-                        name,
-                        line,
-                        offset,
-                    };
-                    let raw = Some(&head[..]);
-                    self.set_aside(
-                        at,
-                        SendCode::CallTooLarge,
-                        &message,
-                        raw,
-                        Some(length),
-                        Other::Invalid,
-                    );
-                    true
-                }
-                Piece::Corrupt {
-                    line,
-                    offset,
-                    message,
-                    ..
-                } => {
-                    self.st.incomplete_inputs += 1;
-                    let at = At {
-                        input: si,
-                        name,
-                        line,
-                        offset,
-                    };
-                    self.set_aside(
-                        at,
-                        SendCode::CorruptInput,
-                        &message,
-                        None,
-                        None,
-                        Other::Note,
-                    );
-                    true
-                }
-            };
-            if !go {
+            if self.cfg.cancel.is_requested() || !self.piece(first, inp.trusted, piece)? {
                 return Ok(false);
             }
         }
         self.flush()
+    }
+
+    /// One piece of an input (`input` says which): a block of records, the head of a line
+    /// over the size limit, or the point where the input stopped being readable.
+    fn piece(&mut self, input: At, trusted: bool, piece: Piece) -> Result<bool> {
+        match piece {
+            Piece::Records { data, line, offset } => self.records(
+                At {
+                    line,
+                    offset,
+                    ..input
+                },
+                trusted,
+                &data,
+            ),
+            Piece::TooLong {
+                head,
+                length,
+                line,
+                offset,
+            } => {
+                self.st.lines += 1;
+                self.st.too_large += 1;
+                let message = format!(
+                    "the line is {length} bytes, over --max-call-bytes {}",
+                    self.cfg.max_call_bytes
+                );
+                let at = At {
+                    line,
+                    offset,
+                    ..input
+                };
+                let (code, kind) = (SendCode::CallTooLarge, Other::Invalid);
+                self.set_aside(at, code, &message, Some(&head), Some(length), kind);
+                Ok(true)
+            }
+            Piece::Corrupt {
+                line,
+                offset,
+                message,
+                ..
+            } => {
+                self.st.incomplete_inputs += 1;
+                let at = At {
+                    line,
+                    offset,
+                    ..input
+                };
+                let (code, kind) = (SendCode::CorruptInput, Other::Note);
+                self.set_aside(at, code, &message, None, None, kind);
+                Ok(true)
+            }
+        }
     }
 
     /// Reads the lines of one block of records; `at` is where its first line is.
