@@ -11,10 +11,10 @@
 //! back (parked): if the endpoint turns out to refuse everything (docs/send.md), the run stops
 //! and those calls stay unacknowledged instead of being recorded as refused.
 
-use super::Live;
+use super::Counters;
 use super::batch::{Batch, Span, sub_body};
 use super::client::{Reply, Route, Transport};
-use super::errors::{self, Code, Entry, Redactor};
+use super::errors::{self, Redactor, SendCode, SendEntry};
 use super::ledger::{Msg, Record};
 use super::rate::{Aimd, TokenBucket};
 use super::retry::{Attempt, Cause, Judge, Step};
@@ -114,7 +114,7 @@ struct Sender {
     /// Batches done with refusals before anything was acknowledged.
     parked: Vec<Tracker>,
     ledger: std::sync::mpsc::Sender<Msg>,
-    live: Arc<Live>,
+    live: Arc<Counters>,
 }
 
 /// Sends every batch `batches` yields through `transport`; returns what happened and why it
@@ -125,7 +125,7 @@ pub async fn run<T: Transport>(
     mut batches: mpsc::Receiver<Batch>,
     ledger: std::sync::mpsc::Sender<Msg>,
     mut durable: mpsc::UnboundedReceiver<usize>,
-    live: Arc<Live>,
+    live: Arc<Counters>,
 ) -> (Stats, Option<Stop>) {
     let mut s = Sender::new(settings, ledger, live);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
@@ -180,7 +180,11 @@ pub async fn run<T: Transport>(
 }
 
 impl Sender {
-    fn new(settings: Settings, ledger: std::sync::mpsc::Sender<Msg>, live: Arc<Live>) -> Sender {
+    fn new(
+        settings: Settings,
+        ledger: std::sync::mpsc::Sender<Msg>,
+        live: Arc<Counters>,
+    ) -> Sender {
         Sender {
             judge: Judge::new(
                 settings.max_retries,
@@ -434,12 +438,12 @@ impl Sender {
         let sources = Arc::clone(&self.settings.sources);
         self.live.refused.fetch_add(1, Ordering::Relaxed);
         self.settle(job.attempt.batch, |t| {
-            t.refusals.push(errors::line(&Entry {
+            t.refusals.push(errors::line(&SendEntry {
                 source: &sources[t.batch.source],
                 line: s.line,
                 offset: s.offset,
                 batch: t.batch.number,
-                code: Code::RefusedByServer,
+                code: SendCode::RefusedByServer,
                 message: &format!("the server refused this call with HTTP {status}"),
                 raw: Some(raw),
                 length: None,

@@ -87,7 +87,7 @@ fn drive(
         }
         records
     });
-    let live = Arc::new(Live::default());
+    let live = Arc::new(Counters::default());
     let run = run(fake.clone(), settings, brx, ltx, drx, live);
     let (stats, stop) = rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(30), run)

@@ -12,7 +12,7 @@ use base64::Engine;
 
 /// The codes of `send-errors.ndjson`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
+pub enum SendCode {
     /// Not a Pipelines call.
     InvalidCall,
     /// Larger than `--max-call-bytes` as sent.
@@ -29,23 +29,23 @@ pub enum Code {
     TransformError,
 }
 
-impl Code {
+impl SendCode {
     /// The code as written.
     pub fn as_str(self) -> &'static str {
         match self {
-            Code::InvalidCall => "invalid_call",
-            Code::CallTooLarge => "call_too_large",
-            Code::RefusedByServer => "refused_by_server",
-            Code::RecentCall => "recent_call",
-            Code::CorruptInput => "corrupt_input",
-            Code::TransformInvalid => "transform_invalid",
-            Code::TransformError => "transform_error",
+            SendCode::InvalidCall => "invalid_call",
+            SendCode::CallTooLarge => "call_too_large",
+            SendCode::RefusedByServer => "refused_by_server",
+            SendCode::RecentCall => "recent_call",
+            SendCode::CorruptInput => "corrupt_input",
+            SendCode::TransformInvalid => "transform_invalid",
+            SendCode::TransformError => "transform_error",
         }
     }
 }
 
 /// One entry.
-pub struct Entry<'a> {
+pub struct SendEntry<'a> {
     /// The input the line comes from.
     pub source: &'a str,
     /// The line (1-based).
@@ -55,7 +55,7 @@ pub struct Entry<'a> {
     /// The batch whose range holds it.
     pub batch: u64,
     /// Why it was not sent.
-    pub code: Code,
+    pub code: SendCode,
     /// In words.
     pub message: &'a str,
     /// The line (or the call as sent).
@@ -67,7 +67,7 @@ pub struct Entry<'a> {
 }
 
 /// The entry as one line.
-pub fn line(e: &Entry) -> Vec<u8> {
+pub fn line(e: &SendEntry) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + e.raw.map_or(0, <[u8]>::len));
     out.extend_from_slice(b"{\"source\":");
     write_str(&mut out, e.source);
@@ -265,7 +265,7 @@ pub fn refused_lines(
     let mut line = Vec::new();
     while reader.read_until(b'\n', &mut line)? > 0 {
         if let Ok(e) = serde_json::from_slice::<E>(&line)
-            && e.code == Code::RefusedByServer.as_str()
+            && e.code == SendCode::RefusedByServer.as_str()
         {
             out.entry(e.batch).or_default().insert(e.line);
         }
@@ -289,12 +289,12 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let l = line(&Entry {
+        let l = line(&SendEntry {
             source: "a.ndjson",
             line: 3,
             offset: 9,
             batch: 7,
-            code: Code::RefusedByServer,
+            code: SendCode::RefusedByServer,
             message: "refused",
             raw: Some(b"{\"type\":\"track\"}"),
             length: None,

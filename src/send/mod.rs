@@ -1,18 +1,34 @@
 //! `send`: delivers calls to the Data Pipelines HTTP API, at least once, resumably, within the
 //! API's limits (docs/send.md).
 //!
-//! Modules, in the order a call goes through them: [`config`] is the validated configuration
-//! (`src/cli/send.rs` builds it from the flags); [`track`] converts Track archives first
-//! (`--from track`); [`source`] resolves, checks and reads the inputs;
-//! [`call`] checks one call and sets its `sentAt`; [`batch`] packs calls into bodies;
-//! [`rate`] paces (token bucket, adaptive concurrency); [`retry`] reads answers;
-//! [`client`] is the HTTP side; [`dispatch`] drives the requests; [`ledger`] and [`state`]
-//! own the state directory; [`report`] is what the user sees. This module wires them
-//! together, one named step each (see [`run`]).
+//! Modules, in the order a call goes through them, from a part file to an HTTP request:
+//! - [`config`]: the validated configuration (`src/cli/send.rs` builds it from the flags);
+//! - [`track`]: with `--from track`, the Track archives are converted first, into a convert
+//!   output kept in the state directory;
+//! - [`convert_output`]: a convert output (a directory or a bucket prefix) read through its
+//!   `manifest.json`: its part files, in order, and the order check;
+//! - [`source`]: resolves and checks the inputs (checksums, the recent-calls count), then reads
+//!   them line by line on a reader thread ([`source::read_all`]), handing batches on;
+//! - [`call`]: one line checked as a call, its `sentAt` set;
+//! - [`batch`]: calls packed into request bodies, an `alias` call alone;
+//! - [`dispatch`]: the sender, a state machine that takes each batch, posts it and moves it
+//!   through one named transition per answer (acknowledge, retry, wait on 429, split, refuse,
+//!   stop);
+//! - [`rate`]: its pacing (token bucket, adaptive concurrency);
+//! - [`client`]: the HTTP side that posts a body and reports what came back
+//!   ([`client::Transport`]);
+//! - [`retry`]: what an answer means, one step of the sender's state machine;
+//! - [`ledger`]: each finished batch recorded durably, so a resumed send skips it;
+//! - [`state`]: the state directory that holds the ledger (locked, journaled);
+//! - [`errors`]: the `send-errors.ndjson` entries of lines not sent and calls refused, the
+//!   key redacted;
+//! - [`report`]: what the user sees (progress, summary, `send-manifest.json`).
+//!
+//! This module wires them together, one named step each (see [`run`]).
 //!
 //! Shards (`--shard K/N`, docs/send.md): only convert output directories may be sharded
 //! ([`source::check_shardable`]); their part files, in the manifests' order, are cut into N
-//! contiguous groups of nearly equal bytes, whole files only ([`source::take_share`], the split
+//! contiguous groups of nearly equal bytes, whole files only ([`source::take_file_share`], the split
 //! of [`crate::shard::split`] with no file splittable), and only group K is checked and sent.
 //! Everything after that is the plain send of those files; the shard is part of the state's
 //! identity, so a state made for another shard (or for no shard) is refused.
@@ -48,7 +64,7 @@ pub const RECENT: Duration = Duration::from_secs(72 * 3600);
 
 /// Live counters for the progress bar.
 #[derive(Debug, Default)]
-pub struct Live {
+pub struct Counters {
     /// Calls to send in all, when known (0 otherwise).
     pub total: AtomicU64,
     /// Calls read so far.
@@ -170,7 +186,7 @@ fn run(cfg: &SendConfig, cancel: &Cancel) -> Result<i32> {
     // From here on the state changes.
     let resumed = old.as_ref().map(|_| ledger_len);
     let (ledger_file, errors_file) = repair_state(cfg, &st, resumed, &identity, &done)?;
-    let live = Arc::new(Live::default());
+    let live = Arc::new(Counters::default());
     if let Some(t) = total {
         let limited = cfg.limit.map_or(t, |l| l.min(t));
         live.total.store(limited, Ordering::Relaxed);
@@ -263,7 +279,7 @@ fn resolve_inputs(
         }
     };
     if let Some(shard) = cfg.shard {
-        inputs = source::take_share(inputs, shard);
+        inputs = source::take_file_share(inputs, shard);
         identity["shard"] = serde_json::json!({ "index": shard.index, "count": shard.count });
     }
     source::verify(&mut inputs, report::display(cfg))?;
@@ -486,7 +502,7 @@ fn dry_run(
     inputs: &[source::Input],
     done: &Done,
     errors: (std::fs::File, PathBuf),
-    live: &Live,
+    live: &Counters,
     out: &mut Outcome,
 ) -> Result<()> {
     st.clear_dry_run()?;
@@ -540,7 +556,7 @@ fn send(
     inputs: &[source::Input],
     (done, resend): (&Done, &Resend),
     (ledger_file, errors): (std::fs::File, (std::fs::File, PathBuf)),
-    live: &Arc<Live>,
+    live: &Arc<Counters>,
     out: &mut Outcome,
 ) -> Result<()> {
     let key = cfg.key.as_ref().expect("a key outside --dry-run").expose();

@@ -5,7 +5,7 @@
 //! key.
 
 use super::dispatch::Stop;
-use super::{Live, Outcome, SendConfig};
+use super::{Counters, Outcome, SendConfig};
 use crate::report::{Display, Ticker, fit, group, with_bar};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +26,7 @@ pub struct Progress(Ticker);
 
 impl Progress {
     /// Starts the display `display` asks for.
-    pub fn start(display: Display, live: Arc<Live>) -> Progress {
+    pub fn start(display: Display, live: Arc<Counters>) -> Progress {
         Progress(Ticker::start(display, move |secs, width| {
             let now = Snapshot::of(&live, secs);
             match width {
@@ -59,7 +59,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    fn of(live: &Live, secs: f64) -> Snapshot {
+    fn of(live: &Counters, secs: f64) -> Snapshot {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         Snapshot {
             acknowledged: get(&live.acknowledged),

@@ -2,12 +2,14 @@
 //! through its `manifest.json` ([`super::convert_output`]), Pipelines NDJSON files, directories
 //! or objects, `-`), checked before any request
 //! (checksums, the recent-calls count), then read line by line into batches by a reader thread
-//! that hands them on through a small bounded channel. With `--shard K/N` only this shard's
-//! share of the part files is kept ([`take_share`]).
+//! that hands them on through a small bounded channel ([`read_all`]: per input, per line, per
+//! call; each call checked by [`super::call`] and packed by [`super::batch`], each line not
+//! sent set aside with its [`super::errors`] entry). With `--shard K/N` only this shard's
+//! share of the part files is kept ([`take_file_share`]).
 
 use super::batch::{Batch, Batcher, Other};
 use super::call::{self, Refusal, SentAt};
-use super::errors::{self, Code, Entry};
+use super::errors::{self, SendCode, SendEntry};
 use super::ledger::Record;
 use crate::config::InputFormat;
 use crate::error::{Error, Result};
@@ -103,7 +105,7 @@ pub fn check_shardable(inputs: &[String]) -> Result<()> {
 /// nearly equal bytes, whole files only (the split of docs/scale-out.md with no file
 /// splittable); group `shard.index` is kept. Every file is in exactly one group; a group may
 /// be empty when there are fewer files than shards.
-pub fn take_share(inputs: Vec<Input>, shard: crate::config::Shard) -> Vec<Input> {
+pub fn take_file_share(inputs: Vec<Input>, shard: crate::config::Shard) -> Vec<Input> {
     let extents: Vec<crate::shard::Extent> = inputs
         .iter()
         .map(|i| crate::shard::Extent {
@@ -321,7 +323,7 @@ fn selected<'b>(
     line: &'b [u8],
     (buf, shaped): &'b mut (Vec<u8>, Vec<crate::select::Shaped>),
     st: &mut ReadStats,
-) -> std::result::Result<Vec<&'b [u8]>, (Code, String)> {
+) -> std::result::Result<Vec<&'b [u8]>, (SendCode, String)> {
     let chosen = cfg
         .select
         .as_deref()
@@ -343,215 +345,307 @@ fn selected<'b>(
         Chosen::Failed(f) => {
             st.invalid += 1;
             Err(match f {
-                Failure::Invalid(m) => (Code::TransformInvalid, m),
-                Failure::Error(m) => (Code::TransformError, m),
+                Failure::Invalid(m) => (SendCode::TransformInvalid, m),
+                Failure::Error(m) => (SendCode::TransformError, m),
             })
         }
     }
 }
 
 /// Reads every input in order, forms batches, and hands on those not done yet (`done`);
-/// stops early when `emit` returns false (the sender stopped).
+/// stops early when `emit` returns false (the sender stopped), when `--limit` is reached or
+/// when the run is cancelled. The batch open then is still handed on.
 pub fn read_all(
     cfg: &ReadConfig,
     inputs: &[Input],
     done: &HashMap<u64, Record>,
     live_calls: &AtomicU64,
-    mut emit: impl FnMut(Batch) -> bool,
+    emit: impl FnMut(Batch) -> bool,
 ) -> Result<ReadStats> {
-    let mut st = ReadStats::default();
-    let mut batcher = Batcher::new(cfg.max_batch_bytes, cfg.max_batch_calls);
-    let mut call_buf = Vec::with_capacity(cfg.max_call_bytes + 64);
-    let mut chosen = (Vec::new(), Vec::new());
-    let max_line = cfg.max_call_bytes as u64 + (64 << 10);
-    let mut handle = |b: Batch, st: &mut ReadStats| -> Result<bool> {
-        if let Some(r) = done.get(&b.number) {
-            if r.source != b.source
-                || r.first_line != b.first_line
-                || r.last_line != b.last_line
-                || r.sum != format!("{:016x}", b.sum)
-            {
-                return Err(Error::Usage(format!(
-                    "batch {} does not match the state's record of it: the input changed since \
-                     the state was made (use --restart to start over)",
-                    b.number
-                )));
+    let mut reader = Reader {
+        cfg,
+        done,
+        live_calls,
+        emit,
+        st: ReadStats::default(),
+        batcher: Batcher::new(cfg.max_batch_bytes, cfg.max_batch_calls),
+        call_buf: Vec::with_capacity(cfg.max_call_bytes + 64),
+        chosen: (Vec::new(), Vec::new()),
+    };
+    for (si, inp) in inputs.iter().enumerate() {
+        if !reader.read_input(si, inp)? {
+            break;
+        }
+    }
+    reader.flush()?;
+    Ok(reader.st)
+}
+
+/// Where a line is: its input (index and name), its line number and byte offset there.
+#[derive(Clone, Copy)]
+struct At<'n> {
+    input: usize,
+    name: &'n str,
+    line: u64,
+    offset: u64,
+}
+
+/// The reader's state across inputs: the batcher, the counts, and where batches go. Each
+/// step returns whether reading goes on (`false`: stop, the open batch is still flushed).
+struct Reader<'a, E> {
+    cfg: &'a ReadConfig,
+    /// Batches done by earlier runs, by number: checked against the input, not sent again.
+    done: &'a HashMap<u64, Record>,
+    live_calls: &'a AtomicU64,
+    emit: E,
+    st: ReadStats,
+    batcher: Batcher,
+    /// One call as sent ([`call::prepare`] writes it).
+    call_buf: Vec<u8>,
+    /// The selection's buffers ([`selected`]).
+    chosen: (Vec<u8>, Vec<crate::select::Shaped>),
+}
+
+impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
+    /// Reads one input to its end (or until reading stops), then closes its last batch: a
+    /// batch holds lines of one input only.
+    fn read_input(&mut self, si: usize, inp: &Input) -> Result<bool> {
+        let max_line = self.cfg.max_call_bytes as u64 + (64 << 10);
+        let reader = input::open(&inp.source, Arc::new(AtomicU64::new(0)))?;
+        let first = At {
+            input: si,
+            name: &inp.source.name,
+            line: 0,
+            offset: 0,
+        };
+        for piece in Framer::new(reader, 1 << 20, max_line) {
+            if self.cfg.cancel.is_requested() || !self.piece(first, inp.trusted, piece)? {
+                return Ok(false);
             }
-            st.done_batches += 1;
-            st.done_acknowledged += r.acknowledged;
-            st.done_refused += r.refused;
+        }
+        self.flush()
+    }
+
+    /// One piece of an input (`input` says which): a block of records, the head of a line
+    /// over the size limit, or the point where the input stopped being readable.
+    fn piece(&mut self, input: At, trusted: bool, piece: Piece) -> Result<bool> {
+        match piece {
+            Piece::Records { data, line, offset } => self.records(
+                At {
+                    line,
+                    offset,
+                    ..input
+                },
+                trusted,
+                &data,
+            ),
+            Piece::TooLong {
+                head,
+                length,
+                line,
+                offset,
+            } => {
+                self.st.lines += 1;
+                self.st.too_large += 1;
+                let message = format!(
+                    "the line is {length} bytes, over --max-call-bytes {}",
+                    self.cfg.max_call_bytes
+                );
+                let at = At {
+                    line,
+                    offset,
+                    ..input
+                };
+                let (code, kind) = (SendCode::CallTooLarge, Other::Invalid);
+                self.set_aside(at, code, &message, Some(&head), Some(length), kind);
+                Ok(true)
+            }
+            Piece::Corrupt {
+                line,
+                offset,
+                message,
+                ..
+            } => {
+                self.st.incomplete_inputs += 1;
+                let at = At {
+                    line,
+                    offset,
+                    ..input
+                };
+                let (code, kind) = (SendCode::CorruptInput, Other::Note);
+                self.set_aside(at, code, &message, None, None, kind);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Reads the lines of one block of records; `at` is where its first line is.
+    fn records(&mut self, at: At, trusted: bool, data: &[u8]) -> Result<bool> {
+        let mut offset = at.offset;
+        for (line, raw) in (at.line..).zip(data.split_inclusive(|b| *b == b'\n')) {
+            let here = At { line, offset, ..at };
+            offset += raw.len() as u64;
+            if !self.line(here, trusted, raw)? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// One line: skips a blank one, stops at `--limit`, applies the selection, and feeds
+    /// the calls it leaves to [`Reader::call`].
+    fn line(&mut self, at: At, trusted: bool, raw: &[u8]) -> Result<bool> {
+        if raw.trim_ascii().is_empty() {
+            self.st.blank += 1;
             return Ok(true);
         }
-        st.batches += 1;
-        st.batch_calls += b.calls.len() as u64;
-        st.batch_bytes += b.body.len() as u64;
-        Ok(emit(b))
-    };
-    'inputs: for (si, inp) in inputs.iter().enumerate() {
-        let name = inp.source.name.clone();
-        let reader = input::open(&inp.source, Arc::new(AtomicU64::new(0)))?;
-        for piece in Framer::new(reader, 1 << 20, max_line) {
-            if cfg.cancel.is_requested() {
-                break 'inputs;
+        if self.cfg.limit.is_some_and(|l| self.st.calls >= l) {
+            return Ok(false);
+        }
+        self.st.lines += 1;
+        let text = raw.strip_suffix(b"\n").unwrap_or(raw);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        // --transform and the filters (docs/transforms.md), when not applied by the
+        // conversion of --from track already. The buffers are taken out while the calls
+        // they hold are fed on.
+        let mut chosen = std::mem::take(&mut self.chosen);
+        let go = match selected(self.cfg, text, &mut chosen, &mut self.st) {
+            Ok(calls) => self.calls(at, trusted, &calls),
+            Err((code, message)) => {
+                self.set_aside(at, code, &message, Some(text), None, Other::Invalid);
+                Ok(true)
             }
-            match piece {
-                Piece::Records { data, line, offset } => {
-                    let mut off = offset;
-                    for (ln, raw) in (line..).zip(data.split_inclusive(|b| *b == b'\n')) {
-                        let here = off;
-                        off += raw.len() as u64;
-                        if raw.trim_ascii().is_empty() {
-                            st.blank += 1;
-                            continue;
-                        }
-                        if cfg.limit.is_some_and(|l| st.calls >= l) {
-                            break 'inputs;
-                        }
-                        st.lines += 1;
-                        let line_text = raw.strip_suffix(b"\n").unwrap_or(raw);
-                        let line_text = line_text.strip_suffix(b"\r").unwrap_or(line_text);
-                        // --transform and the filters (docs/transforms.md), when not applied
-                        // by the conversion of --from track already.
-                        let texts = match selected(cfg, line_text, &mut chosen, &mut st) {
-                            Ok(texts) => texts,
-                            Err((code, msg)) => {
-                                let entry = errors::line(&Entry {
-                                    source: &name,
-                                    line: ln,
-                                    offset: here,
-                                    batch: batcher.open_number(),
-                                    code,
-                                    message: &msg,
-                                    raw: Some(line_text),
-                                    length: None,
-                                    answer: None,
-                                });
-                                batcher.push_other(si, line_text, entry, Other::Invalid, ln);
-                                continue;
-                            }
-                        };
-                        for text in texts {
-                            let batch_no = batcher.open_number();
-                            call_buf.clear();
-                            let (mode, max) = (cfg.sent_at, cfg.max_call_bytes);
-                            let prepared = inp
-                                .trusted
-                                .then(|| call::prepare_trusted(text, mode, max, &mut call_buf))
-                                .flatten()
-                                .unwrap_or_else(|| call::prepare(text, mode, max, &mut call_buf));
-                            let (code, msg) = match prepared {
-                                Ok(p) => {
-                                    let recent =
-                                        p.timestamp.is_some_and(|t| t >= cfg.recent_cutoff);
-                                    st.recent += u64::from(recent);
-                                    if recent && cfg.skip_recent {
-                                        st.skipped_recent += 1;
-                                        (
-                                            Code::RecentCall,
-                                            "the call is less than 72 hours old (--recent skip)"
-                                                .to_owned(),
-                                        )
-                                    } else {
-                                        st.calls += 1;
-                                        live_calls.fetch_add(1, Ordering::Relaxed);
-                                        if let Some(b) = batcher
-                                            .push_call(si, text, &call_buf, p.sent_at, ln, here)
-                                            && !handle(b, &mut st)?
-                                        {
-                                            break 'inputs;
-                                        }
-                                        continue;
-                                    }
-                                }
-                                Err(Refusal::Invalid(m)) => {
-                                    st.invalid += 1;
-                                    (Code::InvalidCall, m)
-                                }
-                                Err(Refusal::TooLarge(n)) => {
-                                    st.too_large += 1;
-                                    (
-                                        Code::CallTooLarge,
-                                        format!(
-                                            "the call is {n} bytes as sent, over --max-call-bytes {}",
-                                            cfg.max_call_bytes
-                                        ),
-                                    )
-                                }
-                            };
-                            let entry = errors::line(&Entry {
-                                source: &name,
-                                line: ln,
-                                offset: here,
-                                batch: batch_no,
-                                code,
-                                message: &msg,
-                                raw: Some(text),
-                                length: None,
-                                answer: None,
-                            });
-                            let kind = if code == Code::RecentCall {
-                                Other::Skipped
-                            } else {
-                                Other::Invalid
-                            };
-                            batcher.push_other(si, text, entry, kind, ln);
-                        }
-                    }
-                }
-                Piece::TooLong {
-                    head,
-                    length,
-                    line,
-                    offset,
-                } => {
-                    st.lines += 1;
-                    st.too_large += 1;
-                    let entry = errors::line(&Entry {
-                        source: &name,
-                        line,
-                        offset,
-                        batch: batcher.open_number(),
-                        code: Code::CallTooLarge,
-                        message: &format!(
-                            "the line is {length} bytes, over --max-call-bytes {}",
-                            cfg.max_call_bytes
-                        ),
-                        raw: Some(&head),
-                        length: Some(length),
-                        answer: None,
-                    });
-                    batcher.push_other(si, &head, entry, Other::Invalid, line);
-                }
-                Piece::Corrupt {
-                    line,
-                    offset,
-                    message,
-                    ..
-                } => {
-                    st.incomplete_inputs += 1;
-                    let entry = errors::line(&Entry {
-                        source: &name,
-                        line,
-                        offset,
-                        batch: batcher.open_number(),
-                        code: Code::CorruptInput,
-                        message: &message,
-                        raw: None,
-                        length: None,
-                        answer: None,
-                    });
-                    batcher.push_other(si, b"", entry, Other::Note, line);
-                }
+        };
+        self.chosen = chosen;
+        go
+    }
+
+    /// Feeds the calls one line became, in order.
+    fn calls(&mut self, at: At, trusted: bool, calls: &[&[u8]]) -> Result<bool> {
+        for text in calls {
+            if !self.call(at, trusted, text)? {
+                return Ok(false);
             }
         }
-        if let Some(b) = batcher.finish()
-            && !handle(b, &mut st)?
+        Ok(true)
+    }
+
+    /// One call: checked and its `sentAt` set ([`call::prepare`], or the fast path of a
+    /// trusted part file), then packed into the open batch; or set aside with its error
+    /// entry (invalid, too large, recent under `--recent skip`).
+    fn call(&mut self, at: At, trusted: bool, text: &[u8]) -> Result<bool> {
+        let (mode, max) = (self.cfg.sent_at, self.cfg.max_call_bytes);
+        let buf = &mut self.call_buf;
+        buf.clear();
+        let prepared = trusted
+            .then(|| call::prepare_trusted(text, mode, max, buf))
+            .flatten()
+            .unwrap_or_else(|| call::prepare(text, mode, max, buf));
+        let (code, message) = match prepared {
+            Ok(p) => {
+                let recent = p.timestamp.is_some_and(|t| t >= self.cfg.recent_cutoff);
+                self.st.recent += u64::from(recent);
+                if !(recent && self.cfg.skip_recent) {
+                    return self.push_call(at, text, p.sent_at);
+                }
+                self.st.skipped_recent += 1;
+                let message = "the call is less than 72 hours old (--recent skip)";
+                (SendCode::RecentCall, message.to_owned())
+            }
+            Err(Refusal::Invalid(m)) => {
+                self.st.invalid += 1;
+                (SendCode::InvalidCall, m)
+            }
+            Err(Refusal::TooLarge(n)) => {
+                self.st.too_large += 1;
+                let message = format!(
+                    "the call is {n} bytes as sent, over --max-call-bytes {}",
+                    self.cfg.max_call_bytes
+                );
+                (SendCode::CallTooLarge, message)
+            }
+        };
+        let kind = if code == SendCode::RecentCall {
+            Other::Skipped
+        } else {
+            Other::Invalid
+        };
+        self.set_aside(at, code, &message, Some(text), None, kind);
+        Ok(true)
+    }
+
+    /// Packs a prepared call (in `call_buf`) into the open batch, handing on the batch it
+    /// closes, if any.
+    fn push_call(&mut self, at: At, text: &[u8], sent_at: Option<usize>) -> Result<bool> {
+        self.st.calls += 1;
+        self.live_calls.fetch_add(1, Ordering::Relaxed);
+        let closed =
+            self.batcher
+                .push_call(at.input, text, &self.call_buf, sent_at, at.line, at.offset);
+        match closed {
+            Some(b) => self.hand_on(b),
+            None => Ok(true),
+        }
+    }
+
+    /// Puts a line that is not sent into the open batch with its error entry (`raw` is the
+    /// line, or its head when too long; none for a note).
+    fn set_aside(
+        &mut self,
+        at: At,
+        code: SendCode,
+        message: &str,
+        raw: Option<&[u8]>,
+        length: Option<u64>,
+        kind: Other,
+    ) {
+        let entry = errors::line(&SendEntry {
+            source: at.name,
+            line: at.line,
+            offset: at.offset,
+            batch: self.batcher.open_number(),
+            code,
+            message,
+            raw,
+            length,
+            answer: None,
+        });
+        let bytes = raw.unwrap_or(b"");
+        self.batcher
+            .push_other(at.input, bytes, entry, kind, at.line);
+    }
+
+    /// Closes the open batch, if any, and hands it on (the end of an input, or of reading).
+    fn flush(&mut self) -> Result<bool> {
+        match self.batcher.finish() {
+            Some(b) => self.hand_on(b),
+            None => Ok(true),
+        }
+    }
+
+    /// Hands a closed batch on to be sent, unless an earlier run did it (then it must match
+    /// the state's record of it, and only its counts are kept).
+    fn hand_on(&mut self, b: Batch) -> Result<bool> {
+        let Some(r) = self.done.get(&b.number) else {
+            self.st.batches += 1;
+            self.st.batch_calls += b.calls.len() as u64;
+            self.st.batch_bytes += b.body.len() as u64;
+            return Ok((self.emit)(b));
+        };
+        if r.source != b.source
+            || r.first_line != b.first_line
+            || r.last_line != b.last_line
+            || r.sum != format!("{:016x}", b.sum)
         {
-            return Ok(st);
+            return Err(Error::Usage(format!(
+                "batch {} does not match the state's record of it: the input changed since \
+                 the state was made (use --restart to start over)",
+                b.number
+            )));
         }
+        self.st.done_batches += 1;
+        self.st.done_acknowledged += r.acknowledged;
+        self.st.done_refused += r.refused;
+        Ok(true)
     }
-    if let Some(b) = batcher.finish() {
-        handle(b, &mut st)?;
-    }
-    Ok(st)
 }
