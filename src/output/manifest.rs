@@ -309,8 +309,7 @@ pub struct ShardInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Validated;
-    use std::ffi::OsString;
+    use crate::config::{Config, Shard};
 
     /// Track records of several kinds, with rejects and blank lines.
     fn archive(n: usize) -> Vec<u8> {
@@ -336,18 +335,16 @@ mod tests {
         out
     }
 
-    /// Runs `convert` in-process with `args` after the subcommand.
-    fn convert(args: &[&str]) {
-        let argv: Vec<OsString> = ["track2pipelines", "convert", "--quiet"]
-            .iter()
-            .chain(args)
-            .map(OsString::from)
-            .collect();
-        let (cli, matches) = crate::cli::parse(&argv).expect("flags parse");
-        let line = args.iter().map(|a| a.to_string()).collect();
-        let Ok(Validated::Job(cfg)) = cli.validate(&matches, line) else {
-            panic!("not a convert configuration");
-        };
+    /// Runs `convert` in-process (`--now 2026-01-01T00:00:00Z --max-file-records 30`, and
+    /// `--shard K/N --split-bytes 4KiB` when given a shard) of `input` into `out`.
+    fn convert(out: &Path, shard: Option<Shard>, input: &str) {
+        let mut b = Config::convert(out, [input])
+            .now_ms(1_767_225_600_000)
+            .max_file_records(30);
+        if let Some(s) = shard {
+            b = b.shard(s).split_bytes(4096);
+        }
+        let cfg = b.build().expect("a valid configuration");
         crate::job::execute(&cfg, &crate::pipeline::Live::default()).expect("convert runs");
     }
 
@@ -374,19 +371,15 @@ mod tests {
         std::fs::write(&input, archive(400)).unwrap();
         let input = input.to_str().unwrap();
         let one = tmp.path().join("one");
-        let layout = ["--now", "2026-01-01T00:00:00Z", "--max-file-records", "30"];
-        convert(&[&["--out", one.to_str().unwrap()], &layout[..], &[input]].concat());
+        convert(&one, None, input);
         let m = round_trips(&one.join("manifest.json"));
         assert!(matches!(m.errors, ErrorFiles::Run(Some(_))));
         assert!(m.files.len() > 2 && m.totals.rejected > 0 && m.shard.is_none());
 
         let out = tmp.path().join("shards");
-        let dir = out.to_str().unwrap();
         let mut found = BTreeMap::new();
         for k in 0..2u32 {
-            let shard = format!("{k}/2");
-            let flags = ["--out", dir, "--shard", &shard, "--split-bytes", "4KiB"];
-            convert(&[&flags[..], &layout[..], &[input]].concat());
+            convert(&out, Some(Shard { index: k, count: 2 }), input);
             let name = crate::output::scope::shard_manifest_name(k, 2);
             let m = round_trips(&out.join(&name));
             assert_eq!(m.shard.as_ref().map(|s| s.index), Some(k));
