@@ -395,8 +395,8 @@ pub fn read_all(
                 break 'inputs;
             }
             match piece {
-                Piece::Records { data, line, offset } => {
-                    let mut off = offset;
+                Piece::Records { data, at } => {
+                    let (line, mut off) = whole_line(at);
                     for (ln, raw) in (line..).zip(data.split_inclusive(|b| *b == b'\n')) {
                         let here = off;
                         off += raw.len() as u64;
@@ -498,12 +498,8 @@ pub fn read_all(
                         }
                     }
                 }
-                Piece::TooLong {
-                    head,
-                    length,
-                    line,
-                    offset,
-                } => {
+                Piece::TooLong { head, length, at } => {
+                    let (line, offset) = whole_line(at);
                     st.lines += 1;
                     st.too_large += 1;
                     let entry = errors::line(&Entry {
@@ -522,12 +518,8 @@ pub fn read_all(
                     });
                     batcher.push_other(si, &head, entry, Other::Invalid, line);
                 }
-                Piece::Corrupt {
-                    line,
-                    offset,
-                    message,
-                    ..
-                } => {
+                Piece::Corrupt { at, message, .. } => {
+                    let (line, offset) = whole_line(at);
                     st.incomplete_inputs += 1;
                     let entry = errors::line(&Entry {
                         source: &name,
@@ -554,4 +546,9 @@ pub fn read_all(
         handle(b, &mut st)?;
     }
     Ok(st)
+}
+
+/// A line and offset of an input read from its start, where the line is always known.
+fn whole_line(at: input::Position) -> (u64, u64) {
+    (at.line.unwrap_or(1), at.offset)
 }
