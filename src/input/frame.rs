@@ -341,6 +341,29 @@ mod tests {
     }
 
     #[test]
+    fn a_range_inside_the_file_has_offsets_but_no_lines() {
+        let data = b"a\n".repeat(4000);
+        let input = &data[..];
+        let start = Position::range_start(10);
+        let ps: Vec<Piece> = Framer::with_cuts(input, 64, 1 << 20, Cuts::Lines, start).collect();
+        let mut next = 10;
+        for p in &ps {
+            let Piece::Records { data, at } = p else {
+                panic!("{p:?}")
+            };
+            assert_eq!(
+                *at,
+                Position {
+                    line: None,
+                    offset: next
+                }
+            );
+            next += data.len() as u64;
+        }
+        assert_eq!(next, 8010);
+    }
+
+    #[test]
     fn long_lines_are_cut_out_with_their_length() {
         let mut input = b"ok\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', 10_000));

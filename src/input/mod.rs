@@ -1,8 +1,8 @@
 //! Reading the inputs, in stages: `discover` (files, directories, stdin, object
 //! storage, each a [`Source`]) → `decompress` (gzip or zstd, detected from the first bytes) →
 //! `frame` (the decompressed stream cut into [`Piece`]s of whole records that know where they
-//! start, as a [`Position`]; CSV record ends come from [`crate::csv`]'s scanner). `range` reads a shard's byte
-//! range of a plain file, `remote` lists and reads objects.
+//! start, as a [`Position`]; CSV record ends come from [`crate::csv`]'s scanner). `range`
+//! reads a shard's byte range of a plain file, `remote` lists and reads objects.
 
 pub(crate) mod decompress;
 pub(crate) mod discover;

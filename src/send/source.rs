@@ -548,7 +548,8 @@ pub fn read_all(
     Ok(st)
 }
 
-/// A line and offset of an input read from its start, where the line is always known.
+/// The line and offset of `at`: `send` reads every input from its start, so the line is known
+/// (its batches and ledger count input lines).
 fn whole_line(at: input::Position) -> (u64, u64) {
     (at.line.unwrap_or(1), at.offset)
 }
