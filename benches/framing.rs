@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use track2pipelines::csv::{CsvScan, Rows, read_csv_header};
-use track2pipelines::input::{Cuts, Framer, Piece};
+use track2pipelines::input::{Cuts, Framer, Piece, Position};
 
 const MAX_LINE: u64 = 16 << 20;
 
@@ -32,9 +32,9 @@ fn frame(data: &[u8], block: usize) -> (usize, u64) {
     let mut bytes = 0;
     let mut last_line = 0;
     for piece in Framer::new(data, block, MAX_LINE) {
-        if let Piece::Records { data, line, .. } = piece {
+        if let Piece::Records { data, at } = piece {
             bytes += data.len();
-            last_line = line;
+            last_line = at.line.unwrap_or(0);
         }
     }
     (bytes, last_line)
@@ -78,7 +78,13 @@ fn csv_pieces(data: &[u8]) -> Framer<&[u8]> {
     let mut reader = data;
     let (_, consumed, lines) = read_csv_header(&mut reader, b',', u64::MAX).expect("header");
     let cuts = Cuts::Csv(CsvScan::new(b','));
-    Framer::with_cuts(reader, 2 << 20, MAX_LINE, cuts, lines, consumed)
+    Framer::with_cuts(
+        reader,
+        2 << 20,
+        MAX_LINE,
+        cuts,
+        Position::new(lines, consumed),
+    )
 }
 
 fn csv(c: &mut Criterion) {

@@ -1,7 +1,8 @@
-//! Framing: a decompressed stream cut into [`Piece`]s of whole records, each knowing its first
-//! line and byte offset. Records end at every newline (NDJSON) or where the CSV scanner says
+//! Framing: a decompressed stream cut into [`Piece`]s of whole records, each knowing its
+//! [`Position`] (first line and byte offset). Records end at every newline (NDJSON) or where the CSV scanner says
 //! ([`Cuts`]); a record longer than the limit is cut out with its length.
 
+use super::Position;
 use crate::csv::CsvScan;
 use std::io::{self, Read};
 
@@ -32,10 +33,8 @@ pub enum Piece {
     Records {
         /// The records' bytes, line ends included.
         data: Vec<u8>,
-        /// 1-based number of the first line.
-        line: u64,
-        /// Offset of the first byte in the decompressed stream.
-        offset: u64,
+        /// Where the first record starts.
+        at: Position,
     },
     /// A line longer than the limit: its first bytes and its full length (newline excluded).
     TooLong {
@@ -43,20 +42,16 @@ pub enum Piece {
         head: Vec<u8>,
         /// Its length in bytes, line end excluded.
         length: u64,
-        /// 1-based number of its first line.
-        line: u64,
-        /// Offset of its first byte in the decompressed stream.
-        offset: u64,
+        /// Where it starts.
+        at: Position,
     },
     /// Decompression or reading failed here (`corrupt_input`), or a CSV header could not be
     /// read (`csv_invalid`); nothing more is read from this source. Not a record.
     Corrupt {
         /// The reject code the failure is reported with.
         code: crate::reject::Code,
-        /// 1-based line where reading stopped.
-        line: u64,
-        /// Offset in the decompressed stream where reading stopped.
-        offset: u64,
+        /// Where reading stopped.
+        at: Position,
         /// What failed, for the error entry.
         message: String,
     },
@@ -73,8 +68,8 @@ pub struct Framer<R> {
     block: usize,
     max_line: u64,
     carry: Vec<u8>,
-    line: u64,
-    offset: u64,
+    /// Where `carry` starts.
+    at: Position,
     started: bool,
     done: bool,
     /// A record end already found in `carry` (after an over-long record).
@@ -92,30 +87,22 @@ impl<R: Read> Framer<R> {
     /// An NDJSON framer from the start of `reader`: pieces of about `block` bytes, any line
     /// over `max_line` bytes cut out as a [`Piece::TooLong`].
     pub fn new(reader: R, block: usize, max_line: u64) -> Self {
-        Framer::with_cuts(reader, block, max_line, Cuts::Lines, 1, 0)
+        Framer::with_cuts(reader, block, max_line, Cuts::Lines, Position::START)
     }
 
-    /// A framer that starts at `line`/`offset` of a stream (past a CSV header, say).
-    pub fn with_cuts(
-        reader: R,
-        block: usize,
-        max_line: u64,
-        cuts: Cuts,
-        line: u64,
-        offset: u64,
-    ) -> Self {
+    /// A framer that starts at `at` in a stream (past a CSV header, say).
+    pub fn with_cuts(reader: R, block: usize, max_line: u64, cuts: Cuts, at: Position) -> Self {
         Framer {
             cuts,
             reader,
             block,
             max_line,
             carry: Vec::new(),
-            line,
-            offset,
-            started: offset > 0,
+            at,
+            started: at.offset > 0,
             pending: None,
             deferred: None,
-            consumed: offset,
+            consumed: at.offset,
             pool: None,
             done: false,
             queued: None,
@@ -156,45 +143,36 @@ impl<R: Read> Framer<R> {
         rest.extend_from_slice(&self.carry[cut..]);
         let mut data = std::mem::replace(&mut self.carry, rest);
         data.truncate(cut);
-        let piece = Piece::Records {
-            line: self.line,
-            offset: self.offset,
-            data,
-        };
-        if let Piece::Records { data, .. } = &piece {
-            self.line += memchr::memchr_iter(b'\n', data).count() as u64;
-        }
-        self.offset += cut as u64;
-        piece
+        let at = self.at;
+        self.at
+            .advance(memchr::memchr_iter(b'\n', &data).count() as u64, cut as u64);
+        Piece::Records { data, at }
     }
 
     fn corrupt(&mut self, e: io::Error) -> Option<Piece> {
         self.done = true;
         let tail = std::mem::take(&mut self.carry);
         // Decoding stopped at the end of the partial record held in `tail`.
-        let line = self.line + memchr::memchr_iter(b'\n', &tail).count() as u64;
+        let lines = memchr::memchr_iter(b'\n', &tail).count() as u64;
         let corrupt = Piece::Corrupt {
             code: crate::reject::Code::CorruptInput,
-            line,
-            offset: self.offset + tail.len() as u64,
+            at: self.at.ahead(lines, tail.len() as u64),
             message: format!("input stream damaged or unreadable: {e}"),
         };
         if tail.is_empty() {
             return Some(corrupt);
         }
         self.queued = Some(corrupt);
-        let piece = Piece::Records {
+        Some(Piece::Records {
             data: tail,
-            line: self.line,
-            offset: self.offset,
-        };
-        Some(piece)
+            at: self.at,
+        })
     }
 
     /// Skips the rest of an over-long record whose first bytes are `carry`, keeping its first
     /// [`HEAD_BYTES`] and counting its length (line ending excluded, like a line in a piece).
     fn skip_long_line(&mut self) -> Option<Piece> {
-        let (line, offset) = (self.line, self.offset);
+        let at = self.at;
         let mut head = Vec::with_capacity(HEAD_BYTES);
         let mut length = 0u64;
         let mut ends_with_cr = false;
@@ -206,8 +184,8 @@ impl<R: Read> Framer<R> {
             if let Some(&last) = bytes.last() {
                 ends_with_cr = last == b'\r';
             }
-            this.line += memchr::memchr_iter(b'\n', bytes).count() as u64;
-            this.offset += upto as u64;
+            let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+            this.at.advance(lines, upto as u64);
         };
         let whole = self.carry.len();
         consume(self, whole);
@@ -228,9 +206,8 @@ impl<R: Read> Framer<R> {
                         // record end among them so the next piece is cut there.
                         self.pending = last.filter(|&l| l > p).map(|l| l - p - 1);
                         consume(self, p);
-                        self.line += u64::from(self.carry[p] == b'\n');
+                        self.at.advance(u64::from(self.carry[p] == b'\n'), 1);
                         self.carry.drain(..=p);
-                        self.offset += 1;
                         break;
                     }
                     (None, _) => {
@@ -248,12 +225,7 @@ impl<R: Read> Framer<R> {
             length -= 1;
         }
         head.truncate(length.min(HEAD_BYTES as u64) as usize);
-        Some(Piece::TooLong {
-            head,
-            length,
-            line,
-            offset,
-        })
+        Some(Piece::TooLong { head, length, at })
     }
 
     /// Takes the buffers of new pieces from `pool` (where their consumers give them back).
@@ -262,9 +234,9 @@ impl<R: Read> Framer<R> {
         self
     }
 
-    /// The line the next piece starts at.
-    pub fn line(&self) -> u64 {
-        self.line
+    /// Where the next piece starts.
+    pub fn at(&self) -> Position {
+        self.at
     }
 
     /// Bytes of the decompressed stream read so far (all of it, once the pieces ran out).
@@ -306,7 +278,7 @@ impl<R: Read> Framer<R> {
                 scan_from = 0;
                 if self.carry.starts_with(b"\xEF\xBB\xBF") {
                     self.carry.drain(..3);
-                    self.offset = 3;
+                    self.at.offset = 3;
                 }
             }
             match self.cuts.scan(&self.carry[scan_from..]).1 {
@@ -342,9 +314,9 @@ mod tests {
     fn lines_of(ps: &[Piece]) -> Vec<(u64, u64, Vec<u8>)> {
         let mut out = Vec::new();
         for p in ps {
-            if let Piece::Records { data, line, offset } = p {
-                let mut o = *offset;
-                for (l, chunk) in (*line..).zip(data.split_inclusive(|b| *b == b'\n')) {
+            if let Piece::Records { data, at } = p {
+                let mut o = at.offset;
+                for (l, chunk) in (at.line.unwrap()..).zip(data.split_inclusive(|b| *b == b'\n')) {
                     out.push((l, o, chunk.to_vec()));
                     o += chunk.len() as u64;
                 }
@@ -369,6 +341,29 @@ mod tests {
     }
 
     #[test]
+    fn a_range_inside_the_file_has_offsets_but_no_lines() {
+        let data = b"a\n".repeat(4000);
+        let input = &data[..];
+        let start = Position::range_start(10);
+        let ps: Vec<Piece> = Framer::with_cuts(input, 64, 1 << 20, Cuts::Lines, start).collect();
+        let mut next = 10;
+        for p in &ps {
+            let Piece::Records { data, at } = p else {
+                panic!("{p:?}")
+            };
+            assert_eq!(
+                *at,
+                Position {
+                    line: None,
+                    offset: next
+                }
+            );
+            next += data.len() as u64;
+        }
+        assert_eq!(next, 8010);
+    }
+
+    #[test]
     fn long_lines_are_cut_out_with_their_length() {
         let mut input = b"ok\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', 10_000));
@@ -377,12 +372,9 @@ mod tests {
         let long: Vec<_> = ps
             .iter()
             .filter_map(|p| match p {
-                Piece::TooLong {
-                    head,
-                    length,
-                    line,
-                    offset,
-                } => Some((head.len(), *length, *line, *offset)),
+                Piece::TooLong { head, length, at } => {
+                    Some((head.len(), *length, at.line.unwrap(), at.offset))
+                }
                 _ => None,
             })
             .collect();

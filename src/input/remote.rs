@@ -318,9 +318,9 @@ mod tests {
         let reader = ObjectReader::new(obj, 64, 0);
         let pieces: Vec<Piece> = Framer::new(reader, 4096, 1 << 20).collect();
         match &pieces[..] {
-            [Piece::Records { data, .. }, Piece::Corrupt { offset, .. }] => {
+            [Piece::Records { data, .. }, Piece::Corrupt { at, .. }] => {
                 assert_eq!(&data[..], b"{\"a\":1}\n{\"b\":2}\n");
-                assert_eq!(*offset, 16);
+                assert_eq!(at.offset, 16);
             }
             other => panic!("{other:?}"),
         }

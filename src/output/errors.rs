@@ -1,5 +1,6 @@
 //! Error-file entries: one JSON object per rejected record, batch item or damaged input.
 
+use crate::input::Position;
 use crate::json::write_str;
 use crate::reject::Code;
 use base64::Engine;
@@ -7,9 +8,8 @@ use base64::Engine;
 /// One entry's fields, in the order they are written.
 pub struct Entry<'a> {
     pub source: &'a str,
-    /// None where it is not known (a shard's range that starts inside the file).
-    pub line: Option<u64>,
-    pub offset: u64,
+    /// Where the record starts, written as `line` (when known) and `offset`.
+    pub at: Position,
     pub item: Option<u32>,
     pub code: Code,
     pub message: &'a str,
@@ -23,10 +23,10 @@ pub struct Entry<'a> {
 pub fn write(out: &mut Vec<u8>, e: &Entry) {
     out.extend_from_slice(b"{\"source\":");
     write_str(out, e.source);
-    if let Some(line) = e.line {
+    if let Some(line) = e.at.line {
         push_num(out, ",\"line\":", line);
     }
-    push_num(out, ",\"offset\":", e.offset);
+    push_num(out, ",\"offset\":", e.at.offset);
     if let Some(item) = e.item {
         push_num(out, ",\"item\":", u64::from(item));
     }
@@ -71,8 +71,7 @@ mod tests {
         let mut out = Vec::new();
         let mut e = Entry {
             source: "a.ndjson",
-            line: Some(3),
-            offset: 40,
+            at: Position::new(3, 40),
             item: Some(1),
             code: Code::MissingField,
             message: "name is required",

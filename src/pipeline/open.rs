@@ -6,7 +6,7 @@
 use super::worker::{Conversion, Decoder};
 use crate::csv::{self, CsvScan};
 use crate::input::Range;
-use crate::input::{self, Cuts, Format, Framer, Piece, Source};
+use crate::input::{self, Cuts, Format, Framer, Piece, Position, Source};
 use crate::reject::Code;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -19,14 +19,9 @@ pub(super) enum Pieces {
 }
 
 impl Pieces {
-    /// A source that could not be opened (or read from `offset`).
-    pub(super) fn failed(code: Code, message: String, offset: u64) -> Pieces {
-        Pieces::Failed(Some(Piece::Corrupt {
-            code,
-            line: 1,
-            offset,
-            message,
-        }))
+    /// A source that could not be opened (or read from `at`).
+    pub(super) fn failed(code: Code, message: String, at: Position) -> Pieces {
+        Pieces::Failed(Some(Piece::Corrupt { code, at, message }))
     }
 
     /// Decompressed bytes read from the source so far.
@@ -38,10 +33,10 @@ impl Pieces {
     }
 
     /// The line the next piece would start at.
-    pub(super) fn line(&self) -> u64 {
+    pub(super) fn line(&self) -> Option<u64> {
         match self {
-            Pieces::Framed(f) => f.line(),
-            Pieces::Failed(_) => 1,
+            Pieces::Framed(f) => f.at().line,
+            Pieces::Failed(_) => Some(1),
         }
     }
 }
@@ -70,12 +65,17 @@ pub(super) fn open_pieces(
     if !range.is_whole() {
         return match input::range::open_lines(source, range, Arc::clone(counter)) {
             Ok((reader, first)) => {
-                let framer = Framer::with_cuts(reader, block, max_line, Cuts::Lines, 1, first)
+                let at = Position::range_start(first);
+                let framer = Framer::with_cuts(reader, block, max_line, Cuts::Lines, at)
                     .recycling(Arc::clone(&worker.pool));
                 (Pieces::Framed(framer), Decoder::Ndjson, first)
             }
             Err(e) => (
-                Pieces::failed(Code::CorruptInput, e.to_string(), range.start),
+                Pieces::failed(
+                    Code::CorruptInput,
+                    e.to_string(),
+                    Position::range_start(range.start),
+                ),
                 Decoder::Ndjson,
                 range.start,
             ),
@@ -97,7 +97,7 @@ fn open_whole(
         Ok(r) => r,
         Err(e) => {
             return (
-                Pieces::failed(Code::CorruptInput, e.to_string(), 0),
+                Pieces::failed(Code::CorruptInput, e.to_string(), Position::START),
                 Decoder::Ndjson,
             );
         }
@@ -117,7 +117,8 @@ fn open_whole(
                     lines,
                 }) => {
                     let cuts = Cuts::Csv(CsvScan::new(delimiter));
-                    let framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed)
+                    let at = Position::new(lines, consumed);
+                    let framer = Framer::with_cuts(reader, block, max_line, cuts, at)
                         .recycling(Arc::clone(&worker.pool));
                     let decoder = Decoder::Csv {
                         plan: Arc::new(plan),
@@ -130,7 +131,10 @@ fn open_whole(
                         csv::HeaderProblem::Io(_) => Code::CorruptInput,
                         _ => Code::CsvInvalid,
                     };
-                    (Pieces::failed(code, e.to_string(), 0), Decoder::Ndjson)
+                    (
+                        Pieces::failed(code, e.to_string(), Position::START),
+                        Decoder::Ndjson,
+                    )
                 }
             }
         }

@@ -7,7 +7,7 @@ use super::worker::{Conversion, Decoder};
 use super::{Body, Msg};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::input::{Piece, Range, Source};
+use crate::input::{Piece, Position, Range, Source};
 use crate::reject::Code;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, mpsc};
@@ -73,7 +73,7 @@ impl Reading {
         i: usize,
         source: &Source,
         decoder: &Decoder,
-        (piece, lines_known): (Piece, bool),
+        piece: Piece,
         seq: &mut u64,
     ) -> Option<()> {
         self.tokens.send(()).ok()?;
@@ -91,7 +91,7 @@ impl Reading {
                     !crate::error::fault("panic-worker"),
                     "injected worker panic"
                 );
-                worker.process(i, &name, &decoder, piece, lines_known)
+                worker.process(i, &name, &decoder, piece)
             });
             let body = match std::panic::catch_unwind(work) {
                 Ok(chunk) => Body::Chunk(Box::new(chunk)),
@@ -111,8 +111,6 @@ impl Reading {
         let own = Arc::new(AtomicU64::new(0));
         let (mut pieces, decoder, first) =
             open_pieces(source, range, &own, &self.worker, self.block, self.max_line);
-        // Inside a range that starts within the file, line numbers are not known.
-        let lines_known = first == 0;
         let mut last_seen = 0;
         let mut broken = false;
         for piece in pieces.by_ref() {
@@ -124,7 +122,7 @@ impl Reading {
                 .fetch_add(now - last_seen, Ordering::Relaxed);
             last_seen = now;
             broken |= matches!(piece, Piece::Corrupt { .. });
-            self.hand_on(i, source, &decoder, (piece, lines_known), seq)?;
+            self.hand_on(i, source, &decoder, piece, seq)?;
         }
         let mut read = own.load(Ordering::Relaxed);
         let mut decompressed = pieces.position();
@@ -141,13 +139,15 @@ impl Reading {
         if let Some(size) = source.size.filter(|&size| short && read < size) {
             let piece = Piece::Corrupt {
                 code: Code::CorruptInput,
-                line: pieces.line(),
-                offset: decompressed,
+                at: Position {
+                    line: pieces.line(),
+                    offset: decompressed,
+                },
                 message: format!(
                     "input changed while being read: it ended after {read} of the {size} bytes it had when the run started"
                 ),
             };
-            self.hand_on(i, source, &Decoder::Ndjson, (piece, lines_known), seq)?;
+            self.hand_on(i, source, &Decoder::Ndjson, piece, seq)?;
         }
         let end = Msg {
             seq: *seq,

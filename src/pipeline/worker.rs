@@ -5,7 +5,7 @@
 use crate::bufpool::BufPool;
 use crate::config::{CsvLayout, PartitionBy};
 use crate::csv::{Plan, Rows, row_record};
-use crate::input::{self, Piece};
+use crate::input::{self, Piece, Position};
 use crate::output::errors;
 use crate::output::files::{CallInfo, PartBuf};
 use crate::output::partition::{PartKey, Partitioner};
@@ -60,15 +60,11 @@ pub struct PieceResult {
     pub incomplete: bool,
 }
 
-/// Where a record stands: its source, its first line and the offset of its first byte.
+/// Where a record stands: its source and its position there.
 #[derive(Debug, Clone, Copy)]
 struct At<'a> {
     source: &'a str,
-    line: u64,
-    offset: u64,
-    /// False when line numbers are not known (a shard's range that starts inside the file):
-    /// error entries then leave `line` out.
-    lines_known: bool,
+    pos: Position,
 }
 
 impl<'a> At<'a> {
@@ -80,8 +76,7 @@ impl<'a> At<'a> {
     {
         errors::Entry {
             source: self.source,
-            line: self.lines_known.then_some(self.line),
-            offset: self.offset,
+            at: self.pos,
             item: None,
             code,
             message,
@@ -121,29 +116,22 @@ impl Conversion {
         }
     }
 
-    /// Translates one piece of input `input` (named `source`); `lines_known` is false when the
-    /// piece's line numbers do not count from the start of the file.
+    /// Translates one piece of input `input` (named `source`).
     pub fn process(
         &self,
         input: usize,
         source: &str,
         decoder: &Decoder,
         piece: Piece,
-        lines_known: bool,
     ) -> PieceResult {
         let mut r = PieceResult {
             input,
             ..PieceResult::default()
         };
-        let at = |line, offset| At {
-            source,
-            line,
-            offset,
-            lines_known,
-        };
+        let at = |pos| At { source, pos };
         match piece {
-            Piece::Records { data, line, offset } => {
-                let at = at(line, offset);
+            Piece::Records { data, at: pos } => {
+                let at = at(pos);
                 let out = match decoder {
                     Decoder::Ndjson => self.lines(at, &data, &mut r),
                     Decoder::Csv { plan, delimiter } => {
@@ -163,17 +151,15 @@ impl Conversion {
             Piece::TooLong {
                 head,
                 length,
-                line,
-                offset,
-            } => self.too_long(at(line, offset), &head, length, &mut r),
+                at: pos,
+            } => self.too_long(at(pos), &head, length, &mut r),
             Piece::Corrupt {
                 code,
-                line,
-                offset,
+                at: pos,
                 message,
             } => {
                 r.incomplete = true;
-                r.book(&at(line, offset).entry(code, &message));
+                r.book(&at(pos).entry(code, &message));
             }
         }
         r
@@ -210,8 +196,7 @@ impl Conversion {
                 let counts = translate::translate_line(&self.opts, line, &mut out);
                 self.settle(here, line, counts, &mut out, r);
             }
-            here.line += 1;
-            here.offset += (end - start) as u64;
+            here.pos.advance(1, (end - start) as u64);
             start = end;
         }
         out
@@ -234,10 +219,8 @@ impl Conversion {
         let mut deferred = Vec::new();
         while let Some(row) = rows.next_row(&mut cells, &mut ends) {
             let here = At {
-                source: at.source,
-                line: at.line + row.line,
-                offset: at.offset + row.start as u64,
-                lines_known: at.lines_known,
+                pos: at.pos.ahead(row.line, row.start as u64),
+                ..at
             };
             // Without its line end; a row with an unclosed quote runs to the end of the input,
             // line ends included, as the framer counts it when it cuts an over-long row.

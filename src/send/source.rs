@@ -390,6 +390,18 @@ struct At<'n> {
     offset: u64,
 }
 
+impl At<'_> {
+    /// This input at `pos`. `send` reads every input from its start, so the line is known
+    /// (1 if it ever were not).
+    fn at(self, pos: input::Position) -> Self {
+        At {
+            line: pos.line.unwrap_or(1),
+            offset: pos.offset,
+            ..self
+        }
+    }
+}
+
 /// The reader's state across inputs: the batcher, the counts, and where batches go. Each
 /// step returns whether reading goes on (`false`: stop, the open batch is still flushed).
 struct Reader<'a, E> {
@@ -430,48 +442,22 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
     /// over the size limit, or the point where the input stopped being readable.
     fn piece(&mut self, input: At, trusted: bool, piece: Piece) -> Result<bool> {
         match piece {
-            Piece::Records { data, line, offset } => self.records(
-                At {
-                    line,
-                    offset,
-                    ..input
-                },
-                trusted,
-                &data,
-            ),
-            Piece::TooLong {
-                head,
-                length,
-                line,
-                offset,
-            } => {
+            Piece::Records { data, at } => self.records(input.at(at), trusted, &data),
+            Piece::TooLong { head, length, at } => {
                 self.st.lines += 1;
                 self.st.too_large += 1;
                 let message = format!(
                     "the line is {length} bytes, over --max-call-bytes {}",
                     self.cfg.max_call_bytes
                 );
-                let at = At {
-                    line,
-                    offset,
-                    ..input
-                };
+                let at = input.at(at);
                 let (code, kind) = (SendCode::CallTooLarge, Other::Invalid);
                 self.set_aside(at, code, &message, Some(&head), Some(length), kind);
                 Ok(true)
             }
-            Piece::Corrupt {
-                line,
-                offset,
-                message,
-                ..
-            } => {
+            Piece::Corrupt { at, message, .. } => {
                 self.st.incomplete_inputs += 1;
-                let at = At {
-                    line,
-                    offset,
-                    ..input
-                };
+                let at = input.at(at);
                 let (code, kind) = (SendCode::CorruptInput, Other::Note);
                 self.set_aside(at, code, &message, None, None, kind);
                 Ok(true)
