@@ -18,7 +18,7 @@ use std::io::Cursor;
 use std::sync::Arc;
 use track2pipelines::config::CsvLayout;
 use track2pipelines::csv::{CsvScan, Plan, header_fields as fields, read_csv_header};
-use track2pipelines::input::{Cuts, Framer};
+use track2pipelines::input::{Cuts, Framer, Position};
 use track2pipelines::pipeline::Tally;
 use track2pipelines::pipeline::worker::{Conversion, Decoder};
 use track2pipelines::translate::{self, Options, Output};
@@ -97,7 +97,8 @@ fn run(input: &[u8], csv: Option<(u8, CsvLayout)>, block: usize, max_line: u64) 
                 check_rows(&plan, delimiter, &input[consumed as usize..]);
             }
             let cuts = Cuts::Csv(CsvScan::new(delimiter));
-            let framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed);
+            let at = Position::new(lines, consumed);
+            let framer = Framer::with_cuts(reader, block, max_line, cuts, at);
             let plan = Arc::new(plan);
             (framer, Decoder::Csv { plan, delimiter })
         }
@@ -109,7 +110,7 @@ fn run(input: &[u8], csv: Option<(u8, CsvLayout)>, block: usize, max_line: u64) 
         tally: Tally::default(),
     };
     for piece in framer {
-        let r = worker.process(0, "fuzz", &decoder, piece, true);
+        let r = worker.process(0, "fuzz", &decoder, piece);
         assert_eq!(r.tally.records, r.tally.converted + r.tally.rejected);
         assert_eq!(
             r.tally.total_entries(),

@@ -14,7 +14,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::io::{self, Read};
 use track2pipelines::csv::{CsvScan, read_csv_header};
-use track2pipelines::input::{Cuts, Framer, HEAD_BYTES, Piece};
+use track2pipelines::input::{Cuts, Framer, HEAD_BYTES, Piece, Position};
 
 /// Hands out the input a few bytes at a time; fails at `fail_at` if set.
 struct Trickle<'a> {
@@ -107,7 +107,8 @@ fuzz_target!(|data: &[u8]| {
             at += run.len();
         }
         let cuts = Cuts::Csv(CsvScan::new(delimiter));
-        let mut framer = Framer::with_cuts(reader, block, max_line, cuts, lines, consumed as u64);
+        let at = Position::new(lines, consumed as u64);
+        let mut framer = Framer::with_cuts(reader, block, max_line, cuts, at);
         let pieces = framer.by_ref().collect();
         assert_eq!(framer.position() as usize, delivered, "position at the end");
         (consumed, pieces, ends)
@@ -132,9 +133,9 @@ fuzz_target!(|data: &[u8]| {
     for (k, piece) in pieces.iter().enumerate() {
         assert!(!corrupt, "a piece after Corrupt");
         match piece {
-            Piece::Records { data, line, offset } => {
-                assert_eq!(*offset as usize, pos, "Lines offset");
-                assert_eq!(*line, 1 + newlines(&input[..pos]), "Lines line at {pos}");
+            Piece::Records { data, at } => {
+                assert_eq!(at.offset as usize, pos, "Lines offset");
+                assert_eq!(at.line, Some(1 + newlines(&input[..pos])), "Lines line at {pos}");
                 assert!(!data.is_empty(), "empty Lines piece");
                 let end = pos + data.len();
                 assert!(end <= delivered, "Lines past the stream");
@@ -153,14 +154,9 @@ fuzz_target!(|data: &[u8]| {
                 );
                 pos = end;
             }
-            Piece::TooLong {
-                head,
-                length,
-                line,
-                offset,
-            } => {
-                assert_eq!(*offset as usize, pos, "TooLong offset");
-                assert_eq!(*line, 1 + newlines(&input[..pos]), "TooLong line");
+            Piece::TooLong { head, length, at } => {
+                assert_eq!(at.offset as usize, pos, "TooLong offset");
+                assert_eq!(at.line, Some(1 + newlines(&input[..pos])), "TooLong line");
                 // crlf-at-limit: a line of exactly max_line bytes ending in \r\n is cut out as
                 // too long when the framer sees its \r before its \n.
                 let at_limit_crlf = *length == max_line
@@ -195,12 +191,12 @@ fuzz_target!(|data: &[u8]| {
                     pos = end;
                 }
             }
-            Piece::Corrupt { offset, line, .. } => {
+            Piece::Corrupt { at, .. } => {
                 assert!(fail_at.is_some(), "Corrupt without an error");
                 assert_eq!(k, pieces.len() - 1, "Corrupt is the last piece");
                 assert_eq!(pos, delivered, "bytes lost before Corrupt");
-                assert_eq!(*offset as usize, delivered, "Corrupt offset");
-                assert_eq!(*line, 1 + newlines(&input[..delivered]), "Corrupt line");
+                assert_eq!(at.offset as usize, delivered, "Corrupt offset");
+                assert_eq!(at.line, Some(1 + newlines(&input[..delivered])), "Corrupt line");
                 corrupt = true;
             }
         }
