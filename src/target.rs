@@ -93,6 +93,23 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Writes the whole file at once: straight to a stream, else through the temporary name
+    /// (created exclusively), synced, then renamed into place.
+    pub fn write_whole(&self, bytes: &[u8]) -> Result<()> {
+        if self.stream {
+            let mut f = self.open()?;
+            return io::Write::write_all(&mut f, bytes).map_err(|e| Error::io(&self.path, e));
+        }
+        let tmp = self.temp();
+        write_temp(&tmp, bytes)?;
+        std::fs::rename(&tmp, &self.path).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::io(&self.path, e)
+        })
+    }
+}
+
 /// Creates a temporary file exclusively (`O_CREAT|O_EXCL|O_NOFOLLOW`), so that nothing is ever
 /// written through a symbolic link planted at its name (docs/mapping.md §13). A link there
 /// refuses the run (exit 2, naming it); a plain file left there by a killed run is removed

@@ -452,3 +452,30 @@ fn from_track_never_touches_a_convert_output_it_did_not_write() {
     }
     assert_eq!(srv.calls().len(), 0);
 }
+
+/// `send --summary-json` is written as convert's is: through a temporary name created
+/// exclusively, so a link planted there is refused and its target kept; without one, the
+/// summary is in place and no temporary file is left.
+#[test]
+fn the_summary_is_never_written_through_a_planted_link() {
+    let tmp = TempDir::new().unwrap();
+    let input = tmp.path().join("calls.ndjson");
+    write_lines(&input, &calls(5, 1));
+    let victim = tmp.path().join("outside-victim");
+    std::fs::write(&victim, b"the user's file").unwrap();
+    let named = tmp.path().join("summary.json");
+    std::os::unix::fs::symlink(&victim, tmp.path().join(".summary.json.partial")).unwrap();
+    let srv = Server::start(KEY, 0, false);
+    let args = ["--summary-json", named.to_str().unwrap()];
+    let o = run(send_cmd(&srv, &tmp.path().join("st1"), &args).arg(&input));
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains(".partial"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"the user's file");
+    assert!(!named.exists());
+    std::fs::remove_file(tmp.path().join(".summary.json.partial")).unwrap();
+    let o = run(send_cmd(&srv, &tmp.path().join("st2"), &args).arg(&input));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s: Value = serde_json::from_slice(&std::fs::read(&named).unwrap()).unwrap();
+    assert_eq!(s["calls_acknowledged"], 5, "{s}");
+    assert!(!tmp.path().join(".summary.json.partial").exists());
+}

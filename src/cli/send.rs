@@ -197,7 +197,7 @@ impl SendArgs {
         self.check_pace()?;
         let endpoint = self.endpoint()?;
         let key = self.write_key()?;
-        self.check_summary_json()?;
+        let summary_json = self.check_summary_json()?;
         let shard = self
             .shard
             .as_deref()
@@ -228,7 +228,7 @@ impl SendArgs {
             progress: self.report.progress(),
             progress_interval: std::time::Duration::from_secs(self.report.progress_interval),
             quiet: self.report.quiet,
-            summary_json: self.report.summary_json,
+            summary_json,
             inputs: self.inputs,
             state: self.state,
             restart: self.restart,
@@ -381,9 +381,9 @@ impl SendArgs {
 
     /// `--summary-json`: its directory exists, and it is neither in the state directory nor an
     /// input (or inside an input directory or a convert output).
-    fn check_summary_json(&self) -> Result<()> {
+    fn check_summary_json(&self) -> Result<Option<crate::target::Target>> {
         let Some(p) = &self.report.summary_json else {
-            return Ok(());
+            return Ok(None);
         };
         let dir = p
             .parent()
@@ -404,7 +404,7 @@ impl SendArgs {
         // Never an input, nor a file inside an input directory or a convert output.
         let target = crate::target::Target::check(p, "--summary-json")?;
         super::paths::check_paths(&self.inputs, None, &[("--summary-json", &target)])?;
-        Ok(())
+        Ok(Some(target))
     }
 }
 

@@ -112,7 +112,7 @@ pub struct SendConfig {
     /// `--quiet`: no progress bar and no summary.
     pub quiet: bool,
     /// `--summary-json`.
-    pub summary_json: Option<PathBuf>,
+    pub summary_json: Option<crate::target::Target>,
     /// The command line, for the manifest.
     pub command_line: Vec<String>,
 }

@@ -397,10 +397,10 @@ fn finish(cfg: &SendConfig, st: &State, out: &Outcome, started_at: i64) -> Resul
     if !cfg.quiet {
         crate::report::eprint(&report::summary_text(cfg, out));
     }
-    if let Some(p) = &cfg.summary_json {
+    if let Some(target) = &cfg.summary_json {
         let mut text = serde_json::to_vec_pretty(&summary).expect("summary serializes");
         text.push(b'\n');
-        std::fs::write(p, text).map_err(|e| Error::io(p, e))?;
+        target.write_whole(&text)?;
     }
     if let Some(stop) = &out.stop {
         crate::report::eprint(&format!("track2pipelines: {}\n", report::stop_text(stop)));
