@@ -914,6 +914,20 @@ fn an_input_truncated_while_read_is_flagged() {
 // ------------------------------------------------------------------------------------------
 // Smaller ones
 
+/// `check --summary-json TMP/s.json DIR`, which must succeed: its output and summary.
+fn check_with_summary(tmp: &Path, dir: &Path) -> (std::process::Output, Value) {
+    let summary = tmp.join("s.json");
+    let o = t2p()
+        .args(["check", "--summary-json"])
+        .arg(&summary)
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let s = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    (o, s)
+}
+
 #[test]
 fn more_signals_during_cleanup_do_not_cut_it_short() {
     let d = TempDir::new().unwrap();
@@ -965,17 +979,9 @@ fn fifos_in_input_directories_are_named_in_the_summary() {
             .unwrap()
             .success()
     );
-    let summary = d.path().join("s.json");
-    let o = t2p()
-        .args(["check", "--summary-json"])
-        .arg(&summary)
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (o, s) = check_with_summary(d.path(), &dir);
     assert!(stderr(&o).contains("skipped 1 entry"), "{}", stderr(&o));
     assert!(stderr(&o).contains("pipe"), "{}", stderr(&o));
-    let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(s["skipped_not_regular"][0], fifo.to_string_lossy().as_ref());
 }
 
@@ -1018,16 +1024,8 @@ fn dangling_links_are_skipped_and_link_loops_named() {
     write_file(&dir.join("a.ndjson"), &events(3, 60));
     let dangling = dir.join("gone.ndjson");
     std::os::unix::fs::symlink(d.path().join("nowhere"), &dangling).unwrap();
-    let summary = d.path().join("s.json");
-    let o = t2p()
-        .args(["check", "--summary-json"])
-        .arg(&summary)
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (o, s) = check_with_summary(d.path(), &dir);
     assert!(stderr(&o).contains("gone.ndjson"), "{}", stderr(&o));
-    let s: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
     assert_eq!(
         s["skipped_not_regular"][0],
         dangling.to_string_lossy().as_ref()

@@ -118,8 +118,9 @@ fn read_small(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
-/// A relative path a run of ours could have written: no `..`, not absolute.
-fn plain_rel(rel: &str) -> bool {
+/// A relative path a run of ours (or a send, in its state directory) could have written: no
+/// `..`, not absolute.
+pub(crate) fn plain_rel(rel: &str) -> bool {
     !rel.is_empty()
         && !rel.starts_with('/')
         && rel

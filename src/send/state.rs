@@ -42,7 +42,7 @@ pub struct State {
     ours: Mutex<BTreeSet<String>>,
 }
 
-use crate::output::dir::no_follow;
+use crate::output::dir::{no_follow, plain_rel};
 
 fn link_refused(p: &Path) -> Error {
     Error::Usage(format!(
@@ -365,15 +365,6 @@ fn legacy_ledger(dir: &Path) -> Option<bool> {
     let line = head[..n].split(|b| *b == b'\n').next()?;
     let h: super::ledger::Header = serde_json::from_slice(line).ok()?;
     (h.ledger == super::ledger::KIND).then(|| !h.identity["track"].is_null())
-}
-
-/// A relative path a send could have written: no `..`, not absolute.
-fn plain_rel(rel: &str) -> bool {
-    !rel.is_empty()
-        && !rel.starts_with('/')
-        && rel
-            .split('/')
-            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 fn remove_if_there(p: &Path) -> Result<()> {
