@@ -8,6 +8,7 @@
 //! so they cost no parse; the transform runs on the serialized call ([`transform`]).
 
 pub mod transform;
+mod val;
 
 use crate::calls::CallType;
 use crate::json::{RawMap, decode_str};

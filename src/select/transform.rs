@@ -3,6 +3,7 @@
 //! result is written as compact JSON in jq's key order and must be a Pipelines call by the
 //! checks of [`crate::calls::shape`]; results of one call must not share a `messageId`.
 
+use super::val;
 use crate::calls::CallType;
 use crate::calls::shape;
 use crate::json::{Kind, RawMap, decode_str};
@@ -108,7 +109,7 @@ impl Transform {
         shaped: &mut Vec<Shaped>,
         mark: usize,
     ) -> Result<(), Failure> {
-        let input = jaq_json::read::parse_single(call)
+        let input = val::read(&bytes::Bytes::copy_from_slice(call))
             .map_err(|e| Failure::Error(format!("the call is not JSON to the program: {e}")))?;
         let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
         let first = shaped.len();
@@ -128,9 +129,9 @@ impl Transform {
             } else {
                 mark
             };
-            jaq_json::write::write(out, &jaq_json::write::Pp::default(), 0, &value)
-                .map_err(|e| Failure::Error(e.to_string()))?;
-            let text = std::str::from_utf8(&out[start..])
+            val::write(out, &value)
+                .map_err(|what| Failure::Invalid(format!("result {n} holds {what}, not JSON")))?;
+            let text = simdutf8::basic::from_utf8(&out[start..])
                 .map_err(|_| Failure::Invalid(format!("result {n} is not UTF-8")))?;
             let described = describe(n, text, &mut ids)?;
             out.push(b'\n');
