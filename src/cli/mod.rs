@@ -343,8 +343,9 @@ impl ReportArgs {
     }
 }
 
-/// What the subcommand alone decides, before the flags all commands share are checked.
-struct Job {
+/// The flags of a conversion (`convert`, `check`, `send --from track`): what the subcommand
+/// alone decides, before the flags all commands share are checked.
+struct ConversionFlags {
     command: Command,
     output: Option<OutputConfig>,
     inputs: Vec<PathBuf>,
@@ -359,15 +360,15 @@ struct Job {
     split_bytes: u64,
 }
 
-impl Job {
+impl ConversionFlags {
     /// `convert`'s own part of the configuration.
-    fn convert(c: ConvertArgs) -> Result<Job> {
+    fn convert(c: ConvertArgs) -> Result<ConversionFlags> {
         let shard = c
             .shard
             .as_deref()
             .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
             .transpose()?;
-        Ok(Job {
+        Ok(ConversionFlags {
             command: Command::Convert,
             output: Some(c.output()?),
             inputs: c.common.inputs,
@@ -382,8 +383,8 @@ impl Job {
     }
 
     /// `check`'s own part of the configuration.
-    fn check(c: CheckArgs) -> Result<Job> {
-        Ok(Job {
+    fn check(c: CheckArgs) -> Result<ConversionFlags> {
+        Ok(ConversionFlags {
             command: Command::Check,
             output: None,
             inputs: c.common.inputs,
@@ -464,7 +465,7 @@ fn track_conversion(
         max_open_files: DEFAULT_MAX_OPEN_FILES,
         idle_frame_bytes: DEFAULT_IDLE_FRAME_BYTES,
     };
-    let job = Job {
+    let job = ConversionFlags {
         command: Command::Convert,
         output: Some(output),
         inputs,
@@ -542,8 +543,8 @@ impl Cli {
     /// every path is checked here, before any work starts.
     pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
         let job = match self.command {
-            Cmd::Convert(c) => Job::convert(c)?,
-            Cmd::Check(c) => Job::check(c)?,
+            Cmd::Convert(c) => ConversionFlags::convert(c)?,
+            Cmd::Check(c) => ConversionFlags::check(c)?,
             Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => {
                 return Err(Error::Usage(
                     "plan, merge and send take no convert configuration".into(),
