@@ -12,7 +12,7 @@ pub(crate) mod select;
 pub(crate) mod send;
 pub(crate) mod shard;
 
-pub use convert::{CheckArgs, CompressArg, ConvertArgs};
+pub use convert::{CheckArgs, ConvertArgs};
 
 use crate::calls::API_MAX_CALL_BYTES;
 use crate::config::{
