@@ -4,13 +4,16 @@
 //! width), so a resumed run forms exactly the same batches.
 //!
 //! An `alias` call is a batch of its own, posted to `{base}/alias` with the call itself as the
-//! body: the API's `batch` schema has no `alias` (docs/send.md, "alias calls"). The batch open
-//! before it is closed first, so the order of the calls is kept.
+//! body: the API's `batch` schema has no `alias`; so is a `group` call with neither `userId`
+//! nor `anonymousId`, posted to `{base}/group` ([`own_route`]; docs/send.md, "Calls sent on
+//! their own"). The batch open before it is closed first, so the order of the calls is kept.
 //!
-//! A call's place in its input is an [`input::Position`](Position), as in convert. `send` reads every
-//! input from its start, so the line is always known ([`line_of`]). A batch's line range
-//! (`first_line`, `last_line`) stays a plain number: the state's ledger stores it as such
-//! ([`super::ledger::Record`]) and a resumed run checks it.
+//! A call's place in its input is an [`input::Position`](Position), as in convert. `send`
+//! reads every input from its start, so the line is always known ([`line_of`]). A batch's line
+//! range (`first_line`, `last_line`) stays a plain number: the state's ledger stores it as
+//! such ([`super::ledger::Record`]) and a resumed run checks it.
+//!
+//! Each closed [`Batch`] goes to the sender ([`super::dispatch`]), which posts its body.
 
 use super::client::Route;
 use crate::input::Position;

@@ -1,9 +1,10 @@
 //! The sender: one task on a small tokio runtime that takes batches from the reader, paces
-//! them (token bucket, 429 pauses, adaptive concurrency), posts them through a [`Transport`]
-//! and moves each request that comes back through one named transition of a state machine:
-//! [`Sender::acknowledge`], [`Sender::retry`], [`Sender::wait_on_429`], [`Sender::split`],
-//! [`Sender::refuse`] or [`Sender::stop`]. What an answer means is decided in
-//! [`super::retry`]; finished batches go to the ledger writer. A batch counts as in flight
+//! them (token bucket, 429 pauses, adaptive concurrency: [`super::rate`]), posts them through
+//! a [`Transport`] (the HTTP side, [`super::client`]) and moves each request that comes back
+//! through one named transition of a state machine: [`Sender::acknowledge`],
+//! [`Sender::retry`], [`Sender::wait_on_429`], [`Sender::split`], [`Sender::refuse`] or
+//! [`Sender::stop`]. What an answer means is decided in [`super::retry`]; finished batches go
+//! to the ledger writer ([`super::ledger`]). A batch counts as in flight
 //! until its ledger line is durable, so a kill at any moment resends at most `--concurrency`
 //! batches.
 //!
