@@ -8,7 +8,8 @@
 //! (`raw`, or `raw_base64` when they are not UTF-8), and for a whole-line reject those bytes
 //! are the input line, found again at the entry's `offset`.
 
-use crate::common::run::{convert_cmd, json_lines, manifest, manifest_parts, output, stderr};
+use crate::common::output::{RunOut, check_accounting, n};
+use crate::common::run::{convert_cmd, manifest_parts, output, stderr};
 use base64::Engine;
 use proptest::prelude::*;
 use serde_json::Value;
@@ -380,27 +381,23 @@ fn an_object_with_100k_keys_is_handled() {
 // ------------------------------------------------------------------------------------------
 // Through the binary
 
-struct Run {
-    code: i32,
-    manifest: Value,
-    errors: Vec<Value>,
-}
-
-fn convert(dir: &Path, input: &Path, opts: &[&str]) -> Run {
+/// Runs `convert --overwrite --threads 2 [opts] INPUT` into `dir/out`: the run completes,
+/// exits 3 exactly when it rejected a record, and its accounting holds ([`check_accounting`]).
+fn convert(dir: &Path, input: &Path, opts: &[&str]) -> RunOut {
     let out = dir.join("out");
     let opts = [&["--overwrite", "--threads", "2"][..], opts].concat();
     let o = output(&mut convert_cmd(&out, &opts, &[input]));
     let code = o.status.code().expect("exited");
     assert!(code == 0 || code == 3, "exit {code}: {}", stderr(&o));
-    Run {
-        code,
-        manifest: manifest(&out),
-        errors: json_lines(&out.join("errors.ndjson")),
-    }
-}
-
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+    let run = RunOut::load(&out);
+    check_accounting(&run);
+    let rejected = n(&run.manifest["totals"]["rejected"]);
+    assert_eq!(
+        code == 3,
+        rejected > 0,
+        "exit {code} with {rejected} rejected"
+    );
+    run
 }
 
 /// The bytes an entry carries.
@@ -428,32 +425,9 @@ fn memchr_nl(b: &[u8]) -> usize {
     b.iter().position(|c| *c == b'\n').unwrap_or(b.len())
 }
 
-/// The accounting every run must show, and every entry's bytes checked against the input.
-fn check_accounting(input: &[u8], run: &Run, max_line: usize) {
-    let totals = &run.manifest["totals"];
-    assert_eq!(
-        n(&totals["records"]),
-        n(&totals["converted"]) + n(&totals["rejected"]),
-        "{totals}"
-    );
-    for i in run.manifest["inputs"].as_array().unwrap() {
-        assert_eq!(
-            n(&i["records"]),
-            n(&i["converted"]) + n(&i["rejected"]),
-            "{i}"
-        );
-    }
-    let corrupt = run
-        .errors
-        .iter()
-        .filter(|e| e["code"] == "corrupt_input")
-        .count();
-    assert_eq!(
-        (run.errors.len() - corrupt) as u64,
-        n(&totals["rejected"]),
-        "one entry per rejected record"
-    );
-    assert_eq!(run.code == 3, n(&totals["rejected"]) > 0);
+/// Every entry's bytes checked against the input: its line, its raw bytes (or the head of an
+/// over-long line) and, for a batch item, that its raw is JSON.
+fn check_entries_against_input(input: &[u8], run: &RunOut, max_line: usize) {
     for e in run.errors.iter().filter(|e| e["code"] != "corrupt_input") {
         let raw = raw_of(e);
         let offset = n(&e["offset"]) as usize;
@@ -522,7 +496,7 @@ proptest! {
             opts.extend(["--block-size", "4KiB"]);
         }
         let run = convert(dir.path(), &path, &opts);
-        check_accounting(&input, &run, 4096);
+        check_entries_against_input(&input, &run, 4096);
     }
 }
 
@@ -549,7 +523,7 @@ fn limits_through_the_binary() {
     std::fs::write(&path, &input).unwrap();
 
     let run = convert(dir.path(), &path, &[]);
-    check_accounting(&input, &run, 16 << 20);
+    check_entries_against_input(&input, &run, 16 << 20);
     let codes: Vec<&str> = run
         .errors
         .iter()
@@ -569,7 +543,7 @@ fn limits_through_the_binary() {
 
     // With a 1 MiB line limit the 3 MB line is cut out as it is read.
     let run = convert(dir.path(), &path, &["--max-line-bytes", "1MiB"]);
-    check_accounting(&input, &run, 1 << 20);
+    check_entries_against_input(&input, &run, 1 << 20);
     let too_long: Vec<u64> = run
         .errors
         .iter()

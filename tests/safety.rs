@@ -11,6 +11,7 @@
 //! that shrink while read; signals during cleanup; FIFOs in input directories; flag checks;
 //! RFC 3339 bounds; lone surrogates.
 
+use crate::common::run::{Entry, entries_below};
 use crate::common::run::{
     bin, code, convert_cmd, json_lines, manifest, signal, skip, stderr, t2p, wait_exit, write_file,
 };
@@ -35,32 +36,17 @@ fn os(s: &str) -> &OsStr {
 
 /// Every file below `dir` with its bytes, links listed as `-> target`.
 fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let path = e.path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let ty = e.file_type().unwrap();
-            if ty.is_symlink() {
-                let to = std::fs::read_link(&path).unwrap();
-                out.insert(rel, format!("-> {}", to.display()).into_bytes());
-            } else if ty.is_dir() {
-                out.insert(format!("{rel}/"), Vec::new());
-                walk(root, &path, out);
-            } else {
-                out.insert(rel, std::fs::read(&path).unwrap_or_default());
-            }
+    let entry = |e: Entry| {
+        if e.kind.is_symlink() {
+            let to = std::fs::read_link(&e.path).unwrap();
+            (e.rel, format!("-> {}", to.display()).into_bytes())
+        } else if e.kind.is_dir() {
+            (format!("{}/", e.rel), Vec::new())
+        } else {
+            (e.rel, std::fs::read(&e.path).unwrap_or_default())
         }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
+    };
+    entries_below(dir, false).into_iter().map(entry).collect()
 }
 
 /// `n` v2 events, one a day from 2023-01-01 (ids and names vary).
