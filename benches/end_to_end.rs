@@ -24,10 +24,9 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
 
-use clap::Parser;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
-use track2pipelines::cli::Cli;
+use track2pipelines::config::{Config, PartitionBy};
 use track2pipelines::input::{Framer, Piece};
 use track2pipelines::job;
 use track2pipelines::pipeline::Live;
@@ -128,31 +127,15 @@ fn in_memory(c: &mut Criterion) {
     group.finish();
 }
 
-/// One `convert --partition-by type` run of the library, output under `out`.
+/// One `convert --partition-by type --overwrite --now 2026-01-01T00:00:00Z --threads N` run of
+/// the library, output under `out`.
 fn convert(input: &Path, out: &Path, threads: usize) {
-    let args: Vec<String> = [
-        "track2pipelines",
-        "convert",
-        "--out",
-        &out.to_string_lossy(),
-        "--overwrite",
-        "--partition-by",
-        "type",
-        "--progress",
-        "never",
-        "--quiet",
-        "--now",
-        "2026-01-01T00:00:00Z",
-        "--threads",
-        &threads.to_string(),
-        &input.to_string_lossy(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    let cfg = Cli::try_parse_from(&args)
-        .expect("flags parse")
-        .into_config(args)
+    let cfg = Config::convert(out, [input])
+        .partition_by(vec![PartitionBy::Type])
+        .overwrite(true)
+        .now_ms(1_767_225_600_000)
+        .threads(threads)
+        .build()
         .expect("valid config");
     let result = job::execute(&cfg, &Live::default()).expect("run succeeds");
     black_box(result.total.records);

@@ -15,7 +15,7 @@
 //! - `parse_serde_json/<family>`: the same parse by serde_json alone (the scanner's fallback),
 //!   to show what the scanner buys.
 //! - `csv_http/rows`: the CSV HTTP-calls layout: the rows read by `csvrows`, the JSON record each
-//!   row stands for (`Plan::row_deferred`), then `translate_deferred`, as the pipeline's CSV
+//!   row stands for (`HeaderPlan::row_deferred`), then `translate_deferred`, as the pipeline's CSV
 //!   path does.
 
 mod common;
@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use track2pipelines::config::CsvLayout;
-use track2pipelines::csv::Plan;
+use track2pipelines::csv::HeaderPlan;
 use track2pipelines::csv::Rows;
 use track2pipelines::json::RawMap;
 use track2pipelines::translate::{Output, translate_deferred, translate_line, translate_record};
@@ -104,7 +104,7 @@ fn csv_http(c: &mut Criterion) {
     let data = common::HTTP_CSV;
     let header_end = memchr::memchr(b'\n', data).expect("header") + 1;
     let (header, rows) = data.split_at(header_end);
-    let plan = Plan::new(&header_fields(&header[..header_end - 1]), CsvLayout::Http);
+    let plan = HeaderPlan::new(&header_fields(&header[..header_end - 1]), CsvLayout::Http);
     let columns = plan.columns();
     let mut out = Output::default();
     let mut json = Vec::with_capacity(4096);

@@ -9,6 +9,10 @@ use crate::json::Raw;
 use crate::json::{write_compact, write_str};
 use std::borrow::Cow;
 
+/// The API's limit on one call as sent (docs/send.md: a larger call is dropped with a 200):
+/// `--max-call-bytes`'s default for `convert`, `check` and `send`, and `send`'s largest value.
+pub const API_MAX_CALL_BYTES: u64 = 32_768;
+
 /// The six Pipelines call types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CallType {

@@ -11,7 +11,7 @@
 //! partition's file, each reject to the error file, and the manifest last. [`pipeline`] runs
 //! those steps on every core (the conversion's reader, workers and writer) and puts the
 //! results back in input order; [`job`] runs one whole `convert` or `check` from a
-//! [`config::Config`], which [`cli`] builds from the flags after checking every path: it works
+//! [`config::Config`], which `cli` builds from the flags after checking every path: it works
 //! out what to read (the sources, a shard's share), runs the pipeline over it and puts the
 //! files into place; [`time`] reads and writes timestamps. Other threads: the progress
 //! display, the object-storage runtime, and `send`'s reader, HTTP runtime and ledger writer.
@@ -26,7 +26,7 @@
 //! - translate one record: [`translate::translate_line`];
 //! - the call and error types: [`calls::Call`], [`translate::Rejected`], [`Error`].
 //!
-//! The other public modules ([`cli`], [`csv`], [`input`], [`json`], [`time`],
+//! The other public modules ([`csv`], [`input`], [`json`], [`select`], [`time`],
 //! `pipeline::worker`) are public for the crate's own benchmarks, fuzz targets and tests, not
 //! as a promise; output files, `send`, shards, object storage and progress are inside the
 //! crate and reached through the binary.
@@ -49,7 +49,7 @@ mod app;
 mod bufpool;
 pub mod calls;
 mod cancel;
-pub mod cli;
+mod cli;
 pub mod config;
 pub mod csv;
 mod error;

@@ -13,9 +13,8 @@
 //! call's timestamp. Where the rules are silent, the test asserts the current behaviour and says
 //! so in a `// decision:` comment.
 
-use crate::common::run::{
-    convert_cmd, gzip, manifest, output, output_with_stdin, stderr, zstd_frame,
-};
+use crate::common::output::{RunOut, check_accounting};
+use crate::common::run::{convert_cmd, gzip, output, output_with_stdin, stderr, zstd_frame};
 use crate::common::{Case, canon, check_calls};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -71,21 +70,10 @@ fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
 // ------------------------------------------------------------------------------------------
 // Running the binary
 
-/// What one `convert` run wrote.
-struct Run {
-    /// Every call, in the order of the part files.
-    calls: Vec<String>,
-    errors: Vec<Value>,
-    manifest: Value,
-    /// The part files' bytes, concatenated in name order.
-    part_bytes: Vec<u8>,
-    error_bytes: Vec<u8>,
-}
-
 /// Runs `convert --partition-by none --now NOW [extra] INPUTS` into a fresh directory under
 /// `dir`, with `stdin` as standard input when given, and checks the exit status and the
 /// manifest's accounting.
-fn convert_with(dir: &Path, extra: &[&str], inputs: &[&Path], stdin: Option<&[u8]>) -> Run {
+fn convert_with(dir: &Path, extra: &[&str], inputs: &[&Path], stdin: Option<&[u8]>) -> RunOut {
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let out = dir.join(format!("out-{}", RUNS.fetch_add(1, Ordering::Relaxed)));
     let mut cmd = convert_cmd(
@@ -103,79 +91,19 @@ fn convert_with(dir: &Path, extra: &[&str], inputs: &[&Path], stdin: Option<&[u8
         "convert {extra:?} {inputs:?}: exit {code}: {}",
         stderr(&o)
     );
-    let mut names: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("part-"))
-        .collect();
-    names.sort();
-    let mut part_bytes = Vec::new();
-    for n in &names {
-        part_bytes.extend(std::fs::read(out.join(n)).unwrap());
-    }
-    let calls = String::from_utf8(part_bytes.clone())
-        .unwrap()
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    let error_bytes = std::fs::read(out.join("errors.ndjson")).unwrap_or_default();
-    let errors: Vec<Value> = String::from_utf8(error_bytes.clone())
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let manifest = manifest(&out);
-    let run = Run {
-        calls,
-        errors,
-        manifest,
-        part_bytes,
-        error_bytes,
-    };
+    let run = RunOut::load(&out);
     check_accounting(&run);
     let rejected = run.manifest["totals"]["rejected"].as_u64().unwrap();
     assert_eq!(code, if rejected > 0 { 3 } else { 0 }, "exit status");
     run
 }
 
-fn convert(dir: &Path, extra: &[&str], inputs: &[&Path]) -> Run {
+fn convert(dir: &Path, extra: &[&str], inputs: &[&Path]) -> RunOut {
     convert_with(dir, extra, inputs, None)
 }
 
-/// docs/mapping.md: `records = converted + rejected` for every input and in total; every rejected
-/// record has its error-file entry; the calls counted are the calls written.
-fn check_accounting(run: &Run) {
-    let m = &run.manifest;
-    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or_else(|| panic!("{k} in {v}"));
-    let mut sum = [0u64; 3];
-    for input in m["inputs"].as_array().unwrap() {
-        assert_eq!(
-            n(input, "records"),
-            n(input, "converted") + n(input, "rejected"),
-            "input {input}"
-        );
-        for (s, k) in sum.iter_mut().zip(["records", "converted", "rejected"]) {
-            *s += n(input, k);
-        }
-    }
-    let t = &m["totals"];
-    assert_eq!(n(t, "records"), n(t, "converted") + n(t, "rejected"));
-    assert_eq!(
-        sum,
-        [n(t, "records"), n(t, "converted"), n(t, "rejected")],
-        "totals are the sum of the inputs"
-    );
-    let records_rejected = run
-        .errors
-        .iter()
-        .filter(|e| e["code"] != "corrupt_input")
-        .count() as u64;
-    assert_eq!(n(t, "rejected"), records_rejected, "one entry per reject");
-    assert_eq!(n(t, "calls"), run.calls.len() as u64);
-}
-
 /// The manifest entry of input `i`: (records, converted, rejected).
-fn input_counts(run: &Run, i: usize) -> (u64, u64, u64) {
+fn input_counts(run: &RunOut, i: usize) -> (u64, u64, u64) {
     let e = &run.manifest["inputs"][i];
     let n = |k: &str| e[k].as_u64().unwrap();
     (n("records"), n("converted"), n("rejected"))
@@ -1139,7 +1067,7 @@ fn compressed_csv_inputs() {
     // The calls of compressed CSV are those of the plain files, messageIds included: a derived
     // id hashes the decompressed row.
     assert!(
-        packed.part_bytes == plain.part_bytes,
+        packed.part_bytes() == plain.part_bytes(),
         "compressed inputs give other calls"
     );
     assert!(packed.errors.is_empty(), "{:?}", packed.errors);
@@ -1243,11 +1171,11 @@ fn output_does_not_depend_on_block_size_or_threads() {
         ("1 thread", &one_default),
     ] {
         assert!(
-            run.part_bytes == default.part_bytes,
+            run.part_bytes() == default.part_bytes(),
             "{label}: calls differ"
         );
         assert!(
-            run.error_bytes == default.error_bytes,
+            run.errors_bytes() == default.errors_bytes(),
             "{label}: errors differ"
         );
     }
@@ -1297,8 +1225,11 @@ fn max_line_bytes_applies_to_csv_records_at_any_block_size() {
         &[opts[0], opts[1], "--block-size", "4KiB"],
         &[&path],
     );
-    assert!(small.part_bytes == default.part_bytes, "calls differ");
-    assert!(small.error_bytes == default.error_bytes, "errors differ");
+    assert!(small.part_bytes() == default.part_bytes(), "calls differ");
+    assert!(
+        small.errors_bytes() == default.errors_bytes(),
+        "errors differ"
+    );
     let got: Vec<_> = default.errors.iter().map(pos).collect();
     let want: Vec<_> = [11, 61, 111, 161]
         .iter()
@@ -1324,8 +1255,11 @@ fn bare_carriage_returns_do_not_depend_on_block_size() {
         input_counts(&default, 0),
         "records differ by block size"
     );
-    assert!(small.error_bytes == default.error_bytes, "errors differ");
-    assert!(small.part_bytes == default.part_bytes, "calls differ");
+    assert!(
+        small.errors_bytes() == default.errors_bytes(),
+        "errors differ"
+    );
+    assert!(small.part_bytes() == default.part_bytes(), "calls differ");
 }
 
 /// A row whose quote never closes runs to the end of the file, its line ends included: it
@@ -1365,7 +1299,7 @@ fn unclosed_quote_runs_to_the_end_of_the_file() {
             assert_eq!(pos(e), (3, 25, "line_too_long"), "block {block}");
             let length = e["length"].as_u64();
             assert_eq!(length, Some(row.len() as u64), "block {block}, end {end:?}");
-            seen.push(run.error_bytes);
+            seen.push(run.errors_bytes());
         }
         assert_eq!(seen[0], seen[1], "the error file depends on the block size");
     }

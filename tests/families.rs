@@ -17,13 +17,13 @@ const T2: &str = "2023-08-24T14:15:22.000Z";
 const ULID: &str = "01HZX3P8M0QK2V7S9T4W6Y1A2B";
 
 /// What translating one line produced.
-struct Run {
+struct Translated {
     calls: Vec<String>,
     rejects: Vec<Rejected>,
     counts: Counts,
 }
 
-fn run_opts(opts: &Options, line: &[u8]) -> Run {
+fn run_opts(opts: &Options, line: &[u8]) -> Translated {
     let mut out = Output::default();
     let counts = translate_line(opts, line, &mut out);
     assert_eq!(counts.records, counts.converted + counts.rejected);
@@ -41,7 +41,7 @@ fn run_opts(opts: &Options, line: &[u8]) -> Run {
             panic!("{call}: not a Pipelines call as send checks it: {e}");
         }
     }
-    Run {
+    Translated {
         calls,
         rejects: out.rejects,
         counts,
@@ -57,7 +57,7 @@ fn short(line: &str) -> String {
     s
 }
 
-fn run(line: &str) -> Run {
+fn run(line: &str) -> Translated {
     run_opts(&Options::new(NOW_MS), line.as_bytes())
 }
 
@@ -1878,7 +1878,7 @@ mod batches {
         let a = run(&format!(r#"{{"batch":[{el}]}}"#));
         let b = run(&format!(r#"{{"batch":[{el},{el}]}}"#));
         let c = run(el);
-        let id = |r: &Run, i: usize| -> String {
+        let id = |r: &Translated, i: usize| -> String {
             let v: serde_json::Value = serde_json::from_str(&r.calls[i]).unwrap();
             v["messageId"].as_str().unwrap().to_owned()
         };
@@ -2038,7 +2038,7 @@ mod options {
         let mut o = Options::new(NOW_MS);
         o.message_ids = MessageIds::Random;
         let line = r#"{"method":"PUT","path":"/api/v1/customers/42","timestamp":1700000000,"body":{"cio_relationships":[{"identifiers":{"object_id":"a"}}]}}"#;
-        let ids = |r: &Run| -> Vec<ulid::Ulid> {
+        let ids = |r: &Translated| -> Vec<ulid::Ulid> {
             r.calls
                 .iter()
                 .map(|c| {

@@ -14,6 +14,7 @@ use crate::common::NOW;
 use crate::common::run::{
     CONVERT, bin, convert_cmd, files, signal, skip, stderr, wait_exit, write_file,
 };
+use crate::common::run::{Entry, entries_below};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -85,25 +86,11 @@ fn wait_until(
 
 /// Sizes of the files below `dir`, without reading them.
 fn snapshot_sizes(dir: &Path) -> BTreeMap<String, u64> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, u64>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            match entry.metadata() {
-                Ok(m) if m.is_dir() => walk(root, &path, out),
-                Ok(m) => {
-                    let rel = path.strip_prefix(root).unwrap().to_string_lossy();
-                    out.insert(rel.replace('\\', "/"), m.len());
-                }
-                Err(_) => {}
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
-    out
+    let size = |e: Entry| Some((e.rel, std::fs::symlink_metadata(&e.path).ok()?.len()));
+    let files = entries_below(dir, false)
+        .into_iter()
+        .filter(|e| !e.kind.is_dir());
+    files.filter_map(size).collect()
 }
 
 /// The manifest without what differs between two runs of the same job.

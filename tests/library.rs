@@ -1,16 +1,13 @@
-//! The library without flags: a [`Config`] built in code has the command line's defaults and
-//! refuses what the command line refuses, and [`job::execute`] runs it to the files a
-//! `convert` writes.
+//! The library without flags: a [`Config`] built in code refuses what the command line
+//! refuses, and [`job::execute`] runs it to the files a `convert` writes. (That it has the
+//! command line's defaults is checked where the flags are, in `src/cli/defaults.rs`.)
 
-use clap::Parser;
 use std::path::Path;
 use tempfile::TempDir;
-use track2pipelines::cli::Cli;
 use track2pipelines::config::{Compression, Config, PartitionBy};
 use track2pipelines::job;
 use track2pipelines::pipeline::Live;
 
-const NOW: &str = "2026-01-01T00:00:00Z";
 const NOW_MS: i64 = 1_767_225_600_000;
 
 fn input(dir: &Path) -> std::path::PathBuf {
@@ -22,59 +19,6 @@ fn input(dir: &Path) -> std::path::PathBuf {
     ];
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path
-}
-
-/// What the command line makes of `args` (after the program name), as the builder's
-/// configuration is compared with it.
-fn from_flags(args: &[&str]) -> String {
-    let cli = Cli::try_parse_from(std::iter::once("track2pipelines").chain(args.iter().copied()))
-        .unwrap();
-    format!("{:?}", cli.into_config(Vec::new()).unwrap())
-}
-
-#[test]
-fn a_built_config_has_the_command_lines_defaults() {
-    let d = TempDir::new().unwrap();
-    let input = input(d.path());
-    let out = d.path().join("out");
-    let (o, i) = (out.to_str().unwrap(), input.to_str().unwrap());
-    let built = Config::convert(&out, [&input])
-        .now_ms(NOW_MS)
-        .build()
-        .unwrap();
-    let flags = from_flags(&["convert", "--now", NOW, "--out", o, i]);
-    assert_eq!(format!("{built:?}"), flags);
-    let built = Config::check([&input]).now_ms(NOW_MS).build().unwrap();
-    assert_eq!(
-        format!("{built:?}"),
-        from_flags(&["check", "--now", NOW, i])
-    );
-    let built = Config::convert(&out, [&input])
-        .now_ms(NOW_MS)
-        .compress(Compression::Gzip)
-        .partition_by(vec![PartitionBy::Bucket(8), PartitionBy::Date])
-        .threads(3)
-        .build()
-        .unwrap();
-    let flags = from_flags(&[
-        "convert",
-        "--now",
-        NOW,
-        "--compress",
-        "gzip",
-        "--partition-by",
-        "bucket:8,date",
-        "--threads",
-        "3",
-        "--out",
-        o,
-        i,
-    ]);
-    assert_eq!(
-        format!("{built:?}"),
-        flags,
-        "gzip level 6, bucket hashing on"
-    );
 }
 
 #[test]

@@ -1,18 +1,24 @@
 //! Nothing lost and no crash under bad input: property tests of the library on arbitrary bytes
 //! and arbitrary JSON in the known record shapes, limits (deep nesting, huge strings, objects
 //! with 100k keys, over-long lines), and property tests of the binary on generated files whose
-//! manifest and error file must account for every record.
+//! manifest and error file must account for every record. Through the binary too: CSV headers
+//! that cannot be read, headers and JSON values 200 000 levels deep, RFC 3339 offsets and
+//! years out of bounds, lone surrogate escapes.
 //!
 //! The invariants (docs/mapping.md): every record is either converted or has exactly one
 //! error-file entry (`records = converted + rejected`); every entry carries the record's bytes
 //! (`raw`, or `raw_base64` when they are not UTF-8), and for a whole-line reject those bytes
 //! are the input line, found again at the entry's `offset`.
 
-use crate::common::run::{convert_cmd, json_lines, manifest, manifest_parts, output, stderr};
+use crate::common::output::{RunOut, check_accounting, n};
+use crate::common::run::{
+    code, convert_cmd, files, json_lines, manifest, manifest_parts, output, stderr, write_file,
+};
 use base64::Engine;
 use proptest::prelude::*;
 use serde_json::Value;
 use serde_json::value::RawValue;
+use std::ffi::OsStr;
 use std::path::Path;
 use tempfile::TempDir;
 use track2pipelines::translate::{Counts, Options, Output, translate_line};
@@ -380,27 +386,23 @@ fn an_object_with_100k_keys_is_handled() {
 // ------------------------------------------------------------------------------------------
 // Through the binary
 
-struct Run {
-    code: i32,
-    manifest: Value,
-    errors: Vec<Value>,
-}
-
-fn convert(dir: &Path, input: &Path, opts: &[&str]) -> Run {
+/// Runs `convert --overwrite --threads 2 [opts] INPUT` into `dir/out`: the run completes,
+/// exits 3 exactly when it rejected a record, and its accounting holds ([`check_accounting`]).
+fn convert(dir: &Path, input: &Path, opts: &[&str]) -> RunOut {
     let out = dir.join("out");
     let opts = [&["--overwrite", "--threads", "2"][..], opts].concat();
     let o = output(&mut convert_cmd(&out, &opts, &[input]));
     let code = o.status.code().expect("exited");
     assert!(code == 0 || code == 3, "exit {code}: {}", stderr(&o));
-    Run {
-        code,
-        manifest: manifest(&out),
-        errors: json_lines(&out.join("errors.ndjson")),
-    }
-}
-
-fn n(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+    let run = RunOut::load(&out);
+    check_accounting(&run);
+    let rejected = n(&run.manifest["totals"]["rejected"]);
+    assert_eq!(
+        code == 3,
+        rejected > 0,
+        "exit {code} with {rejected} rejected"
+    );
+    run
 }
 
 /// The bytes an entry carries.
@@ -428,32 +430,9 @@ fn memchr_nl(b: &[u8]) -> usize {
     b.iter().position(|c| *c == b'\n').unwrap_or(b.len())
 }
 
-/// The accounting every run must show, and every entry's bytes checked against the input.
-fn check_accounting(input: &[u8], run: &Run, max_line: usize) {
-    let totals = &run.manifest["totals"];
-    assert_eq!(
-        n(&totals["records"]),
-        n(&totals["converted"]) + n(&totals["rejected"]),
-        "{totals}"
-    );
-    for i in run.manifest["inputs"].as_array().unwrap() {
-        assert_eq!(
-            n(&i["records"]),
-            n(&i["converted"]) + n(&i["rejected"]),
-            "{i}"
-        );
-    }
-    let corrupt = run
-        .errors
-        .iter()
-        .filter(|e| e["code"] == "corrupt_input")
-        .count();
-    assert_eq!(
-        (run.errors.len() - corrupt) as u64,
-        n(&totals["rejected"]),
-        "one entry per rejected record"
-    );
-    assert_eq!(run.code == 3, n(&totals["rejected"]) > 0);
+/// Every entry's bytes checked against the input: its line, its raw bytes (or the head of an
+/// over-long line) and, for a batch item, that its raw is JSON.
+fn check_entries_against_input(input: &[u8], run: &RunOut, max_line: usize) {
     for e in run.errors.iter().filter(|e| e["code"] != "corrupt_input") {
         let raw = raw_of(e);
         let offset = n(&e["offset"]) as usize;
@@ -522,7 +501,7 @@ proptest! {
             opts.extend(["--block-size", "4KiB"]);
         }
         let run = convert(dir.path(), &path, &opts);
-        check_accounting(&input, &run, 4096);
+        check_entries_against_input(&input, &run, 4096);
     }
 }
 
@@ -549,7 +528,7 @@ fn limits_through_the_binary() {
     std::fs::write(&path, &input).unwrap();
 
     let run = convert(dir.path(), &path, &[]);
-    check_accounting(&input, &run, 16 << 20);
+    check_entries_against_input(&input, &run, 16 << 20);
     let codes: Vec<&str> = run
         .errors
         .iter()
@@ -569,7 +548,7 @@ fn limits_through_the_binary() {
 
     // With a 1 MiB line limit the 3 MB line is cut out as it is read.
     let run = convert(dir.path(), &path, &["--max-line-bytes", "1MiB"]);
-    check_accounting(&input, &run, 1 << 20);
+    check_entries_against_input(&input, &run, 1 << 20);
     let too_long: Vec<u64> = run
         .errors
         .iter()
@@ -674,4 +653,243 @@ fn the_last_day_of_9999_is_a_valid_rfc3339_time() {
         let call: Value = serde_json::from_slice(out.call_bytes(0)).unwrap();
         assert_eq!(call["timestamp"], want, "{ts}");
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Hostile inputs through the binary, one run each
+
+/// `convert --out OUT --now NOW --quiet [args]`, run to its end.
+fn convert_args(out: &Path, args: &[&OsStr]) -> std::process::Output {
+    convert_cmd(out, &[], &[]).args(args).output().unwrap()
+}
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+// ------------------------------------------------------------------------------------------
+// CSV headers that cannot be read are never silent, and never crash; values of any depth;
+// timestamps out of bounds and lone surrogates are rejected
+
+#[test]
+fn a_csv_header_with_an_unclosed_quote_is_one_csv_invalid_entry() {
+    let d = TempDir::new().unwrap();
+    let mut text = String::from("id,\"email,name\n");
+    for i in 0..1000 {
+        text += &format!("u{i},u{i}@x.com,U{i}\n");
+    }
+    for (name, body) in [
+        ("q.csv", text.clone()),
+        ("h.csv", text.replace("id,", "method,path,")),
+    ] {
+        let input = write_file(&d.path().join(name), body.as_bytes());
+        let out = d.path().join(format!("out-{name}"));
+        let o = convert_args(&out, &[input.as_os_str()]);
+        assert_eq!(code(&o), 3, "{name}: {}", stderr(&o));
+        let entries = json_lines(&out.join("errors.ndjson"));
+        assert_eq!(entries.len(), 1, "{name}: {entries:?}");
+        assert_eq!(entries[0]["code"], "csv_invalid");
+        assert_eq!(entries[0]["line"], 1);
+        assert!(entries[0]["message"].as_str().unwrap().contains("quote"));
+        let m = manifest(&out);
+        assert_eq!(m["inputs"][0]["incomplete"], true);
+        assert_eq!(
+            m["totals"]["records"], 0,
+            "the header entry is not a record"
+        );
+    }
+}
+
+#[test]
+fn a_stray_quote_in_a_large_csv_header_is_reported() {
+    let d = TempDir::new().unwrap();
+    // Over 640 KB of "header": reported, no crash.
+    let mut big = String::from("id,\"name\n");
+    while big.len() < 700_000 {
+        big += "u1,a.b.c.d.e.f.g.h\n";
+    }
+    let input = write_file(&d.path().join("big.csv"), big.as_bytes());
+    let out = d.path().join("out-big");
+    let o = convert_args(&out, &[input.as_os_str()]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert_eq!(
+        json_lines(&out.join("errors.ndjson"))[0]["code"],
+        "csv_invalid"
+    );
+}
+
+#[test]
+fn a_deep_csv_header_does_not_crash() {
+    let d = TempDir::new().unwrap();
+    let deep = format!("id,{}a\nu1,x\n", "a.".repeat(10_000));
+    let input = write_file(&d.path().join("d.csv"), deep.as_bytes());
+    let out = d.path().join("out");
+    let o = convert_args(&out, &[input.as_os_str()]);
+    assert!(matches!(code(&o), 0 | 3), "{}", stderr(&o));
+    assert_eq!(manifest(&out)["totals"]["records"], 1);
+}
+
+/// The lines of every part file below `out`.
+fn part_lines(out: &Path) -> Vec<String> {
+    files(out)
+        .into_iter()
+        .filter(|(name, _)| name.rsplit('/').next().unwrap().starts_with("part-"))
+        .flat_map(|(_, bytes)| {
+            let text = String::from_utf8(bytes).unwrap();
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Walks `text` from `at` through `levels` objects of one member `"a"` each, down to the
+/// value `leaf`, and back out: the byte after the last `}`, or `None` if the text is not so.
+fn nested(text: &str, mut at: usize, levels: usize, leaf: &str) -> Option<usize> {
+    for _ in 0..levels {
+        at += text.get(at..)?.strip_prefix(r#"{"a":"#).map(|_| 5)?;
+    }
+    at += text.get(at..)?.strip_prefix(leaf).map(|_| leaf.len())?;
+    for _ in 0..levels {
+        at += text.get(at..)?.strip_prefix('}').map(|_| 1)?;
+    }
+    Some(at)
+}
+
+#[test]
+fn a_header_200_000_levels_deep_nests_the_record_to_its_last_key() {
+    // A header of about 400 KB, under the default --max-line-bytes; the identify it makes is
+    // larger than the default --max-call-bytes, so that limit is lifted here.
+    let levels = 200_000;
+    let d = TempDir::new().unwrap();
+    let deep = format!("id,{}a\nu1,x\n", "a.".repeat(levels - 1));
+    let input = write_file(&d.path().join("d.csv"), deep.as_bytes());
+    let out = d.path().join("out");
+    let o = convert_args(&out, &[os("--max-call-bytes"), os("0"), input.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let m = manifest(&out);
+    assert_eq!(m["totals"]["records"], 1);
+    assert_eq!(m["totals"]["converted"], 1);
+    let lines = part_lines(&out);
+    assert_eq!(lines.len(), 1);
+    let line = &lines[0];
+    assert!(
+        line.starts_with(r#"{"type":"identify","userId":"u1","#),
+        "{}",
+        &line[..80]
+    );
+    // The traits hold `a` inside `a` ... to the last key, whose value is the cell.
+    let traits = line.find(r#""traits":"#).expect("traits") + r#""traits":"#.len();
+    let end = nested(line, traits, levels, r#""x""#).expect("the traits nest to the last key");
+    assert!(matches!(&line[end..end + 1], "," | "}"), "{}", &line[end..]);
+    assert_eq!(line.matches(r#"{"a":"#).count(), levels);
+}
+
+#[test]
+fn deep_json_in_a_cell_or_a_record_does_not_crash() {
+    let levels = 200_000;
+    let value = format!("{}1{}", r#"{"a":"#.repeat(levels), "}".repeat(levels));
+    let d = TempDir::new().unwrap();
+    let csv = format!("id,deep:json\nu1,\"{}\"\n", value.replace('"', "\"\""));
+    let ndjson = format!(
+        "{{\"type\":\"person\",\"action\":\"identify\",\"identifiers\":{{\"id\":\"u2\"}},\
+         \"attributes\":{{\"deep\":{value}}}}}\n"
+    );
+    let a = write_file(&d.path().join("c.csv"), csv.as_bytes());
+    let b = write_file(&d.path().join("n.ndjson"), ndjson.as_bytes());
+    let out = d.path().join("out");
+    let o = convert_args(
+        &out,
+        &[
+            os("--max-call-bytes"),
+            os("0"),
+            a.as_os_str(),
+            b.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(manifest(&out)["totals"]["converted"], 2);
+    let lines = part_lines(&out);
+    assert_eq!(lines.len(), 2);
+    for line in &lines {
+        let at = line.find(r#""deep":"#).expect("deep") + r#""deep":"#.len();
+        assert!(nested(line, at, levels, "1").is_some(), "{}", &line[..80]);
+    }
+}
+
+/// The calls or the reject code of one record.
+fn one(record: &str) -> Result<Vec<Value>, String> {
+    let d = TempDir::new().unwrap();
+    let input = write_file(&d.path().join("r.ndjson"), format!("{record}\n").as_bytes());
+    let out = d.path().join("out");
+    let o = convert_args(&out, &[os("--partition-by"), os("none"), input.as_os_str()]);
+    match code(&o) {
+        0 => Ok(std::fs::read_to_string(out.join("part-0000-00000.ndjson"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()),
+        3 => Err(json_lines(&out.join("errors.ndjson"))[0]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+            + ": "
+            + json_lines(&out.join("errors.ndjson"))[0]["message"]
+                .as_str()
+                .unwrap()),
+        c => panic!("exit {c}: {}", stderr(&o)),
+    }
+}
+
+#[test]
+fn rfc3339_offsets_and_years_out_of_bounds_are_invalid_timestamps() {
+    let rec = |ts: &str| {
+        format!(
+            r#"{{"type":"person","identifiers":{{"id":"1"}},"action":"event","name":"x","timestamp":"{ts}"}}"#
+        )
+    };
+    for bad in [
+        "2023-08-24T14:15:22+25:00",
+        "2023-08-24T14:15:22-24:00",
+        "+002023-08-24T14:15:22Z",
+        "2023-08-24T14:15:22+23:60",
+    ] {
+        let got = one(&rec(bad));
+        assert!(
+            got.as_ref()
+                .is_err_and(|e| e.starts_with("invalid_timestamp")),
+            "{bad}: {got:?}"
+        );
+    }
+    for good in [
+        "2023-08-24T14:15:22+23:59",
+        "2023-08-24T14:15:22-05:00",
+        "2023-08-24T14:15:22.123Z",
+    ] {
+        assert!(one(&rec(good)).is_ok(), "{good}");
+    }
+}
+
+#[test]
+fn a_lone_surrogate_escape_rejects_the_record() {
+    for (rec, name) in [
+        (
+            r#"{"type":"person","identifiers":{"id":"1"},"action":"identify","attributes":{"n":"\ud800"}}"#,
+            "\\ud800",
+        ),
+        (
+            r#"{"type":"person","identifiers":{"id":"1"},"action":"identify","attributes":{"n":"a\udc00"}}"#,
+            "\\udc00",
+        ),
+        (
+            r#"{"method":"PUT","path":"/api/v1/customers/1","body":"{\"n\":\"\\ud83d\"}"}"#,
+            "\\ud83d",
+        ),
+    ] {
+        let got = one(rec);
+        let err = got.expect_err(rec);
+        assert!(err.starts_with("invalid_json"), "{err}");
+        assert!(err.contains(name), "the message names the escape: {err}");
+    }
+    // A whole pair is fine, and so is an escaped backslash before a `u`.
+    let ok = one(r#"{"type":"person","identifiers":{"id":"1"},"action":"identify","attributes":{"n":"\ud83d\ude00","p":"\\ud800"}}"#).unwrap();
+    assert_eq!(ok[0]["traits"]["n"], "\u{1f600}");
 }

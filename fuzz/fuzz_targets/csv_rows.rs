@@ -1,5 +1,5 @@
 //! CSV rows (and NDJSON lines) as `convert` reads them: the header by `csv::read_csv_header`
-//! and `csv::Plan`, then pieces cut at unquoted newlines by `input::Framer` with
+//! and `csv::HeaderPlan`, then pieces cut at unquoted newlines by `input::Framer` with
 //! `csv::CsvScan`, each piece turned into calls and error entries by the real worker
 //! (`pipeline::worker::Conversion`, which reads rows with `csv::Rows`, by the `csv` crate's
 //! rules, builds each row's JSON record with the plan and translates it).
@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use std::io::Cursor;
 use std::sync::Arc;
 use track2pipelines::config::CsvLayout;
-use track2pipelines::csv::{CsvScan, Plan, header_fields as fields, read_csv_header};
+use track2pipelines::csv::{CsvScan, HeaderPlan, header_fields as fields, read_csv_header};
 use track2pipelines::input::{Cuts, Framer, Position};
 use track2pipelines::pipeline::Tally;
 use track2pipelines::pipeline::worker::{Conversion, Decoder};
@@ -34,7 +34,7 @@ struct Run {
 }
 
 /// Every row of the file the plan accepts must become one JSON object, and translate cleanly.
-fn check_rows(plan: &Plan, delimiter: u8, body: &[u8]) {
+fn check_rows(plan: &HeaderPlan, delimiter: u8, body: &[u8]) {
     let mut rdr = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -92,7 +92,7 @@ fn run(input: &[u8], csv: Option<(u8, CsvLayout)>, block: usize, max_line: u64) 
                     tally: Tally::default(),
                 };
             };
-            let plan = Plan::new(&fields(&header, delimiter), layout);
+            let plan = HeaderPlan::new(&fields(&header, delimiter), layout);
             if block > input.len() {
                 check_rows(&plan, delimiter, &input[consumed as usize..]);
             }

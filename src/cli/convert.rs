@@ -1,18 +1,11 @@
 //! The flags of `convert` and `check` that are theirs alone: the output directory and its
 //! layout (`--partition-by`, compression, file sizes), `--shard`, `check --errors`.
 
-use super::{CommonArgs, parse_size};
-use crate::config::{Compression, OutputConfig, PartitionBy};
+use super::{CommonArgs, defaults, parse_size};
+use crate::config::{Compression, DEFAULT_MAX_OPEN_FILES, OutputConfig, PartitionBy};
 use crate::error::{Error, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
-
-/// `--max-file-bytes`'s default, also the part-file size of `send --from track`'s conversion.
-pub(super) const DEFAULT_MAX_FILE_BYTES: &str = "256MiB";
-/// `--max-open-files`'s default, also that of `send --from track`'s conversion.
-pub(super) const DEFAULT_MAX_OPEN_FILES: u32 = 64;
-/// The default of the (hidden) `--idle-frame-bytes`.
-pub(super) const DEFAULT_IDLE_FRAME_BYTES: &str = "32MiB";
 
 /// `--compress` values.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -32,7 +25,7 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Comma list of type, date, hour, bucket:N, or none.
-    #[arg(long, default_value = "type", value_name = "KEYS")]
+    #[arg(long, default_value = defaults::PARTITION_BY, value_name = "KEYS")]
     pub partition_by: String,
     /// Compress the part files and the error file.
     #[arg(long, value_enum, default_value_t = CompressArg::None)]
@@ -41,7 +34,7 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "N")]
     pub compress_level: Option<i32>,
     /// Start a new part file before one would exceed this size (before compression).
-    #[arg(long, default_value = DEFAULT_MAX_FILE_BYTES, value_parser = parse_size, value_name = "BYTES")]
+    #[arg(long, default_value = defaults::MAX_FILE_BYTES, value_parser = parse_size, value_name = "BYTES")]
     pub max_file_bytes: u64,
     /// Start a new part file before one would exceed this many calls (0: unlimited).
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -50,17 +43,17 @@ pub struct ConvertArgs {
     #[arg(long)]
     pub overwrite: bool,
     /// At most this many output files open at once; more partitions are closed and reopened.
-    #[arg(long, default_value_t = DEFAULT_MAX_OPEN_FILES, value_parser = clap::value_parser!(u32).range(2..=65536), value_name = "N")]
+    #[arg(long, default_value_t = DEFAULT_MAX_OPEN_FILES as u32, value_parser = clap::value_parser!(u32).range(2..=65536), value_name = "N")]
     pub max_open_files: u32,
     /// Unfinished compressed frames kept in memory for closed files (tuning and tests).
-    #[arg(long, default_value = DEFAULT_IDLE_FRAME_BYTES, value_parser = parse_size, hide = true)]
+    #[arg(long, default_value = defaults::IDLE_FRAME_BYTES, value_parser = parse_size, hide = true)]
     pub idle_frame_bytes: u64,
     /// Take share K of N of the inputs (K/N, or auto/N: K from JOB_COMPLETION_INDEX or
     /// AWS_BATCH_JOB_ARRAY_INDEX).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<String>,
     /// With --shard: plain NDJSON inputs larger than this may be cut between shards.
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
+    #[arg(long, default_value = defaults::SPLIT_BYTES, value_parser = parse_size, value_name = "BYTES")]
     pub split_bytes: u64,
     /// The flags `convert` shares with `check`.
     #[command(flatten)]

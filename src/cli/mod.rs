@@ -6,20 +6,23 @@
 //! converts with the [`Config`] this module builds for `convert` from the same flags.
 
 mod convert;
+mod defaults;
 mod paths;
 pub(crate) mod select;
 pub(crate) mod send;
 pub(crate) mod shard;
 
-pub use convert::{CheckArgs, CompressArg, ConvertArgs};
+pub use convert::{CheckArgs, ConvertArgs};
 
+use crate::calls::API_MAX_CALL_BYTES;
 use crate::config::{
-    Command, Compression, Config, CsvLayout, InputFormat, OutputConfig, PartitionBy, Progress,
+    Command, Compression, Config, CsvLayout, DEFAULT_IDLE_FRAME_BYTES, DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_OPEN_FILES, DEFAULT_PROGRESS_INTERVAL_SECS, InputFormat, OutputConfig, PartitionBy,
+    Progress,
 };
 use crate::error::{Error, Result};
 use crate::translate::{MessageIds, MissingTime, Options};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
-use convert::{DEFAULT_IDLE_FRAME_BYTES, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_OPEN_FILES};
 use std::ffi::OsString;
 use std::path::PathBuf;
 
@@ -62,7 +65,7 @@ pub struct CommonArgs {
     #[command(flatten, next_help_heading = "Conversion")]
     pub mapping: MappingArgs,
     /// Reject records with a call larger than this (call_too_large); 0 disables.
-    #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES",
+    #[arg(long, default_value_t = API_MAX_CALL_BYTES, value_parser = parse_size, value_name = "BYTES",
         help_heading = "Conversion")]
     pub max_call_bytes: u64,
     /// Which calls move and how they are reshaped (docs/transforms.md).
@@ -108,10 +111,10 @@ pub struct MappingArgs {
     #[arg(long, value_name = "JSON")]
     pub integrations: Option<String>,
     /// Reject lines longer than this (line_too_long).
-    #[arg(long, default_value = "16MiB", value_parser = parse_size, value_name = "BYTES")]
+    #[arg(long, default_value = defaults::MAX_LINE_BYTES, value_parser = parse_size, value_name = "BYTES")]
     pub max_line_bytes: u64,
     /// Bytes read from an input at a time (tuning and tests).
-    #[arg(long, default_value = "2MiB", value_parser = parse_size, hide = true)]
+    #[arg(long, default_value = defaults::BLOCK_BYTES, value_parser = parse_size, hide = true)]
     pub block_size: u64,
 }
 
@@ -123,7 +126,7 @@ pub struct ReportArgs {
         help_heading = "Progress")]
     pub progress: ProgressArg,
     /// Off a terminal, `--progress always` prints one plain line at most this often.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS",
+    #[arg(long, default_value_t = DEFAULT_PROGRESS_INTERVAL_SECS, value_name = "SECONDS",
         value_parser = clap::value_parser!(u64).range(1..=86_400), help_heading = "Progress")]
     pub progress_interval: u64,
     /// No progress bar and no summary.
@@ -273,7 +276,7 @@ fn unix_seconds(s: &str) -> Option<i64> {
 
 fn integrations(flag: Option<&str>) -> Result<String> {
     let Some(text) = flag else {
-        return Ok(r#"{"All":true}"#.to_owned());
+        return Ok(crate::translate::DEFAULT_INTEGRATIONS.to_owned());
     };
     let raw: crate::json::Raw = serde_json::from_str(text)
         .map_err(|e| Error::Usage(format!("--integrations is not valid JSON: {e}")))?;
@@ -340,8 +343,9 @@ impl ReportArgs {
     }
 }
 
-/// What the subcommand alone decides, before the flags all commands share are checked.
-struct Job {
+/// The flags of a conversion (`convert`, `check`, `send --from track`): what the subcommand
+/// alone decides, before the flags all commands share are checked.
+struct ConversionFlags {
     command: Command,
     output: Option<OutputConfig>,
     inputs: Vec<PathBuf>,
@@ -356,15 +360,15 @@ struct Job {
     split_bytes: u64,
 }
 
-impl Job {
+impl ConversionFlags {
     /// `convert`'s own part of the configuration.
-    fn convert(c: ConvertArgs) -> Result<Job> {
+    fn convert(c: ConvertArgs) -> Result<ConversionFlags> {
         let shard = c
             .shard
             .as_deref()
             .map(|s| crate::config::Shard::parse(s, |v| std::env::var(v).ok()))
             .transpose()?;
-        Ok(Job {
+        Ok(ConversionFlags {
             command: Command::Convert,
             output: Some(c.output()?),
             inputs: c.common.inputs,
@@ -379,8 +383,8 @@ impl Job {
     }
 
     /// `check`'s own part of the configuration.
-    fn check(c: CheckArgs) -> Result<Job> {
-        Ok(Job {
+    fn check(c: CheckArgs) -> Result<ConversionFlags> {
+        Ok(ConversionFlags {
             command: Command::Check,
             output: None,
             inputs: c.common.inputs,
@@ -455,13 +459,13 @@ fn track_conversion(
         partition_by: Vec::new(),
         compress: Compression::None,
         compress_level: 1,
-        max_file_bytes: parse_size(DEFAULT_MAX_FILE_BYTES).expect("a valid default"),
+        max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         max_file_records: 0,
         overwrite: true,
-        max_open_files: DEFAULT_MAX_OPEN_FILES as usize,
-        idle_frame_bytes: parse_size(DEFAULT_IDLE_FRAME_BYTES).expect("a valid default") as usize,
+        max_open_files: DEFAULT_MAX_OPEN_FILES,
+        idle_frame_bytes: DEFAULT_IDLE_FRAME_BYTES,
     };
-    let job = Job {
+    let job = ConversionFlags {
         command: Command::Convert,
         output: Some(output),
         inputs,
@@ -469,7 +473,7 @@ fn track_conversion(
         max_call_bytes,
         report: ReportArgs {
             progress: ProgressArg::Never,
-            progress_interval: 10,
+            progress_interval: DEFAULT_PROGRESS_INTERVAL_SECS,
             quiet: true,
             summary_json: None,
         },
@@ -539,8 +543,8 @@ impl Cli {
     /// every path is checked here, before any work starts.
     pub fn into_config(self, command_line: Vec<String>) -> Result<Config> {
         let job = match self.command {
-            Cmd::Convert(c) => Job::convert(c)?,
-            Cmd::Check(c) => Job::check(c)?,
+            Cmd::Convert(c) => ConversionFlags::convert(c)?,
+            Cmd::Check(c) => ConversionFlags::check(c)?,
             Cmd::Plan(_) | Cmd::Merge(_) | Cmd::Send(_) => {
                 return Err(Error::Usage(
                     "plan, merge and send take no convert configuration".into(),

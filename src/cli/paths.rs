@@ -2,7 +2,7 @@
 //! work starts (docs/mapping.md §13): no input inside `--out`, no file option on an input or
 //! below an output directory.
 
-use super::Job;
+use super::ConversionFlags;
 use crate::config::paths::{inputs_against_out, local_out, resolved};
 use crate::error::{Error, Result};
 use crate::target::Target;
@@ -58,7 +58,7 @@ pub(super) fn check_paths(
 /// Checks the files named on the command line (`--errors`, `--summary-json`) and then every
 /// path against the others; returns the two targets and the directory discovery must skip.
 pub(super) fn checked_paths(
-    job: &Job,
+    job: &ConversionFlags,
 ) -> Result<(Option<Target>, Option<Target>, Option<PathBuf>)> {
     let errors_file = job
         .errors

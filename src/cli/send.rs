@@ -105,7 +105,7 @@ pub struct SendArgs {
 
     /// A request body holds at most this many bytes, {"batch":[…]} included (the API takes
     /// 500000 at most).
-    #[arg(long, default_value = "500000", value_parser = parse_size, value_name = "BYTES",
+    #[arg(long, default_value_t = API_MAX_BATCH_BYTES, value_parser = parse_size, value_name = "BYTES",
         help_heading = "Limits")]
     pub max_batch_bytes: u64,
     /// A request holds at most this many calls.
@@ -118,7 +118,7 @@ pub struct SendArgs {
     pub max_batch_calls: usize,
     /// A call holds at most this many bytes as sent (the API takes 32768 at most); larger
     /// ones go to send-errors.ndjson (call_too_large), or with --from track are rejected.
-    #[arg(long, default_value = "32768", value_parser = parse_size, value_name = "BYTES",
+    #[arg(long, default_value_t = API_MAX_CALL_BYTES, value_parser = parse_size, value_name = "BYTES",
         help_heading = "Limits")]
     pub max_call_bytes: u64,
 

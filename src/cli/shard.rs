@@ -1,7 +1,7 @@
 //! The flags of `plan` and `merge`, and their validation into the `PlanConfig` and
 //! `MergeConfig` the commands take (the commands are in [`crate::shard`]).
 
-use super::{FormatArg, parse_size};
+use super::{FormatArg, defaults, parse_size};
 use crate::config::MAX_SHARDS;
 use crate::error::{Error, Result};
 use crate::shard::merge::MergeConfig;
@@ -16,7 +16,7 @@ pub struct PlanArgs {
     #[arg(long, value_name = "N")]
     pub shards: u32,
     /// Plain NDJSON inputs larger than this may be cut between shards (as for convert).
-    #[arg(long, default_value = "256MiB", value_parser = parse_size, value_name = "BYTES")]
+    #[arg(long, default_value = defaults::SPLIT_BYTES, value_parser = parse_size, value_name = "BYTES")]
     pub split_bytes: u64,
     /// Input format, as convert is given it: it decides which files are CSV, and CSV files
     /// are never cut.

@@ -23,6 +23,8 @@ pub const DEFAULT_SPLIT_BYTES: u64 = 256 << 20;
 pub const DEFAULT_IDLE_FRAME_BYTES: usize = 32 << 20;
 /// Bytes read from an input at a time, by default: 2 MiB.
 pub const DEFAULT_BLOCK_BYTES: usize = 2 << 20;
+/// `--progress-interval` by default, in seconds.
+pub const DEFAULT_PROGRESS_INTERVAL_SECS: u64 = 10;
 
 /// Builds a [`Config`] in code: start from [`Config::convert`] or [`Config::check`], change
 /// what differs from the defaults, then [`ConfigBuilder::build`], which checks every value as
@@ -104,7 +106,7 @@ impl ConfigBuilder {
                 translate: Options::new(now_ms),
                 max_line_bytes: DEFAULT_MAX_LINE_BYTES,
                 progress: Progress::Auto,
-                progress_interval: std::time::Duration::from_secs(10),
+                progress_interval: std::time::Duration::from_secs(DEFAULT_PROGRESS_INTERVAL_SECS),
                 quiet: false,
                 summary_json: None,
                 output: None,

@@ -1,9 +1,9 @@
 //! The header of a CSV file: read before any row, one byte at a time so nothing past it is
 //! consumed, its cells split by the same rules as every row ([`super::Rows`]), and turned into
-//! the file's [`Plan`]. A header that cannot be read is a [`HeaderProblem`], reported as one
+//! the file's [`HeaderPlan`]. A header that cannot be read is a [`HeaderProblem`], reported as one
 //! error entry at line 1 (docs/mapping.md §1.4), never silently.
 
-use super::plan::{CsvLayout, Plan};
+use super::plan::{CsvLayout, HeaderPlan};
 use super::rows::Rows;
 use super::scan::CsvScan;
 use std::io::{self, Read};
@@ -13,14 +13,14 @@ use std::io::{self, Read};
 #[derive(Debug)]
 pub struct Header {
     /// How the file's rows become records, from its columns.
-    pub plan: Plan,
+    pub plan: HeaderPlan,
     /// Bytes the header took from the stream (a BOM included): the rows start right after them.
     pub consumed: u64,
     /// The line number (1-based) of the first byte after the header.
     pub lines: u64,
 }
 
-/// Reads the header of a CSV stream and makes its [`Plan`] for `layout`.
+/// Reads the header of a CSV stream and makes its [`HeaderPlan`] for `layout`.
 pub fn read_header(
     reader: &mut dyn Read,
     delimiter: u8,
@@ -28,7 +28,7 @@ pub fn read_header(
     layout: CsvLayout,
 ) -> Result<Header, HeaderProblem> {
     let (text, consumed, lines) = read_csv_header(reader, delimiter, max_bytes)?;
-    let plan = Plan::new(&header_fields(&text, delimiter), layout);
+    let plan = HeaderPlan::new(&header_fields(&text, delimiter), layout);
     Ok(Header {
         plan,
         consumed,

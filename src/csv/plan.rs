@@ -1,6 +1,7 @@
 //! CSV rows: the JSON record each row stands for, per the four layouts (HTTP calls, v2
-//! entities, events import, people import). A [`Plan`] is made once from a file's header; each
-//! row is then written as JSON text and converted exactly like the NDJSON record it stands for.
+//! entities, events import, people import). A [`HeaderPlan`] is made once from a file's
+//! header; each row is then written as JSON text and converted exactly like the NDJSON record
+//! it stands for.
 
 mod tree;
 
@@ -40,7 +41,7 @@ enum CellType {
 
 /// What a header means: the layout, and where each column's value goes.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub struct HeaderPlan {
     /// The layout the rows are read by: the one forced, else the one detected; `Auto` when the
     /// header fits none (see `problem`).
     pub layout: CsvLayout,
@@ -132,16 +133,16 @@ fn target(layout: CsvLayout, base: &str) -> (Vec<String>, bool) {
     (target, false)
 }
 
-impl Plan {
+impl HeaderPlan {
     /// Reads a header row. `layout` is `--csv-layout` (`Auto` detects it from the columns).
-    pub fn new(header: &[String], layout: CsvLayout) -> Plan {
+    pub fn new(header: &[String], layout: CsvLayout) -> HeaderPlan {
         let (columns, suffixes): (Vec<&str>, Vec<Option<CellType>>) =
             header.iter().map(|h| split_suffix(h)).unzip();
         let layout = match layout {
             CsvLayout::Auto => detect(&columns),
             l => Some(l),
         };
-        let mut plan = Plan {
+        let mut plan = HeaderPlan {
             layout: layout.unwrap_or(CsvLayout::Auto),
             constants: Vec::new(),
             action_column: None,
@@ -215,12 +216,12 @@ impl Plan {
         self.write_row(cells, out, None)
     }
 
-    /// Like [`Plan::row`], except that the JSON cells of top-level members are not checked
+    /// Like [`HeaderPlan::row`], except that the JSON cells of top-level members are not checked
     /// here: each is written as it stands (trimmed), and where it lies in `out` goes to
     /// `deferred`. The record is valid, and means what the plan says, exactly when the record's
     /// parse finds one value at each of those places (`translate::translate_deferred`
-    /// checks); otherwise the row must be written again with [`Plan::row`], which says what is
-    /// wrong with it. This spares JSON columns (an HTTP call's body) a parse of their own.
+    /// checks); otherwise the row must be written again with [`HeaderPlan::row`], which says
+    /// what is wrong with it. This spares JSON columns (an HTTP call's body) a parse of their own.
     pub fn row_deferred(
         &self,
         cells: &[&str],
@@ -320,14 +321,14 @@ fn member_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
 mod tests {
     use super::*;
 
-    fn plan(h: &str) -> Plan {
-        Plan::new(
+    fn plan(h: &str) -> HeaderPlan {
+        HeaderPlan::new(
             &h.split(',').map(str::to_owned).collect::<Vec<_>>(),
             CsvLayout::Auto,
         )
     }
 
-    fn row(p: &Plan, cells: &str) -> Result<String, Reject> {
+    fn row(p: &HeaderPlan, cells: &str) -> Result<String, Reject> {
         let cells: Vec<&str> = cells.split('|').collect();
         let mut out = Vec::new();
         p.row(&cells, &mut out)

@@ -1,15 +1,15 @@
 //! One CSV row to the JSON record it stands for: the row's shape is checked against the
-//! header (cell count, UTF-8), then the file's [`Plan`] writes the record, its JSON cells left
-//! for the record's parse to check in the same pass (see [`Plan::row_deferred`]).
+//! header (cell count, UTF-8), then the file's [`HeaderPlan`] writes the record, its JSON cells
+//! left for the record's parse to check in the same pass (see [`HeaderPlan::row_deferred`]).
 
-use super::plan::Plan;
+use super::plan::HeaderPlan;
 use crate::reject::{Code, Reject};
 
 /// Checks one CSV row (its cells one after the other in `cells`, ending at `ends`) and writes
 /// the JSON record it stands for into `json`, its JSON cells unchecked (see
-/// [`Plan::row_deferred`]); returns the cells as text.
+/// [`HeaderPlan::row_deferred`]); returns the cells as text.
 pub fn row_record<'c>(
-    plan: &Plan,
+    plan: &HeaderPlan,
     cells: &'c [u8],
     ends: &[usize],
     json: &mut Vec<u8>,

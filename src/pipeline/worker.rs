@@ -4,7 +4,7 @@
 
 use crate::bufpool::BufPool;
 use crate::config::{CsvLayout, PartitionBy};
-use crate::csv::{Plan, Rows, row_record};
+use crate::csv::{HeaderPlan, Rows, row_record};
 use crate::input::{self, Piece, Position};
 use crate::output::errors;
 use crate::output::files::{CallInfo, PartBuf};
@@ -22,7 +22,7 @@ pub enum Decoder {
     /// CSV rows of a file whose header made `plan`.
     Csv {
         /// How the file's columns make records.
-        plan: Arc<Plan>,
+        plan: Arc<HeaderPlan>,
         /// The cell separator.
         delimiter: u8,
     },
@@ -207,7 +207,7 @@ impl Conversion {
     fn csv_rows(
         &self,
         at: At,
-        plan: &Plan,
+        plan: &HeaderPlan,
         delimiter: u8,
         data: &[u8],
         r: &mut PieceResult,

@@ -4,10 +4,19 @@
 //! width), so a resumed run forms exactly the same batches.
 //!
 //! An `alias` call is a batch of its own, posted to `{base}/alias` with the call itself as the
-//! body: the API's `batch` schema has no `alias` (docs/send.md, "alias calls"). The batch open
-//! before it is closed first, so the order of the calls is kept.
+//! body: the API's `batch` schema has no `alias`; so is a `group` call with neither `userId`
+//! nor `anonymousId`, posted to `{base}/group` ([`own_route`]; docs/send.md, "Calls sent on
+//! their own"). The batch open before it is closed first, so the order of the calls is kept.
+//!
+//! A call's place in its input is an [`input::Position`](Position), as in convert. `send`
+//! reads every input from its start, so the line is always known ([`line_of`]). A batch's line
+//! range (`first_line`, `last_line`) stays a plain number: the state's ledger stores it as
+//! such ([`super::ledger::Record`]) and a resumed run checks it.
+//!
+//! Each closed [`Batch`] goes to the sender ([`super::dispatch`]), which posts its body.
 
 use super::client::Route;
+use crate::input::Position;
 use xxhash_rust::xxh3::Xxh3;
 
 /// Bytes of `{"batch":[` and `]}` around the calls.
@@ -22,10 +31,14 @@ pub struct Span {
     pub len: u32,
     /// Where its 24-byte `sentAt` value starts in the body (`--sent-at send`).
     pub sent_at: Option<u32>,
-    /// Its input line (1-based) and byte offset in the decompressed source.
-    pub line: u64,
-    /// Byte offset of that line in the decompressed source.
-    pub offset: u64,
+    /// Where its line is in the decompressed source.
+    pub at: Position,
+}
+
+/// The line (1-based) of a position in an input `send` reads: always known, since every input
+/// is read from its start (1 stands in, should it ever not be).
+pub fn line_of(at: Position) -> u64 {
+    at.line.unwrap_or(1)
 }
 
 /// A batch: a run of input lines of one source, the calls among them packed into one body.
@@ -131,16 +144,16 @@ impl Batcher {
     }
 
     /// Adds one call (its bytes as sent; `sent_at` its offset in them) read from `raw` at
-    /// `line`/`offset` of `source`. Returns the batch it closed, if it did not fit.
+    /// `at` of `source`. Returns the batch it closed, if it did not fit.
     pub fn push_call(
         &mut self,
         source: usize,
         raw: &[u8],
         call: &[u8],
         sent_at: Option<usize>,
-        line: u64,
-        offset: u64,
+        at: Position,
     ) -> Option<Batch> {
+        let line = line_of(at);
         let own = own_route(call);
         let closed = if self.fits(call.len(), own.is_some()) {
             None
@@ -162,8 +175,7 @@ impl Batcher {
             start,
             len: call.len() as u32,
             sent_at: sent_at.map(|p| start + p as u32),
-            line,
-            offset,
+            at,
         });
         b.last_line = line;
         open.hash.update(raw);
@@ -185,8 +197,9 @@ impl Batcher {
         raw: &[u8],
         entry: Vec<u8>,
         kind: Other,
-        line: u64,
+        at: Position,
     ) {
+        let line = line_of(at);
         let open = self.open(source, line);
         open.batch.last_line = open.batch.last_line.max(line);
         open.hash.update(raw);
@@ -276,7 +289,7 @@ mod tests {
         let mut b = Batcher::new(FRAME_BYTES + 28 * 3 + 2, 10);
         let mut out = Vec::new();
         for line in 1..=7 {
-            out.extend(b.push_call(0, call, call, None, line, 0));
+            out.extend(b.push_call(0, call, call, None, Position::new(line, 0)));
         }
         out.extend(b.finish());
         let sizes: Vec<usize> = out.iter().map(|b| b.calls.len()).collect();
@@ -293,7 +306,9 @@ mod tests {
         let mut b = Batcher::new(1 << 20, 2);
         let mut n = 0;
         for line in 1..=5 {
-            n += b.push_call(0, call, call, None, line, 0).is_some() as usize;
+            n += b
+                .push_call(0, call, call, None, Position::new(line, 0))
+                .is_some() as usize;
         }
         assert_eq!(n, 2);
     }
@@ -302,9 +317,12 @@ mod tests {
     fn stamping_sets_only_the_sent_at_values() {
         let mut b = Batcher::new(1000, 10);
         let with = br#"{"sentAt":"0000-00-00T00:00:00.000Z"}"#;
-        assert!(b.push_call(0, with, with, Some(11), 1, 0).is_none());
         assert!(
-            b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 2, 40)
+            b.push_call(0, with, with, Some(11), Position::START)
+                .is_none()
+        );
+        assert!(
+            b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, Position::new(2, 40))
                 .is_none()
         );
         let mut batch = b.finish().unwrap();
@@ -325,9 +343,15 @@ mod tests {
             .iter()
             .enumerate()
         {
-            out.extend(b.push_call(0, call, call, None, line as u64 + 1, 0));
+            out.extend(b.push_call(0, call, call, None, Position::new(line as u64 + 1, 0)));
         }
-        b.push_other(0, b"x", b"{}\n".to_vec(), Other::Invalid, 6);
+        b.push_other(
+            0,
+            b"x",
+            b"{}\n".to_vec(),
+            Other::Invalid,
+            Position::new(6, 0),
+        );
         out.extend(b.finish());
         let shape: Vec<(Route, usize, u64, u64)> = out
             .iter()
@@ -356,12 +380,12 @@ mod tests {
     #[test]
     fn sub_bodies_keep_calls_and_sent_at() {
         let mut b = Batcher::new(1000, 10);
-        b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, 1, 0);
-        b.push_call(0, b"{\"b\":2}", b"{\"b\":2}", Some(2), 2, 8);
+        b.push_call(0, b"{\"a\":1}", b"{\"a\":1}", None, Position::START);
+        b.push_call(0, b"{\"b\":2}", b"{\"b\":2}", Some(2), Position::new(2, 8));
         let batch = b.finish().unwrap();
         let (body, spans) = sub_body(&batch.body, &batch.calls[1..]);
         assert_eq!(body, b"{\"batch\":[{\"b\":2}]}");
         assert_eq!(spans[0].sent_at, Some(spans[0].start + 2));
-        assert_eq!(spans[0].line, 2);
+        assert_eq!(spans[0].at, Position::new(2, 8));
     }
 }

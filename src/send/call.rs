@@ -1,6 +1,7 @@
 //! One input line as a call to send: checked (one Pipelines call by the shapes of
 //! [`crate::calls::shape`], at most `--max-call-bytes` as sent) and given its `sentAt` per
-//! `--sent-at`. Every other byte of the line is sent as it is.
+//! `--sent-at`. Every other byte of the line is sent as it is. The reader
+//! ([`super::source`]) then packs the call into a batch ([`super::batch`]).
 
 use crate::calls::shape;
 pub use crate::calls::shape::CALL_TYPES;

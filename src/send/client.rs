@@ -1,7 +1,7 @@
 //! The HTTP side: one reqwest client (rustls, HTTP/2 where the server offers it, a pool of
-//! kept-alive connections) that posts a body to `{base}/batch` (or `{base}/alias`) with Basic
-//! auth and reports what came back. The key lives only in the client's auth header value,
-//! marked sensitive.
+//! kept-alive connections) that posts a body to its [`Route`] (`{base}/batch`, `/alias` or
+//! `/group`) with Basic auth and reports what came back. The key lives only in the client's
+//! auth header value, marked sensitive.
 //!
 //! What makes an answer mean what it says (docs/send.md, "What counts as acknowledged"):
 //! every request carries `X-Strict-Mode: 1` (without it the API answers 200 to what it then

@@ -11,8 +11,7 @@ use std::time::Duration;
 /// 200 to a larger body and drops it).
 pub const API_MAX_BATCH_BYTES: u64 = 500_000;
 
-/// The API's limit on one call as sent (docs/send.md: a larger call is dropped with a 200).
-pub const API_MAX_CALL_BYTES: u64 = 32_768;
+pub use crate::calls::API_MAX_CALL_BYTES;
 
 /// The write key: kept in memory only, never printed (its `Debug` shows `[redacted]`).
 #[derive(Clone)]

@@ -1,9 +1,10 @@
 //! The sender: one task on a small tokio runtime that takes batches from the reader, paces
-//! them (token bucket, 429 pauses, adaptive concurrency), posts them through a [`Transport`]
-//! and moves each request that comes back through one named transition of a state machine:
-//! [`Sender::acknowledge`], [`Sender::retry`], [`Sender::wait_on_429`], [`Sender::split`],
-//! [`Sender::refuse`] or [`Sender::stop`]. What an answer means is decided in
-//! [`super::retry`]; finished batches go to the ledger writer. A batch counts as in flight
+//! them (token bucket, 429 pauses, adaptive concurrency: [`super::rate`]), posts them through
+//! a [`Transport`] (the HTTP side, [`super::client`]) and moves each request that comes back
+//! through one named transition of a state machine: [`Sender::acknowledge`],
+//! [`Sender::retry`], [`Sender::wait_on_429`], [`Sender::split`], [`Sender::refuse`] or
+//! [`Sender::stop`]. What an answer means is decided in [`super::retry`]; finished batches go
+//! to the ledger writer ([`super::ledger`]). A batch counts as in flight
 //! until its ledger line is durable, so a kill at any moment resends at most `--concurrency`
 //! batches.
 //!
@@ -12,7 +13,7 @@
 //! and those calls stay unacknowledged instead of being recorded as refused.
 
 use super::Counters;
-use super::batch::{Batch, Span, sub_body};
+use super::batch::{Batch, Span, line_of, sub_body};
 use super::client::{Reply, Route, Transport};
 use super::errors::{self, Redactor, SendCode, SendEntry};
 use super::ledger::{Msg, Record};
@@ -311,7 +312,7 @@ impl Sender {
         let mut acknowledged = 0;
         if let Some(lines) = self.settings.resend.get(&b.number) {
             // --retry-refused: only the calls refused before; the others were acknowledged.
-            spans.retain(|s| lines.contains(&s.line));
+            spans.retain(|s| lines.contains(&line_of(s.at)));
             acknowledged = (b.calls.len() - spans.len()) as u64;
             if b.route == Route::Batch && spans.len() < b.calls.len() {
                 let (sub, sub_spans) = sub_body(&body, &spans);
@@ -440,8 +441,7 @@ impl Sender {
         self.settle(job.attempt.batch, |t| {
             t.refusals.push(errors::line(&SendEntry {
                 source: &sources[t.batch.source],
-                line: s.line,
-                offset: s.offset,
+                at: s.at,
                 batch: t.batch.number,
                 code: SendCode::RefusedByServer,
                 message: &format!("the server refused this call with HTTP {status}"),

@@ -1,6 +1,7 @@
 //! The sender's state machine driven by a fake transport: a closure answers each request.
 
 use super::*;
+use crate::input::Position;
 use crate::send::batch::Batcher;
 use std::sync::Mutex;
 
@@ -41,7 +42,13 @@ fn batches(sizes: &[usize], bad: impl Fn(usize, usize) -> bool) -> Vec<Batch> {
             line += 1;
             let event = if bad(i, j) { "bad" } else { "ok" };
             let call = format!(r#"{{"type":"track","userId":"u{line}","event":"{event}"}}"#);
-            out.extend(b.push_call(0, call.as_bytes(), call.as_bytes(), None, line, 0));
+            out.extend(b.push_call(
+                0,
+                call.as_bytes(),
+                call.as_bytes(),
+                None,
+                Position::new(line, 0),
+            ));
         }
         out.extend(b.finish());
     }
@@ -215,7 +222,7 @@ fn a_cut_off_answer_is_tried_again_and_alias_calls_take_their_route() {
     let mut input = batches(&[2], |_, _| false);
     let mut b = Batcher::new(1000, 10);
     let alias = br#"{"type":"alias","userId":"u1","previousId":"u0"}"#;
-    b.push_call(0, alias, alias, None, 3, 0);
+    b.push_call(0, alias, alias, None, Position::new(3, 0));
     input.extend(b.finish().map(|mut a| {
         a.number = 1;
         a

@@ -3,10 +3,15 @@
 //! plus the batch whose line range holds it and, for a call the server refused, the HTTP
 //! `status` and the first 4 KiB of its `answer`.
 //!
+//! An entry's place is an [`input::Position`](Position), as in convert's error entries; `send`
+//! always knows the line ([`super::batch::line_of`]), so the written layout always has it.
+//!
 //! [`Redactor`] keeps the write key out of everything stored or shown: an answer that echoes
 //! the request (a firewall page, a debug proxy) is stored with the key, its Basic-auth forms
 //! and any `Authorization` value replaced by `[redacted]` (docs/send.md, "Secrets").
 
+use super::batch::line_of;
+use crate::input::Position;
 use crate::json::write_str;
 use base64::Engine;
 
@@ -48,10 +53,8 @@ impl SendCode {
 pub struct SendEntry<'a> {
     /// The input the line comes from.
     pub source: &'a str,
-    /// The line (1-based).
-    pub line: u64,
-    /// Its byte offset in the decompressed input.
-    pub offset: u64,
+    /// Where the line is in the decompressed input.
+    pub at: Position,
     /// The batch whose range holds it.
     pub batch: u64,
     /// Why it was not sent.
@@ -74,7 +77,9 @@ pub fn line(e: &SendEntry) -> Vec<u8> {
     out.extend_from_slice(
         format!(
             ",\"line\":{},\"offset\":{},\"batch\":{}",
-            e.line, e.offset, e.batch
+            line_of(e.at),
+            e.at.offset,
+            e.batch
         )
         .as_bytes(),
     );
@@ -291,8 +296,7 @@ mod tests {
     fn entries_round_trip() {
         let l = line(&SendEntry {
             source: "a.ndjson",
-            line: 3,
-            offset: 9,
+            at: Position::new(3, 9),
             batch: 7,
             code: SendCode::RefusedByServer,
             message: "refused",
@@ -301,6 +305,7 @@ mod tests {
             answer: Some((400, b"\xffbad")),
         });
         let v: serde_json::Value = serde_json::from_slice(&l).unwrap();
+        assert_eq!((&v["line"], &v["offset"]), (&3.into(), &9.into()));
         assert_eq!(v["code"], "refused_by_server");
         assert_eq!(v["status"], 400);
         assert_eq!(v["raw"], "{\"type\":\"track\"}");

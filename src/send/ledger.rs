@@ -26,7 +26,9 @@ pub struct Header {
 /// The name in [`Header::ledger`].
 pub const KIND: &str = "track2pipelines-send";
 
-/// One batch that is done.
+/// One batch that is done, as its ledger line stores it. Its line range is two plain numbers,
+/// not an [`crate::input::Position`]: this is the persisted layout, which resumed sends read
+/// (and `send` always knows its lines, see [`super::batch::line_of`]).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Record {
     /// The batch number.

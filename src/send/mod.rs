@@ -10,7 +10,8 @@
 //! - [`source`]: resolves and checks the inputs (checksums, the recent-calls count), then reads
 //!   them line by line on a reader thread ([`source::read_all`]), handing batches on;
 //! - [`call`]: one line checked as a call, its `sentAt` set;
-//! - [`batch`]: calls packed into request bodies, an `alias` call alone;
+//! - [`batch`]: calls packed into request bodies, an `alias` call (and an object's own `group`
+//!   call) alone;
 //! - [`dispatch`]: the sender, a state machine that takes each batch, posts it and moves it
 //!   through one named transition per answer (acknowledge, retry, wait on 429, split, refuse,
 //!   stop);
@@ -28,8 +29,9 @@
 //!
 //! Shards (`--shard K/N`, docs/send.md): only convert output directories may be sharded
 //! ([`source::check_shardable`]); their part files, in the manifests' order, are cut into N
-//! contiguous groups of nearly equal bytes, whole files only ([`source::take_file_share`], the split
-//! of [`crate::shard::split`] with no file splittable), and only group K is checked and sent.
+//! contiguous groups of nearly equal bytes, whole files only ([`source::take_file_share`], the
+//! split of [`crate::shard::split`] with no file splittable), and only group K is checked and
+//! sent.
 //! Everything after that is the plain send of those files; the shard is part of the state's
 //! identity, so a state made for another shard (or for no shard) is refused.
 

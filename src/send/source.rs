@@ -13,7 +13,7 @@ use super::errors::{self, SendCode, SendEntry};
 use super::ledger::Record;
 use crate::config::InputFormat;
 use crate::error::{Error, Result};
-use crate::input::{self, Framer, Piece, Source};
+use crate::input::{self, Framer, Piece, Position, Source};
 use crate::select::{Chosen, Failure};
 use std::collections::HashMap;
 use std::io::Read;
@@ -381,22 +381,21 @@ pub fn read_all(
     Ok(reader.st)
 }
 
-/// Where a line is: its input (index and name), its line number and byte offset there.
+/// Where a line is: its input (index and name) and its place there.
 #[derive(Clone, Copy)]
 struct At<'n> {
     input: usize,
     name: &'n str,
-    line: u64,
-    offset: u64,
+    pos: Position,
 }
 
 impl At<'_> {
     /// This input at `pos`. `send` reads every input from its start, so the line is known
-    /// (1 if it ever were not).
-    fn at(self, pos: input::Position) -> Self {
+    /// (1 if it ever were not, see [`super::batch::line_of`]).
+    fn at(self, pos: Position) -> Self {
+        let line = Some(pos.line.unwrap_or(1));
         At {
-            line: pos.line.unwrap_or(1),
-            offset: pos.offset,
+            pos: Position { line, ..pos },
             ..self
         }
     }
@@ -427,8 +426,7 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
         let first = At {
             input: si,
             name: &inp.source.name,
-            line: 0,
-            offset: 0,
+            pos: Position::START,
         };
         for piece in Framer::new(reader, 1 << 20, max_line) {
             if self.cfg.cancel.is_requested() || !self.piece(first, inp.trusted, piece)? {
@@ -467,10 +465,10 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
 
     /// Reads the lines of one block of records; `at` is where its first line is.
     fn records(&mut self, at: At, trusted: bool, data: &[u8]) -> Result<bool> {
-        let mut offset = at.offset;
-        for (line, raw) in (at.line..).zip(data.split_inclusive(|b| *b == b'\n')) {
-            let here = At { line, offset, ..at };
-            offset += raw.len() as u64;
+        let mut pos = at.pos;
+        for raw in data.split_inclusive(|b| *b == b'\n') {
+            let here = At { pos, ..at };
+            pos.advance(1, raw.len() as u64);
             if !self.line(here, trusted, raw)? {
                 return Ok(false);
             }
@@ -565,9 +563,9 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
     fn push_call(&mut self, at: At, text: &[u8], sent_at: Option<usize>) -> Result<bool> {
         self.st.calls += 1;
         self.live_calls.fetch_add(1, Ordering::Relaxed);
-        let closed =
-            self.batcher
-                .push_call(at.input, text, &self.call_buf, sent_at, at.line, at.offset);
+        let closed = self
+            .batcher
+            .push_call(at.input, text, &self.call_buf, sent_at, at.pos);
         match closed {
             Some(b) => self.hand_on(b),
             None => Ok(true),
@@ -587,8 +585,7 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
     ) {
         let entry = errors::line(&SendEntry {
             source: at.name,
-            line: at.line,
-            offset: at.offset,
+            at: at.pos,
             batch: self.batcher.open_number(),
             code,
             message,
@@ -598,7 +595,7 @@ impl<E: FnMut(Batch) -> bool> Reader<'_, E> {
         });
         let bytes = raw.unwrap_or(b"");
         self.batcher
-            .push_other(at.input, bytes, entry, kind, at.line);
+            .push_other(at.input, bytes, entry, kind, at.pos);
     }
 
     /// Closes the open batch, if any, and hands it on (the end of an input, or of reading).

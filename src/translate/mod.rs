@@ -34,6 +34,9 @@ pub enum MessageIds {
     Random,
 }
 
+/// The `integrations` object of every call when `--integrations` is not given.
+pub const DEFAULT_INTEGRATIONS: &str = r#"{"All":true}"#;
+
 /// Run-level settings of the mapping.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -85,15 +88,15 @@ impl Options {
         self.now_text = crate::time::format(now_ms);
     }
 
-    /// The defaults (`{"All":true}` integrations, derived messageIds, a 32768-byte call limit),
+    /// The defaults ([`DEFAULT_INTEGRATIONS`], derived messageIds, the API's call size limit),
     /// with `now_ms` as the run's reference time.
     pub fn new(now_ms: i64) -> Options {
         Options {
             now_ms,
             now_text: crate::time::format(now_ms),
-            integrations: r#"{"All":true}"#.to_owned(),
+            integrations: DEFAULT_INTEGRATIONS.to_owned(),
             message_ids: MessageIds::Derived,
-            max_call_bytes: 32768,
+            max_call_bytes: crate::calls::API_MAX_CALL_BYTES as usize,
             bucket_hash: false,
             email_trait: false,
             keep_failed_calls: false,

@@ -2,6 +2,7 @@
 //! and, in [`run`], running the binary and reading what it wrote. Nothing here imports the
 //! crate under test.
 
+pub mod output;
 pub mod run;
 
 use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};

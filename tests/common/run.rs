@@ -190,23 +190,58 @@ pub fn manifest_calls(out: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Every file below `dir` (hidden ones too), by `/`-separated relative path.
-pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            if entry.file_type().unwrap().is_dir() {
-                walk(root, &path, out);
-            } else {
-                let rel = path.strip_prefix(root).unwrap().to_string_lossy();
-                out.insert(rel.replace('\\', "/"), std::fs::read(&path).unwrap());
+/// One entry below a directory walked by [`entries_below`].
+pub struct Entry {
+    /// Its path relative to the directory walked, `/`-separated.
+    pub rel: String,
+    /// Its full path.
+    pub path: PathBuf,
+    /// Its own type: a symbolic link is a link, never followed.
+    pub kind: std::fs::FileType,
+}
+
+/// Every entry below `dir` (hidden ones too), each directory before what it holds: the one
+/// directory walker of the tests. With `strict`, an entry that cannot be read fails the test;
+/// without (a run may be changing the tree meanwhile), it is left out, and so is a `dir` that
+/// does not exist.
+pub fn entries_below(dir: &Path, strict: bool) -> Vec<Entry> {
+    fn walk(root: &Path, dir: &Path, strict: bool, out: &mut Vec<Entry>) {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if strict => panic!("cannot read {}: {e}", dir.display()),
+            Err(_) => return,
+        };
+        for entry in entries {
+            let read = entry.and_then(|e| Ok((e.path(), e.file_type()?)));
+            let (path, kind) = match read {
+                Ok(read) => read,
+                Err(e) if strict => panic!("cannot read an entry of {}: {e}", dir.display()),
+                Err(_) => continue,
+            };
+            let rel = path.strip_prefix(root).unwrap().to_string_lossy();
+            let rel = rel.replace('\\', "/");
+            out.push(Entry {
+                rel,
+                path: path.clone(),
+                kind,
+            });
+            if kind.is_dir() {
+                walk(root, &path, strict, out);
             }
         }
     }
-    let mut out = BTreeMap::new();
-    walk(dir, dir, &mut out);
+    let mut out = Vec::new();
+    walk(dir, dir, strict, &mut out);
     out
+}
+
+/// Every file below `dir` (hidden ones too), by `/`-separated relative path.
+pub fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    entries_below(dir, true)
+        .into_iter()
+        .filter(|e| !e.kind.is_dir())
+        .map(|e| (e.rel, std::fs::read(&e.path).unwrap()))
+        .collect()
 }
 
 /// Part files' bytes concatenated per partition directory, in name order (shard, then number).

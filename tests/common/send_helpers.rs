@@ -114,17 +114,10 @@ pub fn wait_child(mut child: Child, limit: Duration) -> i32 {
     st.code().unwrap_or_else(|| 128 + st.signal().unwrap_or(0))
 }
 
+/// Every file below `dir` (hidden ones too), by path.
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
+    let all = crate::common::run::entries_below(dir, true).into_iter();
+    all.filter(|e| !e.kind.is_dir()).map(|e| e.path).collect()
 }
 
 pub trait Strict {

@@ -3,7 +3,7 @@
 //! members a row sets, merging a JSON cell with dotted columns and dropping the tree all work
 //! with loops and explicit stacks, so a header of any depth is safe (docs/mapping.md §1.4).
 
-use super::{CellType, Plan, member_key};
+use super::{CellType, HeaderPlan, member_key};
 use crate::json::Raw;
 use crate::json::{Kind, RawMap, write_compact};
 use crate::reject::{Reject, reject};
@@ -78,7 +78,7 @@ enum Merging {
     Closed,
 }
 
-/// Per-thread buffers of [`Plan::row`], reused from row to row.
+/// Per-thread buffers of [`HeaderPlan::row`], reused from row to row.
 #[derive(Default)]
 struct Scratch {
     /// [`PRESENT`] and [`CHILD_PRESENT`] of each node.
@@ -168,7 +168,7 @@ pub(super) fn insert<'p>(
     Ok(())
 }
 
-impl Plan {
+impl HeaderPlan {
     /// Sets each node's [`PRESENT`] flag (a cell of it is set in the row) and its
     /// [`CHILD_PRESENT`] flag, in one pass from the last node to the first: every node comes
     /// after its parent, so its children are done before it.
@@ -190,7 +190,7 @@ impl Plan {
     }
 
     /// Writes the members of the root object (its `{` already in `out`, `first` telling
-    /// whether a member was written before). `deferred` is as in [`Plan::row_deferred`].
+    /// whether a member was written before). `deferred` is as in [`HeaderPlan::row_deferred`].
     pub(super) fn write_members(
         &self,
         cells: &[&str],
@@ -201,7 +201,7 @@ impl Plan {
         SCRATCH.with_borrow_mut(|scratch| self.write_with(cells, out, first, deferred, scratch))
     }
 
-    /// [`Plan::write_members`] with the thread's buffers: one frame of `scratch.frames` per
+    /// [`HeaderPlan::write_members`] with the thread's buffers: one frame of `scratch.frames` per
     /// object open.
     fn write_with(
         &self,
@@ -313,7 +313,7 @@ impl Plan {
 
     /// Writes the member of node `n` when one of its cells is set in the row: its key, then a
     /// cell's value whole, or the `{` of an object and the frame that writes the rest of it.
-    /// The row is its cells and the flags [`Plan::write_members`] set for its nodes.
+    /// The row is its cells and the flags [`HeaderPlan::write_members`] set for its nodes.
     fn write_member<'c>(
         &self,
         n: usize,
