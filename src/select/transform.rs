@@ -1,4 +1,4 @@
-//! `--transform FILE`: a jq program, compiled once with the jaq crates (jaq-core, jaq-std,
+//! `--transform FILE`: a jq program, compiled with the jaq crates (jaq-core, jaq-std,
 //! jaq-json) before any work, run on each call the filters kept (docs/transforms.md). Each
 //! result is written as compact JSON in jq's key order and must be a Pipelines call by the
 //! checks of [`crate::calls::shape`]; results of one call must not share a `messageId`.
@@ -10,15 +10,33 @@ use crate::json::{Kind, RawMap, decode_str};
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data};
 use jaq_json::Val;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Most calls one call may become; more is a `transform_error` (a runaway program).
 pub const MAX_RESULTS: usize = 1000;
 
-/// A compiled program.
+/// A program, checked by the compiler. jaq's values are counted with plain (not atomic)
+/// references, so a compiled program cannot cross threads: each thread that runs it compiles
+/// it on its first call and keeps it (a few milliseconds, once per worker).
 pub struct Transform {
-    filter: jaq_core::Filter<data::JustLut<Val>>,
+    name: String,
+    code: String,
+    /// Tells this program's compiled copies from other programs' in a thread's cache.
+    id: u64,
     hash: u64,
 }
+
+type Filter = jaq_core::Filter<data::JustLut<Val>>;
+
+thread_local! {
+    /// The programs this thread compiled, by [`Transform`] id.
+    static COMPILED: RefCell<Vec<(u64, Rc<Filter>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The next [`Transform`] id.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// One result of the program, written by [`Transform::run`].
 #[derive(Debug, Clone, Copy)]
@@ -46,37 +64,15 @@ impl Transform {
     /// Compiles `code`, read from the file `name`; the error is the compiler's message with
     /// the line and column it points at.
     pub fn compile(name: &str, code: &str) -> Result<Transform, String> {
-        let defs = jaq_core::defs()
-            .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
-        let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
-            .chain(jaq_json::funs())
-            .chain(own_funs());
-        let arena = Arena::default();
-        let modules = Loader::new(defs)
-            .load(&arena, File { code, path: () })
-            .map_err(|errs| load_message(name, code, errs))?;
-        let filter = Compiler::default()
-            .with_funs(funs)
-            .compile(modules)
-            .map_err(|errs| {
-                let all = errs.into_iter().flat_map(|(_, e)| e);
-                let lines: Vec<String> = all
-                    .map(|(at, undefined)| {
-                        format!(
-                            "{}: undefined {} {at}",
-                            position(name, code, at),
-                            undefined.as_str()
-                        )
-                    })
-                    .collect();
-                lines.join("\n")
-            })?;
-        Ok(Transform {
-            filter,
+        let filter = compile(name, code)?;
+        let t = Transform {
+            name: name.to_owned(),
+            code: code.to_owned(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             hash: xxhash_rust::xxh3::xxh3_64(code.as_bytes()),
-        })
+        };
+        COMPILED.with_borrow_mut(|c| c.push((t.id, Rc::new(filter))));
+        Ok(t)
     }
 
     /// xxh3-64 of the program's text (part of a `send` state's identity).
@@ -111,34 +107,91 @@ impl Transform {
     ) -> Result<(), Failure> {
         let input = val::read(&bytes::Bytes::copy_from_slice(call))
             .map_err(|e| Failure::Error(format!("the call is not JSON to the program: {e}")))?;
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
-        let first = shaped.len();
-        let mut ids: Vec<String> = Vec::new();
-        for (n, value) in self.filter.id.run((ctx, input)).enumerate() {
-            if n >= MAX_RESULTS {
-                return Err(Failure::Error(format!(
-                    "the program returned more than {MAX_RESULTS} results for one call"
-                )));
-            }
-            let value = value.map_err(|e| match e.get_err() {
-                Ok(err) => Failure::Error(err.to_string()),
-                Err(_) => Failure::Error("the program stopped (halt, break)".into()),
-            })?;
-            let start = if shaped.len() > first {
-                shaped[shaped.len() - 1].end
-            } else {
-                mark
-            };
-            val::write(out, &value)
-                .map_err(|what| Failure::Invalid(format!("result {n} holds {what}, not JSON")))?;
-            let text = simdutf8::basic::from_utf8(&out[start..])
-                .map_err(|_| Failure::Invalid(format!("result {n} is not UTF-8")))?;
-            let described = describe(n, text, &mut ids)?;
-            out.push(b'\n');
-            shaped.push(described.at(out.len()));
-        }
-        Ok(())
+        let filter = self.filter();
+        let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
+        write_results(filter.id.run((ctx, input)), out, shaped, mark)
     }
+
+    /// This thread's compiled copy of the program, compiled on first use.
+    fn filter(&self) -> Rc<Filter> {
+        let found = COMPILED.with_borrow(|c| {
+            c.iter()
+                .find(|(id, _)| *id == self.id)
+                .map(|(_, filter)| filter.clone())
+        });
+        found.unwrap_or_else(|| {
+            let filter = compile(&self.name, &self.code).expect("the program compiled before");
+            let filter = Rc::new(filter);
+            COMPILED.with_borrow_mut(|c| c.push((self.id, filter.clone())));
+            filter
+        })
+    }
+}
+
+/// Compiles `code`, read from the file `name`.
+fn compile(name: &str, code: &str) -> Result<Filter, String> {
+    let defs = jaq_core::defs()
+        .chain(jaq_std::defs())
+        .chain(jaq_json::defs());
+    let funs = jaq_core::funs()
+        .chain(jaq_std::funs())
+        .chain(jaq_json::funs())
+        .chain(own_funs());
+    let arena = Arena::default();
+    let modules = Loader::new(defs)
+        .load(&arena, File { code, path: () })
+        .map_err(|errs| load_message(name, code, errs))?;
+    Compiler::default()
+        .with_funs(funs)
+        .compile(modules)
+        .map_err(|errs| {
+            let all = errs.into_iter().flat_map(|(_, e)| e);
+            let lines: Vec<String> = all
+                .map(|(at, undefined)| {
+                    format!(
+                        "{}: undefined {} {at}",
+                        position(name, code, at),
+                        undefined.as_str()
+                    )
+                })
+                .collect();
+            lines.join("\n")
+        })
+}
+
+/// Writes each of the program's results for one call after `mark`, checked and described.
+fn write_results<'a>(
+    results: impl Iterator<Item = jaq_core::ValX<'a, Val>>,
+    out: &mut Vec<u8>,
+    shaped: &mut Vec<Shaped>,
+    mark: usize,
+) -> Result<(), Failure> {
+    let first = shaped.len();
+    let mut ids: Vec<String> = Vec::new();
+    for (n, value) in results.enumerate() {
+        if n >= MAX_RESULTS {
+            return Err(Failure::Error(format!(
+                "the program returned more than {MAX_RESULTS} results for one call"
+            )));
+        }
+        let value = value.map_err(|e| match e.get_err() {
+            Ok(err) => Failure::Error(err.to_string()),
+            Err(_) => Failure::Error("the program stopped (halt, break)".into()),
+        })?;
+        let start = if shaped.len() > first {
+            shaped[shaped.len() - 1].end
+        } else {
+            mark
+        };
+        val::write(out, &value)
+            .map_err(|what| Failure::Invalid(format!("result {n} holds {what}, not JSON")))?;
+        let text = simdutf8::basic::from_utf8(&out[start..])
+            .map_err(|_| Failure::Invalid(format!("result {n} is not UTF-8")))?;
+        let described = describe(n, text, &mut ids)?;
+        out.push(b'\n');
+        shaped.push(described.at(out.len()));
+    }
+    Ok(())
 }
 
 impl Shaped {

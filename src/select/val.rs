@@ -14,7 +14,11 @@ use std::io::Write as _;
 
 /// Reads one JSON value from `text` (whitespace around it allowed).
 pub fn read(text: &Bytes) -> Result<Val, String> {
-    let mut r = Reader { src: text, at: 0 };
+    let mut r = Reader {
+        src: text,
+        at: 0,
+        members: Vec::new(),
+    };
     let v = r.value(0)?;
     r.skip_ws();
     if r.at != text.len() {
@@ -29,6 +33,9 @@ const MAX_DEPTH: usize = 512;
 struct Reader<'a> {
     src: &'a Bytes,
     at: usize,
+    /// The members of the objects being read, innermost last: each object is built once its
+    /// size is known, so its map is never grown.
+    members: Vec<(Val, Val)>,
 }
 
 impl Reader<'_> {
@@ -146,32 +153,63 @@ impl Reader<'_> {
 
     fn object(&mut self, depth: usize) -> Result<Val, String> {
         self.at += 1;
-        let mut map = Map::default();
+        let first = self.members.len();
         if self.peek() == Some(b'}') {
             self.at += 1;
-            return Ok(Val::obj(map));
+            return Ok(Val::obj(Map::default()));
         }
         loop {
             if self.peek() != Some(b'"') {
                 return Err(self.error("expected a member name"));
             }
-            let key = Val::TStr(Box::new(self.string()?));
+            let key = self.string()?;
+            let key = Val::TStr(Box::new(known_name(&key).unwrap_or(key)));
             if self.peek() != Some(b':') {
                 return Err(self.error("expected :"));
             }
             self.at += 1;
             let value = self.value(depth + 1)?;
-            map.insert(key, value);
+            self.members.push((key, value));
             match self.peek() {
                 Some(b',') => self.at += 1,
                 Some(b'}') => {
                     self.at += 1;
+                    let mut map = Map::with_capacity_and_hasher(
+                        self.members.len() - first,
+                        Default::default(),
+                    );
+                    // A repeated name keeps its first place and its last value, as in jq.
+                    map.extend(self.members.drain(first..));
                     return Ok(Val::obj(map));
                 }
                 _ => return Err(self.error("expected , or }")),
             }
         }
     }
+}
+
+/// The member names of calls, as static strings: no reference count to keep for them.
+fn known_name(name: &[u8]) -> Option<Bytes> {
+    const NAMES: [&str; 14] = [
+        "type",
+        "userId",
+        "anonymousId",
+        "event",
+        "properties",
+        "traits",
+        "context",
+        "integrations",
+        "messageId",
+        "timestamp",
+        "sentAt",
+        "name",
+        "groupId",
+        "previousId",
+    ];
+    NAMES
+        .iter()
+        .find(|n| n.as_bytes() == name)
+        .map(|n| Bytes::from_static(n.as_bytes()))
 }
 
 /// Appends `v` as compact JSON, as jaq-json writes it; a value that is not JSON is an error
