@@ -7,6 +7,8 @@
 //!   fewer calls);
 //! - `select/filters_dropping`: `--types track,identify` and `--exclude-events 'Device*'`,
 //!   which leave calls out;
+//! - `select/transform_identity`: the program `.`, the fixed cost of `--transform` (each call
+//!   read into jq values, written back and checked again);
 //! - `select/transform`: a program of a few lines (rename an event, add a property, drop one)
 //!   run on every call.
 //!
@@ -70,6 +72,13 @@ fn select(c: &mut Criterion) {
             with(Selection {
                 types: Some(parse_types("track,identify").unwrap()),
                 exclude_events: parse_globs("--exclude-events", "Device*").unwrap(),
+                ..Selection::default()
+            }),
+        ),
+        (
+            "transform_identity",
+            with(Selection {
+                transform: Some(Transform::compile("identity.jq", ".").unwrap()),
                 ..Selection::default()
             }),
         ),

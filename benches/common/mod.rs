@@ -9,6 +9,11 @@
 
 use track2pipelines::translate::Options;
 
+/// The benches allocate as the binary does (src/main.rs): the system allocator would make
+/// allocation-heavy work, such as `--transform`, look slower than the tool runs it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// 2026-01-01T00:00:00Z, the `--now` of the comparison runs.
 pub const NOW_MS: i64 = 1_767_225_600_000;
 
