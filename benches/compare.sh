@@ -18,7 +18,8 @@
 #   --no-extras           only the four contenders, no thread/zstd/CSV/--compress/selection rows
 #   --only LIST           run only these contenders (comma list, e.g. t2p,t2p-filters,t2p-transform)
 #   --no-install          do not install missing tools
-#   --results FILE        where the Markdown table goes (default benches/results.md)
+#   --results FILE        where the Markdown table goes (default benches/results.md); the
+#                         file's sections that open with "## " are kept after the new table
 #
 # Every contender runs under `/usr/bin/time` (wall time, user+sys CPU, peak RSS); the runs
 # alternate (t2p, duckdb, jq, floor, extras, then again), with the input warm in the page cache
@@ -418,6 +419,12 @@ out += [
     "is translated or written.",
 ]
 text = "\n".join(out) + "\n"
+# Sections written by hand after the table (each opens with "## ") are kept.
+if os.path.exists(results):
+    old = open(results).read().split("\n")
+    kept = next((i for i, line in enumerate(old) if line.startswith("## ")), None)
+    if kept is not None:
+        text += "\n" + "\n".join(old[kept:]).rstrip("\n") + "\n"
 open(results, "w").write(text)
 print(text)
 PY

@@ -245,6 +245,21 @@ fn a_transform_drops_changes_and_splits_calls_the_same_on_any_thread_count() {
     assert_eq!(manifest_calls(&one), got);
 }
 
+#[test]
+fn the_program_dot_gives_back_every_call_byte_for_byte() {
+    let tmp = TempDir::new().unwrap();
+    let (plain, m0) = convert(&tmp.path().join("plain"), &[]);
+    let dot = program(&tmp, "dot.jq", ".");
+    let (same, m) = convert(
+        &tmp.path().join("dot"),
+        &["--transform", dot.to_str().unwrap()],
+    );
+    assert!(plain.len() > 100);
+    assert_eq!(same, plain);
+    assert_eq!(m["totals"]["calls"], m0["totals"]["calls"]);
+    assert_eq!(m["totals"]["rejected"], m0["totals"]["rejected"]);
+}
+
 fn errors_of(dir: &Path) -> Vec<Value> {
     json_lines(&dir.join("errors.ndjson"))
 }

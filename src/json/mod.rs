@@ -19,7 +19,7 @@ mod write;
 pub use parse::{parse_array, parse_raw};
 pub(crate) use scan::lone_surrogate;
 pub use value::{Kind, Nested, Raw, RawMap, Record, Str, decode_str, plain_str};
-pub use write::{write_compact, write_str};
+pub use write::{write_compact, write_str, write_str_bytes};
 
 /// The scanner's entry points, for the fuzz target and benchmarks that compare it with
 /// serde_json.

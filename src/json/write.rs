@@ -1,4 +1,5 @@
-//! The two writers every output line uses: [`write_str`] (a JSON string literal) and
+//! The two writers every output line uses: [`write_str`] (a JSON string literal, also for the
+//! results of `--transform`) and
 //! [`write_compact`] (valid JSON text copied without the whitespace between its tokens).
 //!
 //! `write_compact` works 64 bytes at a time. User objects pass through the converter as raw text and only lose their insignificant
@@ -17,8 +18,13 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Writes `s` as a JSON string literal (only `"`, `\` and control characters are escaped).
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_str_bytes(out, s.as_bytes());
+}
+
+/// [`write_str`] for bytes that may not be UTF-8 (a jq string can hold any): they are written
+/// as they are, escaped the same way, and the caller checks the result.
+pub fn write_str_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.push(b'"');
-    let b = s.as_bytes();
     // Fast path: skip 16 bytes at a time up to the first byte that needs escaping (the same
     // byte test the scanner uses to run through strings).
     let mut clean = 0;

@@ -71,7 +71,7 @@ impl Transform {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             hash: xxhash_rust::xxh3::xxh3_64(code.as_bytes()),
         };
-        COMPILED.with_borrow_mut(|c| c.push((t.id, Rc::new(filter))));
+        keep(t.id, Rc::new(filter));
         Ok(t)
     }
 
@@ -122,10 +122,24 @@ impl Transform {
         found.unwrap_or_else(|| {
             let filter = compile(&self.name, &self.code).expect("the program compiled before");
             let filter = Rc::new(filter);
-            COMPILED.with_borrow_mut(|c| c.push((self.id, filter.clone())));
+            keep(self.id, filter.clone());
             filter
         })
     }
+}
+
+/// Programs a thread keeps compiled: a process that runs many jobs (the library) compiles
+/// again a program it dropped, rather than keep every one.
+const KEPT: usize = 4;
+
+/// Keeps `filter` in this thread's cache, dropping the oldest beyond [`KEPT`].
+fn keep(id: u64, filter: Rc<Filter>) {
+    COMPILED.with_borrow_mut(|c| {
+        if c.len() >= KEPT {
+            c.remove(0);
+        }
+        c.push((id, filter));
+    });
 }
 
 /// Compiles `code`, read from the file `name`.

@@ -1,13 +1,15 @@
 //! A call's JSON text to a jq value of the jaq crates and back, for `--transform`
-//! (docs/transforms.md). jaq-json's own reader and writer give the same values and the same
-//! bytes (the tests below hold them to it), but cost most of a transform's time: the reader
-//! copies every string twice and the writer goes through `std::fmt` for every piece. Here a
-//! string without escapes is a slice of the call's text (no copy), and the writer appends
-//! bytes to the output buffer.
+//! (docs/transforms.md). jaq-json's own reader and writer give the same values (the tests
+//! below hold the reader to it) but cost most of a transform's time: the reader copies every
+//! string twice and the writer goes through `std::fmt` for every piece. Here a string without
+//! escapes is a slice of the call's text (no copy), and strings are written by the writer of
+//! every call ([`crate::json::write_str`]), so that the program `.` gives back the very bytes
+//! it was given. (jaq-json also escapes DEL, as `\u007f`; both are JSON for the same text.)
 //!
 //! The writer refuses what is not JSON (NaN and infinite numbers, byte strings, object keys
 //! that are not strings), which jaq-json would write as text no JSON reader takes.
 
+use crate::json::write_str_bytes;
 use bytes::Bytes;
 use jaq_json::{Map, Num, Val};
 use std::io::Write as _;
@@ -212,8 +214,8 @@ fn known_name(name: &[u8]) -> Option<Bytes> {
         .map(|n| Bytes::from_static(n.as_bytes()))
 }
 
-/// Appends `v` as compact JSON, as jaq-json writes it; a value that is not JSON is an error
-/// naming it.
+/// Appends `v` as compact JSON, members in the value's order; a value that is not JSON is an
+/// error naming it.
 pub fn write(out: &mut Vec<u8>, v: &Val) -> Result<(), &'static str> {
     match v {
         Val::Null => out.extend_from_slice(b"null"),
@@ -222,7 +224,7 @@ pub fn write(out: &mut Vec<u8>, v: &Val) -> Result<(), &'static str> {
         Val::Num(Num::Float(x)) if !x.is_finite() => return Err("a NaN or infinite number"),
         Val::Num(n) => write!(out, "{n}").expect("writing to a Vec"),
         Val::BStr(_) => return Err("a byte string"),
-        Val::TStr(s) => write_string(out, s),
+        Val::TStr(s) => write_str_bytes(out, s),
         Val::Arr(items) => {
             out.push(b'[');
             for (n, item) in items.iter().enumerate() {
@@ -242,7 +244,7 @@ pub fn write(out: &mut Vec<u8>, v: &Val) -> Result<(), &'static str> {
                 let Val::TStr(key) = key else {
                     return Err("an object key that is not a string");
                 };
-                write_string(out, key);
+                write_str_bytes(out, key);
                 out.push(b':');
                 write(out, value)?;
             }
@@ -252,58 +254,19 @@ pub fn write(out: &mut Vec<u8>, v: &Val) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A string in quotes with jaq-json's escapes: `\b \t \n \f \r \" \\`, other control bytes
-/// and DEL as `\u00xx`; everything else, bytes that are not UTF-8 included, as it is.
-fn write_string(out: &mut Vec<u8>, s: &[u8]) {
-    out.push(b'"');
-    let mut rest = s;
-    while let Some(i) = rest.iter().position(|&b| ESCAPED[usize::from(b)]) {
-        out.extend_from_slice(&rest[..i]);
-        let b = rest[i];
-        let escape: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0c => b"\\f",
-            _ => b"",
-        };
-        if escape.is_empty() {
-            write!(out, "\\u{b:04x}").expect("writing to a Vec");
-        } else {
-            out.extend_from_slice(escape);
-        }
-        rest = &rest[i + 1..];
-    }
-    out.extend_from_slice(rest);
-    out.push(b'"');
-}
-
-/// The bytes [`write_string`] escapes: control bytes, DEL, `"` and `\`.
-const ESCAPED: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 0x20 {
-        table[b] = true;
-        b += 1;
-    }
-    table[0x7f] = true;
-    table[b'"' as usize] = true;
-    table[b'\\' as usize] = true;
-    table
-};
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// jaq-json's bytes for `v`, with DEL as it is rather than as `\u007f`.
     fn jaq_bytes(v: &Val) -> Vec<u8> {
         let mut out = Vec::new();
         jaq_json::write::write(&mut out, &jaq_json::write::Pp::default(), 0, v).unwrap();
-        out
+        String::from_utf8(out)
+            .unwrap()
+            .replace(r"\u007f", "\u{7f}")
+            .into_bytes()
     }
 
     fn ours(v: &Val) -> Vec<u8> {
@@ -322,6 +285,17 @@ mod tests {
         "1e400",
         r#""""#,
     ];
+
+    #[test]
+    fn compact_text_comes_back_as_it_was() {
+        let call = concat!(
+            r#"{"type":"track","userId":"u\u0001\"\\é"#,
+            "\u{7f}",
+            r#"","event":"E","properties":{"a":[1,-2.50,1e5,null,true,{}],"b":"x\ty"}}"#
+        );
+        let v = read(&Bytes::copy_from_slice(call.as_bytes())).unwrap();
+        assert_eq!(String::from_utf8(ours(&v)).unwrap(), call);
+    }
 
     #[test]
     fn reads_as_jaq_json_does_and_writes_the_same_bytes() {
