@@ -246,7 +246,7 @@ fn a_transform_drops_changes_and_splits_calls_the_same_on_any_thread_count() {
 }
 
 #[test]
-fn the_program_dot_gives_back_every_call_byte_for_byte() {
+fn the_program_dot_gives_back_every_call() {
     let tmp = TempDir::new().unwrap();
     let (plain, m0) = convert(&tmp.path().join("plain"), &[]);
     let dot = program(&tmp, "dot.jq", ".");
@@ -255,7 +255,15 @@ fn the_program_dot_gives_back_every_call_byte_for_byte() {
         &["--transform", dot.to_str().unwrap()],
     );
     assert!(plain.len() > 100);
-    assert_eq!(same, plain);
+    assert_eq!(same.len(), plain.len());
+    for (a, b) in same.iter().zip(&plain) {
+        // The same JSON, in the same order; the same bytes unless the call spelled a
+        // character with an escape the writer does not make (\u00e9, \/).
+        assert_eq!(parse(a), parse(b));
+        if !b.contains("\\u") && !b.contains("\\/") {
+            assert_eq!(a, b);
+        }
+    }
     assert_eq!(m["totals"]["calls"], m0["totals"]["calls"]);
     assert_eq!(m["totals"]["rejected"], m0["totals"]["rejected"]);
 }

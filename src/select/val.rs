@@ -3,8 +3,10 @@
 //! below hold the reader to it) but cost most of a transform's time: the reader copies every
 //! string twice and the writer goes through `std::fmt` for every piece. Here a string without
 //! escapes is a slice of the call's text (no copy), and strings are written by the writer of
-//! every call ([`crate::json::write_str`]), so that the program `.` gives back the very bytes
-//! it was given. (jaq-json also escapes DEL, as `\u007f`; both are JSON for the same text.)
+//! every call ([`crate::json::write_str`]), so that the program `.` gives back the bytes it was
+//! given, except where a string spelled a character as an escape the writer does not make
+//! (`\u00e9` comes back as `é`, `\/` as `/`: the same JSON). jaq-json would also escape DEL,
+//! as `\u007f`.
 //!
 //! The writer refuses what is not JSON (NaN and infinite numbers, byte strings, object keys
 //! that are not strings), which jaq-json would write as text no JSON reader takes.
