@@ -67,6 +67,25 @@ pub fn string_stops(chunk: &[u8; 16]) -> u32 {
     u32::from(bits as u16)
 }
 
+/// The first byte at or after `from` that stops a scan through a JSON string (a quote, a
+/// backslash or a control character): 16 bytes at a time with [`string_stops`], then the short
+/// tail byte by byte. The scanner, the string writer and `--transform`'s reader share it.
+#[inline(always)]
+pub fn next_string_stop(b: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(chunk) = b.get(i..i + 16) {
+        let stops = string_stops(chunk.try_into().expect("16 bytes"));
+        if stops != 0 {
+            return Some(i + stops.trailing_zeros() as usize);
+        }
+        i += 16;
+    }
+    b[i..]
+        .iter()
+        .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+        .map(|at| i + at)
+}
+
 #[cfg(not(target_arch = "x86_64"))]
 pub use portable::{at_most, eq, string_stops};
 

@@ -222,20 +222,7 @@ impl<'a> Scanner<'a> {
     /// Moves to the next quote, backslash or control character (or the end of the text).
     #[inline(always)]
     fn skip_plain(&mut self) {
-        while let Some(chunk) = self.b.get(self.i..self.i + 16) {
-            let stops = simd::string_stops(chunk.try_into().expect("16 bytes"));
-            if stops != 0 {
-                self.i += stops.trailing_zeros() as usize;
-                return;
-            }
-            self.i += 16;
-        }
-        while let Some(&c) = self.b.get(self.i) {
-            if c == b'"' || c == b'\\' || c < 0x20 {
-                return;
-            }
-            self.i += 1;
-        }
+        self.i = simd::next_string_stop(self.b, self.i).unwrap_or(self.b.len());
     }
 
     fn digits(&mut self) -> usize {

@@ -24,22 +24,13 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 /// [`write_str`] for bytes that may not be UTF-8 (a jq string can hold any): they are written
 /// as they are, escaped the same way, and the caller checks the result.
 pub fn write_str_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.reserve(b.len() + 2);
     out.push(b'"');
-    // Fast path: skip 16 bytes at a time up to the first byte that needs escaping (the same
-    // byte test the scanner uses to run through strings).
-    let mut clean = 0;
-    while let Some(chunk) = b.get(clean..clean + 16) {
-        let stops = simd::string_stops(chunk.try_into().expect("16 bytes"));
-        if stops != 0 {
-            clean += stops.trailing_zeros() as usize;
-            break;
-        }
-        clean += 16;
-    }
-    out.extend_from_slice(&b[..clean]);
-    let b = &b[clean..];
+    // First byte not copied yet.
     let mut start = 0;
-    for (i, &c) in b.iter().enumerate() {
+    while let Some(i) = simd::next_string_stop(b, start) {
+        out.extend_from_slice(&b[start..i]);
+        let c = b[i];
         let esc: &[u8] = match c {
             b'"' => b"\\\"",
             b'\\' => b"\\\\",
@@ -48,17 +39,15 @@ pub fn write_str_bytes(out: &mut Vec<u8>, b: &[u8]) {
             b'\t' => b"\\t",
             0x08 => b"\\b",
             0x0c => b"\\f",
-            0..=0x1f => {
-                out.extend_from_slice(&b[start..i]);
-                out.extend_from_slice(b"\\u00");
-                out.push(HEX[(c >> 4) as usize]);
-                out.push(HEX[(c & 15) as usize]);
-                start = i + 1;
-                continue;
-            }
-            _ => continue,
+            _ => &[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ],
         };
-        out.extend_from_slice(&b[start..i]);
         out.extend_from_slice(esc);
         start = i + 1;
     }

@@ -100,10 +100,8 @@ impl Reader<'_> {
         self.at += 1;
         let start = self.at;
         let rest = &self.src[start..];
-        let end = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-            .ok_or_else(|| self.error("open string"))?;
+        let end =
+            crate::simd::next_string_stop(rest, 0).ok_or_else(|| self.error("open string"))?;
         match rest[end] {
             b'"' => {
                 self.at = start + end + 1;
