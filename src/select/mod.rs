@@ -5,7 +5,8 @@
 //! sending; a dropped call is counted under its [`Cause`], never an error.
 //!
 //! The filters look at what the mapping already holds (the call's type, time and event name),
-//! so they cost no parse; the transform runs on the serialized call ([`transform`]).
+//! so they cost no parse; the transform runs on the serialized call ([`transform`]), read into
+//! jq values and written back by `val`.
 
 pub mod transform;
 mod val;
