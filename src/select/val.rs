@@ -328,6 +328,11 @@ mod tests {
                 "{text:?}"
             );
         }
+        let deep = "[".repeat(MAX_DEPTH + 2) + &"]".repeat(MAX_DEPTH + 2);
+        let e = read(&Bytes::from(deep)).unwrap_err();
+        assert!(e.contains("nested too deep"), "{e}");
+        let fine = "[".repeat(MAX_DEPTH) + &"]".repeat(MAX_DEPTH);
+        assert!(read(&Bytes::from(fine)).is_ok());
         let mut out = Vec::new();
         assert!(write(&mut out, &Val::Num(Num::Float(f64::NAN))).is_err());
         assert!(write(&mut out, &Val::byte_str(b"x".to_vec())).is_err());
