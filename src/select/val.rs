@@ -31,7 +31,8 @@ pub fn read(text: &Bytes) -> Result<Val, String> {
     Ok(v)
 }
 
-/// Nesting deeper than this is refused (a call this deep cannot pass `--max-call-bytes`).
+/// Nesting deeper than this is refused, so that the reader's recursion (and jaq's, on the
+/// values) stays bounded: such a call is a `transform_error` (docs/transforms.md).
 const MAX_DEPTH: usize = 512;
 
 struct Reader<'a> {
