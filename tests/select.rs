@@ -321,6 +321,45 @@ fn an_invalid_result_and_a_runtime_error_are_error_entries_with_the_call_as_raw(
 }
 
 #[test]
+fn a_call_nested_too_deep_for_jq_values_is_a_transform_error_not_a_crash() {
+    let tmp = TempDir::new().unwrap();
+    let mut deep = String::from("1");
+    for _ in 0..1000 {
+        deep = format!(r#"{{"a":{deep}}}"#);
+    }
+    let input = tmp.path().join("deep.ndjson");
+    let shallow = r#"{"type":"person","identifiers":{"id":"2"},"action":"event","name":"ok","timestamp":1700000000}"#;
+    std::fs::write(
+        &input,
+        format!(
+            "{{\"type\":\"person\",\"identifiers\":{{\"id\":\"1\"}},\"action\":\"event\",\"name\":\"x\",\"timestamp\":1700000000,\"attributes\":{{\"deep\":{deep}}}}}\n{shallow}\n"
+        ),
+    )
+    .unwrap();
+    let dot = program(&tmp, "dot.jq", ".");
+    let dir = tmp.path().join("out");
+    let o = output(&mut convert_cmd(
+        &dir,
+        &["--transform", dot.to_str().unwrap()],
+        &[input.as_path()],
+    ));
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    let entries = errors_of(&dir);
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["code"], "transform_error");
+    assert_eq!(entries[0]["line"], 1);
+    assert!(
+        entries[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep")
+    );
+    let calls = manifest_calls(&dir);
+    assert_eq!(calls.len(), 1);
+    assert!(calls[0].contains(r#""userId":"2""#), "{}", calls[0]);
+}
+
+#[test]
 fn a_program_that_does_not_compile_exits_2_before_anything_is_written() {
     let tmp = TempDir::new().unwrap();
     let jq = program(&tmp, "broken.jq", ".event = \"x\"\n| if .type then\n");
