@@ -200,7 +200,11 @@ impl Selection {
         let Some(t) = &self.transform else {
             return Chosen::Kept;
         };
-        match t.run(line_text(line).as_bytes(), out, shaped) {
+        match t.run(
+            &bytes::Bytes::copy_from_slice(line_text(line).as_bytes()),
+            out,
+            shaped,
+        ) {
             Ok(()) if shaped.is_empty() => Chosen::Dropped(Cause::Transform),
             Ok(()) => Chosen::Transformed(shaped.len()),
             Err(f) => Chosen::Failed(f),

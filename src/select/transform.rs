@@ -7,6 +7,7 @@ use super::val;
 use crate::calls::CallType;
 use crate::calls::shape;
 use crate::json::{Kind, RawMap, decode_str};
+use bytes::Bytes;
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data};
 use jaq_json::Val;
@@ -80,12 +81,12 @@ impl Transform {
         self.hash
     }
 
-    /// Runs the program on `call` (one call, compact JSON) and appends each result to `out`
-    /// followed by a newline, describing it in `shaped`. On a failure `out` and `shaped` are left
-    /// as they were.
+    /// Runs the program on `call` (one call, compact JSON; its strings are read as slices of
+    /// it) and appends each result to `out` followed by a newline, describing it in `shaped`.
+    /// On a failure `out` and `shaped` are left as they were.
     pub fn run(
         &self,
-        call: &[u8],
+        call: &Bytes,
         out: &mut Vec<u8>,
         shaped: &mut Vec<Shaped>,
     ) -> Result<(), Failure> {
@@ -100,12 +101,12 @@ impl Transform {
 
     fn run_into(
         &self,
-        call: &[u8],
+        call: &Bytes,
         out: &mut Vec<u8>,
         shaped: &mut Vec<Shaped>,
         mark: usize,
     ) -> Result<(), Failure> {
-        let input = val::read(&bytes::Bytes::copy_from_slice(call))
+        let input = val::read(call)
             .map_err(|e| Failure::Error(format!("the call is not JSON to the program: {e}")))?;
         let filter = self.filter();
         let ctx = Ctx::<data::JustLut<Val>>::new(&filter.lut, Vars::new([]));
@@ -329,7 +330,11 @@ mod tests {
     fn run(program: &str, call: &str) -> Result<Vec<String>, Failure> {
         let t = Transform::compile("t.jq", program).unwrap();
         let (mut out, mut shaped) = (Vec::new(), Vec::new());
-        t.run(call.as_bytes(), &mut out, &mut shaped)?;
+        t.run(
+            &Bytes::copy_from_slice(call.as_bytes()),
+            &mut out,
+            &mut shaped,
+        )?;
         let mut start = 0;
         Ok(shaped
             .iter()

@@ -334,7 +334,7 @@ impl Rec<'_> {
     /// Runs `--transform` on the call just written at `start`, putting its results in its
     /// place, each checked against the call size limit.
     fn transformed(&mut self, t: &Transform, start: usize, call: &Call) -> Result<(), Reject> {
-        let before = self.out.buf[start..].to_vec();
+        let before = bytes::Bytes::copy_from_slice(&self.out.buf[start..]);
         self.out.buf.truncate(start);
         let mut shaped = std::mem::take(&mut self.out.shaped);
         shaped.clear();
