@@ -188,10 +188,10 @@ impl Selection {
     pub fn choose_line(&self, line: &[u8], out: &mut Vec<u8>, shaped: &mut Vec<Shaped>) -> Chosen {
         out.clear();
         shaped.clear();
-        let Some(map) = simdutf8::basic::from_utf8(line)
-            .ok()
-            .and_then(|t| RawMap::parse(t.trim()).ok())
-        else {
+        let Some(text) = simdutf8::basic::from_utf8(line).ok().map(str::trim) else {
+            return Chosen::Kept;
+        };
+        let Ok(map) = RawMap::parse(text) else {
             return Chosen::Kept;
         };
         if let Some(cause) = self.drop_cause_of(&map) {
@@ -200,20 +200,12 @@ impl Selection {
         let Some(t) = &self.transform else {
             return Chosen::Kept;
         };
-        match t.run(
-            &bytes::Bytes::copy_from_slice(line_text(line).as_bytes()),
-            out,
-            shaped,
-        ) {
+        match t.run(&bytes::Bytes::copy_from_slice(text.as_bytes()), out, shaped) {
             Ok(()) if shaped.is_empty() => Chosen::Dropped(Cause::Transform),
             Ok(()) => Chosen::Transformed(shaped.len()),
             Err(f) => Chosen::Failed(f),
         }
     }
-}
-
-fn line_text(line: &[u8]) -> &str {
-    std::str::from_utf8(line).unwrap_or_default().trim()
 }
 
 /// Parses `--types`: comma-separated call types.

@@ -24,22 +24,19 @@ pub fn shard_manifest(dir: Option<&Path>, name: &str, m: &Manifest) -> Result<()
     let Some(dir) = dir else {
         return Ok(());
     };
-    for f in &m.files {
-        let listed = Listed {
-            path: &f.path,
-            bytes: f.bytes,
-            checksum: &f.checksum_xxh3_128,
-            lines: f.calls,
-        };
-        file_matches(dir, name, &listed)?;
-    }
-    for e in m.errors.iter() {
-        let listed = Listed {
-            path: &e.path,
-            bytes: e.bytes,
-            checksum: &e.checksum_xxh3_128,
-            lines: e.entries,
-        };
+    let parts = m.files.iter().map(|f| Listed {
+        path: &f.path,
+        bytes: f.bytes,
+        checksum: &f.checksum_xxh3_128,
+        lines: f.calls,
+    });
+    let errors = m.errors.iter().map(|e| Listed {
+        path: &e.path,
+        bytes: e.bytes,
+        checksum: &e.checksum_xxh3_128,
+        lines: e.entries,
+    });
+    for listed in parts.chain(errors) {
         file_matches(dir, name, &listed)?;
     }
     Ok(())
