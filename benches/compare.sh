@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Side-by-side throughput of `track2pipelines convert --partition-by type` against the same job
 # done by DuckDB (benches/duckdb_job.py), by jq (benches/map.jq + an awk split by type) and
-# against a parse-only floor (examples/parse_floor.rs), on generated corpora.
+# against a parse-only floor and a write floor (examples/parse_floor.rs), on generated corpora.
 #
 #   benches/compare.sh                      # 256 MiB and 1 GiB corpora, 3 runs each
 #   benches/compare.sh --quick              # one 64 MiB corpus, 2 runs: to try it out
@@ -169,6 +169,7 @@ contenders_for() { # SIZE
     if [ "$1" -le "$SKIP_JQ_ABOVE" ]; then list+=(jq); fi
     list+=(floor-1)
     if [ "$THREADS" -ne 1 ]; then list+=(floor-n); fi
+    list+=(floor-write)
     if [ "$EXTRAS" = 1 ]; then
         if [ "$THREADS" -ne 1 ]; then list+=(t2p-1t); fi
         list+=(t2p-zstd-in t2p-csv t2p-out-zstd1 t2p-out-zstd3 t2p-filters t2p-transform)
@@ -214,6 +215,7 @@ command_of() { # TOOL INPUT
                 jq-job "$NOW_MS" "$ROOT/benches/map.jq" "$2" "$OUT") ;;
         floor-1) CMD=("$FLOOR" "$2" --threads 1) ;;
         floor-n) CMD=("$FLOOR" "$2" --threads "$THREADS") ;;
+        floor-write) CMD=("$FLOOR" "$2" --threads "$THREADS" --write "$OUT/lines.ndjson") ;;
         *) echo "unknown tool $1" >&2; exit 2 ;;
     esac
 }
@@ -323,6 +325,7 @@ labels = {
     "jq": "jq + awk split, 1 thread",
     "floor-1": "parse floor, 1 thread",
     "floor-n": f"parse floor, {threads} threads",
+    "floor-write": f"write floor (parse floor + copy out + write), {threads} threads",
     "t2p-zstd-in": f"t2p, zstd input (-3), {threads} threads",
     "t2p-csv": f"t2p, CSV HTTP layout, {threads} threads",
     "t2p-out-zstd1": f"t2p, --compress zstd level 1, {threads} threads",
@@ -330,7 +333,7 @@ labels = {
     "t2p-filters": f"t2p, --since/--until/--types/--exclude-events keeping all, {threads} threads",
     "t2p-transform": f"t2p, --transform (3 lines of jq), {threads} threads",
 }
-order = ["t2p", "t2p-1t", "duckdb", "jq", "floor-1", "floor-n", "t2p-zstd-in", "t2p-csv",
+order = ["t2p", "t2p-1t", "duckdb", "jq", "floor-1", "floor-n", "floor-write", "t2p-zstd-in", "t2p-csv",
          "t2p-out-zstd1", "t2p-out-zstd3", "t2p-filters", "t2p-transform"]
 one_thread = {"t2p-1t", "jq", "floor-1"}  # compared with the 1-thread floor
 
@@ -417,6 +420,10 @@ out += [
     "- **parse floor** (`examples/parse_floor.rs`): reads the file in 2 MiB blocks, splits lines "
     "with memchr and parses each with `RawMap::parse`, the converter's top-level parser; nothing "
     "is translated or written.",
+    "- **write floor** (`parse_floor --write`): the parse floor, plus each parsed line copied "
+    "into its block's output buffer and the blocks written in input order to one file with an "
+    "xxh3-128 checksum, as the converter's writer does: the least any conversion does (read, "
+    "parse, copy out, write each byte once). Its *vs floor* shows what writing alone costs.",
 ]
 text = "\n".join(out) + "\n"
 # Sections written by hand after the table (each opens with "## ") are kept.

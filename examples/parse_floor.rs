@@ -12,14 +12,22 @@
 //! parse. With `--threads 1` (default) everything runs on the calling thread; with `N > 1` a
 //! reader thread hands blocks to a rayon pool of N workers, as the converter's pipeline does.
 //! Prints lines, parse failures, bytes, seconds, MB/s (10^6 bytes) and lines/s on stderr.
+//!
+//! With `--write OUT`, it is also a floor for writing: each parsed line is copied into its
+//! block's output buffer, and the blocks are put back in input order and written to the one file
+//! `OUT` (created or truncated) with an xxh3-128 checksum of its bytes, as the converter's
+//! writer does. That is the least any conversion has to do: read, parse, copy out and write
+//! every byte once. (The converter writes about 1.25 bytes per byte read, and maps each record.)
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, BufWriter, Read, Write};
 use std::sync::mpsc;
 use std::time::Instant;
 
 use rayon::iter::{ParallelBridge, ParallelIterator};
 use track2pipelines::json::RawMap;
+use xxhash_rust::xxh3::Xxh3;
 
 #[derive(Default, Clone, Copy)]
 struct Tally {
@@ -42,8 +50,9 @@ impl Tally {
     }
 }
 
-/// Parses every line of `data` (whole lines; the last may lack its newline).
-fn parse_block(data: &[u8]) -> Tally {
+/// Parses every line of `data` (whole lines; the last may lack its newline); with `out`, copies
+/// each parsed line there, newline-terminated.
+fn parse_block(data: &[u8], mut out: Option<&mut Vec<u8>>) -> Tally {
     let mut t = Tally::default();
     let mut start = 0;
     while start < data.len() {
@@ -65,6 +74,10 @@ fn parse_block(data: &[u8]) -> Tally {
             Ok(Ok(map)) => {
                 t.parsed += 1;
                 t.members += map.entries.len() as u64;
+                if let Some(out) = out.as_deref_mut() {
+                    out.extend_from_slice(line);
+                    out.push(b'\n');
+                }
             }
             _ => t.failed += 1,
         }
@@ -121,12 +134,14 @@ struct Args {
     file: String,
     threads: usize,
     block: usize,
+    write: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut file = None;
     let mut threads = 1usize;
     let mut block_mib = 2usize;
+    let mut write = None;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         let mut num = |name: &str| -> Result<usize, String> {
@@ -138,9 +153,12 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--threads" => threads = num("--threads")?,
             "--block-mib" => block_mib = num("--block-mib")?,
+            "--write" => write = Some(it.next().ok_or("--write needs a file")?),
             "-h" | "--help" => {
                 return Err(
-                    "usage: parse_floor FILE [--threads N] [--block-mib M]  (plain NDJSON)".into(),
+                    "usage: parse_floor FILE [--threads N] [--block-mib M] [--write OUT]  \
+                     (plain NDJSON)"
+                        .into(),
                 );
             }
             _ if file.is_none() && !a.starts_with("--") => file = Some(a),
@@ -151,7 +169,122 @@ fn parse_args() -> Result<Args, String> {
         file: file.ok_or("a FILE is required (see --help)")?,
         threads,
         block: block_mib << 20,
+        write,
     })
+}
+
+/// The parse-only floor: every block parsed, nothing written.
+fn parse_file(file: File, args: &Args) -> io::Result<(u64, Tally)> {
+    if args.threads == 1 {
+        let mut tally = Tally::default();
+        let bytes = for_each_block(file, args.block, |data| {
+            tally = tally.add(parse_block(&data, None));
+            true
+        })?;
+        return Ok((bytes, tally));
+    }
+    let pool = pool(args.threads);
+    // A reader thread feeds a bounded channel; the pool's workers parse blocks as they come.
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(args.threads * 2);
+    let block = args.block;
+    let reader =
+        std::thread::spawn(move || for_each_block(file, block, |data| tx.send(data).is_ok()));
+    let tally = pool.install(|| {
+        rx.into_iter()
+            .par_bridge()
+            .map(|data| parse_block(&data, None))
+            .reduce(Tally::default, Tally::add)
+    });
+    Ok((reader.join().expect("reader thread")?, tally))
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
+}
+
+/// The file `--write` writes: a 256 KiB write buffer, as each of the converter's files has, and
+/// the checksum of every byte.
+struct Sink {
+    w: BufWriter<File>,
+    hash: Xxh3,
+}
+
+impl Sink {
+    fn put(&mut self, data: &[u8]) -> io::Result<()> {
+        self.hash.update(data);
+        self.w.write_all(data)
+    }
+}
+
+/// The write floor: blocks parsed and copied out on the workers, written in input order on
+/// this thread. Returns the bytes read and the tally (or the read error), the write's tally
+/// part, and the checksum.
+fn write_file(file: File, args: &Args, out: File) -> (io::Result<(u64, Tally)>, Tally, u128) {
+    let mut sink = Sink {
+        w: BufWriter::with_capacity(256 << 10, out),
+        hash: Xxh3::new(),
+    };
+    let fail = |e: io::Error| -> ! {
+        eprintln!("parse_floor: writing: {e}");
+        std::process::exit(1)
+    };
+    if args.threads == 1 {
+        let mut tally = Tally::default();
+        let mut buf = Vec::new();
+        let bytes = for_each_block(file, args.block, |data| {
+            tally = tally.add(parse_block(&data, Some(&mut buf)));
+            sink.put(&buf).unwrap_or_else(|e| fail(e));
+            buf.clear();
+            true
+        });
+        sink.w.flush().unwrap_or_else(|e| fail(e));
+        return (
+            bytes.map(|b| (b, tally)),
+            Tally::default(),
+            sink.hash.digest128(),
+        );
+    }
+    let (tx, rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(args.threads * 2);
+    let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Tally, Vec<u8>)>(args.threads * 2);
+    let block = args.block;
+    let reader = std::thread::spawn(move || {
+        let mut seq = 0;
+        for_each_block(file, block, |data| {
+            seq += 1;
+            tx.send((seq - 1, data)).is_ok()
+        })
+    });
+    let threads = args.threads;
+    let workers = std::thread::spawn(move || {
+        pool(threads).install(|| {
+            rx.into_iter().par_bridge().for_each(|(seq, data)| {
+                let mut buf = Vec::with_capacity(data.len());
+                let t = parse_block(&data, Some(&mut buf));
+                let _ = done_tx.send((seq, t, buf));
+            })
+        })
+    });
+    // Results come in any order; they are written in input order.
+    let (mut next, mut waiting, mut tally) = (0, BTreeMap::new(), Tally::default());
+    for (seq, t, buf) in done_rx {
+        tally = tally.add(t);
+        waiting.insert(seq, buf);
+        while let Some(buf) = waiting.remove(&next) {
+            sink.put(&buf).unwrap_or_else(|e| fail(e));
+            next += 1;
+        }
+    }
+    sink.w.flush().unwrap_or_else(|e| fail(e));
+    workers.join().expect("worker threads");
+    let bytes = reader.join().expect("reader thread");
+    (
+        bytes.map(|b| (b, Tally::default())),
+        tally,
+        sink.hash.digest128(),
+    )
 }
 
 fn main() {
@@ -170,30 +303,22 @@ fn main() {
         }
     };
     let started = Instant::now();
-    let (bytes, tally) = if args.threads == 1 {
-        let mut tally = Tally::default();
-        let bytes = for_each_block(file, args.block, |data| {
-            tally = tally.add(parse_block(&data));
-            true
-        });
-        (bytes, tally)
-    } else {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(args.threads)
-            .build()
-            .expect("thread pool");
-        // A reader thread feeds a bounded channel; the pool's workers parse blocks as they come.
-        let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(args.threads * 2);
-        let block = args.block;
-        let reader =
-            std::thread::spawn(move || for_each_block(file, block, |data| tx.send(data).is_ok()));
-        let tally = pool.install(|| {
-            rx.into_iter()
-                .par_bridge()
-                .map(|data| parse_block(&data))
-                .reduce(Tally::default, Tally::add)
-        });
-        (reader.join().expect("reader thread"), tally)
+    let (bytes, tally, checksum) = match &args.write {
+        None => (parse_file(file, &args), Tally::default(), None),
+        Some(out) => match File::create(out) {
+            Ok(out) => {
+                let (bytes, tally, sum) = write_file(file, &args, out);
+                (bytes, tally, Some(sum))
+            }
+            Err(e) => {
+                eprintln!("parse_floor: {out}: {e}");
+                std::process::exit(1);
+            }
+        },
+    };
+    let (bytes, tally) = match bytes {
+        Ok((b, t)) => (Ok(b), t.add(tally)),
+        Err(e) => (Err(e), tally),
     };
     let bytes = match bytes {
         Ok(b) => b,
@@ -203,6 +328,9 @@ fn main() {
         }
     };
     let secs = started.elapsed().as_secs_f64().max(1e-9);
+    if let (Some(out), Some(sum)) = (&args.write, checksum) {
+        eprintln!("parse_floor: wrote {out}, xxh3-128 {sum:032x}");
+    }
     eprintln!(
         "parse_floor: threads {}: {} lines ({} parsed, {} not an object or invalid, {} blank), \
          {} members, {} bytes in {:.3} s: {:.1} MB/s, {:.0} lines/s",
