@@ -83,7 +83,9 @@ impl Transform {
 
     /// Runs the program on `call` (one call, compact JSON; its strings are read as slices of
     /// it) and appends each result to `out` followed by a newline, describing it in `shaped`.
-    /// On a failure `out` and `shaped` are left as they were.
+    /// On a failure `out` and `shaped` are left as they were. The callers give UTF-8 text (they
+    /// check it first); a string holding other bytes is read as those bytes, and a result that
+    /// holds them is refused (`transform_invalid`).
     pub fn run(
         &self,
         call: &Bytes,
@@ -381,6 +383,27 @@ mod tests {
             run(".properties.plan + 1", CALL),
             Err(Failure::Error(_))
         ));
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_never_reach_a_result() {
+        let t = Transform::compile("t.jq", ".").unwrap();
+        let (mut out, mut shaped) = (b"kept".to_vec(), Vec::new());
+        // `u` then 0xc3 0x36: a lead byte without its continuation.
+        let bytes = [
+            &br#"{"type":"track","userId":"u"#[..],
+            &[0xc3, 0x36],
+            br#"","event":"E","messageId":"m"}"#,
+        ]
+        .concat();
+        let e = t.run(&Bytes::from(bytes.clone()), &mut out, &mut shaped);
+        assert!(matches!(e, Err(Failure::Invalid(m)) if m.contains("not UTF-8")));
+        assert_eq!((out.as_slice(), shaped.len()), (&b"kept"[..], 0));
+        // A later duplicate key hides the string: the result holds only valid text.
+        let hidden = [&bytes[..bytes.len() - 1], br#","userId":"u2"}"#].concat();
+        t.run(&Bytes::from(hidden), &mut out, &mut shaped).unwrap();
+        let text = std::str::from_utf8(&out[4..]).unwrap();
+        assert!(text.contains(r#""userId":"u2""#), "{text}");
     }
 
     #[test]

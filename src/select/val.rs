@@ -91,7 +91,7 @@ impl Reader<'_> {
         }
         let text = &self.src[start..self.at];
         match jaq_json::read::parse_single_num(text) {
-            Some(n) if text.last().is_some_and(u8::is_ascii_digit) => Ok(Val::Num(n)),
+            Some(n) if is_json_number(text) => Ok(Val::Num(n)),
             _ => Err(self.error("not a number")),
         }
     }
@@ -192,6 +192,40 @@ impl Reader<'_> {
 }
 
 /// The member names of calls, as static strings: no reference count to keep for them.
+/// True when `text` is a number by the JSON grammar: `-`, then `0` or digits not starting
+/// with `0`, then an optional fraction and exponent, each with at least one digit. (jaq's own
+/// reader also takes `01` and `1.`, which are not JSON.)
+fn is_json_number(text: &[u8]) -> bool {
+    fn digits(t: &[u8]) -> usize {
+        t.iter().take_while(|b| b.is_ascii_digit()).count()
+    }
+    let mut t = text.strip_prefix(b"-").unwrap_or(text);
+    match digits(t) {
+        0 => return false,
+        n if n > 1 && t[0] == b'0' => return false,
+        n => t = &t[n..],
+    }
+    if let Some(rest) = t.strip_prefix(b".") {
+        let n = digits(rest);
+        if n == 0 {
+            return false;
+        }
+        t = &rest[n..];
+    }
+    if let Some(rest) = t.strip_prefix(b"e").or_else(|| t.strip_prefix(b"E")) {
+        let rest = rest
+            .strip_prefix(b"+")
+            .or_else(|| rest.strip_prefix(b"-"))
+            .unwrap_or(rest);
+        let n = digits(rest);
+        if n == 0 {
+            return false;
+        }
+        t = &rest[n..];
+    }
+    t.is_empty()
+}
+
 fn known_name(name: &[u8]) -> Option<Bytes> {
     const NAMES: [&str; 14] = [
         "type",
@@ -323,6 +357,15 @@ mod tests {
             "-",
             "{1:2}",
             "[\"\\ud800\"]",
+            "034600",
+            "[-01]",
+            "1.",
+            "1.e5",
+            "1e",
+            "+1",
+            "--1",
+            ".5",
+            "1e+-2",
         ] {
             assert!(
                 read(&Bytes::copy_from_slice(text.as_bytes())).is_err(),
