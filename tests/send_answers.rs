@@ -349,3 +349,39 @@ fn an_endpoint_with_user_information_is_refused() {
         }
     }
 }
+
+#[test]
+fn a_success_that_is_not_the_apis_answer_is_no_acknowledgement() {
+    let tmp = TempDir::new().unwrap();
+    let input = input_of(&tmp, &calls(30, 10));
+    let args = ["--max-batch-calls", "10", "--concurrency", "1"];
+    // A firewall's or a captive portal's page (one naming the key), and JSON answers that
+    // say the calls failed: the API's own success is an empty object.
+    let pages = [
+        "<html><body><h1>Access granted</h1></body></html>",
+        "<html><body>Welcome, test-key-Zq9</body></html>",
+        r#"{"meta":{"errors":["the write key is not valid"]}}"#,
+        r#"{"success":false}"#,
+    ];
+    for (i, page) in pages.into_iter().enumerate() {
+        let srv = Server::start(KEY, 0, false);
+        *srv.shared.answer_all.lock().unwrap() = Some((200, page.to_owned()));
+        let state = tmp.path().join(format!("st{i}"));
+        let o = run(send_cmd(&srv, &state, &args).arg(&input));
+        assert_eq!(code(&o), 1, "{page}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("HTTP 200") && err.contains("not the Pipelines API's"),
+            "{err}"
+        );
+        assert!(!err.contains(KEY), "{err}");
+        assert_eq!(srv.shared.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(ledger_batches(&state), 0, "nothing acknowledged");
+        // The endpoint fixed, the same command sends everything.
+        *srv.shared.answer_all.lock().unwrap() = None;
+        let o = run(send_cmd(&srv, &state, &args).arg(&input));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(delivered(&srv).len(), 30);
+        assert_eq!(manifest(&state)["calls_acknowledged"], 30);
+    }
+}

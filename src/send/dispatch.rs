@@ -465,6 +465,10 @@ impl Sender {
                 batch,
                 cause: self.settings.redactor.redact_str(&cause),
             },
+            Stop::NotTheApi { status, answer } => Stop::NotTheApi {
+                status,
+                answer: first_chars(&self.settings.redactor.redact_str(&answer), 120),
+            },
             other => other,
         };
         let replace = match (&self.stop, &stop) {
@@ -536,6 +540,14 @@ impl Sender {
         if self.ledger.send(Msg::Done { record, errors }).is_err() {
             self.stop(Stop::Ledger);
         }
+    }
+}
+
+/// The first `n` characters of `text` (a message quotes no more of an answer).
+fn first_chars(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

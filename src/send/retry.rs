@@ -2,8 +2,8 @@
 //! [`Reply`] of a request becomes one [`Step`] of the sender's state machine: acknowledge,
 //! retry later (408, 5xx, timeouts, connection errors and answers cut off, with capped
 //! exponential backoff and full jitter), wait on a 429, split the batch (400, 413 and the other
-//! 4xx) or refuse the single call left, or stop (401/403, a redirect, retries or 429 waits used
-//! up, an endpoint that refuses everything).
+//! 4xx) or refuse the single call left, or stop (401/403, a redirect, a 2xx whose body is not
+//! the API's answer, retries or 429 waits used up, an endpoint that refuses everything).
 //!
 //! [`Judge`] holds what the verdicts depend on beyond one answer: whether any call has been
 //! acknowledged yet (an endpoint that refuses every request with the same status before
@@ -85,6 +85,9 @@ pub enum Stop {
     RateLimited { batch: u64, answers: u32 },
     /// Every request was refused with this status before any call was acknowledged.
     Refusing { status: u16, requests: u32 },
+    /// A 2xx whose body is not the API's success (an empty object): a page of whatever
+    /// stands in front of the API, or an answer that says the calls failed.
+    NotTheApi { status: u16, answer: String },
     /// SIGINT/SIGTERM.
     Interrupted(i32),
     /// The ledger could not be written.
@@ -163,19 +166,23 @@ impl Judge {
 
     /// The next step for `job` after `outcome` (it updates `job`'s counts).
     pub fn judge(&mut self, job: &mut Attempt, outcome: &Reply, now: SystemTime) -> Step {
-        let (status, retry_after, location) = match outcome {
+        let (status, retry_after, location, body) = match outcome {
             Reply::Answer {
                 status,
                 retry_after,
                 location,
-                ..
-            } => (*status, retry_after.as_deref(), location),
+                body,
+            } => (*status, retry_after.as_deref(), location, body),
             Reply::Timeout => return self.retry(job, Cause::Timeout, "no answer".into()),
             Reply::Connection(msg) => {
                 return self.retry(job, Cause::Connection, format!("connection error: {msg}"));
             }
         };
         match classify(status) {
+            Verdict::Ack if !is_api_success(body) => Step::Stop(Stop::NotTheApi {
+                status,
+                answer: String::from_utf8_lossy(body).into_owned(),
+            }),
             Verdict::Ack => {
                 self.progress += 1;
                 self.refusing = None;
@@ -255,6 +262,30 @@ impl Judge {
             Step::Refuse { status }
         }
     }
+}
+
+/// Is a 2xx body the API's success? The API answers an empty object (docs/send.md, "What
+/// counts as acknowledged"); an empty body and a JSON object that says nothing failed pass too.
+/// A page (HTML, text, a body cut at the bytes kept) or an object with `"success": false`, an
+/// `error`, or `errors` (also under `meta`) does not.
+pub fn is_api_success(body: &[u8]) -> bool {
+    if body.trim_ascii().is_empty() {
+        return true;
+    }
+    let Ok(serde_json::Value::Object(o)) = serde_json::from_slice(body) else {
+        return false;
+    };
+    let failed = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Array(a)) => !a.is_empty(),
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => true,
+    };
+    let meta_errors = o.get("meta").and_then(|m| m.get("errors"));
+    o.get("success") != Some(&serde_json::Value::Bool(false))
+        && !failed(o.get("error"))
+        && !failed(o.get("errors"))
+        && !failed(meta_errors)
 }
 
 /// The longest `Retry-After` honoured; a longer one is cut to this.
@@ -427,6 +458,41 @@ mod tests {
         for s in [400, 404, 400, 404, 400, 404, 400, 404] {
             assert_eq!(j.judge(&mut job(2), &Reply::status(s), now), Step::Split);
         }
+    }
+
+    #[test]
+    fn only_the_apis_success_is_an_acknowledgement() {
+        for ok in [
+            "",
+            " \n",
+            "{}",
+            r#"{"success":true}"#,
+            r#"{"meta":{"errors":[]}}"#,
+        ] {
+            assert!(is_api_success(ok.as_bytes()), "{ok}");
+        }
+        for not in [
+            "OK",
+            "<html>blocked</html>",
+            "[]",
+            r#"{"success":false}"#,
+            r#"{"error":"invalid"}"#,
+            r#"{"errors":["x"]}"#,
+            r#"{"meta":{"errors":["x"]}}"#,
+            r#"{"succ"#,
+        ] {
+            assert!(!is_api_success(not.as_bytes()), "{not}");
+        }
+        let page = Reply::Answer {
+            status: 200,
+            retry_after: None,
+            location: None,
+            body: b"<html>blocked</html>".to_vec(),
+        };
+        assert!(matches!(
+            judge().judge(&mut job(3), &page, SystemTime::now()),
+            Step::Stop(Stop::NotTheApi { status: 200, .. })
+        ));
     }
 
     #[test]
