@@ -385,3 +385,37 @@ fn a_success_that_is_not_the_apis_answer_is_no_acknowledgement() {
         assert_eq!(manifest(&state)["calls_acknowledged"], 30);
     }
 }
+
+#[test]
+fn a_key_echoed_where_the_stored_answer_is_cut_is_still_redacted() {
+    let tmp = TempDir::new().unwrap();
+    let mut lines = calls(30, 10);
+    lines[12] = lines[12].replace("\"e\"", "\"POISON\"");
+    let input = input_of(&tmp, &lines);
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"));
+    // The first 4 KiB of an answer are stored: the cut falls inside the key, then inside
+    // its Basic-auth form.
+    let cuts = [
+        (4096 - 5, &KEY[..5]),
+        (4096 - KEY.len() - 7 - 8, &token[..8]),
+    ];
+    for (i, (pad, piece)) in cuts.into_iter().enumerate() {
+        let srv = Server::start(KEY, 0, false);
+        *srv.shared.refuse_marker.lock().unwrap() = Some("POISON".into());
+        *srv.shared.echo_at.lock().unwrap() = Some(pad);
+        let state = tmp.path().join(format!("st{i}"));
+        let o = run(send_cmd(&srv, &state, &["--concurrency", "1"]).arg(&input));
+        assert_eq!(code(&o), 3, "{}", stderr(&o));
+        let errs = send_errors(&state);
+        assert_eq!(errs.len(), 1);
+        let answer = errs[0]["answer"].as_str().unwrap();
+        assert!(
+            answer.len() <= 4096 && answer.starts_with("zzz"),
+            "{answer}"
+        );
+        assert!(
+            !answer.contains(piece),
+            "a piece of the key is stored: {piece}"
+        );
+    }
+}

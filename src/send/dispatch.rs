@@ -14,7 +14,7 @@
 
 use super::Counters;
 use super::batch::{Batch, Span, line_of, sub_body};
-use super::client::{Reply, Route, Transport};
+use super::client::{ANSWER_BYTES, Reply, Route, Transport};
 use super::errors::{self, Redactor, SendCode, SendEntry};
 use super::ledger::{Msg, Record};
 use super::rate::{Aimd, TokenBucket};
@@ -435,7 +435,9 @@ impl Sender {
         }
         let s = job.spans[0];
         let raw = &job.body[s.start as usize..(s.start + s.len) as usize];
-        let answer = self.settings.redactor.redact(answer);
+        // Redacted before the cut, so a key the cut would split is whole when it goes.
+        let mut answer = self.settings.redactor.redact(answer);
+        answer.truncate(ANSWER_BYTES);
         let sources = Arc::clone(&self.settings.sources);
         self.live.refused.fetch_add(1, Ordering::Relaxed);
         self.settle(job.attempt.batch, |t| {
