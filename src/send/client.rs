@@ -185,7 +185,8 @@ async fn read_answer(mut resp: reqwest::Response, keep: usize) -> Reply {
 }
 
 /// `{base}/batch`, checked: an http or https URL without user information (a key there
-/// would be written wherever the endpoint is).
+/// would be written wherever the endpoint is), and without a query or a fragment (`/batch`
+/// would be added to them, not to the path).
 pub fn batch_url(base: &str) -> Result<reqwest::Url, String> {
     let base = base.trim_end_matches('/');
     let url = reqwest::Url::parse(&format!("{base}/batch"))
@@ -197,6 +198,15 @@ pub fn batch_url(base: &str) -> Result<reqwest::Url, String> {
         return Err(
             "--endpoint may not hold a user name or password: give the write key with \
              CIO_WRITE_KEY or --write-key-file"
+                .to_string(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        // `/batch` would land in it, and the calls on the base's own path (the message does
+        // not repeat the URL: a query may hold a token).
+        return Err(
+            "--endpoint may not hold a query or a fragment (`?…`, `#…`): it is a base URL \
+             that `/batch`, `/alias` and `/group` are added to"
                 .to_string(),
         );
     }
@@ -235,6 +245,8 @@ mod tests {
         let e = batch_url("https://u:secret@cdp.customer.io/v1").unwrap_err();
         assert!(!e.contains("secret"), "{e}");
         assert!(batch_url("https://secret@cdp.customer.io/v1").is_err());
+        assert!(batch_url("https://cdp.customer.io/v1?a=b").is_err());
+        assert!(batch_url("https://cdp.customer.io/v1#x").is_err());
         let c = Client::new("http://127.0.0.1:1/v1", "k", Duration::from_secs(1), 1).unwrap();
         assert_eq!(c.alias.as_str(), "http://127.0.0.1:1/v1/alias");
         assert_eq!(c.group.as_str(), "http://127.0.0.1:1/v1/group");
