@@ -294,8 +294,10 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 /// A `Retry-After` value: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
-    let wait = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
+    let wait = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Delay-seconds; a number too long for u64 is a wait longer than any honoured.
+        v.parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
     } else {
         let at = httpdate::parse_http_date(v).ok()?;
         at.duration_since(now).unwrap_or(Duration::ZERO)
@@ -508,6 +510,11 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("99999", now), Some(MAX_RETRY_AFTER));
+        // Delay-seconds past u64 are still delay-seconds: the longest wait, not none.
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 
