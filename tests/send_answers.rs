@@ -419,3 +419,27 @@ fn a_key_echoed_where_the_stored_answer_is_cut_is_still_redacted() {
         );
     }
 }
+
+#[test]
+fn a_bad_first_call_is_refused_not_taken_for_an_endpoint_refusing_everything() {
+    let tmp = TempDir::new().unwrap();
+    let mut lines = calls(200, 10);
+    lines[0] = lines[0].replace("\"e\"", "\"POISON\"");
+    let input = input_of(&tmp, &lines);
+    let srv = Server::start(KEY, 0, false);
+    *srv.shared.refuse_marker.lock().unwrap() = Some("POISON".into());
+    // One batch, one request at a time: the halves that hold the bad call are refused one
+    // after the other before the first half without it is sent.
+    let state = tmp.path().join("st");
+    let (exit, err) = bounded(
+        send_cmd(&srv, &state, &["--concurrency", "1"]).arg(&input),
+        Duration::from_secs(60),
+    );
+    assert_eq!(exit, 3, "{err}");
+    let errs = send_errors(&state);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0]["code"], "refused_by_server");
+    assert_eq!(errs[0]["line"], 1);
+    assert_eq!(delivered(&srv).len(), 199);
+    assert_eq!(manifest(&state)["calls_acknowledged"], 199);
+}

@@ -333,11 +333,7 @@ impl Sender {
         let job = Request {
             route: t.batch.route,
             body,
-            attempt: Attempt {
-                batch: t.batch.number,
-                calls: spans.len(),
-                ..Attempt::default()
-            },
+            attempt: attempt(t.batch.number, &spans),
             spans,
             unstamped: true,
         };
@@ -416,11 +412,7 @@ impl Sender {
             self.ready.push_front(Request {
                 route: job.route,
                 body: Bytes::from(body),
-                attempt: Attempt {
-                    batch: job.attempt.batch,
-                    calls: spans.len(),
-                    ..Attempt::default()
-                },
+                attempt: attempt(job.attempt.batch, &spans),
                 spans,
                 unstamped: false,
             });
@@ -542,6 +534,17 @@ impl Sender {
         if self.ledger.send(Msg::Done { record, errors }).is_err() {
             self.stop(Stop::Ledger);
         }
+    }
+}
+
+/// A first try of the calls `spans` of `batch`.
+fn attempt(batch: u64, spans: &[Span]) -> Attempt {
+    let offset = |s: Option<&Span>| s.map_or(0, |s| s.at.offset);
+    Attempt {
+        batch,
+        calls: spans.len(),
+        calls_at: (offset(spans.first()), offset(spans.last())),
+        ..Attempt::default()
     }
 }
 

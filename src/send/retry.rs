@@ -94,9 +94,14 @@ pub enum Stop {
     Ledger,
 }
 
-/// Requests refused with one status, none acknowledged before, that make an endpoint
-/// misconfigured: a whole batch and its halves down a few levels (docs/send.md).
+/// Requests refused in a row with one status, none acknowledged before, that make an endpoint
+/// misconfigured (docs/send.md), when at least [`REFUSING_APART`] of them share no call.
 pub const REFUSING_REQUESTS: u32 = 6;
+
+/// Of [`REFUSING_REQUESTS`], how many must share no call: the halves of a split that hold one
+/// bad call share it, so a few bad calls among the first are refused, not taken for the
+/// endpoint's fault (which would stop every run before them).
+pub const REFUSING_APART: usize = 3;
 
 /// The shortest wait after a 429 whose `Retry-After` is missing or 0 (never a hot loop), and
 /// the base of the backoff when it is missing.
@@ -126,6 +131,9 @@ pub struct Attempt {
     pub batch: u64,
     /// Calls in it.
     pub calls: usize,
+    /// Where its first and last call start in the batch's input, in bytes (the halves of a
+    /// split lie inside the range of what was split).
+    pub calls_at: (u64, u64),
     /// Retries made so far (408, 5xx, timeouts, connection errors).
     pub retries: u32,
     /// Consecutive 429s so far, and the judge's progress count at the last of them.
@@ -142,8 +150,9 @@ pub struct Judge {
     backoff_cap: Duration,
     /// Requests acknowledged so far.
     progress: u64,
-    /// Requests refused in a row with one status while nothing was acknowledged.
-    refusing: Option<(u16, u32)>,
+    /// While nothing was acknowledged: the status of the requests refused in a row, how many
+    /// there were, and the ranges (batch, first call, last call) of those that share no call.
+    refusing: Option<Refusing>,
 }
 
 impl Judge {
@@ -244,15 +253,20 @@ impl Judge {
 
     fn refused(&mut self, job: &mut Attempt, status: u16) -> Step {
         if self.progress == 0 {
-            let n = match self.refusing {
-                Some((s, n)) if s == status => n + 1,
-                _ => 1,
+            let r = match &mut self.refusing {
+                Some(r) if r.status == status => r,
+                r => r.insert(Refusing {
+                    status,
+                    requests: 0,
+                    apart: Vec::new(),
+                }),
             };
-            self.refusing = Some((status, n));
-            if n >= REFUSING_REQUESTS {
+            r.requests += 1;
+            r.add(job.batch, job.calls_at);
+            if r.requests >= REFUSING_REQUESTS && r.apart.len() >= REFUSING_APART {
                 return Step::Stop(Stop::Refusing {
                     status,
-                    requests: n,
+                    requests: r.requests,
                 });
             }
         }
@@ -260,6 +274,29 @@ impl Judge {
             Step::Split
         } else {
             Step::Refuse { status }
+        }
+    }
+}
+
+/// Requests refused in a row with one status before anything was acknowledged.
+#[derive(Debug)]
+struct Refusing {
+    status: u16,
+    requests: u32,
+    /// (batch, first call, last call) of refused requests that share no call.
+    apart: Vec<(u64, u64, u64)>,
+}
+
+impl Refusing {
+    /// Counts a refused request, unless it shares calls with one counted already: a half of
+    /// a refused request then takes its place (the narrower range), so one bad call and the
+    /// halves around it count once.
+    fn add(&mut self, batch: u64, (first, last): (u64, u64)) {
+        let overlaps = |&(b, f, l): &(u64, u64, u64)| b == batch && first <= l && f <= last;
+        match self.apart.iter_mut().find(|r| overlaps(r)) {
+            Some(r) if r.1 <= first && last <= r.2 => *r = (batch, first, last),
+            Some(_) => {}
+            None => self.apart.push((batch, first, last)),
         }
     }
 }
@@ -343,6 +380,14 @@ mod tests {
             batch: 4,
             calls,
             ..Attempt::default()
+        }
+    }
+
+    /// A try of the calls on lines `first` to `last` of batch 4.
+    fn lines(first: u64, last: u64) -> Attempt {
+        Attempt {
+            calls_at: (first, last),
+            ..job((last - first + 1) as usize)
         }
     }
 
@@ -434,8 +479,10 @@ mod tests {
     fn an_endpoint_refusing_everything_is_stopped() {
         let (mut j, now) = (judge(), SystemTime::now());
         let mut steps = Vec::new();
-        for calls in [8, 4, 2, 1, 1, 2, 1] {
-            steps.push(j.judge(&mut job(calls), &Reply::status(404), now));
+        // A batch of lines 1-8 and the halves a split makes, first halves first.
+        for (first, last) in [(1, 8), (1, 4), (1, 2), (1, 1), (2, 2), (3, 4), (3, 3)] {
+            let mut a = lines(first, last);
+            steps.push(j.judge(&mut a, &Reply::status(404), now));
         }
         assert_eq!(steps[..3], [Step::Split, Step::Split, Step::Split]);
         assert_eq!(steps[3], Step::Refuse { status: 404 });
@@ -446,6 +493,16 @@ mod tests {
                 requests: REFUSING_REQUESTS
             })
         );
+        // The halves that hold one bad call share it: however many, they are not an endpoint
+        // refusing everything, and its neighbours are sent.
+        let mut j = judge();
+        for (first, last) in [(1, 64), (1, 32), (1, 16), (1, 8), (1, 4), (1, 2), (1, 1)] {
+            let step = j.judge(&mut lines(first, last), &Reply::status(400), now);
+            assert!(
+                matches!(step, Step::Split | Step::Refuse { .. }),
+                "{step:?}"
+            );
+        }
         // Once a call is acknowledged, refusals are the calls' own.
         let mut j = judge();
         assert_eq!(
