@@ -443,3 +443,30 @@ fn a_bad_first_call_is_refused_not_taken_for_an_endpoint_refusing_everything() {
     assert_eq!(delivered(&srv).len(), 199);
     assert_eq!(manifest(&state)["calls_acknowledged"], 199);
 }
+
+#[test]
+fn an_endpoint_refusing_everything_one_call_at_a_time_records_no_call_as_refused() {
+    let tmp = TempDir::new().unwrap();
+    let input = input_of(&tmp, &calls(30, 10));
+    // Batches of one call (as alias calls are), one request at a time: each batch is done
+    // (its call refused) before the next is sent.
+    let args = ["--max-batch-calls", "1", "--concurrency", "1"];
+    let srv = Server::start(KEY, 0, false);
+    *srv.shared.refuse_all.lock().unwrap() = Some(404);
+    let state = tmp.path().join("st");
+    let (exit, err) = bounded(
+        send_cmd(&srv, &state, &args).arg(&input),
+        Duration::from_secs(60),
+    );
+    assert_eq!(exit, 1, "{err}");
+    assert!(err.contains("HTTP 404"), "{err}");
+    assert!(
+        send_errors(&state).is_empty(),
+        "no call recorded as refused"
+    );
+    assert_eq!(ledger_batches(&state), 0);
+    *srv.shared.refuse_all.lock().unwrap() = None;
+    let o = run(send_cmd(&srv, &state, &args).arg(&input));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(delivered(&srv).len(), 30);
+}

@@ -18,7 +18,7 @@ use super::client::{ANSWER_BYTES, Reply, Route, Transport};
 use super::errors::{self, Redactor, SendCode, SendEntry};
 use super::ledger::{Msg, Record};
 use super::rate::{Aimd, TokenBucket};
-use super::retry::{Attempt, Cause, Judge, Step};
+use super::retry::{Attempt, Cause, Judge, REFUSING_REQUESTS, Step};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -495,14 +495,17 @@ impl Sender {
     }
 
     /// Parked batches go to the ledger once a call was acknowledged (the endpoint works), or
-    /// at the end of a run that did not stop, or when they would hold up the sending.
+    /// at the end of a run that did not stop, or when more are parked than the sender keeps
+    /// (bounded memory). It keeps at least as many as the refusals that make an endpoint
+    /// refusing everything, so batches of one call sent one at a time are still parked when
+    /// that verdict comes (docs/send.md): their calls stay unacknowledged, not refused.
     fn release_parked(&mut self) {
         if self.parked.is_empty() || self.stop.is_some() {
             return;
         }
-        let blocking = self.active == 0
-            && self.idle()
-            && (self.input_done || self.parked.len() >= self.aimd.limit());
+        let keep = self.aimd.limit().max(REFUSING_REQUESTS as usize);
+        let blocking =
+            self.active == 0 && self.idle() && (self.input_done || self.parked.len() >= keep);
         if self.judge.accepted() || blocking {
             for t in std::mem::take(&mut self.parked) {
                 self.finish(t);
