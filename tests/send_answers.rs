@@ -349,3 +349,124 @@ fn an_endpoint_with_user_information_is_refused() {
         }
     }
 }
+
+#[test]
+fn a_success_that_is_not_the_apis_answer_is_no_acknowledgement() {
+    let tmp = TempDir::new().unwrap();
+    let input = input_of(&tmp, &calls(30, 10));
+    let args = ["--max-batch-calls", "10", "--concurrency", "1"];
+    // A firewall's or a captive portal's page (one naming the key), and JSON answers that
+    // say the calls failed: the API's own success is an empty object.
+    let pages = [
+        "<html><body><h1>Access granted</h1></body></html>",
+        "<html><body>Welcome, test-key-Zq9</body></html>",
+        r#"{"meta":{"errors":["the write key is not valid"]}}"#,
+        r#"{"success":false}"#,
+    ];
+    for (i, page) in pages.into_iter().enumerate() {
+        let srv = Server::start(KEY, 0, false);
+        *srv.shared.answer_all.lock().unwrap() = Some((200, page.to_owned()));
+        let state = tmp.path().join(format!("st{i}"));
+        let o = run(send_cmd(&srv, &state, &args).arg(&input));
+        assert_eq!(code(&o), 1, "{page}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            err.contains("HTTP 200") && err.contains("not the Pipelines API's"),
+            "{err}"
+        );
+        assert!(!err.contains(KEY), "{err}");
+        assert_eq!(srv.shared.requests.load(Ordering::SeqCst), 1);
+        assert_eq!(ledger_batches(&state), 0, "nothing acknowledged");
+        // The endpoint fixed, the same command sends everything.
+        *srv.shared.answer_all.lock().unwrap() = None;
+        let o = run(send_cmd(&srv, &state, &args).arg(&input));
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert_eq!(delivered(&srv).len(), 30);
+        assert_eq!(manifest(&state)["calls_acknowledged"], 30);
+    }
+}
+
+#[test]
+fn a_key_echoed_where_the_stored_answer_is_cut_is_still_redacted() {
+    let tmp = TempDir::new().unwrap();
+    let mut lines = calls(30, 10);
+    lines[12] = lines[12].replace("\"e\"", "\"POISON\"");
+    let input = input_of(&tmp, &lines);
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{KEY}:"));
+    // The first 4 KiB of an answer are stored: the cut falls inside the key, then inside
+    // its Basic-auth form.
+    let cuts = [
+        (4096 - 5, &KEY[..5]),
+        (4096 - KEY.len() - 7 - 8, &token[..8]),
+    ];
+    for (i, (pad, piece)) in cuts.into_iter().enumerate() {
+        let srv = Server::start(KEY, 0, false);
+        *srv.shared.refuse_marker.lock().unwrap() = Some("POISON".into());
+        *srv.shared.echo_at.lock().unwrap() = Some(pad);
+        let state = tmp.path().join(format!("st{i}"));
+        let o = run(send_cmd(&srv, &state, &["--concurrency", "1"]).arg(&input));
+        assert_eq!(code(&o), 3, "{}", stderr(&o));
+        let errs = send_errors(&state);
+        assert_eq!(errs.len(), 1);
+        let answer = errs[0]["answer"].as_str().unwrap();
+        assert!(
+            answer.len() <= 4096 && answer.starts_with("zzz"),
+            "{answer}"
+        );
+        assert!(
+            !answer.contains(piece),
+            "a piece of the key is stored: {piece}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_first_call_is_refused_not_taken_for_an_endpoint_refusing_everything() {
+    let tmp = TempDir::new().unwrap();
+    let mut lines = calls(200, 10);
+    lines[0] = lines[0].replace("\"e\"", "\"POISON\"");
+    let input = input_of(&tmp, &lines);
+    let srv = Server::start(KEY, 0, false);
+    *srv.shared.refuse_marker.lock().unwrap() = Some("POISON".into());
+    // One batch, one request at a time: the halves that hold the bad call are refused one
+    // after the other before the first half without it is sent.
+    let state = tmp.path().join("st");
+    let (exit, err) = bounded(
+        send_cmd(&srv, &state, &["--concurrency", "1"]).arg(&input),
+        Duration::from_secs(60),
+    );
+    assert_eq!(exit, 3, "{err}");
+    let errs = send_errors(&state);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert_eq!(errs[0]["code"], "refused_by_server");
+    assert_eq!(errs[0]["line"], 1);
+    assert_eq!(delivered(&srv).len(), 199);
+    assert_eq!(manifest(&state)["calls_acknowledged"], 199);
+}
+
+#[test]
+fn an_endpoint_refusing_everything_one_call_at_a_time_records_no_call_as_refused() {
+    let tmp = TempDir::new().unwrap();
+    let input = input_of(&tmp, &calls(30, 10));
+    // Batches of one call (as alias calls are), one request at a time: each batch is done
+    // (its call refused) before the next is sent.
+    let args = ["--max-batch-calls", "1", "--concurrency", "1"];
+    let srv = Server::start(KEY, 0, false);
+    *srv.shared.refuse_all.lock().unwrap() = Some(404);
+    let state = tmp.path().join("st");
+    let (exit, err) = bounded(
+        send_cmd(&srv, &state, &args).arg(&input),
+        Duration::from_secs(60),
+    );
+    assert_eq!(exit, 1, "{err}");
+    assert!(err.contains("HTTP 404"), "{err}");
+    assert!(
+        send_errors(&state).is_empty(),
+        "no call recorded as refused"
+    );
+    assert_eq!(ledger_batches(&state), 0);
+    *srv.shared.refuse_all.lock().unwrap() = None;
+    let o = run(send_cmd(&srv, &state, &args).arg(&input));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(delivered(&srv).len(), 30);
+}

@@ -102,6 +102,31 @@ fn an_endpoint_with_user_information_is_refused_without_echoing_it() {
     assert_eq!(srv.shared.requests.load(Ordering::SeqCst), 0);
 }
 
+#[test]
+fn an_endpoint_with_a_query_or_a_fragment_is_refused() {
+    let tmp = TempDir::new().unwrap();
+    let input = tmp.path().join("calls.ndjson");
+    write_lines(&input, &calls(10, 5));
+    let srv = Server::start(KEY, 0, false);
+    // `/batch` would land in the query or the fragment, and the calls on the base's own path.
+    for (n, suffix) in ["?token=abc", "#part", "?"].iter().enumerate() {
+        let state = tmp.path().join(format!("st{n}"));
+        let endpoint = format!("{}{suffix}", srv.url());
+        let o = run(t2p()
+            .env("CIO_WRITE_KEY", KEY)
+            .args(["send", "--progress", "never", "--endpoint", &endpoint])
+            .arg("--state")
+            .arg(&state)
+            .arg(&input));
+        let err = stderr(&o);
+        assert_eq!(code(&o), 2, "{endpoint}: {err}");
+        assert!(err.contains("query or a fragment"), "{err}");
+        assert!(!err.contains("token=abc"), "{err}");
+        assert!(!state.exists(), "the state directory was made");
+    }
+    assert_eq!(srv.shared.requests.load(Ordering::SeqCst), 0);
+}
+
 /// Every option `send --help` lists under the conversion heading, each with a value that is
 /// valid for it.
 const CONVERSION_OPTIONS: [&[&str]; 9] = [

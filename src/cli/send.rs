@@ -34,7 +34,8 @@ pub struct SendArgs {
     #[arg(long, help_heading = "State and resume")]
     pub retry_refused: bool,
 
-    /// Base URL of the Pipelines API (http or https, no user:password@), instead of --region's.
+    /// Base URL of the Pipelines API (http or https, no user:password@, no ?query or #fragment),
+    /// instead of --region's.
     #[arg(long, value_name = "URL", help_heading = "Delivery")]
     pub endpoint: Option<String>,
     /// The workspace's region.

@@ -17,8 +17,15 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_
 use std::future::Future;
 use std::time::Duration;
 
-/// How much of a refusing server's answer is kept.
+/// How much of a refusing server's answer is stored.
 pub const ANSWER_BYTES: usize = 4096;
+
+/// How much of an answer is read for `key`: [`ANSWER_BYTES`] and room for the longest form of
+/// the key that is redacted (its Basic-auth base64 is under `2 × len + 8` bytes), so a key that
+/// starts inside the stored bytes is whole when it is redacted, and the cut comes after.
+pub fn read_bytes(key: &str) -> usize {
+    ANSWER_BYTES + 2 * key.len() + 8
+}
 
 /// The header that turns the API's permissive default off.
 pub const STRICT_MODE: &str = "X-Strict-Mode";
@@ -39,7 +46,7 @@ pub enum Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// A whole HTTP answer: its status, `Retry-After`, `Location` and the first
-    /// [`ANSWER_BYTES`] of its body.
+    /// [`read_bytes`] of its body (to be redacted, then cut to [`ANSWER_BYTES`]).
     Answer {
         status: u16,
         retry_after: Option<String>,
@@ -80,6 +87,8 @@ pub struct Client {
     alias: reqwest::Url,
     group: reqwest::Url,
     auth: HeaderValue,
+    /// [`read_bytes`] for the key.
+    keep: usize,
 }
 
 impl Client {
@@ -113,6 +122,7 @@ impl Client {
             alias,
             group,
             auth,
+            keep: read_bytes(key),
         })
     }
 }
@@ -134,15 +144,15 @@ impl Transport for Client {
             .send()
             .await;
         match sent {
-            Ok(resp) => read_answer(resp).await,
+            Ok(resp) => read_answer(resp, self.keep).await,
             Err(e) => failure(&e),
         }
     }
 }
 
 /// Reads an answer to its end (so the connection can be reused, and so a 2xx counts only
-/// when it arrived whole), keeping its first [`ANSWER_BYTES`].
-async fn read_answer(mut resp: reqwest::Response) -> Reply {
+/// when it arrived whole), keeping its first `keep` bytes.
+async fn read_answer(mut resp: reqwest::Response, keep: usize) -> Reply {
     let status = resp.status().as_u16();
     let header = |name| {
         resp.headers()
@@ -156,7 +166,7 @@ async fn read_answer(mut resp: reqwest::Response) -> Reply {
     loop {
         match resp.chunk().await {
             Ok(Some(chunk)) => {
-                let room = ANSWER_BYTES.saturating_sub(body.len());
+                let room = keep.saturating_sub(body.len());
                 body.extend_from_slice(&chunk[..chunk.len().min(room)]);
             }
             Ok(None) => break,
@@ -175,7 +185,8 @@ async fn read_answer(mut resp: reqwest::Response) -> Reply {
 }
 
 /// `{base}/batch`, checked: an http or https URL without user information (a key there
-/// would be written wherever the endpoint is).
+/// would be written wherever the endpoint is), and without a query or a fragment (`/batch`
+/// would be added to them, not to the path).
 pub fn batch_url(base: &str) -> Result<reqwest::Url, String> {
     let base = base.trim_end_matches('/');
     let url = reqwest::Url::parse(&format!("{base}/batch"))
@@ -187,6 +198,15 @@ pub fn batch_url(base: &str) -> Result<reqwest::Url, String> {
         return Err(
             "--endpoint may not hold a user name or password: give the write key with \
              CIO_WRITE_KEY or --write-key-file"
+                .to_string(),
+        );
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        // `/batch` would land in it, and the calls on the base's own path (the message does
+        // not repeat the URL: a query may hold a token).
+        return Err(
+            "--endpoint may not hold a query or a fragment (`?…`, `#…`): it is a base URL \
+             that `/batch`, `/alias` and `/group` are added to"
                 .to_string(),
         );
     }
@@ -225,6 +245,8 @@ mod tests {
         let e = batch_url("https://u:secret@cdp.customer.io/v1").unwrap_err();
         assert!(!e.contains("secret"), "{e}");
         assert!(batch_url("https://secret@cdp.customer.io/v1").is_err());
+        assert!(batch_url("https://cdp.customer.io/v1?a=b").is_err());
+        assert!(batch_url("https://cdp.customer.io/v1#x").is_err());
         let c = Client::new("http://127.0.0.1:1/v1", "k", Duration::from_secs(1), 1).unwrap();
         assert_eq!(c.alias.as_str(), "http://127.0.0.1:1/v1/alias");
         assert_eq!(c.group.as_str(), "http://127.0.0.1:1/v1/group");

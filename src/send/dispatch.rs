@@ -14,11 +14,11 @@
 
 use super::Counters;
 use super::batch::{Batch, Span, line_of, sub_body};
-use super::client::{Reply, Route, Transport};
+use super::client::{ANSWER_BYTES, Reply, Route, Transport};
 use super::errors::{self, Redactor, SendCode, SendEntry};
 use super::ledger::{Msg, Record};
 use super::rate::{Aimd, TokenBucket};
-use super::retry::{Attempt, Cause, Judge, Step};
+use super::retry::{Attempt, Cause, Judge, REFUSING_REQUESTS, Step};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -333,11 +333,7 @@ impl Sender {
         let job = Request {
             route: t.batch.route,
             body,
-            attempt: Attempt {
-                batch: t.batch.number,
-                calls: spans.len(),
-                ..Attempt::default()
-            },
+            attempt: attempt(t.batch.number, &spans),
             spans,
             unstamped: true,
         };
@@ -416,11 +412,7 @@ impl Sender {
             self.ready.push_front(Request {
                 route: job.route,
                 body: Bytes::from(body),
-                attempt: Attempt {
-                    batch: job.attempt.batch,
-                    calls: spans.len(),
-                    ..Attempt::default()
-                },
+                attempt: attempt(job.attempt.batch, &spans),
                 spans,
                 unstamped: false,
             });
@@ -435,7 +427,9 @@ impl Sender {
         }
         let s = job.spans[0];
         let raw = &job.body[s.start as usize..(s.start + s.len) as usize];
-        let answer = self.settings.redactor.redact(answer);
+        // Redacted before the cut, so a key the cut would split is whole when it goes.
+        let mut answer = self.settings.redactor.redact(answer);
+        answer.truncate(ANSWER_BYTES);
         let sources = Arc::clone(&self.settings.sources);
         self.live.refused.fetch_add(1, Ordering::Relaxed);
         self.settle(job.attempt.batch, |t| {
@@ -464,6 +458,10 @@ impl Sender {
             Stop::Exhausted { batch, cause } => Stop::Exhausted {
                 batch,
                 cause: self.settings.redactor.redact_str(&cause),
+            },
+            Stop::NotTheApi { status, answer } => Stop::NotTheApi {
+                status,
+                answer: first_chars(&self.settings.redactor.redact_str(&answer), 120),
             },
             other => other,
         };
@@ -497,14 +495,17 @@ impl Sender {
     }
 
     /// Parked batches go to the ledger once a call was acknowledged (the endpoint works), or
-    /// at the end of a run that did not stop, or when they would hold up the sending.
+    /// at the end of a run that did not stop, or when more are parked than the sender keeps
+    /// (bounded memory). It keeps at least as many as the refusals that make an endpoint
+    /// refusing everything, so batches of one call sent one at a time are still parked when
+    /// that verdict comes (docs/send.md): their calls stay unacknowledged, not refused.
     fn release_parked(&mut self) {
         if self.parked.is_empty() || self.stop.is_some() {
             return;
         }
-        let blocking = self.active == 0
-            && self.idle()
-            && (self.input_done || self.parked.len() >= self.aimd.limit());
+        let keep = self.aimd.limit().max(REFUSING_REQUESTS as usize);
+        let blocking =
+            self.active == 0 && self.idle() && (self.input_done || self.parked.len() >= keep);
         if self.judge.accepted() || blocking {
             for t in std::mem::take(&mut self.parked) {
                 self.finish(t);
@@ -536,6 +537,25 @@ impl Sender {
         if self.ledger.send(Msg::Done { record, errors }).is_err() {
             self.stop(Stop::Ledger);
         }
+    }
+}
+
+/// A first try of the calls `spans` of `batch`.
+fn attempt(batch: u64, spans: &[Span]) -> Attempt {
+    let offset = |s: Option<&Span>| s.map_or(0, |s| s.at.offset);
+    Attempt {
+        batch,
+        calls: spans.len(),
+        calls_at: (offset(spans.first()), offset(spans.last())),
+        ..Attempt::default()
+    }
+}
+
+/// The first `n` characters of `text` (a message quotes no more of an answer).
+fn first_chars(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

@@ -2,8 +2,8 @@
 //! [`Reply`] of a request becomes one [`Step`] of the sender's state machine: acknowledge,
 //! retry later (408, 5xx, timeouts, connection errors and answers cut off, with capped
 //! exponential backoff and full jitter), wait on a 429, split the batch (400, 413 and the other
-//! 4xx) or refuse the single call left, or stop (401/403, a redirect, retries or 429 waits used
-//! up, an endpoint that refuses everything).
+//! 4xx) or refuse the single call left, or stop (401/403, a redirect, a 2xx whose body is not
+//! the API's answer, retries or 429 waits used up, an endpoint that refuses everything).
 //!
 //! [`Judge`] holds what the verdicts depend on beyond one answer: whether any call has been
 //! acknowledged yet (an endpoint that refuses every request with the same status before
@@ -85,15 +85,23 @@ pub enum Stop {
     RateLimited { batch: u64, answers: u32 },
     /// Every request was refused with this status before any call was acknowledged.
     Refusing { status: u16, requests: u32 },
+    /// A 2xx whose body is not the API's success (an empty object): a page of whatever
+    /// stands in front of the API, or an answer that says the calls failed.
+    NotTheApi { status: u16, answer: String },
     /// SIGINT/SIGTERM.
     Interrupted(i32),
     /// The ledger could not be written.
     Ledger,
 }
 
-/// Requests refused with one status, none acknowledged before, that make an endpoint
-/// misconfigured: a whole batch and its halves down a few levels (docs/send.md).
+/// Requests refused in a row with one status, none acknowledged before, that make an endpoint
+/// misconfigured (docs/send.md), when at least [`REFUSING_APART`] of them share no call.
 pub const REFUSING_REQUESTS: u32 = 6;
+
+/// Of [`REFUSING_REQUESTS`], how many must share no call: the halves of a split that hold one
+/// bad call share it, so a few bad calls among the first are refused, not taken for the
+/// endpoint's fault (which would stop every run before them).
+pub const REFUSING_APART: usize = 3;
 
 /// The shortest wait after a 429 whose `Retry-After` is missing or 0 (never a hot loop), and
 /// the base of the backoff when it is missing.
@@ -123,6 +131,9 @@ pub struct Attempt {
     pub batch: u64,
     /// Calls in it.
     pub calls: usize,
+    /// Where its first and last call start in the batch's input, in bytes (the halves of a
+    /// split lie inside the range of what was split).
+    pub calls_at: (u64, u64),
     /// Retries made so far (408, 5xx, timeouts, connection errors).
     pub retries: u32,
     /// Consecutive 429s so far, and the judge's progress count at the last of them.
@@ -139,8 +150,9 @@ pub struct Judge {
     backoff_cap: Duration,
     /// Requests acknowledged so far.
     progress: u64,
-    /// Requests refused in a row with one status while nothing was acknowledged.
-    refusing: Option<(u16, u32)>,
+    /// While nothing was acknowledged: the status of the requests refused in a row, how many
+    /// there were, and the ranges (batch, first call, last call) of those that share no call.
+    refusing: Option<Refusing>,
 }
 
 impl Judge {
@@ -163,19 +175,23 @@ impl Judge {
 
     /// The next step for `job` after `outcome` (it updates `job`'s counts).
     pub fn judge(&mut self, job: &mut Attempt, outcome: &Reply, now: SystemTime) -> Step {
-        let (status, retry_after, location) = match outcome {
+        let (status, retry_after, location, body) = match outcome {
             Reply::Answer {
                 status,
                 retry_after,
                 location,
-                ..
-            } => (*status, retry_after.as_deref(), location),
+                body,
+            } => (*status, retry_after.as_deref(), location, body),
             Reply::Timeout => return self.retry(job, Cause::Timeout, "no answer".into()),
             Reply::Connection(msg) => {
                 return self.retry(job, Cause::Connection, format!("connection error: {msg}"));
             }
         };
         match classify(status) {
+            Verdict::Ack if !is_api_success(body) => Step::Stop(Stop::NotTheApi {
+                status,
+                answer: String::from_utf8_lossy(body).into_owned(),
+            }),
             Verdict::Ack => {
                 self.progress += 1;
                 self.refusing = None;
@@ -237,15 +253,20 @@ impl Judge {
 
     fn refused(&mut self, job: &mut Attempt, status: u16) -> Step {
         if self.progress == 0 {
-            let n = match self.refusing {
-                Some((s, n)) if s == status => n + 1,
-                _ => 1,
+            let r = match &mut self.refusing {
+                Some(r) if r.status == status => r,
+                r => r.insert(Refusing {
+                    status,
+                    requests: 0,
+                    apart: Vec::new(),
+                }),
             };
-            self.refusing = Some((status, n));
-            if n >= REFUSING_REQUESTS {
+            r.requests += 1;
+            r.add(job.batch, job.calls_at);
+            if r.requests >= REFUSING_REQUESTS && r.apart.len() >= REFUSING_APART {
                 return Step::Stop(Stop::Refusing {
                     status,
-                    requests: n,
+                    requests: r.requests,
                 });
             }
         }
@@ -257,14 +278,63 @@ impl Judge {
     }
 }
 
+/// Requests refused in a row with one status before anything was acknowledged.
+#[derive(Debug)]
+struct Refusing {
+    status: u16,
+    requests: u32,
+    /// (batch, first call, last call) of refused requests that share no call.
+    apart: Vec<(u64, u64, u64)>,
+}
+
+impl Refusing {
+    /// Counts a refused request, unless it shares calls with one counted already: a half of
+    /// a refused request then takes its place (the narrower range), so one bad call and the
+    /// halves around it count once.
+    fn add(&mut self, batch: u64, (first, last): (u64, u64)) {
+        let overlaps = |&(b, f, l): &(u64, u64, u64)| b == batch && first <= l && f <= last;
+        match self.apart.iter_mut().find(|r| overlaps(r)) {
+            Some(r) if r.1 <= first && last <= r.2 => *r = (batch, first, last),
+            Some(_) => {}
+            None => self.apart.push((batch, first, last)),
+        }
+    }
+}
+
+/// Is a 2xx body the API's success? The API answers an empty object (docs/send.md, "What
+/// counts as acknowledged"); an empty body and a JSON object that says nothing failed pass too.
+/// A page (HTML, text, a body cut at the bytes kept) or an object with `"success": false`, an
+/// `error`, or `errors` (also under `meta`) does not.
+pub fn is_api_success(body: &[u8]) -> bool {
+    if body.trim_ascii().is_empty() {
+        return true;
+    }
+    let Ok(serde_json::Value::Object(o)) = serde_json::from_slice(body) else {
+        return false;
+    };
+    let failed = |v: Option<&serde_json::Value>| match v {
+        None | Some(serde_json::Value::Null) => false,
+        Some(serde_json::Value::Array(a)) => !a.is_empty(),
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(_) => true,
+    };
+    let meta_errors = o.get("meta").and_then(|m| m.get("errors"));
+    o.get("success") != Some(&serde_json::Value::Bool(false))
+        && !failed(o.get("error"))
+        && !failed(o.get("errors"))
+        && !failed(meta_errors)
+}
+
 /// The longest `Retry-After` honoured; a longer one is cut to this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
 
 /// A `Retry-After` value: delay-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let v = value.trim();
-    let wait = if let Ok(secs) = v.parse::<u64>() {
-        Duration::from_secs(secs)
+    let wait = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+        // Delay-seconds; a number too long for u64 is a wait longer than any honoured.
+        v.parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs)
     } else {
         let at = httpdate::parse_http_date(v).ok()?;
         at.duration_since(now).unwrap_or(Duration::ZERO)
@@ -310,6 +380,14 @@ mod tests {
             batch: 4,
             calls,
             ..Attempt::default()
+        }
+    }
+
+    /// A try of the calls on lines `first` to `last` of batch 4.
+    fn lines(first: u64, last: u64) -> Attempt {
+        Attempt {
+            calls_at: (first, last),
+            ..job((last - first + 1) as usize)
         }
     }
 
@@ -401,8 +479,10 @@ mod tests {
     fn an_endpoint_refusing_everything_is_stopped() {
         let (mut j, now) = (judge(), SystemTime::now());
         let mut steps = Vec::new();
-        for calls in [8, 4, 2, 1, 1, 2, 1] {
-            steps.push(j.judge(&mut job(calls), &Reply::status(404), now));
+        // A batch of lines 1-8 and the halves a split makes, first halves first.
+        for (first, last) in [(1, 8), (1, 4), (1, 2), (1, 1), (2, 2), (3, 4), (3, 3)] {
+            let mut a = lines(first, last);
+            steps.push(j.judge(&mut a, &Reply::status(404), now));
         }
         assert_eq!(steps[..3], [Step::Split, Step::Split, Step::Split]);
         assert_eq!(steps[3], Step::Refuse { status: 404 });
@@ -413,6 +493,16 @@ mod tests {
                 requests: REFUSING_REQUESTS
             })
         );
+        // The halves that hold one bad call share it: however many, they are not an endpoint
+        // refusing everything, and its neighbours are sent.
+        let mut j = judge();
+        for (first, last) in [(1, 64), (1, 32), (1, 16), (1, 8), (1, 4), (1, 2), (1, 1)] {
+            let step = j.judge(&mut lines(first, last), &Reply::status(400), now);
+            assert!(
+                matches!(step, Step::Split | Step::Refuse { .. }),
+                "{step:?}"
+            );
+        }
         // Once a call is acknowledged, refusals are the calls' own.
         let mut j = judge();
         assert_eq!(
@@ -430,6 +520,41 @@ mod tests {
     }
 
     #[test]
+    fn only_the_apis_success_is_an_acknowledgement() {
+        for ok in [
+            "",
+            " \n",
+            "{}",
+            r#"{"success":true}"#,
+            r#"{"meta":{"errors":[]}}"#,
+        ] {
+            assert!(is_api_success(ok.as_bytes()), "{ok}");
+        }
+        for not in [
+            "OK",
+            "<html>blocked</html>",
+            "[]",
+            r#"{"success":false}"#,
+            r#"{"error":"invalid"}"#,
+            r#"{"errors":["x"]}"#,
+            r#"{"meta":{"errors":["x"]}}"#,
+            r#"{"succ"#,
+        ] {
+            assert!(!is_api_success(not.as_bytes()), "{not}");
+        }
+        let page = Reply::Answer {
+            status: 200,
+            retry_after: None,
+            location: None,
+            body: b"<html>blocked</html>".to_vec(),
+        };
+        assert!(matches!(
+            judge().judge(&mut job(3), &page, SystemTime::now()),
+            Step::Stop(Stop::NotTheApi { status: 200, .. })
+        ));
+    }
+
+    #[test]
     fn retry_after_forms() {
         let now = httpdate::parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT").unwrap();
         assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
@@ -442,6 +567,11 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(parse_retry_after("99999", now), Some(MAX_RETRY_AFTER));
+        // Delay-seconds past u64 are still delay-seconds: the longest wait, not none.
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
         assert_eq!(parse_retry_after("soon", now), None);
     }
 

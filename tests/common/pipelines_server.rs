@@ -13,9 +13,11 @@
 //!
 //! It records every call it accepts and injects faults on demand: scripted ones for the next
 //! requests, a repeating mix every N requests, 400 for any request holding a chosen marker
-//! (optionally with a page echoing the request headers, as firewalls do), 401 for every
+//! (optionally with a page echoing the request headers, as firewalls do, or naming the key
+//! after padding), 401 for every
 //! request, one status for every request (an endpoint that refuses everything), a redirect for
-//! every request, 429 for every request, and 200 answers cut off before their end.
+//! every request, 429 for every request, one answer of any status and body for every request
+//! (a page that is not the API's), and 200 answers cut off before their end.
 //!
 //! Shared by `tests/send.rs` and `examples/pipelines_test_server.rs` (with `#[path]`).
 #![allow(dead_code)]
@@ -84,6 +86,12 @@ pub struct Shared {
     pub redirect: Mutex<Option<(u16, String)>>,
     /// Answer 429 to every request, with this `Retry-After` (none: without one).
     pub rate_limit_all: Mutex<Option<Option<String>>>,
+    /// Answer every request with this status and body (a page that is not the API's),
+    /// keeping nothing.
+    pub answer_all: Mutex<Option<(u16, String)>>,
+    /// The 400 of `refuse_marker` is this many bytes of padding, then the key and the
+    /// request's `Authorization` value (an API that names the key it refused).
+    pub echo_at: Mutex<Option<usize>>,
     /// Requests without `X-Strict-Mode: 1` (answered 200, nothing kept).
     pub permissive: AtomicU64,
     /// Accepted calls, as sent (kept only while `keep_calls`).
@@ -121,6 +129,8 @@ impl Server {
             refuse_all: Mutex::new(None),
             redirect: Mutex::new(None),
             rate_limit_all: Mutex::new(None),
+            answer_all: Mutex::new(None),
+            echo_at: Mutex::new(None),
             permissive: AtomicU64::new(0),
             calls: Mutex::new(Vec::new()),
             keep_calls: AtomicBool::new(true),
@@ -290,6 +300,9 @@ fn blanket_answer(sh: &Shared) -> Option<Answer> {
                 .insert("retry-after", v.parse().expect("header value"));
         }
         return Some(r);
+    }
+    if let Some((status, body)) = sh.answer_all.lock().unwrap().clone() {
+        return Some(answer(status, &body));
     }
     None
 }
@@ -489,6 +502,11 @@ fn take_calls(
         log.log(400, calls.len(), body.len());
         if sh.echo_headers.load(Ordering::SeqCst) {
             return echo_page(headers);
+        }
+        if let Some(pad) = *sh.echo_at.lock().unwrap() {
+            let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+            let body = format!("{}{} {}\n", "z".repeat(pad), sh.key, auth.unwrap_or(""));
+            return answer(400, &body);
         }
         return answer(
             400,
