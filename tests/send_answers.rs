@@ -470,3 +470,35 @@ fn an_endpoint_refusing_everything_one_call_at_a_time_records_no_call_as_refused
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert_eq!(delivered(&srv).len(), 30);
 }
+
+#[test]
+fn bad_calls_the_api_refuses_in_its_own_words_never_stop_the_run() {
+    let tmp = TempDir::new().unwrap();
+    let mut lines = calls(40, 10);
+    // The first 10 calls are bad: more than the refusals in a row that stop a run.
+    for line in &mut lines[..10] {
+        *line = line.replace("\"e\"", "\"POISON\"");
+    }
+    let input = input_of(&tmp, &lines);
+    let srv = Server::start(KEY, 0, false);
+    *srv.shared.refuse_marker.lock().unwrap() = Some("POISON".into());
+    // Batches of one call (as alias calls are), one request at a time: each refusal is a
+    // batch of its own, as an endpoint refusing everything would give; but the answer is the
+    // API's error object, so the calls are refused and the run goes on.
+    let args = ["--max-batch-calls", "1", "--concurrency", "1"];
+    let state = tmp.path().join("st");
+    let (exit, err) = bounded(
+        send_cmd(&srv, &state, &args).arg(&input),
+        Duration::from_secs(60),
+    );
+    assert_eq!(exit, 3, "{err}");
+    let errs = send_errors(&state);
+    assert_eq!(errs.len(), 10, "{errs:?}");
+    for (n, e) in errs.iter().enumerate() {
+        assert_eq!(e["code"], "refused_by_server");
+        assert_eq!(e["line"], n as u64 + 1);
+        assert!(e["answer"].as_str().unwrap().contains("meta"), "{e}");
+    }
+    assert_eq!(delivered(&srv).len(), 30);
+    assert_eq!(manifest(&state)["calls_acknowledged"], 30);
+}

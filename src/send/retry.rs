@@ -153,6 +153,9 @@ pub struct Judge {
     /// While nothing was acknowledged: the status of the requests refused in a row, how many
     /// there were, and the ranges (batch, first call, last call) of those that share no call.
     refusing: Option<Refusing>,
+    /// A refusal came in the API's own error object: the endpoint is the API, and what it
+    /// refuses are the calls.
+    api_refused: bool,
 }
 
 impl Judge {
@@ -164,13 +167,14 @@ impl Judge {
             backoff_cap,
             progress: 0,
             refusing: None,
+            api_refused: false,
         }
     }
 
-    /// Has the endpoint acknowledged anything yet? Until it has, a refused call may be the
-    /// endpoint's fault, not the call's.
+    /// Has the endpoint acknowledged anything yet, or refused calls in the API's own words?
+    /// Until then, a refused call may be the endpoint's fault, not the call's.
     pub fn accepted(&self) -> bool {
-        self.progress > 0
+        self.progress > 0 || self.api_refused
     }
 
     /// The next step for `job` after `outcome` (it updates `job`'s counts).
@@ -204,6 +208,13 @@ impl Judge {
                 status,
                 location: location.clone(),
             }),
+            Verdict::Split if is_api_refusal(body) => {
+                // The API itself judged the calls (docs/send.md, "An endpoint that refuses
+                // everything"): from now on refusals are the calls' own.
+                self.api_refused = true;
+                self.refusing = None;
+                self.refused(job, status)
+            }
             Verdict::Split => self.refused(job, status),
         }
     }
@@ -252,7 +263,7 @@ impl Judge {
     }
 
     fn refused(&mut self, job: &mut Attempt, status: u16) -> Step {
-        if self.progress == 0 {
+        if !self.accepted() {
             let r = match &mut self.refusing {
                 Some(r) if r.status == status => r,
                 r => r.insert(Refusing {
@@ -323,6 +334,21 @@ pub fn is_api_success(body: &[u8]) -> bool {
         && !failed(o.get("error"))
         && !failed(o.get("errors"))
         && !failed(meta_errors)
+}
+
+/// Is a 4xx body the API's own refusal: its error object, `meta.errors` a list of at least one
+/// text (the `400` response of its OpenAPI description)? A proxy, a firewall or a web server
+/// behind a wrong `--endpoint` answers otherwise.
+pub fn is_api_refusal(body: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return false;
+    };
+    match v.pointer("/meta/errors") {
+        Some(serde_json::Value::Array(a)) => {
+            !a.is_empty() && a.iter().all(serde_json::Value::is_string)
+        }
+        _ => false,
+    }
 }
 
 /// The longest `Retry-After` honoured; a longer one is cut to this.
@@ -473,6 +499,53 @@ mod tests {
                 wait: Duration::from_secs(2)
             }
         );
+    }
+
+    #[test]
+    fn refusals_in_the_apis_words_are_the_calls_own() {
+        let refusal = |body: &str| Reply::Answer {
+            status: 400,
+            retry_after: None,
+            location: None,
+            body: body.as_bytes().to_vec(),
+        };
+        let api = refusal(r#"{"meta":{"errors":["call 0 is invalid"]}}"#);
+        let now = SystemTime::now();
+        // Single calls sent one at a time, each its own batch: far more than the refusals that
+        // stop a run, all refused, none a stop, and what is held may be recorded.
+        let mut j = judge();
+        for batch in 0..3 * u64::from(REFUSING_REQUESTS) {
+            let mut a = Attempt {
+                batch,
+                ..lines(1, 1)
+            };
+            assert_eq!(j.judge(&mut a, &api, now), Step::Refuse { status: 400 });
+        }
+        assert!(j.accepted());
+        // The same refusals in other words: the endpoint's, and the run stops.
+        let mut j = judge();
+        let steps: Vec<Step> = (0..u64::from(REFUSING_REQUESTS))
+            .map(|batch| {
+                let mut a = Attempt {
+                    batch,
+                    ..lines(1, 1)
+                };
+                j.judge(&mut a, &refusal(r#"{"error":"refused"}"#), now)
+            })
+            .collect();
+        assert!(matches!(
+            steps.last(),
+            Some(Step::Stop(Stop::Refusing { .. }))
+        ));
+        assert!(!j.accepted());
+        for not in [
+            "",
+            "<html>400</html>",
+            r#"{"meta":{"errors":[]}}"#,
+            r#"{"errors":["x"]}"#,
+        ] {
+            assert!(!is_api_refusal(not.as_bytes()), "{not}");
+        }
     }
 
     #[test]

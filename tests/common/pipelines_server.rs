@@ -7,7 +7,9 @@
 //! It models the API's permissive default: a request without `X-Strict-Mode: 1` is answered
 //! 200 and nothing of it is kept (a wrong key, an invalid call, a body over the limits alike),
 //! so a test that counts the calls kept proves the header is sent. With the header it answers
-//! as strict mode does: 401 for a wrong key, 400 naming the refused call. Like the real API it
+//! as strict mode does: 401 for a wrong key, 400 naming the refused call. Its answers are the
+//! API's documented ones: `{}` for a success, `{"meta":{"errors":["…"]}}` for a refusal (the
+//! `200` and `400` responses of the API's OpenAPI description). Like the real API it
 //! answers 200 to a request over its limits (a body over 500 KB, a call over 32 KB) and drops
 //! it; it counts those, so tests prove the client never sends them.
 //!
@@ -339,7 +341,7 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
             .map_err(std::io::Error::other)?;
         sh.permissive.fetch_add(1, Ordering::SeqCst);
         log.log(200, 0, body.to_bytes().len());
-        return Ok(answer(200, r#"{"success":true}"#));
+        return Ok(answer(200, API_SUCCESS));
     }
     let auth_ok = req
         .headers()
@@ -438,6 +440,16 @@ fn faulty_answer(fault: Fault, log: &Log, bytes: usize) -> Option<Answer> {
     }
 }
 
+/// The API's answer to a success: an empty object (the `200` response of its OpenAPI
+/// description).
+const API_SUCCESS: &str = "{}";
+
+/// The API's answer to a request it refuses (400): its error object, `meta.errors` a list of
+/// texts (the `400` response of its OpenAPI description).
+fn api_error(why: &str) -> String {
+    serde_json::json!({ "meta": { "errors": [why] } }).to_string()
+}
+
 /// The calls of a body: the `batch` array, or the single call itself.
 fn calls_of(body: &[u8], single: Option<&str>) -> Option<Vec<String>> {
     if single.is_some() {
@@ -460,10 +472,10 @@ fn refused_call(calls: &[String], single: Option<&str>) -> Option<String> {
             (None, _) => false,
         };
         (!ok).then(|| {
-            format!(
-                r#"{{"error":"call {i} is invalid: type {:?} is not accepted here"}}"#,
+            api_error(&format!(
+                "call {i} is invalid: type {:?} is not accepted here",
                 kind.unwrap_or_default()
-            )
+            ))
         })
     })
 }
@@ -480,16 +492,16 @@ fn take_calls(
     if body.len() > MAX_BODY {
         sh.oversized.fetch_add(1, Ordering::SeqCst);
         log.log(200, 0, body.len());
-        return answer(200, r#"{"success":true}"#);
+        return answer(200, API_SUCCESS);
     }
     let Some(calls) = calls_of(body, single) else {
         log.log(400, 0, body.len());
-        return answer(400, r#"{"error":"invalid JSON"}"#);
+        return answer(400, &api_error("invalid JSON"));
     };
     if calls.iter().any(|c| c.len() > MAX_CALL) {
         sh.oversized.fetch_add(1, Ordering::SeqCst);
         log.log(200, 0, body.len());
-        return answer(200, r#"{"success":true}"#);
+        return answer(200, API_SUCCESS);
     }
     if let Some(why) = refused_call(&calls, single) {
         log.log(400, calls.len(), body.len());
@@ -510,7 +522,7 @@ fn take_calls(
         }
         return answer(
             400,
-            &format!(r#"{{"error":"a call in this batch is invalid (call {i})"}}"#),
+            &api_error(&format!("a call in this batch is invalid (call {i})")),
         );
     }
     sh.accepted.fetch_add(calls.len() as u64, Ordering::SeqCst);
@@ -518,5 +530,5 @@ fn take_calls(
     if sh.keep_calls.load(Ordering::Relaxed) {
         sh.calls.lock().unwrap().extend(calls);
     }
-    answer(200, r#"{"success":true}"#)
+    answer(200, API_SUCCESS)
 }
