@@ -178,7 +178,13 @@ pub fn stop_text(stop: &Stop) -> String {
             "error: the endpoint refused every request with HTTP {status} ({requests} in a row, \
              no call accepted): it looks misconfigured (a wrong --endpoint path, a proxy), so \
              the calls were not recorded as refused; fix the endpoint and run the same command \
-             again to send them"
+             again to send them{}",
+            if *status == 413 {
+                " (413 is a body too large: a proxy may take less than the API's 500 KB; \
+                 --max-batch-bytes sends smaller requests)"
+            } else {
+                ""
+            }
         ),
         Stop::NotTheApi { status, answer } => format!(
             "error: the endpoint answered HTTP {status} with a body that is not the Pipelines \
@@ -368,6 +374,18 @@ mod tests {
             refused: 9_012,
             secs: 36_000.0,
         }
+    }
+
+    #[test]
+    fn a_proxy_refusing_large_bodies_is_pointed_to_max_batch_bytes() {
+        let text = |status| {
+            stop_text(&Stop::Refusing {
+                status,
+                requests: 6,
+            })
+        };
+        assert!(text(413).contains("--max-batch-bytes"), "{}", text(413));
+        assert!(!text(404).contains("--max-batch-bytes"), "{}", text(404));
     }
 
     #[test]
