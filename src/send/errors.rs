@@ -153,6 +153,10 @@ impl Redactor {
                 prefixes.push(engine.encode(aligned).into_bytes());
             }
         }
+        // As they are echoed inside a URL or a form (percent-encoded) or a JSON string with its
+        // slashes escaped (`\/`, as some servers write them).
+        let escaped: Vec<Vec<u8>> = exact.iter().flat_map(|f| escaped_forms(f)).collect();
+        exact.extend(escaped);
         // Longest first, so a form inside another never leaves a piece behind.
         exact.sort_by_key(|f| std::cmp::Reverse(f.len()));
         exact.dedup();
@@ -176,6 +180,39 @@ impl Redactor {
     pub fn redact_str(&self, text: &str) -> String {
         String::from_utf8_lossy(&self.redact(text.as_bytes())).into_owned()
     }
+}
+
+/// The forms of `form` with its characters outside `A-Z a-z 0-9 - . _ ~` percent-encoded (upper-
+/// and lower-case hex), and with `/` escaped as `\/`, where they differ from it.
+fn escaped_forms(form: &[u8]) -> Vec<Vec<u8>> {
+    let percent = |hex: &[u8; 16]| -> Vec<u8> {
+        let mut out = Vec::with_capacity(form.len() * 3);
+        for &b in form {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                out.push(b);
+            } else {
+                out.extend([b'%', hex[usize::from(b >> 4)], hex[usize::from(b & 15)]]);
+            }
+        }
+        out
+    };
+    let slashes: Vec<u8> = form
+        .iter()
+        .flat_map(|&b| {
+            if b == b'/' {
+                vec![b'\\', b'/']
+            } else {
+                vec![b]
+            }
+        })
+        .collect();
+    let mut forms = vec![
+        percent(b"0123456789ABCDEF"),
+        percent(b"0123456789abcdef"),
+        slashes,
+    ];
+    forms.retain(|f| f != form);
+    forms
 }
 
 fn replace_all(text: &[u8], needle: &[u8]) -> Vec<u8> {
@@ -326,7 +363,13 @@ mod tests {
             URL_SAFE_NO_PAD.encode(format!("{key}:")),
             STANDARD.encode(key),
         ];
-        for f in &forms {
+        let escaped = [
+            "wk_Zq9%2Bsecret%2Fkey".to_owned(),
+            "wk_Zq9%2bsecret%2fkey".to_owned(),
+            r"wk_Zq9+secret\/key".to_owned(),
+            STANDARD.encode(format!("{key}:")).replace('=', "%3D"),
+        ];
+        for f in forms.iter().chain(&escaped) {
             let page = format!("<p>seen: {f} and again {f}</p>");
             let out = r.redact_str(&page);
             assert!(!out.contains(f.as_str()), "{out}");
