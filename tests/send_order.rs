@@ -5,7 +5,9 @@
 //! What must hold: with `--concurrency 1` the server receives the calls of a multi-file Track
 //! archive in its input order, from a `--partition-by none` output (rotated part files, or
 //! convert shards merged) and from `send --from track`; an output partitioned by type or by
-//! date is refused before any request (exit 2), naming the layouts that work.
+//! date is refused before any request (exit 2), naming the layouts that work. With
+//! `--concurrency N`, a batch held up (a slow answer, a retry) is overtaken by fewer than N later
+//! batches.
 
 use crate::common::run::convert_cmd;
 use crate::helpers::*;
@@ -192,4 +194,34 @@ fn an_unfinished_convert_output_is_refused_not_sent_as_ndjson() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("no manifest.json"), "{}", stderr(&o));
     assert_eq!(srv.seen().len(), 0);
+}
+
+#[test]
+fn a_batch_held_up_is_overtaken_by_fewer_than_concurrency_later_batches() {
+    let tmp = TempDir::new().unwrap();
+    let input = tmp.path().join("calls.ndjson");
+    write_lines(&input, &calls(200, 10));
+    let srv = Server::start(KEY, 0, false);
+    // Batch 0 is answered late; the other slots go on meanwhile.
+    let wait = std::time::Duration::from_millis(800);
+    *srv.shared.slow_marker.lock().unwrap() = Some((r#""messageId":"m0""#.into(), wait));
+    let state = tmp.path().join("st");
+    let args = ["--concurrency", "4", "--max-batch-calls", "5"];
+    let o = run(send_cmd(&srv, &state, &args).arg(&input));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let batches: Vec<usize> = srv
+        .calls()
+        .iter()
+        .map(|c| message_id(c)[1..].parse::<usize>().unwrap() / 5)
+        .collect();
+    assert_eq!(batches.len(), 200);
+    assert_ne!(batches[0], 0, "batch 0 was held up, and overtaken");
+    let mut newest = 0;
+    for (n, &b) in batches.iter().enumerate() {
+        newest = newest.max(b);
+        assert!(
+            b + 3 >= newest,
+            "call {n} of batch {b} arrived after batch {newest}: {batches:?}"
+        );
+    }
 }

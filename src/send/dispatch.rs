@@ -114,6 +114,9 @@ struct Sender {
     input_done: bool,
     /// Batches done with refusals before anything was acknowledged.
     parked: Vec<Tracker>,
+    /// A batch read but not started: it is `--concurrency` or more batches after the oldest
+    /// one not done (see [`Sender::in_window`]).
+    waiting: Option<Batch>,
     ledger: std::sync::mpsc::Sender<Msg>,
     live: Arc<Counters>,
 }
@@ -141,8 +144,9 @@ pub async fn run<T: Transport>(
         if s.wants_job() {
             let next = match s.ready.pop_front() {
                 Some(j) => Some(j),
+                None if s.waiting.is_some() => s.admit_waiting(),
                 None if !s.input_done => match batches.try_recv() {
-                    Ok(b) => s.start_batch(b),
+                    Ok(b) => s.admit(b),
                     Err(mpsc::error::TryRecvError::Empty) => None,
                     Err(mpsc::error::TryRecvError::Disconnected) => {
                         s.input_done = true;
@@ -163,13 +167,13 @@ pub async fn run<T: Transport>(
             continue;
         }
         let wake = s.next_wake(now);
-        let take_new = s.wants_job() && s.ready.is_empty() && !s.input_done;
+        let take_new = s.wants_job() && s.ready.is_empty() && s.waiting.is_none() && !s.input_done;
         tokio::select! {
             Some((job, outcome, latency)) = done_rx.recv() => s.answered(job, outcome, latency),
             n = durable.recv() => s.durable(n),
             b = batches.recv(), if take_new => match b {
                 Some(b) => {
-                    let job = s.start_batch(b);
+                    let job = s.admit(b);
                     s.hold(job, Instant::now());
                 }
                 None => s.input_done = true,
@@ -205,6 +209,7 @@ impl Sender {
             pending_durable: 0,
             input_done: false,
             parked: Vec::new(),
+            waiting: None,
             settings,
             ledger,
             live,
@@ -218,7 +223,41 @@ impl Sender {
     }
 
     fn idle(&self) -> bool {
-        self.ready.is_empty() && self.later.is_empty() && self.held.is_none()
+        self.ready.is_empty()
+            && self.later.is_empty()
+            && self.held.is_none()
+            && self.waiting.is_none()
+    }
+
+    /// May batch `number` start? Only while it is fewer than `--concurrency` (the current
+    /// limit) batches after the oldest one not done, so that a batch waiting out a retry is
+    /// overtaken by fewer than `--concurrency` later batches (docs/send.md, order).
+    fn in_window(&self, number: u64) -> bool {
+        let limit = self.aimd.limit() as u64;
+        self.trackers
+            .keys()
+            .min()
+            .is_none_or(|&oldest| number < oldest + limit)
+    }
+
+    /// Starts `b` when the window allows, else keeps it until it does.
+    fn admit(&mut self, b: Batch) -> Option<Request> {
+        if self.in_window(b.number) {
+            self.start_batch(b)
+        } else {
+            self.waiting = Some(b);
+            None
+        }
+    }
+
+    /// Starts the waiting batch once the window allows it.
+    fn admit_waiting(&mut self) -> Option<Request> {
+        let number = self.waiting.as_ref()?.number;
+        if !self.in_window(number) {
+            return None;
+        }
+        let b = self.waiting.take()?;
+        self.start_batch(b)
     }
 
     /// Nothing in flight, nothing to make durable, and either stopped or out of work.
@@ -228,8 +267,7 @@ impl Sender {
             && (self.stop.is_some() || (self.input_done && self.idle() && self.parked.is_empty()))
     }
 
-    /// A retry waiting out its backoff keeps its place: later batches do not overtake more
-    /// than `--concurrency` allows (docs/send.md, order).
+    /// A retry waiting out its backoff keeps its place among the requests in flight.
     fn has_room(&self) -> bool {
         self.stop.is_none()
             && self.active + self.pending_durable + self.later.len() < self.aimd.limit()

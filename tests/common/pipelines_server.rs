@@ -78,6 +78,9 @@ pub struct Shared {
     pub chaos: Mutex<Option<(u64, Vec<Fault>)>>,
     /// A request holding a call that contains this text gets 400.
     pub refuse_marker: Mutex<Option<String>>,
+    /// A request whose body contains this text is answered after this wait (a batch held up
+    /// while the others go on).
+    pub slow_marker: Mutex<Option<(String, Duration)>>,
     /// Answer 401 to everything.
     pub deny_all: AtomicBool,
     /// The 400 of `refuse_marker` is an HTML page echoing the request headers.
@@ -126,6 +129,7 @@ impl Server {
             faults: Mutex::new(VecDeque::new()),
             chaos: Mutex::new(None),
             refuse_marker: Mutex::new(None),
+            slow_marker: Mutex::new(None),
             deny_all: AtomicBool::new(false),
             echo_headers: AtomicBool::new(false),
             refuse_all: Mutex::new(None),
@@ -371,6 +375,12 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
         .to_bytes();
     if let Some(r) = fault.and_then(|f| faulty_answer(f, &log, body.len())) {
         return Ok(r);
+    }
+    let slow = sh.slow_marker.lock().unwrap().clone();
+    if let Some((marker, wait)) = slow
+        && memchr::memmem::find(&body, marker.as_bytes()).is_some()
+    {
+        tokio::time::sleep(wait).await;
     }
     Ok(take_calls(sh, &log, &body, single, &headers))
 }
