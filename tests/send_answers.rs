@@ -119,24 +119,8 @@ fn an_endpoint_refusing_everything_stops_and_keeps_the_calls_pending() {
         let srv = Server::start(KEY, 0, false);
         *srv.shared.refuse_all.lock().unwrap() = Some(status);
         let state = tmp.path().join(format!("st{status}"));
-        let (exit, err) = bounded(
-            send_cmd(&srv, &state, &args).arg(&input),
-            Duration::from_secs(60),
-        );
-        assert_eq!(exit, 1, "{err}");
-        assert!(err.contains(&format!("HTTP {status}")), "{err}");
-        let n = srv.shared.requests.load(Ordering::SeqCst);
+        let n = stops_refusing_then_resumes(&srv, &state, &args, &input, 200);
         assert!(n <= 6 + 4, "{n} requests");
-        assert!(
-            send_errors(&state).is_empty(),
-            "no call recorded as refused"
-        );
-        assert_eq!(ledger_batches(&state), 0);
-        *srv.shared.refuse_all.lock().unwrap() = None;
-        let o = run(send_cmd(&srv, &state, &args).arg(&input));
-        assert_eq!(code(&o), 0, "{}", stderr(&o));
-        assert_eq!(delivered(&srv).len(), 200);
-        assert_eq!(manifest(&state)["calls_acknowledged"], 200);
     }
     // A base URL without its /v1: 404 to everything.
     let srv = Server::start(KEY, 0, false);
@@ -453,22 +437,40 @@ fn an_endpoint_refusing_everything_one_call_at_a_time_records_no_call_as_refused
     let args = ["--max-batch-calls", "1", "--concurrency", "1"];
     let srv = Server::start(KEY, 0, false);
     *srv.shared.refuse_all.lock().unwrap() = Some(404);
-    let state = tmp.path().join("st");
+    stops_refusing_then_resumes(&srv, &tmp.path().join("st"), &args, &input, 30);
+}
+
+/// Runs `send` against `srv`, which refuses everything with one status: the run stops (exit 1)
+/// naming it, with nothing recorded (no refused call, no batch done); once the server takes
+/// calls, the same command delivers all `total` calls. Returns the requests of the first run.
+fn stops_refusing_then_resumes(
+    srv: &Server,
+    state: &std::path::Path,
+    args: &[&str],
+    input: &std::path::Path,
+    total: u64,
+) -> u64 {
+    let status = srv
+        .shared
+        .refuse_all
+        .lock()
+        .unwrap()
+        .expect("a refusing server");
     let (exit, err) = bounded(
-        send_cmd(&srv, &state, &args).arg(&input),
+        send_cmd(srv, state, args).arg(input),
         Duration::from_secs(60),
     );
     assert_eq!(exit, 1, "{err}");
-    assert!(err.contains("HTTP 404"), "{err}");
-    assert!(
-        send_errors(&state).is_empty(),
-        "no call recorded as refused"
-    );
-    assert_eq!(ledger_batches(&state), 0);
+    assert!(err.contains(&format!("HTTP {status}")), "{err}");
+    assert!(send_errors(state).is_empty(), "no call recorded as refused");
+    assert_eq!(ledger_batches(state), 0);
+    let requests = srv.shared.requests.load(Ordering::SeqCst);
     *srv.shared.refuse_all.lock().unwrap() = None;
-    let o = run(send_cmd(&srv, &state, &args).arg(&input));
+    let o = run(send_cmd(srv, state, args).arg(input));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
-    assert_eq!(delivered(&srv).len(), 30);
+    assert_eq!(delivered(srv).len() as u64, total);
+    assert_eq!(manifest(state)["calls_acknowledged"], total);
+    requests
 }
 
 #[test]
