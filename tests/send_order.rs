@@ -202,9 +202,8 @@ fn a_batch_held_up_is_overtaken_by_fewer_than_concurrency_later_batches() {
     let input = tmp.path().join("calls.ndjson");
     write_lines(&input, &calls(200, 10));
     let srv = Server::start(KEY, 0, false);
-    // Batch 0 is answered late; the other slots go on meanwhile.
-    let wait = std::time::Duration::from_millis(800);
-    *srv.shared.slow_marker.lock().unwrap() = Some((r#""messageId":"m0""#.into(), wait));
+    // Batch 0 is answered only once the other 3 slots took batches 1 to 3 (15 calls).
+    *srv.shared.slow_marker.lock().unwrap() = Some((r#""messageId":"m0""#.into(), 15));
     let state = tmp.path().join("st");
     let args = ["--concurrency", "4", "--max-batch-calls", "5"];
     let o = run(send_cmd(&srv, &state, &args).arg(&input));

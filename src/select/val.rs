@@ -191,7 +191,6 @@ impl Reader<'_> {
     }
 }
 
-/// The member names of calls, as static strings: no reference count to keep for them.
 /// True when `text` is a number by the JSON grammar: `-`, then `0` or digits not starting
 /// with `0`, then an optional fraction and exponent, each with at least one digit. (jaq's own
 /// reader also takes `01` and `1.`, which are not JSON.)
@@ -226,6 +225,7 @@ fn is_json_number(text: &[u8]) -> bool {
     t.is_empty()
 }
 
+/// The member names of calls, as static strings: no reference count to keep for them.
 fn known_name(name: &[u8]) -> Option<Bytes> {
     const NAMES: [&str; 14] = [
         "type",

@@ -12,6 +12,7 @@
 //! [`Transport`] is what the sender needs of a client, so its decisions can be tested with a
 //! fake one.
 
+use super::errors::Redactor;
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
 use std::future::Future;
@@ -21,10 +22,11 @@ use std::time::Duration;
 pub const ANSWER_BYTES: usize = 4096;
 
 /// How much of an answer is read for `key`: [`ANSWER_BYTES`] and room for the longest form of
-/// the key that is redacted (its Basic-auth base64 is under `2 × len + 8` bytes), so a key that
-/// starts inside the stored bytes is whole when it is redacted, and the cut comes after.
+/// the key that is redacted ([`Redactor::longest_form`]: a percent-encoded one may be three
+/// times the key), so a key that starts inside the stored bytes is whole when it is redacted,
+/// and the cut comes after.
 pub fn read_bytes(key: &str) -> usize {
-    ANSWER_BYTES + 2 * key.len() + 8
+    ANSWER_BYTES + Redactor::new(Some(key)).longest_form()
 }
 
 /// The header that turns the API's permissive default off.
@@ -250,5 +252,19 @@ mod tests {
         let c = Client::new("http://127.0.0.1:1/v1", "k", Duration::from_secs(1), 1).unwrap();
         assert_eq!(c.alias.as_str(), "http://127.0.0.1:1/v1/alias");
         assert_eq!(c.group.as_str(), "http://127.0.0.1:1/v1/group");
+    }
+
+    #[test]
+    fn a_key_form_the_stored_cut_falls_inside_is_read_whole() {
+        // Its percent-encoded form is three times as long as the key, and starts 3 bytes
+        // before the cut: read whole, it is redacted, and only `[re` of that is stored.
+        let key = "+/".repeat(10);
+        let form = "%2B%2F".repeat(10);
+        let answer = format!("{}{form} end", "z".repeat(ANSWER_BYTES - 3));
+        let read = &answer.as_bytes()[..read_bytes(&key).min(answer.len())];
+        let mut stored = Redactor::new(Some(&key)).redact(read);
+        stored.truncate(ANSWER_BYTES);
+        let tail = String::from_utf8_lossy(&stored[ANSWER_BYTES - 3..]).into_owned();
+        assert_eq!(tail, "[re", "a piece of the key's form is stored");
     }
 }

@@ -86,6 +86,9 @@ struct Request {
 /// A batch whose requests are not all settled.
 struct Tracker {
     batch: Batch,
+    /// Its place among the batches started in this run (0, 1, 2, …): batch numbers skip
+    /// those done before (a resumed run, `--retry-refused`).
+    started: u64,
     outstanding: usize,
     acknowledged: u64,
     refused: u64,
@@ -117,6 +120,8 @@ struct Sender {
     /// A batch read but not started: it is `--concurrency` or more batches after the oldest
     /// one not done (see [`Sender::in_window`]).
     waiting: Option<Batch>,
+    /// Batches started so far (the next one's [`Tracker::started`]).
+    started: u64,
     ledger: std::sync::mpsc::Sender<Msg>,
     live: Arc<Counters>,
 }
@@ -210,6 +215,7 @@ impl Sender {
             input_done: false,
             parked: Vec::new(),
             waiting: None,
+            started: 0,
             settings,
             ledger,
             live,
@@ -229,20 +235,22 @@ impl Sender {
             && self.waiting.is_none()
     }
 
-    /// May batch `number` start? Only while it is fewer than `--concurrency` (the current
+    /// May the next batch start? Only while it is fewer than `--concurrency` (the current
     /// limit) batches after the oldest one not done, so that a batch waiting out a retry is
-    /// overtaken by fewer than `--concurrency` later batches (docs/send.md, order).
-    fn in_window(&self, number: u64) -> bool {
+    /// overtaken by fewer than `--concurrency` later batches (docs/send.md, order). Counted
+    /// in batches started, not batch numbers, which skip those an earlier run did.
+    fn in_window(&self) -> bool {
         let limit = self.aimd.limit() as u64;
         self.trackers
-            .keys()
+            .values()
+            .map(|t| t.started)
             .min()
-            .is_none_or(|&oldest| number < oldest + limit)
+            .is_none_or(|oldest| self.started < oldest + limit)
     }
 
     /// Starts `b` when the window allows, else keeps it until it does.
     fn admit(&mut self, b: Batch) -> Option<Request> {
-        if self.in_window(b.number) {
+        if self.in_window() {
             self.start_batch(b)
         } else {
             self.waiting = Some(b);
@@ -252,8 +260,7 @@ impl Sender {
 
     /// Starts the waiting batch once the window allows it.
     fn admit_waiting(&mut self) -> Option<Request> {
-        let number = self.waiting.as_ref()?.number;
-        if !self.in_window(number) {
+        if self.waiting.is_none() || !self.in_window() {
             return None;
         }
         let b = self.waiting.take()?;
@@ -358,6 +365,7 @@ impl Sender {
             }
         }
         let t = Tracker {
+            started: self.started,
             outstanding: 1,
             acknowledged,
             refused: 0,
@@ -375,6 +383,7 @@ impl Sender {
             spans,
             unstamped: true,
         };
+        self.started += 1;
         self.trackers.insert(t.batch.number, t);
         Some(job)
     }

@@ -55,16 +55,8 @@ fn batches(sizes: &[usize], bad: impl Fn(usize, usize) -> bool) -> Vec<Batch> {
     out
 }
 
-fn drive(
-    input: Vec<Batch>,
-    concurrency: usize,
-    answer: impl Fn(Route, &str) -> Reply + Send + Sync + 'static,
-) -> Ran {
-    let fake = Fake {
-        answer: Arc::new(answer),
-        seen: Arc::default(),
-    };
-    let settings = Settings {
+fn settings(concurrency: usize) -> Settings {
+    Settings {
         rate: 0.0,
         concurrency,
         max_retries: 2,
@@ -74,7 +66,19 @@ fn drive(
         cancel: crate::cancel::Cancel::new(),
         redactor: Arc::new(Redactor::new(Some("sekrit-key"))),
         resend: Arc::default(),
+    }
+}
+
+fn drive(
+    input: Vec<Batch>,
+    concurrency: usize,
+    answer: impl Fn(Route, &str) -> Reply + Send + Sync + 'static,
+) -> Ran {
+    let fake = Fake {
+        answer: Arc::new(answer),
+        seen: Arc::default(),
     };
+    let settings = settings(concurrency);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -242,4 +246,20 @@ fn a_cut_off_answer_is_tried_again_and_alias_calls_take_their_route() {
         r.seen,
         [(Route::Batch, 2), (Route::Batch, 2), (Route::Alias, 1)]
     );
+}
+
+#[test]
+fn the_window_counts_batches_started_not_batch_numbers() {
+    // A resumed run and --retry-refused skip the numbers of the batches done before.
+    let mut input = batches(&[1, 1, 1, 1, 1], |_, _| false);
+    for (b, n) in input.iter_mut().zip([3, 57, 58, 900, 901]) {
+        b.number = n;
+    }
+    let (ltx, _lrx) = std::sync::mpsc::channel();
+    let mut s = Sender::new(settings(4), ltx, Arc::default());
+    // Nothing settles meanwhile: four batches start, the fifth waits for the oldest.
+    let started: Vec<bool> = input.into_iter().map(|b| s.admit(b).is_some()).collect();
+    assert_eq!(started, [true, true, true, true, false]);
+    assert_eq!(s.waiting.as_ref().map(|b| b.number), Some(901));
+    assert!(s.admit_waiting().is_none(), "batch 3 is not done");
 }

@@ -176,6 +176,12 @@ impl Redactor {
         out
     }
 
+    /// The length of the longest exact form of the key (0 without a key): an answer read this
+    /// far past a place holds whole any form that starts before it.
+    pub fn longest_form(&self) -> usize {
+        self.exact.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
     /// [`Redactor::redact`] for a string.
     pub fn redact_str(&self, text: &str) -> String {
         String::from_utf8_lossy(&self.redact(text.as_bytes())).into_owned()

@@ -189,8 +189,8 @@ pub fn stop_text(stop: &Stop) -> String {
         Stop::NotTheApi { status, answer } => format!(
             "error: the endpoint answered HTTP {status} with a body that is not the Pipelines \
              API's answer ({answer:?}): a proxy, a firewall or a wrong --endpoint answered, so \
-             nothing was counted as delivered; fix the endpoint and run the same command again \
-             to send what is left"
+             its calls were not counted as delivered; fix the endpoint and run the same command \
+             again to send what is left"
         ),
         Stop::Interrupted(sig) => format!(
             "interrupted by signal {sig}: in-flight requests settled and were recorded; run \

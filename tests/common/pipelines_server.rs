@@ -78,9 +78,9 @@ pub struct Shared {
     pub chaos: Mutex<Option<(u64, Vec<Fault>)>>,
     /// A request holding a call that contains this text gets 400.
     pub refuse_marker: Mutex<Option<String>>,
-    /// A request whose body contains this text is answered after this wait (a batch held up
-    /// while the others go on).
-    pub slow_marker: Mutex<Option<(String, Duration)>>,
+    /// A request whose body contains this text is answered only once this many calls were
+    /// accepted in all (or 10 s passed): a batch held up while the others go on.
+    pub slow_marker: Mutex<Option<(String, u64)>>,
     /// Answer 401 to everything.
     pub deny_all: AtomicBool,
     /// The 400 of `refuse_marker` is an HTML page echoing the request headers.
@@ -377,10 +377,13 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
         return Ok(r);
     }
     let slow = sh.slow_marker.lock().unwrap().clone();
-    if let Some((marker, wait)) = slow
+    if let Some((marker, calls)) = slow
         && memchr::memmem::find(&body, marker.as_bytes()).is_some()
     {
-        tokio::time::sleep(wait).await;
+        let until = Instant::now() + Duration::from_secs(10);
+        while sh.accepted.load(Ordering::SeqCst) < calls && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
     Ok(take_calls(sh, &log, &body, single, &headers))
 }
