@@ -541,19 +541,18 @@ impl Sender {
         }
     }
 
-    /// Parked batches go to the ledger once a call was acknowledged (the endpoint works), or
-    /// at the end of a run that did not stop, or when more are parked than the sender keeps
-    /// (bounded memory). It keeps at least as many as the refusals that make an endpoint
-    /// refusing everything, so batches of one call sent one at a time are still parked when
-    /// that verdict comes (docs/send.md): their calls stay unacknowledged, not refused.
+    /// Parked batches go to the ledger when [`release_parked_now`] says so.
     fn release_parked(&mut self) {
         if self.parked.is_empty() || self.stop.is_some() {
             return;
         }
+        let held = Held {
+            batches: self.parked.len(),
+            refusals: self.parked.iter().map(|t| t.refusals.len()).sum(),
+        };
+        let quiet = self.active == 0 && self.idle();
         let keep = self.aimd.limit().max(REFUSING_REQUESTS as usize);
-        let blocking =
-            self.active == 0 && self.idle() && (self.input_done || self.parked.len() >= keep);
-        if self.judge.accepted() || blocking {
+        if release_parked_now(self.judge.accepted(), quiet, self.input_done, held, keep) {
             for t in std::mem::take(&mut self.parked) {
                 self.finish(t);
             }
@@ -585,6 +584,35 @@ impl Sender {
             self.stop(Stop::Ledger);
         }
     }
+}
+
+/// What the parked batches hold: batches, and refused calls (each with its raw text and the
+/// server's answer).
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    batches: usize,
+    refusals: usize,
+}
+
+/// The most refused calls parked at once: past it they are recorded, so memory stays bounded
+/// whatever the endpoint answers (at most 32 KiB of call and 4 KiB of answer each).
+const PARKED_REFUSALS: usize = 1000;
+
+/// Do the parked batches (refused before anything was acknowledged) go to the ledger now?
+/// Yes once a call was acknowledged or refused in the API's words (`accepted`: the endpoint
+/// works), at the end of a run that did not stop, once `keep` batches (at least the refusals
+/// that make an endpoint refusing everything) are parked and nothing else is in flight or
+/// queued (`quiet`), and whenever they hold [`PARKED_REFUSALS`] refused calls. Until then
+/// the verdict "an endpoint refusing everything" (docs/send.md) may still come, and their
+/// calls stay unacknowledged, not refused.
+fn release_parked_now(
+    accepted: bool,
+    quiet: bool,
+    input_done: bool,
+    held: Held,
+    keep: usize,
+) -> bool {
+    accepted || (quiet && (input_done || held.batches >= keep)) || held.refusals >= PARKED_REFUSALS
 }
 
 /// A first try of the calls `spans` of `batch`.

@@ -263,3 +263,17 @@ fn the_window_counts_batches_started_not_batch_numbers() {
     assert_eq!(s.waiting.as_ref().map(|b| b.number), Some(901));
     assert!(s.admit_waiting().is_none(), "batch 3 is not done");
 }
+
+#[test]
+fn parked_refusals_are_bounded() {
+    let held = |batches, refusals| Held { batches, refusals };
+    // Nothing proves the endpoint yet, requests are in flight: held, up to the bound.
+    assert!(!release_parked_now(false, false, false, held(500, 999), 16));
+    assert!(release_parked_now(false, false, false, held(500, 1000), 16));
+    // The endpoint works: at once.
+    assert!(release_parked_now(true, false, false, held(1, 1), 16));
+    // Quiet: at the end of the input, or once `keep` batches wait.
+    assert!(!release_parked_now(false, true, false, held(15, 15), 16));
+    assert!(release_parked_now(false, true, false, held(16, 16), 16));
+    assert!(release_parked_now(false, true, true, held(1, 1), 16));
+}
