@@ -320,20 +320,27 @@ pub fn is_api_success(body: &[u8]) -> bool {
     if body.trim_ascii().is_empty() {
         return true;
     }
-    let Ok(serde_json::Value::Object(o)) = serde_json::from_slice(body) else {
+    use serde_json::Value;
+    let Ok(Value::Object(o)) = serde_json::from_slice(body) else {
         return false;
     };
-    let failed = |v: Option<&serde_json::Value>| match v {
-        None | Some(serde_json::Value::Null) => false,
-        Some(serde_json::Value::Array(a)) => !a.is_empty(),
-        Some(serde_json::Value::Bool(b)) => *b,
+    let failed = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => false,
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Number(_)) => true,
+    };
+    // `success` other than true (or "true", 1) says the calls failed.
+    let success_false = match o.get("success") {
+        None | Some(Value::Null | Value::Bool(true)) => false,
+        Some(Value::String(s)) => s != "true",
+        Some(Value::Number(n)) => n.as_u64() != Some(1),
         Some(_) => true,
     };
     let meta_errors = o.get("meta").and_then(|m| m.get("errors"));
-    o.get("success") != Some(&serde_json::Value::Bool(false))
-        && !failed(o.get("error"))
-        && !failed(o.get("errors"))
-        && !failed(meta_errors)
+    !success_false && !failed(o.get("error")) && !failed(o.get("errors")) && !failed(meta_errors)
 }
 
 /// Is a 4xx body the API's own refusal: its error object, `meta.errors` a list of at least one
@@ -599,6 +606,8 @@ mod tests {
             " \n",
             "{}",
             r#"{"success":true}"#,
+            r#"{"success":"true","errors":{},"error":""}"#,
+            r#"{"success":1,"error":null}"#,
             r#"{"meta":{"errors":[]}}"#,
         ] {
             assert!(is_api_success(ok.as_bytes()), "{ok}");
@@ -608,6 +617,9 @@ mod tests {
             "<html>blocked</html>",
             "[]",
             r#"{"success":false}"#,
+            r#"{"success":"false"}"#,
+            r#"{"success":0}"#,
+            r#"{"errors":{"batch":"invalid"}}"#,
             r#"{"error":"invalid"}"#,
             r#"{"errors":["x"]}"#,
             r#"{"meta":{"errors":["x"]}}"#,
