@@ -249,12 +249,16 @@ fn write_file(file: File, args: &Args, out: File) -> (io::Result<(u64, Tally)>, 
     }
     let (tx, rx) = mpsc::sync_channel::<(usize, Vec<u8>)>(args.threads * 2);
     let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Tally, Vec<u8>)>(args.threads * 2);
+    // One token per block read and not yet written, as the converter bounds its pieces: a
+    // slow block holds the reader back instead of letting the others pile up behind it.
+    let in_flight = 2 * args.threads + 2;
+    let (token_tx, token_rx) = mpsc::sync_channel::<()>(in_flight);
     let block = args.block;
     let reader = std::thread::spawn(move || {
         let mut seq = 0;
         for_each_block(file, block, |data| {
             seq += 1;
-            tx.send((seq - 1, data)).is_ok()
+            token_tx.send(()).is_ok() && tx.send((seq - 1, data)).is_ok()
         })
     });
     let threads = args.threads;
@@ -275,6 +279,7 @@ fn write_file(file: File, args: &Args, out: File) -> (io::Result<(u64, Tally)>, 
         while let Some(buf) = waiting.remove(&next) {
             sink.put(&buf).unwrap_or_else(|e| fail(e));
             next += 1;
+            let _ = token_rx.recv();
         }
     }
     sink.w.flush().unwrap_or_else(|e| fail(e));
