@@ -208,9 +208,11 @@ impl Judge {
                 status,
                 location: location.clone(),
             }),
-            Verdict::Split if is_api_refusal(body) => {
+            Verdict::Split if status == 400 && is_api_refusal(body) => {
                 // The API itself judged the calls (docs/send.md, "An endpoint that refuses
-                // everything"): from now on refusals are the calls' own.
+                // everything"): from now on refusals are the calls' own. Only a 400, the
+                // answer it documents for invalid calls: a 404 or 405 in the same words would
+                // be the API's host saying the path is wrong, not the calls.
                 self.api_refused = true;
                 self.refusing = None;
                 self.refused(job, status)
