@@ -14,6 +14,7 @@ use crate::helpers::*;
 use crate::server::Server;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tempfile::TempDir;
 
 /// A person's life in the order a backfill must keep: identified, then events, merged into
@@ -202,8 +203,11 @@ fn a_batch_held_up_is_overtaken_by_fewer_than_concurrency_later_batches() {
     let input = tmp.path().join("calls.ndjson");
     write_lines(&input, &calls(200, 10));
     let srv = Server::start(KEY, 0, false);
-    // Batch 0 is answered only once the other 3 slots took batches 1 to 3 (15 calls).
-    *srv.shared.slow_marker.lock().unwrap() = Some((r#""messageId":"m0""#.into(), 15));
+    // Batch 0 is held until batches 1 to 7 (35 calls) were taken, or for 1 s. With 4 slots
+    // only batches 1 to 3 may go ahead of it, so it is answered after the second; a sender
+    // that let later batches run ahead would get batch 0 answered after batch 7.
+    let hold = (r#""messageId":"m0""#.into(), 35, Duration::from_secs(1));
+    *srv.shared.slow_marker.lock().unwrap() = Some(hold);
     let state = tmp.path().join("st");
     let args = ["--concurrency", "4", "--max-batch-calls", "5"];
     let o = run(send_cmd(&srv, &state, &args).arg(&input));

@@ -79,8 +79,8 @@ pub struct Shared {
     /// A request holding a call that contains this text gets 400.
     pub refuse_marker: Mutex<Option<String>>,
     /// A request whose body contains this text is answered only once this many calls were
-    /// accepted in all (or 10 s passed): a batch held up while the others go on.
-    pub slow_marker: Mutex<Option<(String, u64)>>,
+    /// accepted in all, or after this long: a batch held up while the others go on.
+    pub slow_marker: Mutex<Option<(String, u64, Duration)>>,
     /// Answer 401 to everything.
     pub deny_all: AtomicBool,
     /// The 400 of `refuse_marker` is an HTML page echoing the request headers.
@@ -377,10 +377,10 @@ async fn handle(sh: &Shared, req: Request<Incoming>) -> Result<Answer, std::io::
         return Ok(r);
     }
     let slow = sh.slow_marker.lock().unwrap().clone();
-    if let Some((marker, calls)) = slow
+    if let Some((marker, calls, most)) = slow
         && memchr::memmem::find(&body, marker.as_bytes()).is_some()
     {
-        let until = Instant::now() + Duration::from_secs(10);
+        let until = Instant::now() + most;
         while sh.accepted.load(Ordering::SeqCst) < calls && Instant::now() < until {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
