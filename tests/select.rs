@@ -481,15 +481,17 @@ fn send_from_track_applies_the_selection_in_its_conversion() {
     let srv = Server::start(crate::helpers::KEY, 0, false);
     let state = tmp.path().join("st");
     let input = repo_file("samples/track-2023-08.ndjson");
-    let args = [
-        "--from",
-        "track",
-        "--now",
-        crate::common::NOW,
-        "--types",
-        "alias,group",
-    ];
-    let o = output(crate::helpers::send_cmd(&srv, &state, &args).arg(&input));
+    let from_track = |types| {
+        [
+            "--from",
+            "track",
+            "--now",
+            crate::common::NOW,
+            "--types",
+            types,
+        ]
+    };
+    let o = output(crate::helpers::send_cmd(&srv, &state, &from_track("alias,group")).arg(&input));
     // 3: the sample holds records the mapping rejects.
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     let all = {
@@ -507,15 +509,7 @@ fn send_from_track_applies_the_selection_in_its_conversion() {
     let m = crate::helpers::manifest(&state);
     assert_eq!(m["calls_filtered"], (all.len() - want) as u64);
     // Another selection: the conversion is not reused, the state refused.
-    let args = [
-        "--from",
-        "track",
-        "--now",
-        crate::common::NOW,
-        "--types",
-        "alias",
-    ];
-    let o = output(crate::helpers::send_cmd(&srv, &state, &args).arg(&input));
+    let o = output(crate::helpers::send_cmd(&srv, &state, &from_track("alias")).arg(&input));
     assert_eq!(code(&o), 2, "{}", stderr(&o));
 }
 
